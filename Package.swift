@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+// deepresize: an HTTP image-resizing service built around "Image Resizing by Reconstruction from
+// Deep Features" (Arar et al., arXiv 1904.08475). Module map: HTTPCore knows HTTP, ImageCodecs knows
+// JPEG/PNG bytes, Engine knows pixels and tensors, Server wires them (config, routes, queue, workers, CLI).
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "deepresize",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "deepresize", targets: ["Server"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.0.0"),
+    ],
+    targets: [
+        // Debian's C libraries, through pkg-config.
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        // The setjmp owner: libjpeg and libpng report fatal errors by longjmp, which Swift cannot catch.
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"],
+                cSettings: [.unsafeFlags(["-O2"])]),
+
+        .target(name: "HTTPCore", dependencies: [.product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .target(name: "ImageCodecs", dependencies: ["CImageCodecs"], swiftSettings: strict),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "Engine", dependencies: ["ImageCodecs", "COpenBLAS", "CKernels"], swiftSettings: strict),
+        .executableTarget(
+            name: "Server",
+            dependencies: [
+                "HTTPCore", "ImageCodecs", "Engine", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            swiftSettings: strict),
+
+        .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore"], swiftSettings: strict),
+        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs"], swiftSettings: strict),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "ImageCodecs"], swiftSettings: strict),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTPCore", "Engine", "ImageCodecs"],
+                    swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,2 @@
+#include "cimagecodecs.h"
+int cimagecodecs_version(void) { return 1; }

@@ -1,0 +1,18 @@
+import ArgumentParser
+
+@main
+struct DeepResizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deepresize",
+        abstract: "Image resizing by reconstruction from deep features, as an HTTP service and a CLI.",
+        subcommands: [ServeCommand.self, ResizeCommand.self, BenchCommand.self]
+    )
+}
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks of the engine and the resizing methods.",
+        subcommands: [BenchEngineCommand.self, BenchSeamCommand.self]
+    )
+}

@@ -1,0 +1,1 @@
+// Tests for HTTPCore live beside this file.

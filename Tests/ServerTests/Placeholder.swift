@@ -1,0 +1,1 @@
+// Tests for the Server target live beside this file.
