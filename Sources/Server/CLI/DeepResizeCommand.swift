@@ -1,11 +1,11 @@
 import ArgumentParser
 
 @main
-struct DeepResizeCommand: ParsableCommand {
+struct DeepResizeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deepresize",
         abstract: "Image resizing by reconstruction from deep features, as an HTTP service and a CLI.",
-        subcommands: [ServeCommand.self, ResizeCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, ResizeCommand.self, BenchCommand.self, HealthcheckCommand.self]
     )
 }
 

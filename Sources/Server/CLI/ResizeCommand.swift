@@ -1,6 +1,69 @@
 import ArgumentParser
+import Engine
+import Foundation
+import Glibc
 
-struct ResizeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "resize", abstract: "Resize one image file.")
-    func run() throws { throw ValidationError("resize: not built yet") }
+struct ResizeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resize",
+        abstract: "Resize one image file locally, with the same pipeline and limits as the service.",
+        // -h is the height here, as in `deepresize resize a.jpg -w 400 -h 300`; help is --help.
+        helpNames: [.long])
+
+    @Argument(help: "Input JPEG or PNG.") var input: String
+    @Option(name: .customShort("w"), help: "Target width (keeps the aspect ratio when -h is absent).") var width: Int?
+    @Option(name: .customShort("h"), help: "Target height (keeps the aspect ratio when -w is absent).") var height: Int?
+    @Option(help: "deep, seam or scale.") var method: String = ResizeMethod.deep.rawValue
+    @Option(name: .customLong("operator"), help: "deep: seam or linear.") var featureOperator: String = FeatureOperator.seam.rawValue
+    @Option(help: "deep: protect the semantic mask (true or false).") var protect: String = "true"
+    @Option(help: "deep: optimiser iterations (1…1000).") var iterations: Int = 100
+    @Option(help: "png or jpeg (default: from the output's extension, else png).") var format: String?
+    @Option(name: .shortAndLong, help: "Output file.") var output: String
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let config = try await options.load()
+        var query: [(name: String, value: String)] = [
+            ("method", method), ("operator", featureOperator), ("protect", protect), ("iterations", String(iterations)),
+            ("format", format ?? Self.format(forPath: output)),
+        ]
+        if let width { query.append(("w", String(width))) }
+        if let height { query.append(("h", String(height))) }
+        let request: ResizeOptions
+        let pipeline = ResizePipeline(config: config)
+        let bytes: [UInt8]
+        do {
+            request = try ResizeOptions.parse(query, defaultWait: 0, maxWait: 0)
+            guard let data = FileManager.default.contents(atPath: input) else {
+                throw ValidationError("cannot read \(input)")
+            }
+            bytes = [UInt8](data)
+        } catch let problem as Problem {
+            throw ValidationError(problem.detail)
+        }
+        let bar = isatty(STDERR_FILENO) == 1 ? ProgressBar(label: request.method.rawValue) : nil
+        let context = RunContext(report: { progress in bar?.update(progress) })
+        do {
+            let (_, width, height) = try pipeline.inspect(bytes, options: request)
+            try pipeline.checkAvailable(request.method)
+            let (encoded, timings) = try pipeline.run(bytes, options: request, width: width, height: height, context: context)
+            bar?.finish()
+            guard FileManager.default.createFile(atPath: output, contents: Data(encoded)) else {
+                throw ValidationError("cannot write \(output)")
+            }
+            FileHandle.standardError.write(Data("\(output): \(width)×\(height) \(request.format.rawValue), decode \(ms(timings.decode)) ms, \(request.method.rawValue) \(ms(timings.process)) ms, encode \(ms(timings.encode)) ms\n".utf8))
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            bar?.finish()
+            throw ValidationError(Problem(error).detail)
+        }
+    }
+
+    static func format(forPath path: String) -> String {
+        let lower = path.lowercased()
+        return lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") ? OutputFormat.jpeg.rawValue : OutputFormat.png.rawValue
+    }
+
+    private func ms(_ seconds: Double) -> String { String(Int((seconds * 1000).rounded())) }
 }

@@ -1,0 +1,93 @@
+import Dispatch
+import HTTPCore
+import Logging
+import Synchronization
+
+/// The running service: job store, workers, routes and the HTTP server, started and stopped together.
+final class Service: Sendable {
+    let config: ServiceConfig
+    private let store: JobStore
+    private let workers: WorkerPool
+    private let waiters: JobWaiters
+    private let routes: ResizeService
+    private let http: HTTPServer
+    private let logger: Logger
+    private let housekeeping = DispatchQueue(label: "deepresize.housekeeping")
+    private let expiryTimer = Mutex<(any DispatchSourceTimer)?>(nil)
+
+    init(config: ServiceConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        store = try JobStore(directory: config.dataDirectory, queueCapacity: config.queueCapacity,
+                             maxAttempts: config.maxAttempts, resultTTL: config.resultTTL)
+        let recovered = try store.recoverInterruptedJobs()
+        if recovered.requeued + recovered.failed > 0 {
+            logger.notice("recovered jobs interrupted by a previous process",
+                          metadata: ["requeued": "\(recovered.requeued)", "failed": "\(recovered.failed)"])
+        }
+        let pipeline = ResizePipeline(config: config)
+        waiters = JobWaiters()
+        workers = WorkerPool(store: store, pipeline: pipeline, waiters: waiters, count: config.workers, logger: logger)
+        routes = ResizeService(config: config, store: store, pipeline: pipeline, workers: workers,
+                               waiters: waiters, logger: logger)
+        var http = HTTPServerConfiguration()
+        http.host = config.host
+        http.port = config.port
+        http.maxConnections = config.maxConnections
+        http.maxHeaderBytes = config.maxHeaderBytes
+        http.maxBodyBytes = config.maxBodyBytes
+        http.headerTimeout = config.headerTimeout
+        http.bodyTimeout = config.bodyTimeout
+        http.keepAliveTimeout = config.keepAliveTimeout
+        let accessLogger = logger
+        self.http = HTTPServer(configuration: http, handler: routes, logger: logger) { entry in
+            accessLogger.info("\(entry.method) \(entry.path) \(entry.status) \(entry.bodyBytesSent)B \(ResizeService.millis(entry.durationMilliseconds))ms")
+        }
+    }
+
+    /// Starts workers, housekeeping and the listener; returns the bound port.
+    func start() throws -> Int {
+        workers.start()
+        scheduleExpiry()
+        let port = try http.start()
+        logger.notice("deepresize listening on http://\(config.host):\(port) (workers \(config.workers), data \(config.dataDirectory))")
+        return port
+    }
+
+    /// SIGTERM: refuse new work, let requests in flight finish, stop workers (running jobs go back to the
+    /// queue for the next start), answer waiting requests with 202, then call `completion`.
+    func shutdown(completion: @escaping @Sendable () -> Void) {
+        logger.notice("shutting down", metadata: ["grace_seconds": "\(config.shutdownGrace)"])
+        routes.beginShutdown()
+        let grace = config.shutdownGrace
+        DispatchQueue.global().async { [self] in
+            if !workers.stop(timeout: grace) {
+                logger.warning("workers did not stop within the grace period; their jobs rerun at the next start")
+            }
+            waiters.releaseAll()
+            http.shutdown(gracePeriod: grace) {
+                completion()
+            }
+        }
+    }
+
+    /// Every minute, finished jobs older than `result_ttl` are deleted with their files.
+    private func scheduleExpiry() {
+        let timer = DispatchSource.makeTimerSource(queue: housekeeping)
+        timer.schedule(deadline: .now() + 1, repeating: 60)
+        timer.setEventHandler { [self] in
+            do {
+                let removed = try store.expire()
+                if removed > 0 { logger.info("expired finished jobs", metadata: ["count": "\(removed)"]) }
+            } catch {
+                logger.warning("expiring old jobs failed: \(error)")
+            }
+        }
+        timer.activate()
+        expiryTimer.withLock { $0 = timer }
+    }
+}
+
+extension ResizeService {
+    static func millis(_ value: Double) -> String { String((value * 10).rounded() / 10) }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Glibc
+
+/// `deepresize healthcheck`: GET /healthz on the local service, exit 0 on 200. The container's
+/// HEALTHCHECK uses it, so the runtime image needs no curl.
+struct HealthcheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "healthcheck",
+                                                    abstract: "Exit 0 when the local service answers GET /healthz with 200.")
+
+    @Option(help: "IPv4 address of the service.") var host = "127.0.0.1"
+    @Option(help: "Port (default: $DEEPRESIZE_PORT, else 8080).") var port: Int?
+    @Option(help: "Seconds to wait for the answer.") var timeout: Int = 3
+
+    func run() throws {
+        let port = port ?? getenv("DEEPRESIZE_PORT").flatMap { Int(String(cString: $0)) } ?? 8080
+        let status = try Self.get(path: "/healthz", host: host, port: port, timeout: timeout)
+        guard status == 200 else {
+            print("unhealthy: /healthz answered \(status)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// The status code of `GET path`, over a plain blocking socket with send/receive timeouts.
+    static func get(path: String, host: String, port: Int, timeout: Int) throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw failure("socket") }
+        defer { close(fd) }
+        var limit = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw ValidationError("not an IPv4 address: \(host)") }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw failure("connect to \(host):\(port)") }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
+        guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { throw failure("send") }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        guard count >= 12 else { throw failure("no answer") }
+        // "HTTP/1.1 200 ..."
+        guard let code = Int(String(decoding: buffer[9..<12], as: UTF8.self)) else { throw ValidationError("not an HTTP answer") }
+        return code
+    }
+
+    private static func failure(_ what: String) -> ValidationError {
+        ValidationError("\(what): \(String(cString: strerror(errno)))")
+    }
+}

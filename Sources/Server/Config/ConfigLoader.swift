@@ -1,0 +1,90 @@
+import Configuration
+import Foundation
+import SystemPackage
+
+/// Layers the configuration sources with swift-configuration: command-line values win over the
+/// environment (`DEEPRESIZE_<KEY>`), the environment over the JSON file, the file over the defaults.
+/// A value that is present but malformed is an error naming the key, never silently replaced by a default.
+enum ConfigLoader {
+    static let defaultFile = "config/deepresize.json"
+    static let fileVariable = "DEEPRESIZE_CONFIG"
+
+    /// - Parameters:
+    ///   - file: `--config`; when nil, `DEEPRESIZE_CONFIG`, else `config/deepresize.json` if it exists.
+    ///   - overrides: values from command-line flags, by key name.
+    static func load(file: String?, overrides: [String: String],
+                     environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ServiceConfig {
+        for name in overrides.keys where ServiceConfig.key(named: name) == nil {
+            throw ConfigurationError("unknown configuration key '\(name)'; known keys: \(knownKeys)")
+        }
+        let explicitFile = file ?? environment[fileVariable]
+        let path = explicitFile ?? defaultFile
+        var providers: [any ConfigProvider] = [
+            // Flags are text like environment values, so the same provider parses them.
+            EnvironmentVariablesProvider(environmentVariables: Dictionary(uniqueKeysWithValues: overrides.map {
+                ("DEEPRESIZE_" + $0.key.uppercased(), $0.value)
+            })).prefixKeys(with: ["deepresize"]),
+            EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: ["deepresize"]),
+        ]
+        if FileManager.default.fileExists(atPath: path) {
+            try checkFileKeys(path)
+            do {
+                providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
+            } catch {
+                throw ConfigurationError("config file \(path): \(error)")
+            }
+        } else if explicitFile != nil {
+            throw ConfigurationError("config file \(path) does not exist")
+        }
+        let reader = ConfigReader(providers: providers)
+        var config = ServiceConfig()
+        for key in ServiceConfig.keys {
+            guard let raw = try read(key, from: reader) else { continue }
+            try key.set(&config, raw)
+        }
+        return try config.validated()
+    }
+
+    /// `DEEPRESIZE_*` variables that name no key: probably typos, worth a warning at start.
+    static func unknownEnvironmentVariables(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+        let known = Set(ServiceConfig.keys.map(\.environmentVariable) + [fileVariable])
+        return environment.keys.filter { $0.hasPrefix("DEEPRESIZE_") && !known.contains($0) }.sorted()
+    }
+
+    private static var knownKeys: String { ServiceConfig.keys.map(\.name).joined(separator: ", ") }
+
+    private static func read(_ key: SettingKey, from reader: ConfigReader) throws -> ConfigScalar? {
+        let configKey = ConfigKey(key.name)
+        do {
+            switch key.kind {
+            case .string: return .string(try reader.requiredString(forKey: configKey))
+            case .int: return .int(try reader.requiredInt(forKey: configKey))
+            case .seconds: return .double(try reader.requiredDouble(forKey: configKey))
+            case .bool: return .bool(try reader.requiredBool(forKey: configKey))
+            }
+        } catch {
+            // swift-configuration reports "missing" and "malformed" with the same error type; only the
+            // first means "use the default".
+            if String(describing: error).hasPrefix("Missing required config value") { return nil }
+            throw ConfigurationError("\(key.name) (\(key.environmentVariable)): malformed value, expected \(key.kind.rawValue)")
+        }
+    }
+
+    /// Unknown keys in the file are refused: a typo must not silently fall back to a default.
+    private static func checkFileKeys(_ path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("config file \(path) cannot be read")
+        }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            throw ConfigurationError("config file \(path) is not valid JSON: \(error.localizedDescription)")
+        }
+        guard let dictionary = object as? [String: Any] else {
+            throw ConfigurationError("config file \(path) must hold a JSON object")
+        }
+        for name in dictionary.keys.sorted() where ServiceConfig.key(named: name) == nil {
+            throw ConfigurationError("config file \(path): unknown key '\(name)'; known keys: \(knownKeys)")
+        }
+    }
+}
+

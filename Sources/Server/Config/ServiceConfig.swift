@@ -1,0 +1,161 @@
+import Glibc
+
+/// Every setting of the service, with the defaults of API.md. One table (`ServiceConfig.keys`) names each
+/// key once; the file, the environment (`DEEPRESIZE_<KEY>`) and `--set key=value` all go through it.
+struct ServiceConfig: Sendable, Equatable {
+    var host = "0.0.0.0"
+    var port = 8080
+    var dataDirectory = "./data"
+    var weightsPath = "./weights/vgg16-imagenet.safetensors"
+    var workers = ServiceConfig.defaultWorkers
+    var engineThreads = ServiceConfig.cpuCount
+    var logLevel = "info"
+
+    var maxBodyBytes = 25 * 1024 * 1024
+    var maxInputPixels = 40_000_000
+    var maxOutputDimension = 8192
+    var maxDeepOutputPixels = 1_000_000
+    var queueCapacity = 100
+    var defaultWait = 60.0
+    var maxWait = 300.0
+    var maxHeaderBytes = 16 * 1024
+    var headerTimeout = 10.0
+    var bodyTimeout = 60.0
+    var keepAliveTimeout = 5.0
+    var maxConnections = 512
+    var maxAttempts = 3
+    var resultTTL = 24 * 3600.0
+    var shutdownGrace = 20.0
+    var jpegQuality = 90
+
+    static var cpuCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    /// One worker per two cores: seam carving is single-threaded, the deep method uses `engine_threads`.
+    static var defaultWorkers: Int { max(1, cpuCount / 2) }
+}
+
+/// A configuration key: its name in the file, its environment variable, its type, what it means, and how
+/// it reads from and writes to `ServiceConfig`.
+struct SettingKey: Sendable {
+    enum Kind: String, Sendable { case string, int, seconds, bool }
+    let name: String
+    let kind: Kind
+    let help: String
+    let get: @Sendable (ServiceConfig) -> String
+    let set: @Sendable (inout ServiceConfig, ConfigScalar) throws -> Void
+
+    var environmentVariable: String { "DEEPRESIZE_" + name.uppercased() }
+}
+
+/// A raw value from one of the sources, before validation.
+enum ConfigScalar: Sendable {
+    case string(String)
+    case int(Int)
+    case double(Double)
+    case bool(Bool)
+
+    var text: String {
+        switch self {
+        case .string(let s): s
+        case .int(let i): String(i)
+        case .double(let d): String(d)
+        case .bool(let b): String(b)
+        }
+    }
+}
+
+struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension ServiceConfig {
+    private static func string(_ name: String, _ path: WritableKeyPath<ServiceConfig, String>, _ help: String,
+                               allowed: [String]? = nil) -> SettingKey {
+        SettingKey(name: name, kind: .string, help: help, get: { $0[keyPath: path] }, set: { config, raw in
+            let value = raw.text
+            if value.isEmpty { throw ConfigurationError("\(name): must not be empty") }
+            if let allowed, !allowed.contains(value) {
+                throw ConfigurationError("\(name): '\(value)' is not one of \(allowed.joined(separator: ", "))")
+            }
+            config[keyPath: path] = value
+        })
+    }
+
+    private static func int(_ name: String, _ path: WritableKeyPath<ServiceConfig, Int>, _ range: ClosedRange<Int>,
+                            _ help: String) -> SettingKey {
+        SettingKey(name: name, kind: .int, help: help, get: { String($0[keyPath: path]) }, set: { config, raw in
+            let value: Int?
+            switch raw {
+            case .int(let i): value = i
+            case .double(let d): value = d.rounded() == d && abs(d) < 1e15 ? Int(d) : nil
+            case .string(let s): value = Int(s)
+            case .bool: value = nil
+            }
+            guard let value else { throw ConfigurationError("\(name): '\(raw.text)' is not an integer") }
+            guard range.contains(value) else {
+                throw ConfigurationError("\(name): \(value) is outside \(range.lowerBound)…\(range.upperBound)")
+            }
+            config[keyPath: path] = value
+        })
+    }
+
+    private static func seconds(_ name: String, _ path: WritableKeyPath<ServiceConfig, Double>,
+                                _ range: ClosedRange<Double>, _ help: String) -> SettingKey {
+        SettingKey(name: name, kind: .seconds, help: help, get: { formatSeconds($0[keyPath: path]) }, set: { config, raw in
+            let value: Double?
+            switch raw {
+            case .int(let i): value = Double(i)
+            case .double(let d): value = d
+            case .string(let s): value = Double(s)
+            case .bool: value = nil
+            }
+            guard let value, value.isFinite else { throw ConfigurationError("\(name): '\(raw.text)' is not a number of seconds") }
+            guard range.contains(value) else {
+                throw ConfigurationError("\(name): \(formatSeconds(value)) s is outside \(formatSeconds(range.lowerBound))…\(formatSeconds(range.upperBound)) s")
+            }
+            config[keyPath: path] = value
+        })
+    }
+
+    static func formatSeconds(_ value: Double) -> String {
+        value.rounded() == value ? String(Int(value)) : String(value)
+    }
+
+    /// The schema: every key the file, the environment and `--set` accept. README's table is checked against it.
+    static let keys: [SettingKey] = [
+        string("host", \.host, "address to listen on"),
+        int("port", \.port, 0...65535, "TCP port (0 = any free port, logged at start)"),
+        string("data", \.dataDirectory, "directory of the SQLite queue database and the job files"),
+        string("weights", \.weightsPath, "VGG-16 weights (safetensors), made by scripts/fetch-weights"),
+        int("workers", \.workers, 1...64, "worker threads running queued jobs (default: one per two cores)"),
+        int("engine_threads", \.engineThreads, 1...256, "threads one deep job's network uses (default: all cores)"),
+        string("log_level", \.logLevel, "trace, debug, info, notice, warning, error or critical",
+               allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+        int("max_body_bytes", \.maxBodyBytes, 1024...(1 << 31), "largest request body (413 above)"),
+        int("max_input_pixels", \.maxInputPixels, 1...1_000_000_000, "largest source image, from its header (422 above)"),
+        int("max_output_dimension", \.maxOutputDimension, 1...65_535, "largest output width or height for scale (422 above)"),
+        int("max_deep_output_pixels", \.maxDeepOutputPixels, 1...100_000_000, "largest output area for deep and seam (422 above)"),
+        int("queue_capacity", \.queueCapacity, 1...1_000_000, "queued jobs before /resize answers 429"),
+        seconds("default_wait", \.defaultWait, 0...86_400, "how long /resize waits for a job when the query has no wait"),
+        seconds("max_wait", \.maxWait, 0...86_400, "largest wait a client may ask for"),
+        int("max_header_bytes", \.maxHeaderBytes, 1024...1_048_576, "largest request head (431 above)"),
+        seconds("header_timeout", \.headerTimeout, 0.1...3600, "time to receive a request head (408 after)"),
+        seconds("body_timeout", \.bodyTimeout, 0.1...3600, "time to receive a request body (408 after)"),
+        seconds("keep_alive_timeout", \.keepAliveTimeout, 0.1...3600, "idle time before a keep-alive connection is closed"),
+        int("max_connections", \.maxConnections, 1...100_000, "open connections before new ones get 503"),
+        int("max_attempts", \.maxAttempts, 1...100, "runs of a job interrupted by crashes before it is failed"),
+        seconds("result_ttl", \.resultTTL, 1...31_536_000, "how long finished jobs and their files are kept"),
+        seconds("shutdown_grace", \.shutdownGrace, 0...3600, "on SIGTERM, how long in-flight work may take before exit"),
+        int("jpeg_quality", \.jpegQuality, 1...100, "quality of format=jpeg outputs"),
+    ]
+
+    static func key(named name: String) -> SettingKey? { keys.first { $0.name == name } }
+
+    /// Checks that hold across keys.
+    func validated() throws -> ServiceConfig {
+        if defaultWait > maxWait {
+            throw ConfigurationError("default_wait (\(Self.formatSeconds(defaultWait)) s) exceeds max_wait (\(Self.formatSeconds(maxWait)) s)")
+        }
+        return self
+    }
+}

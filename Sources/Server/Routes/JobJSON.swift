@@ -1,0 +1,49 @@
+import Foundation
+
+extension JobRecord {
+    /// The options a worker runs the job with, rebuilt from what was stored at submission.
+    func resizeOptions() throws -> ResizeOptions {
+        guard let method = ResizeMethod(rawValue: method), let format = OutputFormat(rawValue: params.format) else {
+            throw Problem.internal("job \(id) has unknown stored parameters (method \(self.method), format \(params.format))")
+        }
+        var options = ResizeOptions(width: params.width, height: params.height, method: method, format: format, wait: 0)
+        if let name = params.op, let op = FeatureOperator(rawValue: name) { options.featureOperator = op }
+        if let protect = params.protect { options.protect = protect }
+        if let iterations = params.iterations { options.iterations = iterations }
+        return options
+    }
+
+    /// The job body of API.md. `queue_position` is present only while queued.
+    func json(queuePosition: Int?) -> JSON {
+        var paramFields: [(String, JSON)] = [("w", .int(params.width)), ("h", .int(params.height))]
+        if method == ResizeMethod.deep.rawValue {
+            paramFields += [("operator", .optional(params.op)), ("protect", params.protect.map(JSON.bool) ?? .null),
+                            ("iterations", params.iterations.map(JSON.int) ?? .null)]
+        }
+        paramFields.append(("format", .string(params.format)))
+        let fraction = status == .succeeded ? 1 : (progressTotal > 0 ? min(1, Double(progressStep) / Double(progressTotal)) : 0)
+        var fields: [(String, JSON)] = [
+            ("id", .string(id)),
+            ("status", .string(status.rawValue)),
+            ("method", .string(method)),
+            ("params", .object(paramFields)),
+            ("input", .object([("width", .int(inputWidth)), ("height", .int(inputHeight)), ("format", .string(inputFormat))])),
+            ("progress", .object([("fraction", .double(fraction)), ("iteration", .int(progressStep)),
+                                  ("iterations", .int(progressTotal)), ("loss", .optional(loss))])),
+        ]
+        if status == .queued, let queuePosition { fields.append(("queue_position", .int(queuePosition))) }
+        fields += [
+            ("created_at", .string(iso8601(createdAt))),
+            ("started_at", .optional(startedAt.map(iso8601))),
+            ("finished_at", .optional(finishedAt.map(iso8601))),
+            ("error", error.map { Problem(status: $0.status, title: $0.title, detail: $0.detail).json } ?? .null),
+            ("links", .object([("self", .string("/jobs/\(id)")), ("result", .string("/jobs/\(id)/result"))])),
+        ]
+        return .object(fields)
+    }
+}
+
+/// RFC 3339 / ISO 8601 in UTC with a `Z`, seconds precision, as API.md shows.
+func iso8601(_ unixSeconds: Double) -> String {
+    Date(timeIntervalSince1970: unixSeconds.rounded(.down)).ISO8601Format()
+}

@@ -1,0 +1,71 @@
+import HTTPCore
+import ImageCodecs
+
+/// An RFC 9457 problem: what every error answer of the service carries.
+struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
+    var status: Int
+    var title: String
+    var detail: String
+    /// Extra response headers, e.g. `Retry-After` for 429.
+    var headers: [(String, String)] = []
+
+    static func == (lhs: Problem, rhs: Problem) -> Bool {
+        lhs.status == rhs.status && lhs.title == rhs.title && lhs.detail == rhs.detail
+    }
+
+    var description: String { "\(status) \(title): \(detail)" }
+
+    var json: JSON {
+        .object([("type", .string("about:blank")), ("title", .string(title)), ("status", .int(status)),
+                 ("detail", .string(detail))])
+    }
+
+    var response: HTTPResponse {
+        var response = HTTPResponse(status: status, body: json.bytes)
+        response.headers.set("Content-Type", "application/problem+json")
+        for (name, value) in headers { response.headers.add(name, value) }
+        return response
+    }
+
+    static func badRequest(_ detail: String) -> Problem { Problem(status: 400, title: "Bad Request", detail: detail) }
+    static func notFound(_ detail: String) -> Problem { Problem(status: 404, title: "Not Found", detail: detail) }
+    static func unprocessable(_ detail: String) -> Problem {
+        Problem(status: 422, title: "Unprocessable Content", detail: detail)
+    }
+    static func unsupportedMedia(_ detail: String) -> Problem {
+        Problem(status: 415, title: "Unsupported Media Type", detail: detail)
+    }
+    static func unavailable(_ detail: String, retryAfter: Int? = nil) -> Problem {
+        Problem(status: 503, title: "Service Unavailable", detail: detail,
+                headers: retryAfter.map { [("Retry-After", String($0))] } ?? [])
+    }
+    static func `internal`(_ detail: String) -> Problem {
+        Problem(status: 500, title: "Internal Server Error", detail: detail)
+    }
+
+    /// The problem a failure anywhere below the routes becomes. Unknown errors are 500s with their text,
+    /// so a bug is visible to the client and in the log rather than a dropped connection.
+    init(_ error: any Error) {
+        switch error {
+        case let problem as Problem:
+            self = problem
+        case let codec as ImageCodecError:
+            switch codec {
+            case .unrecognizedFormat:
+                self = .unsupportedMedia("the image is not a JPEG or PNG (checked by its content, not its name)")
+            case .exceedsLimits(let message):
+                self = .unprocessable(message)
+            case .corrupt(let format, let message):
+                self = .badRequest("the \(format.rawValue.uppercased()) image cannot be decoded: \(message)")
+            case .encodeFailed(let message):
+                self = .internal("encoding the result failed: \(message)")
+            }
+        case let database as SQLiteError:
+            self = .unavailable("the job queue database is unavailable: \(database)", retryAfter: 5)
+        case let queue as JobStoreError:
+            self = queue.problem
+        default:
+            self = .internal(String(describing: error))
+        }
+    }
+}

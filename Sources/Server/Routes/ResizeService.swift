@@ -1,0 +1,260 @@
+import HTTPCore
+import ImageCodecs
+import Logging
+import Synchronization
+
+/// The HTTP face of deepresize (API.md): routes requests to the pipeline (`scale`, answered inline) or to
+/// the job store and workers (`seam`, `deep`), and renders jobs and problems.
+final class ResizeService: HTTPHandler {
+    private let config: ServiceConfig
+    private let store: JobStore
+    private let pipeline: ResizePipeline
+    private let workers: WorkerPool
+    private let waiters: JobWaiters
+    private let inline: WorkLimiter
+    private let logger: Logger
+    private let shuttingDown = Atomic<Bool>(false)
+
+    init(config: ServiceConfig, store: JobStore, pipeline: ResizePipeline, workers: WorkerPool,
+         waiters: JobWaiters, logger: Logger) {
+        self.config = config
+        self.store = store
+        self.pipeline = pipeline
+        self.workers = workers
+        self.waiters = waiters
+        self.logger = logger
+        inline = WorkLimiter(limit: ServiceConfig.cpuCount)
+    }
+
+    func beginShutdown() { shuttingDown.store(true, ordering: .relaxed) }
+
+    // MARK: HTTPHandler
+
+    /// Everything that can be refused from the head alone is refused before the client uploads the body
+    /// (and before `100 Continue`): unknown routes, bad parameters, shutdown.
+    func preflight(_ head: HTTPRequestHead) -> HTTPResponse? {
+        switch Route.match(method: head.method, path: head.path) {
+        case .failure(let problem):
+            return problem.response
+        case .success(.resize):
+            if shuttingDown.load(ordering: .relaxed) { return Problem.unavailable("the service is shutting down", retryAfter: 5).response }
+            do { _ = try ResizeOptions.parse(head.query, defaultWait: config.defaultWait, maxWait: config.maxWait) } catch {
+                return Problem(error).response
+            }
+            return nil
+        case .success:
+            return nil
+        }
+    }
+
+    func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+        do {
+            switch try Route.match(method: request.head.method, path: request.head.path).get() {
+            case .resize: try resize(request, respond: respond)
+            case .job(let id): respond(try jobRoute(id: id, method: request.head.method))
+            case .jobResult(let id): respond(try result(id: id, ifNoneMatch: request.head.headers["If-None-Match"]))
+            case .health: respond(jsonResponse(200, .object([("status", .string("ok"))])))
+            case .ready: respond(readiness())
+            }
+        } catch {
+            respond(problemResponse(error, request: request.head))
+        }
+    }
+
+    // MARK: POST /resize
+
+    private func resize(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) throws {
+        let options = try ResizeOptions.parse(request.head.query, defaultWait: config.defaultWait, maxWait: config.maxWait)
+        let image = try Self.imageBytes(of: request)
+        let (header, width, height) = try pipeline.inspect(image, options: options)
+        let preferAsync = request.head.headers.values("Prefer").contains { $0.lowercased().contains("respond-async") }
+        let head = request.head
+        inline.run { [self] in
+            do {
+                if options.method.isQueued {
+                    try pipeline.checkAvailable(options.method)
+                    // Decode once now so a broken file is a 400 to this request, never a failed job later.
+                    _ = try pipeline.decode(image, for: options.method, width: width, height: height)
+                    let job = try store.enqueue(method: options.method.rawValue, params: JobParams(options, width: width, height: height),
+                                                input: image, inputFormat: header.format.rawValue,
+                                                inputWidth: header.width, inputHeight: header.height)
+                    workers.jobQueued()
+                    logger.info("job queued", metadata: ["job": "\(job.id)", "method": "\(job.method)", "size": "\(width)x\(height)"])
+                    if preferAsync || options.wait == 0 {
+                        respond(try accepted(job))
+                    } else {
+                        waitForJob(job.id, timeout: options.wait, request: head, respond: respond)
+                    }
+                } else {
+                    let (output, timings) = try pipeline.run(image, options: options, width: width, height: height)
+                    var response = HTTPResponse(status: 200, body: output)
+                    response.headers.set("Content-Type", options.format.contentType)
+                    response.headers.set("Server-Timing", Self.serverTiming(queue: 0, timings))
+                    respond(response)
+                }
+            } catch {
+                respond(problemResponse(error, request: head))
+            }
+        }
+    }
+
+    private func waitForJob(_ id: String, timeout: Double, request: HTTPRequestHead,
+                            respond: @escaping @Sendable (HTTPResponse) -> Void) {
+        waiters.wait(for: id, timeout: timeout) { [self] _ in
+            do { respond(try finalAnswer(id: id)) } catch { respond(problemResponse(error, request: request)) }
+        }
+        // The job may have finished before the waiter was registered.
+        if let job = try? store.job(id: id), job.status.isFinal { waiters.finished(id: id) }
+    }
+
+    /// What a waiting `POST /resize` answers: the image, the job's problem, or 202 while it is not done.
+    private func finalAnswer(id: String) throws -> HTTPResponse {
+        guard let job = try store.job(id: id) else { throw Problem.notFound("job \(id) expired") }
+        switch job.status {
+        case .succeeded:
+            var response = try imageResponse(job)
+            let queued = (job.startedAt ?? job.createdAt) - job.createdAt
+            let processed = (job.finishedAt ?? job.createdAt) - (job.startedAt ?? job.createdAt)
+            response.headers.set("Server-Timing", "queue;dur=\(ms(queued)), process;dur=\(ms(processed))")
+            return response
+        case .failed:
+            var response = (job.error.map { Problem(status: $0.status, title: $0.title, detail: $0.detail) }
+                ?? Problem.internal("job \(id) failed")).response
+            response.headers.set("X-Job-Id", id)
+            return response
+        case .queued, .running, .canceled:
+            return try accepted(job)
+        }
+    }
+
+    private func accepted(_ job: JobRecord) throws -> HTTPResponse {
+        var response = jsonResponse(202, try jobJSON(job))
+        response.headers.set("Location", "/jobs/\(job.id)")
+        response.headers.set("Retry-After", "2")
+        response.headers.set("X-Job-Id", job.id)
+        return response
+    }
+
+    /// The image of a multipart field `image`, or a raw `image/jpeg` / `image/png` body.
+    static func imageBytes(of request: HTTPRequest) throws -> [UInt8] {
+        let contentType = request.head.headers["Content-Type"] ?? ""
+        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingSpaces.lowercased() } ?? ""
+        let bytes: [UInt8]
+        switch mediaType {
+        case "multipart/form-data":
+            let parts: [MultipartPart]
+            do { parts = try Multipart.parse(body: request.body, contentType: contentType) } catch {
+                throw Problem.badRequest("malformed multipart body: \(error)")
+            }
+            let images = parts.filter { $0.name == "image" }
+            guard images.count == 1 else {
+                throw Problem.badRequest(images.isEmpty ? "the multipart form has no field named 'image'"
+                                                        : "the multipart form has \(images.count) fields named 'image'; send one")
+            }
+            bytes = images[0].body
+        case "image/jpeg", "image/png", "application/octet-stream":
+            bytes = request.body
+        default:
+            throw Problem.unsupportedMedia("send the image as multipart/form-data field 'image' (curl -F image=@photo.jpg) or as a raw image/jpeg or image/png body, not '\(contentType)'")
+        }
+        guard !bytes.isEmpty else { throw Problem.badRequest("the image is empty") }
+        return bytes
+    }
+
+    // MARK: /jobs
+
+    private func jobRoute(id: String, method: String) throws -> HTTPResponse {
+        if method == "DELETE" {
+            guard let job = try store.cancel(id: id) else { throw unknownJob(id) }
+            if job.status == .running { workers.cancel(id: id) }
+            if job.status.isFinal { waiters.finished(id: id) }
+            return jsonResponse(200, try jobJSON(job))
+        }
+        guard let job = try store.job(id: id) else { throw unknownJob(id) }
+        return jsonResponse(200, try jobJSON(job))
+    }
+
+    private func result(id: String, ifNoneMatch: String?) throws -> HTTPResponse {
+        guard let job = try store.job(id: id) else { throw unknownJob(id) }
+        guard job.status == .succeeded else {
+            var response = jsonResponse(409, try jobJSON(job))
+            response.headers.set("Retry-After", "2")
+            return response
+        }
+        let etag = "\"\(job.id)\""
+        if let ifNoneMatch, ifNoneMatch == etag || ifNoneMatch == "*" {
+            var response = HTTPResponse(status: 304)
+            response.headers.set("ETag", etag)
+            return response
+        }
+        return try imageResponse(job)
+    }
+
+    private func imageResponse(_ job: JobRecord) throws -> HTTPResponse {
+        guard let bytes = try store.resultBytes(id: job.id) else { throw Problem.notFound("job \(job.id) has no result") }
+        var response = HTTPResponse(status: 200, body: bytes)
+        response.headers.set("Content-Type", OutputFormat(rawValue: job.resultFormat ?? job.params.format)?.contentType ?? "application/octet-stream")
+        response.headers.set("ETag", "\"\(job.id)\"")
+        response.headers.set("X-Job-Id", job.id)
+        return response
+    }
+
+    private func jobJSON(_ job: JobRecord) throws -> JSON {
+        job.json(queuePosition: job.status == .queued ? try store.queuePosition(id: job.id) : nil)
+    }
+
+    private func unknownJob(_ id: String) -> Problem { .notFound("no job \(id) (unknown, or expired after its result_ttl)") }
+
+    // MARK: /readyz
+
+    private func readiness() -> HTTPResponse {
+        if shuttingDown.load(ordering: .relaxed) { return Problem.unavailable("the service is shutting down").response }
+        do {
+            try store.checkWritable()
+        } catch {
+            return Problem.unavailable("the queue database is not writable: \(error)").response
+        }
+        return jsonResponse(200, .object([("status", .string("ready")), ("workers", .int(config.workers))]))
+    }
+
+    // MARK: helpers
+
+    private func problemResponse(_ error: any Error, request: HTTPRequestHead) -> HTTPResponse {
+        let problem = Problem(error)
+        if problem.status >= 500 {
+            logger.error("\(request.method) \(request.path): \(problem)")
+        }
+        return problem.response
+    }
+
+    private func jsonResponse(_ status: Int, _ body: JSON) -> HTTPResponse {
+        var response = HTTPResponse(status: status, body: body.bytes)
+        response.headers.set("Content-Type", "application/json")
+        return response
+    }
+
+    static func serverTiming(queue: Double, _ timings: ResizePipeline.Timings) -> String {
+        "queue;dur=\(ms(queue)), decode;dur=\(ms(timings.decode)), process;dur=\(ms(timings.process)), encode;dur=\(ms(timings.encode))"
+    }
+}
+
+private func ms(_ seconds: Double) -> String { String((seconds * 10_000).rounded() / 10) }
+
+extension JobStatus {
+    var isFinal: Bool { self == .succeeded || self == .failed || self == .canceled }
+}
+
+extension JobParams {
+    init(_ options: ResizeOptions, width: Int, height: Int) {
+        let deep = options.method == .deep
+        self.init(width: width, height: height, op: deep ? options.featureOperator.rawValue : nil,
+                  protect: deep ? options.protect : nil, iterations: deep ? options.iterations : nil,
+                  format: options.format.rawValue)
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: String {
+        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+    }
+}

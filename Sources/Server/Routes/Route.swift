@@ -1,0 +1,29 @@
+/// The service's routes, matched on the path first, then the method: a known path with the wrong method is
+/// a 405 that lists what it allows; an unknown path is a 404.
+enum Route: Equatable, Sendable {
+    case resize
+    case job(String)
+    case jobResult(String)
+    case health
+    case ready
+
+    static func match(method: String, path: String) -> Result<Route, Problem> {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+        let route: Route
+        let allowed: [String]
+        switch segments {
+        case ["resize"]: (route, allowed) = (.resize, ["POST"])
+        case ["healthz"]: (route, allowed) = (.health, ["GET", "HEAD"])
+        case ["readyz"]: (route, allowed) = (.ready, ["GET", "HEAD"])
+        case let s where s.count == 2 && s[0] == "jobs": (route, allowed) = (.job(s[1]), ["GET", "HEAD", "DELETE"])
+        case let s where s.count == 3 && s[0] == "jobs" && s[2] == "result": (route, allowed) = (.jobResult(s[1]), ["GET", "HEAD"])
+        default: return .failure(.notFound("no route for \(path)"))
+        }
+        guard allowed.contains(method) else {
+            return .failure(Problem(status: 405, title: "Method Not Allowed",
+                                    detail: "\(path) allows \(allowed.joined(separator: ", ")), not \(method)",
+                                    headers: [("Allow", allowed.joined(separator: ", "))]))
+        }
+        return .success(route)
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import ImageCodecs
+import Testing
+
+/// The real server process and curl over 127.0.0.1: what a user of API.md sees.
+@Suite(.serialized) struct EndToEndTests {
+    @Test func scaleAnswersThePNGInline() throws {
+        let server = try ServerProcess()
+        let input = try TestImages.file(TestImages.scene(width: 320, height: 240))
+        let answer = try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=80&h=45&method=scale")
+        #expect(answer.status == 200, "\(answer.text)")
+        #expect(answer.headers["content-type"] == "image/png")
+        #expect(answer.headers["server-timing"]?.contains("decode;dur=") == true)
+        let image = try ImageDecoder.decode(answer.body)
+        #expect(image.width == 80 && image.height == 45)
+        // Only the width: the height follows the aspect ratio (320:240 → 100:75).
+        let widthOnly = try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=100&method=scale&format=jpeg")
+        #expect(widthOnly.headers["content-type"] == "image/jpeg")
+        let header = try ImageDecoder.readHeader(widthOnly.body)
+        #expect(header.width == 100 && header.height == 75)
+        // A raw body works as well as a multipart form.
+        let raw = try curl(["--data-binary", "@\(input)", "-H", "Content-Type: image/png"], "\(server.baseURL)/resize?h=24&method=scale")
+        #expect(try ImageDecoder.readHeader(raw.body).height == 24)
+    }
+
+    @Test func seamRunsAsAJobThatClientsPoll() throws {
+        let server = try ServerProcess()
+        let input = try TestImages.file(TestImages.scene(width: 160, height: 100))
+        let answer = try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=110&h=100&method=seam&wait=0")
+        #expect(answer.status == 202, "\(answer.text)")
+        let job = try answer.json()
+        let id = try #require(job["id"] as? String)
+        #expect(answer.headers["location"] == "/jobs/\(id)")
+        #expect(answer.headers["retry-after"] != nil)
+        #expect(job["method"] as? String == "seam")
+        let done = try pollJob(server, id: id)
+        #expect(done["status"] as? String == "succeeded", "\(done)")
+        let progress = try #require(done["progress"] as? [String: Any])
+        #expect(progress["fraction"] as? Double == 1)
+        #expect(progress["iterations"] as? Int == 50)
+        #expect(done["finished_at"] is String)
+        let result = try curl([], "\(server.baseURL)/jobs/\(id)/result")
+        #expect(result.status == 200)
+        #expect(result.headers["etag"] == "\"\(id)\"")
+        let image = try ImageDecoder.decode(result.body)
+        #expect(image.width == 110 && image.height == 100)
+        let again = try curl(["-H", "If-None-Match: \"\(id)\""], "\(server.baseURL)/jobs/\(id)/result")
+        #expect(again.status == 304)
+    }
+
+    @Test func aQuickJobIsAnsweredWithinTheWait() throws {
+        let server = try ServerProcess()
+        let input = try TestImages.file(TestImages.scene(width: 120, height: 90))
+        let answer = try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=100&method=seam&wait=60")
+        #expect(answer.status == 200, "\(answer.text)")
+        #expect(answer.headers["x-job-id"] != nil)
+        let image = try ImageDecoder.decode(answer.body)
+        #expect(image.width == 100 && image.height == 75)
+        // Prefer: respond-async wins over the wait.
+        let async = try curl(["-F", "image=@\(input)", "-H", "Prefer: respond-async"], "\(server.baseURL)/resize?w=100&method=seam")
+        #expect(async.status == 202)
+    }
+
+    @Test func clientErrorsFollowTheContract() throws {
+        let server = try ServerProcess(settings: ["max_body_bytes": "200000", "max_deep_output_pixels": "20000"])
+        let input = try TestImages.file(TestImages.scene(width: 64, height: 48))
+        let base = server.baseURL
+
+        func problem(_ args: [String], _ url: String, _ status: Int, mentions: String) throws {
+            let answer = try curl(args, url)
+            #expect(answer.status == status, "\(url): \(answer.text)")
+            #expect(answer.headers["content-type"] == "application/problem+json", "\(url)")
+            let body = try answer.json()
+            #expect(body["status"] as? Int == status)
+            #expect((body["detail"] as? String ?? "").contains(mentions), "\(url): \(body)")
+        }
+        try problem(["-F", "image=@\(input)"], "\(base)/resize?w=10&method=scale&size=3", 400, mentions: "size")
+        try problem(["-F", "image=@\(input)"], "\(base)/resize?method=scale", 400, mentions: "w, h")
+        try problem(["-F", "image=@\(input)"], "\(base)/resize?w=0&method=scale", 400, mentions: "w must be")
+        try problem(["-F", "image=@\(input)"], "\(base)/resize?w=10&method=magic", 400, mentions: "method")
+        try problem(["-F", "image=@\(input)"], "\(base)/resize?w=10&iterations=5000", 400, mentions: "iterations")
+        try problem(["-F", "image=@\(input)"], "\(base)/resize?w=10&w=12&method=scale", 400, mentions: "more than once")
+        try problem(["-F", "other=@\(input)"], "\(base)/resize?w=10&method=scale", 400, mentions: "image")
+        let text = try TestImages.write(Array("hello, not an image".utf8), suffix: "png")
+        try problem(["-F", "image=@\(text)"], "\(base)/resize?w=10&method=scale", 415, mentions: "not a JPEG or PNG")
+        try problem(["--data-binary", "@\(input)", "-H", "Content-Type: text/plain"], "\(base)/resize?w=10&method=scale", 415, mentions: "multipart")
+        try problem(["-F", "image=@\(input)"], "\(base)/resize?w=400&h=300&method=seam", 422, mentions: "exceeds")
+        try problem(["-F", "image=@\(input)"], "\(base)/resize?w=9000&method=scale", 422, mentions: "8192")
+        // A PNG whose header claims 100000×100000: refused from the header, before any decoding.
+        try problem(["-F", "image=@\(try TestImages.write(Self.pngHeader(width: 100_000, height: 100_000), suffix: "png"))"],
+                    "\(base)/resize?w=10&method=scale", 422, mentions: "exceeds")
+        let big = try TestImages.file(TestImages.noise(width: 300, height: 300))
+        let tooLarge = try curl(["-F", "image=@\(big)"], "\(base)/resize?w=10&method=scale")
+        #expect(tooLarge.status == 413)
+        try problem([], "\(base)/nowhere", 404, mentions: "/nowhere")
+        let wrongMethod = try curl([], "\(base)/resize")
+        #expect(wrongMethod.status == 405)
+        #expect(wrongMethod.headers["allow"] == "POST")
+        try problem([], "\(base)/jobs/0b7e3f6c-9d1a-4c2b-8e5f-1a2b3c4d5e6f", 404, mentions: "no job")
+        try problem([], "\(base)/jobs/..%2F..%2Fetc%2Fpasswd", 404, mentions: "no job")
+        let head = try curl(["-I"], "\(base)/healthz")
+        #expect(head.status == 200 && head.body.isEmpty)
+    }
+
+    @Test func deleteCancelsAQueuedJobAndItsResultIsAConflict() throws {
+        // No workers free: a long job occupies the only one, the next stays queued.
+        let server = try ServerProcess()
+        let slow = try TestImages.file(TestImages.scene(width: 900, height: 600))
+        let first = try curl(["-F", "image=@\(slow)"], "\(server.baseURL)/resize?w=450&h=600&method=seam&wait=0").json()
+        let second = try curl(["-F", "image=@\(slow)"], "\(server.baseURL)/resize?w=450&h=600&method=seam&wait=0").json()
+        let id = try #require(second["id"] as? String)
+        #expect(second["queue_position"] as? Int != nil)
+        let conflict = try curl([], "\(server.baseURL)/jobs/\(id)/result")
+        #expect(conflict.status == 409)
+        let canceled = try curl(["-X", "DELETE"], "\(server.baseURL)/jobs/\(id)")
+        #expect(canceled.status == 200)
+        #expect(try canceled.json()["status"] as? String == "canceled")
+        // And a running one stops at its next step.
+        let firstID = try #require(first["id"] as? String)
+        _ = try curl(["-X", "DELETE"], "\(server.baseURL)/jobs/\(firstID)")
+        let stopped = try pollJob(server, id: firstID, timeout: 30)
+        #expect(["canceled", "succeeded"].contains(stopped["status"] as? String ?? ""), "\(stopped)")
+    }
+
+    @Test func keepAliveReusesOneConnection() throws {
+        let server = try ServerProcess()
+        let answer = try curl([], "\(server.baseURL)/healthz", "\(server.baseURL)/readyz", "\(server.baseURL)/healthz")
+        #expect(answer.status == 200)
+        #expect(answer.verbose.components(separatedBy: "Re-using existing connection").count - 1 == 2, "\(answer.verbose)")
+    }
+
+    @Test func expectContinueLetsALargeUploadThroughWithoutDelay() throws {
+        let server = try ServerProcess()
+        // Random pixels do not compress: a ≈ 2 MB PNG, over curl's 1 MiB threshold for Expect: 100-continue.
+        let input = try TestImages.file(TestImages.noise(width: 840, height: 840))
+        let size = try FileManager.default.attributesOfItem(atPath: input)[.size] as? Int ?? 0
+        #expect(size > 2_000_000)
+        let answer = try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=64&method=scale")
+        #expect(answer.status == 200)
+        #expect(answer.verbose.contains("HTTP/1.1 100 Continue"))
+        // Without a 100 the client would wait a full second before sending the body.
+        #expect(answer.seconds < 1.0, "took \(answer.seconds) s")
+    }
+
+    @Test func sigtermStopsPromptlyAndJobsSurvive() throws {
+        let data = try ServerProcess.temporaryDirectory("term")
+        let server = try ServerProcess(dataDirectory: data)
+        let input = try TestImages.file(TestImages.scene(width: 900, height: 600))
+        let job = try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=300&h=600&method=seam&wait=0").json()
+        let id = try #require(job["id"] as? String)
+        Thread.sleep(forTimeInterval: 0.3)
+        let (status, seconds) = server.terminate()
+        #expect(status == 0)
+        #expect(seconds < 10)
+        let restarted = try ServerProcess(dataDirectory: data)
+        let done = try pollJob(restarted, id: id)
+        #expect(done["status"] as? String == "succeeded", "\(done)")
+    }
+
+    /// A PNG signature and IHDR chunk (with a correct CRC) claiming the given size, and nothing else.
+    static func pngHeader(width: UInt32, height: UInt32) -> [UInt8] {
+        var chunk: [UInt8] = Array("IHDR".utf8)
+        for value in [width, height] { chunk += withUnsafeBytes(of: value.bigEndian, Array.init) }
+        chunk += [8, 2, 0, 0, 0]
+        var bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + chunk
+        bytes += withUnsafeBytes(of: crc32(chunk).bigEndian, Array.init)
+        return bytes
+    }
+
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = (crc >> 1) ^ (crc & 1 == 1 ? 0xEDB8_8320 : 0) }
+        }
+        return ~crc
+    }
+}

@@ -1,1 +1,0 @@
-// Tests for the Server target live beside this file.
