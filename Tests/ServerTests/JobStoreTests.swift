@@ -137,6 +137,67 @@ struct JobStoreTests {
         #expect(try store.counts()[.running] == 200)
     }
 
+    @Test func cancelRacingSucceedNeverLeavesAHalfState() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        for _ in 0..<40 { try enqueue(store, input: [1]) }
+        var claims: [JobClaim] = []
+        while let claim = try store.claimNext() { claims.append(claim) }
+        let succeeded = Mutex<Set<String>>([])
+        let finishedClaims = claims
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            if worker == 0 {
+                for claim in finishedClaims where (try? store.succeed(claim, result: [2], format: "png")) == true {
+                    succeeded.withLock { _ = $0.insert(claim.id) }
+                }
+            } else {
+                for claim in finishedClaims.reversed() { _ = try? store.cancel(id: claim.id) }
+            }
+        }
+        let won = succeeded.withLock { $0 }
+        for claim in claims {
+            let job = try #require(try store.job(id: claim.id))
+            let files = try JobFiles.list(dir.jobDir(claim.id)).sorted()
+            if won.contains(claim.id) {
+                #expect(job.status == .succeeded && files == ["input.png", "result.png"])
+            } else {
+                #expect(job.status == .canceled && files == ["input.png"])
+            }
+        }
+        #expect(try store.counts()[.running] == 0)
+    }
+
+    @Test func waitsForAnotherConnectionsWriteLock() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        let dbPath = dir.path + "/jobs.sqlite3"
+        let locked = DispatchSemaphore(value: 0)
+        let released = DispatchSemaphore(value: 0)
+        let lockFailure = Mutex<String?>(nil)
+        // Another connection (as a second process or the sqlite3 CLI would) holds the write lock 0.3 s.
+        DispatchQueue.global().async {
+            do {
+                let other = try SQLiteConnection(path: dbPath)
+                try other.execute("BEGIN IMMEDIATE")
+                locked.signal()
+                usleep(300_000)
+                try other.execute("COMMIT")
+            } catch {
+                lockFailure.withLock { $0 = "\(error)" }
+                locked.signal()
+            }
+            released.signal()
+        }
+        locked.wait()
+        let start = JobStore.systemClock()
+        // Blocks on the busy timeout until the other writer commits, then succeeds.
+        let job = try enqueue(store)
+        #expect(JobStore.systemClock() - start >= 0.25)
+        released.wait()
+        #expect(lockFailure.withLock { $0 } == nil)
+        #expect(try store.job(id: job.id)?.status == .queued)
+    }
+
     @Test func cancelQueuedRunningAndFinished() throws {
         let dir = try TempDir()
         let store = try makeStore(dir)
