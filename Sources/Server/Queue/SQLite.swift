@@ -178,7 +178,9 @@ final class SQLiteStatement {
     }
 
     func bind(_ index: Int32, _ value: String) throws {
-        try check(sqlite3_bind_text(statement, index, value, -1, sqliteTransient), index)
+        // Explicit byte length: an embedded NUL must not silently truncate the value.
+        let length = Int32(clamping: value.utf8.count)
+        try check(sqlite3_bind_text(statement, index, value, length, sqliteTransient), index)
     }
 
     func bind(_ index: Int32, _ value: Bool) throws {
