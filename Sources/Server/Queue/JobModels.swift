@@ -1,0 +1,179 @@
+// Value types of the job queue: what a job is, what it asked for, and how the store fails.
+import CSQLite
+import Glibc
+
+enum JobStatus: String, Sendable, Codable, CaseIterable {
+    case queued, running, succeeded, failed, canceled
+
+    var isFinished: Bool { self == .succeeded || self == .failed || self == .canceled }
+}
+
+/// What the client asked for, stored as JSON text. Keys match the `params` object of the HTTP job body.
+struct JobParams: Sendable, Codable, Equatable {
+    var width: Int
+    var height: Int
+    var op: String?
+    var protect: Bool?
+    var iterations: Int?
+    var format: String
+
+    init(width: Int, height: Int, op: String? = nil, protect: Bool? = nil, iterations: Int? = nil, format: String) {
+        self.width = width
+        self.height = height
+        self.op = op
+        self.protect = protect
+        self.iterations = iterations
+        self.format = format
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case width = "w", height = "h", op = "operator", protect, iterations, format
+    }
+}
+
+/// Why a job failed: the problem object the HTTP layer shows (RFC 9457 status/title/detail).
+struct JobError: Sendable, Codable, Equatable, Error {
+    var status: Int
+    var title: String
+    var detail: String
+}
+
+struct JobRecord: Sendable, Equatable {
+    var id: String
+    var status: JobStatus
+    var method: String
+    var params: JobParams
+    var inputWidth: Int
+    var inputHeight: Int
+    var inputFormat: String
+    var progressStep: Int
+    var progressTotal: Int
+    var loss: Double?
+    /// How many times a worker claimed this job (a crashed run counts; a graceful requeue does not).
+    var attempts: Int
+    var cancelRequested: Bool
+    /// Unix seconds.
+    var createdAt: Double
+    var startedAt: Double?
+    var finishedAt: Double?
+    var error: JobError?
+    var resultFormat: String?
+}
+
+/// A lease on a running job. Only the holder of the current lease (its `lease` equals the row's, which
+/// every claim bumps and nothing ever lowers) can report progress or finish the job; a stale holder's
+/// calls change nothing.
+struct JobClaim: Sendable, Equatable {
+    /// The job as claimed (status running, attempts already counting this run).
+    let job: JobRecord
+    /// Which attempt this is, 1-based (equals `job.attempts`).
+    let attempt: Int
+    /// The lease token.
+    let lease: Int
+
+    var id: String { job.id }
+}
+
+enum JobStoreError: Error, CustomStringConvertible, Equatable {
+    /// The queue holds `queueCapacity` jobs already; try again after about this many seconds (429).
+    case queueFull(retryAfterSeconds: Int)
+    /// The id does not name a live job (unknown, malformed, or expired).
+    case notFound(id: String)
+    /// The database was written by a newer build (its user_version is above what we know).
+    case unsupportedSchema(found: Int, supported: Int)
+    /// Another JobStore (this or another process) already serves this data directory.
+    case directoryInUse(path: String)
+    /// An image format name we will not turn into a file extension.
+    case invalidFormat(String)
+    /// A file-system call failed; `errno` says why (ENOSPC, EROFS, EIO are storage outages).
+    case fileSystem(operation: String, path: String, errno: Int32)
+    /// A row we cannot decode (hand-edited or damaged database).
+    case corruptRecord(id: String, detail: String)
+
+    var description: String {
+        switch self {
+        case .queueFull(let seconds):
+            return "the job queue is full; retry after \(seconds) s"
+        case .notFound(let id):
+            return "no job with id \(id)"
+        case .unsupportedSchema(let found, let supported):
+            return "the job database has schema version \(found), but this build supports up to \(supported); "
+                + "it was written by a newer deepresize — upgrade, or point --data at another directory"
+        case .directoryInUse(let path):
+            return "the data directory \(path) is already in use by another deepresize server "
+                + "(one server per data directory is supported)"
+        case .invalidFormat(let format):
+            return "invalid image format name \(format.debugDescription)"
+        case .fileSystem(let operation, let path, let code):
+            return "\(operation) \(path) failed: \(String(cString: strerror(code))) (errno \(code))"
+        case .corruptRecord(let id, let detail):
+            return "job \(id) in the database cannot be read: \(detail)"
+        }
+    }
+
+    /// True when the storage itself is unavailable (full, read-only, failing): the server answers 503.
+    var isStorageUnavailable: Bool {
+        switch self {
+        case .fileSystem(_, _, let code):
+            return [ENOSPC, EROFS, EIO, EDQUOT, EACCES, EPERM].contains(code)
+        case .directoryInUse:
+            return true
+        default:
+            return false
+        }
+    }
+}
+
+extension JobStore {
+    /// Whether `error` (from any JobStore call) means "storage unavailable" — answer 503, not 500.
+    static func isStorageUnavailable(_ error: any Error) -> Bool {
+        if let error = error as? SQLiteError { return error.isStorageUnavailable }
+        if let error = error as? JobStoreError { return error.isStorageUnavailable }
+        return false
+    }
+}
+
+/// Job ids: random UUIDs (version 4 layout, 122 random bits) from the system CSPRNG, lowercase.
+enum JobID {
+    static func generate() -> String {
+        var rng = SystemRandomNumberGenerator()  // getrandom(2) on Linux
+        var bytes = (0..<16).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x40  // version 4
+        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(36)
+        for (index, byte) in bytes.enumerated() {
+            if index == 4 || index == 6 || index == 8 || index == 10 { out.append(UInt8(ascii: "-")) }
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Exact syntax check: 8-4-4-4-12 lowercase hex digits. Anything else never reaches SQL or a path.
+    static func isValid(_ id: String) -> Bool {
+        let utf8 = Array(id.utf8)
+        guard utf8.count == 36 else { return false }
+        for (index, char) in utf8.enumerated() {
+            if index == 8 || index == 13 || index == 18 || index == 23 {
+                guard char == UInt8(ascii: "-") else { return false }
+            } else {
+                let isDigit = char >= UInt8(ascii: "0") && char <= UInt8(ascii: "9")
+                let isLowerHex = char >= UInt8(ascii: "a") && char <= UInt8(ascii: "f")
+                guard isDigit || isLowerHex else { return false }
+            }
+        }
+        return true
+    }
+}
+
+/// Format names become file extensions, so they are held to a tiny alphabet.
+enum JobFormat {
+    static func isValid(_ format: String) -> Bool {
+        let utf8 = Array(format.utf8)
+        return (1...10).contains(utf8.count) && utf8.allSatisfy {
+            ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
+        }
+    }
+}

@@ -1,0 +1,60 @@
+// Schema of the job database, versioned through `PRAGMA user_version`. Migrations run in order inside
+// one IMMEDIATE transaction each; append new ones, never edit a shipped one.
+
+enum JobSchema {
+    /// migrations[i] takes the database from version i to version i+1.
+    static let migrations: [String] = [
+        // v1
+        """
+        CREATE TABLE jobs (
+            seq               INTEGER PRIMARY KEY,          -- FIFO order (rowids grow monotonically)
+            id                TEXT NOT NULL UNIQUE,         -- lowercase UUID
+            status            TEXT NOT NULL CHECK (status IN ('queued','running','succeeded','failed','canceled')),
+            method            TEXT NOT NULL,
+            params            TEXT NOT NULL,                -- JobParams as JSON
+            input_width       INTEGER NOT NULL,
+            input_height      INTEGER NOT NULL,
+            input_format      TEXT NOT NULL,
+            progress_step     INTEGER NOT NULL DEFAULT 0,
+            progress_total    INTEGER NOT NULL DEFAULT 0,
+            loss              REAL,
+            attempts          INTEGER NOT NULL DEFAULT 0,   -- claims that count (a graceful requeue gives one back)
+            lease             INTEGER NOT NULL DEFAULT 0,   -- bumped on every claim, never reused: the holder's token
+            cancel_requested  INTEGER NOT NULL DEFAULT 0,
+            created_at        REAL NOT NULL,
+            started_at        REAL,
+            finished_at       REAL,
+            error             TEXT,                         -- JobError as JSON
+            result_format     TEXT
+        );
+        CREATE INDEX jobs_status_seq ON jobs (status, seq);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;   -- readiness heartbeat
+        CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+        """,
+    ]
+
+    static var currentVersion: Int { migrations.count }
+
+    /// Brings the database to `currentVersion`. A database written by a newer build is refused rather
+    /// than guessed at.
+    static func migrate(_ db: SQLiteConnection) throws {
+        // Checked outside a write transaction first, so an up-to-date database opens read-only too.
+        let found = try db.queryInt("PRAGMA user_version") ?? 0
+        if found > currentVersion {
+            throw JobStoreError.unsupportedSchema(found: found, supported: currentVersion)
+        }
+        if found == currentVersion { return }
+        try db.writeTransaction {
+            // Re-read under the write lock: another connection may have migrated meanwhile.
+            let version = try db.queryInt("PRAGMA user_version") ?? 0
+            if version > currentVersion {
+                throw JobStoreError.unsupportedSchema(found: version, supported: currentVersion)
+            }
+            for next in version..<currentVersion {
+                try db.execute(migrations[next])
+                // PRAGMA cannot take a bound parameter; the value is our own integer.
+                try db.execute("PRAGMA user_version = \(next + 1)")
+            }
+        }
+    }
+}

@@ -1,0 +1,575 @@
+// The durable job queue: rows in SQLite (DIR/jobs.sqlite3), bytes in files (DIR/jobs/<id>/input.<ext>,
+// result.<ext>). One server per data directory is the supported setup, and DIR/jobs.lock enforces it.
+//
+// Crash rules (files are written before the row that points at them, rows deleted before their files):
+// - crash between the input file and the INSERT: an orphan directory with no row, swept at start;
+// - crash between the result file and the UPDATE: the row is still running, so it runs again at start
+//   (result files of unfinished jobs are removed, and a rerun's rename replaces a stale one anyway);
+// - crash while running: recoverInterruptedJobs() requeues it, or fails it after max_attempts.
+// All state changes happen under one Mutex around one connection, so in this process two transitions
+// never interleave (cancel vs succeed, two workers claiming); IMMEDIATE transactions, WAL and the busy
+// timeout keep any other connection (sqlite3 CLI) from corrupting or half-reading anything.
+import CSQLite
+import Foundation
+import Glibc
+import Synchronization
+
+final class JobStore: Sendable {
+    let directory: String
+    let queueCapacity: Int
+    let maxAttempts: Int
+    /// Seconds a finished job (row and files) is kept.
+    let resultTTL: Double
+    private let clock: @Sendable () -> Double
+    private let directoryLock: DirectoryLock
+    private let state: Mutex<State>
+
+    private struct State {
+        let db: SQLiteConnection
+        /// Ids whose directory exists but whose row is not inserted yet: the sweep must not touch them.
+        var pending: Set<String> = []
+    }
+
+    /// What start-up recovery did, for the log.
+    struct RecoveryReport: Sendable, Equatable {
+        /// Running jobs put back in the queue.
+        var requeued = 0
+        /// Running jobs failed because they had used up max_attempts (or lost their input file).
+        var failed = 0
+        /// Running jobs whose cancel had been requested: now canceled.
+        var canceled = 0
+        /// Orphan directories, stray temp files and stale result files deleted.
+        var removedFiles = 0
+    }
+
+    static let systemClock: @Sendable () -> Double = {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
+    var databasePath: String { directory + "/jobs.sqlite3" }
+    private var jobsDirectory: String { directory + "/jobs" }
+    private func jobDirectory(_ id: String) -> String { jobsDirectory + "/" + id }
+
+    /// Opens (creating if needed) the store in `directory`.
+    /// `sqliteReadOnly` is a test hook: it opens the database SQLITE_OPEN_READONLY, which is how a
+    /// read-only database behaves (tests run as root, where chmod does not block writes).
+    init(directory: String, queueCapacity: Int, maxAttempts: Int, resultTTL: Double,
+         clock: @escaping @Sendable () -> Double = JobStore.systemClock, sqliteReadOnly: Bool = false) throws {
+        self.directory = directory
+        self.queueCapacity = queueCapacity
+        self.maxAttempts = maxAttempts
+        self.resultTTL = resultTTL
+        self.clock = clock
+        try JobFiles.makeDirectories(directory)
+        directoryLock = try DirectoryLock(path: directory + "/jobs.lock", directory: directory)
+        let db = try SQLiteConnection(path: directory + "/jobs.sqlite3", readOnly: sqliteReadOnly)
+        try JobSchema.migrate(db)
+        try JobFiles.makeDirectory(directory + "/jobs", parent: directory)
+        state = Mutex(State(db: db))
+    }
+
+    private static let columns = """
+        id, status, method, params, input_width, input_height, input_format, progress_step, progress_total, \
+        loss, attempts, cancel_requested, created_at, started_at, finished_at, error, result_format, lease
+        """
+
+    // MARK: start-up
+
+    /// Call once at start, before workers and requests: 'running' rows belong to a process that died.
+    /// They go back to the queue, or fail once they have been interrupted `maxAttempts` times; a running
+    /// job whose cancel was requested becomes canceled. Then files with no row, stray temp files and
+    /// result files of unfinished jobs are deleted.
+    @discardableResult
+    func recoverInterruptedJobs() throws -> RecoveryReport {
+        let now = clock()
+        return try state.withLock { state in
+            var report = RecoveryReport()
+            let db = state.db
+            var known: [String: (status: JobStatus, inputFormat: String, resultFormat: String?)] = [:]
+            try db.writeTransaction {
+                let running = try db.prepare("SELECT id, attempts, cancel_requested FROM jobs WHERE status = 'running'")
+                var interrupted: [(id: String, attempts: Int, canceled: Bool)] = []
+                while try running.step() {
+                    interrupted.append((running.text(0), running.int(1), running.int(2) != 0))
+                }
+                running.reset()
+                for job in interrupted {
+                    if job.canceled {
+                        try Self.finish(db, id: job.id, status: .canceled, error: nil, at: now)
+                        report.canceled += 1
+                    } else if job.attempts >= maxAttempts {
+                        let error = JobError(
+                            status: 500, title: "Job interrupted",
+                            detail: "interrupted \(job.attempts) times; gave up after max_attempts (\(maxAttempts))")
+                        try Self.finish(db, id: job.id, status: .failed, error: error, at: now)
+                        report.failed += 1
+                    } else {
+                        try Self.backToQueue(db, id: job.id, giveBackAttempt: false)
+                        report.requeued += 1
+                    }
+                }
+                let all = try db.prepare("SELECT id, status, input_format, result_format FROM jobs")
+                while try all.step() {
+                    let status = JobStatus(rawValue: all.text(1)) ?? .failed
+                    known[all.text(0)] = (status, all.text(2), all.optionalText(3))
+                }
+                all.reset()
+
+                // Queued jobs must have their input: a missing one (e.g. power loss undid the file but not
+                // the row) fails the job with a reason instead of failing a worker later.
+                for (id, job) in known where job.status == .queued {
+                    if !JobFiles.exists(jobDirectory(id) + "/input." + job.inputFormat) {
+                        let error = JobError(status: 500, title: "Input lost",
+                                             detail: "the stored input image of this job is missing")
+                        try Self.finish(db, id: id, status: .failed, error: error, at: now)
+                        known[id]?.status = .failed
+                        report.failed += 1
+                    }
+                }
+            }
+
+            for name in try JobFiles.list(jobsDirectory) where !state.pending.contains(name) {
+                let path = jobsDirectory + "/" + name
+                guard JobID.isValid(name), let job = known[name], JobFiles.isDirectory(path) else {
+                    try JobFiles.removeTree(path)
+                    report.removedFiles += 1
+                    continue
+                }
+                for file in try JobFiles.list(path) {
+                    let keep = file == "input." + job.inputFormat
+                        || (job.status == .succeeded && file == "result." + (job.resultFormat ?? ""))
+                    if !keep {
+                        try JobFiles.removeTree(path + "/" + file)
+                        report.removedFiles += 1
+                    }
+                }
+            }
+            return report
+        }
+    }
+
+    // MARK: producers
+
+    /// Stores the input file, then the row. Throws `.queueFull` when `queueCapacity` jobs are queued
+    /// (checked again inside the insert transaction, so concurrent enqueues cannot overshoot). On any
+    /// failure the job directory is removed: no orphan.
+    func enqueue(method: String, params: JobParams, input: [UInt8], inputFormat: String,
+                 inputWidth: Int, inputHeight: Int) throws -> JobRecord {
+        guard JobFormat.isValid(inputFormat) else { throw JobStoreError.invalidFormat(inputFormat) }
+        guard JobFormat.isValid(params.format) else { throw JobStoreError.invalidFormat(params.format) }
+        let paramsJSON = try Self.encodeJSON(params)
+        let id = JobID.generate()
+        // Cheap early refusal, so a full queue does not cost a 25 MB write first.
+        try state.withLock { state in
+            try Self.checkCapacity(state.db, capacity: queueCapacity)
+            state.pending.insert(id)
+        }
+        let dir = jobDirectory(id)
+        do {
+            defer { _ = state.withLock { $0.pending.remove(id) } }
+            try JobFiles.makeDirectory(dir, parent: jobsDirectory)
+            try JobFiles.writeAtomically(input, to: dir + "/input." + inputFormat, directory: dir)
+            let now = clock()
+            return try state.withLock { state in
+                let db = state.db
+                return try db.writeTransaction {
+                    try Self.checkCapacity(db, capacity: queueCapacity)
+                    let insert = try db.prepare("""
+                        INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format, created_at)
+                        VALUES (?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING \(Self.columns)
+                        """)
+                    try insert.bind(1, id)
+                    try insert.bind(2, method)
+                    try insert.bind(3, paramsJSON)
+                    try insert.bind(4, inputWidth)
+                    try insert.bind(5, inputHeight)
+                    try insert.bind(6, inputFormat)
+                    try insert.bind(7, now)
+                    guard try insert.step() else {
+                        throw SQLiteError(code: SQLITE_ERROR, message: "INSERT returned no row", context: "enqueue")
+                    }
+                    let record = try Self.decode(insert)
+                    insert.reset()
+                    return record
+                }
+            }
+        } catch {
+            try? JobFiles.removeTree(dir)
+            throw error
+        }
+    }
+
+    private static func checkCapacity(_ db: SQLiteConnection, capacity: Int) throws {
+        let queued = try db.queryInt("SELECT COUNT(*) FROM jobs WHERE status = 'queued'") ?? 0
+        guard queued < capacity else { throw JobStoreError.queueFull(retryAfterSeconds: try retryAfter(db)) }
+    }
+
+    /// A slot frees when a running job ends, so suggest the mean run time of the last 20 finished jobs
+    /// (clamped to 1…300 s; 10 s when there is no history).
+    private static func retryAfter(_ db: SQLiteConnection) throws -> Int {
+        let statement = try db.prepare("""
+            SELECT AVG(finished_at - started_at) FROM (SELECT finished_at, started_at FROM jobs
+            WHERE status IN ('succeeded', 'failed') AND started_at IS NOT NULL AND finished_at IS NOT NULL
+            ORDER BY finished_at DESC LIMIT 20)
+            """)
+        guard try statement.step(), let mean = statement.optionalDouble(0), mean.isFinite else { return 10 }
+        return Int(min(300, max(1, mean.rounded(.up))))
+    }
+
+    // MARK: workers
+
+    /// Hands the oldest queued job to the caller: status running, attempts + 1, a fresh lease. One
+    /// IMMEDIATE transaction under the store's lock, so no job is ever handed out twice.
+    func claimNext() throws -> JobClaim? {
+        let now = clock()
+        return try state.withLock { state in
+            let db = state.db
+            return try db.writeTransaction { () throws -> JobClaim? in
+                let claim = try db.prepare("""
+                    UPDATE jobs SET status = 'running', attempts = attempts + 1, lease = lease + 1,
+                        started_at = ?, finished_at = NULL, progress_step = 0, loss = NULL, cancel_requested = 0
+                    WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1)
+                    RETURNING \(Self.columns)
+                    """)
+                try claim.bind(1, now)
+                guard try claim.step() else { return nil }
+                let record = try Self.decode(claim)
+                let lease = claim.int(17)
+                claim.reset()
+                return JobClaim(job: record, attempt: record.attempts, lease: lease)
+            }
+        }
+    }
+
+    /// Records progress; false when the caller no longer holds the lease (nothing changed then).
+    @discardableResult
+    func updateProgress(_ claim: JobClaim, step: Int, total: Int, loss: Double?) throws -> Bool {
+        try state.withLock { state in
+            let update = try state.db.prepare("""
+                UPDATE jobs SET progress_step = ?, progress_total = ?, loss = ?
+                WHERE id = ? AND status = 'running' AND lease = ?
+                """)
+            try update.bind(1, step)
+            try update.bind(2, total)
+            try update.bind(3, loss.flatMap { $0.isFinite ? $0 : nil })
+            try update.bind(4, claim.id)
+            try update.bind(5, claim.lease)
+            try update.step()
+            return state.db.changes == 1
+        }
+    }
+
+    /// Publishes the result and marks the job succeeded, only while it is still running under this
+    /// lease and no cancel was requested. Returns false otherwise and leaves no result file; a job whose
+    /// cancel was requested becomes canceled here (the work is done, but the client said no).
+    func succeed(_ claim: JobClaim, result: [UInt8], format: String) throws -> Bool {
+        guard JobFormat.isValid(format) else { throw JobStoreError.invalidFormat(format) }
+        let dir = jobDirectory(claim.id)
+        // The slow part (write + fsync) happens outside the lock; only the rename happens under it,
+        // after the lease check, so a stale holder can never overwrite a live result.
+        let temp = try JobFiles.writeTemp(result, in: dir)
+        let now = clock()
+        return try state.withLock { state in
+            let db = state.db
+            var published = false
+            do {
+                return try db.writeTransaction {
+                    guard let row = try Self.leaseState(db, claim) else {
+                        try JobFiles.removeFile(temp)
+                        return false
+                    }
+                    if row.cancelRequested {
+                        try JobFiles.removeFile(temp)
+                        try Self.finish(db, id: claim.id, status: .canceled, error: nil, at: now)
+                        return false
+                    }
+                    try JobFiles.publish(temp: temp, as: dir + "/result." + format, directory: dir)
+                    published = true
+                    let update = try db.prepare("""
+                        UPDATE jobs SET status = 'succeeded', result_format = ?, finished_at = ?, error = NULL
+                        WHERE id = ? AND lease = ?
+                        """)
+                    try update.bind(1, format)
+                    try update.bind(2, now)
+                    try update.bind(3, claim.id)
+                    try update.bind(4, claim.lease)
+                    try update.step()
+                    return true
+                }
+            } catch {
+                // The row did not change: the file must not outlive the failed commit.
+                try? JobFiles.removeFile(published ? dir + "/result." + format : temp)
+                throw error
+            }
+        }
+    }
+
+    /// Marks the job failed with `error`; false when the lease was lost.
+    @discardableResult
+    func fail(_ claim: JobClaim, error: JobError) throws -> Bool {
+        let now = clock()
+        return try state.withLock { state in
+            let db = state.db
+            return try db.writeTransaction {
+                guard try Self.leaseState(db, claim) != nil else { return false }
+                try Self.finish(db, id: claim.id, status: .failed, error: error, at: now)
+                return true
+            }
+        }
+    }
+
+    /// Marks the job canceled (the worker stopped after a cancel request); false when the lease was lost.
+    @discardableResult
+    func finishCanceled(_ claim: JobClaim) throws -> Bool {
+        let now = clock()
+        return try state.withLock { state in
+            let db = state.db
+            return try db.writeTransaction {
+                guard try Self.leaseState(db, claim) != nil else { return false }
+                try Self.finish(db, id: claim.id, status: .canceled, error: nil, at: now)
+                return true
+            }
+        }
+    }
+
+    /// Graceful shutdown: puts a running job back at its place in the queue and gives the attempt back,
+    /// so a clean stop costs nothing. A job whose cancel was requested is canceled instead.
+    @discardableResult
+    func requeue(_ claim: JobClaim) throws -> Bool {
+        let now = clock()
+        return try state.withLock { state in
+            let db = state.db
+            return try db.writeTransaction {
+                guard let row = try Self.leaseState(db, claim) else { return false }
+                if row.cancelRequested {
+                    try Self.finish(db, id: claim.id, status: .canceled, error: nil, at: now)
+                } else {
+                    try Self.backToQueue(db, id: claim.id, giveBackAttempt: true)
+                }
+                return true
+            }
+        }
+    }
+
+    /// True when the worker holding `claim` should stop: cancel requested, or lease lost.
+    func shouldStop(_ claim: JobClaim) throws -> Bool {
+        try state.withLock { state in
+            guard let row = try Self.leaseState(state.db, claim) else { return true }
+            return row.cancelRequested
+        }
+    }
+
+    // MARK: clients
+
+    /// The job, or nil when the id is malformed, unknown, or expired (finished longer than resultTTL ago,
+    /// even if expire() has not deleted it yet).
+    func job(id: String) throws -> JobRecord? {
+        guard JobID.isValid(id) else { return nil }
+        let now = clock()
+        return try state.withLock { state in try liveRecord(state.db, id: id, now: now) }
+    }
+
+    /// 1-based position among queued jobs (1 = next to run); nil unless the job is queued.
+    func queuePosition(id: String) throws -> Int? {
+        guard JobID.isValid(id) else { return nil }
+        return try state.withLock { state in
+            let query = try state.db.prepare("""
+                SELECT (SELECT COUNT(*) FROM jobs AS o WHERE o.status = 'queued' AND o.seq <= j.seq)
+                FROM jobs AS j WHERE j.id = ? AND j.status = 'queued'
+                """)
+            try query.bind(1, id)
+            return try query.step() ? query.int(0) : nil
+        }
+    }
+
+    /// The stored input image. Throws `.notFound` for malformed/unknown/expired ids.
+    func inputBytes(id: String) throws -> [UInt8] {
+        guard let job = try job(id: id) else { throw JobStoreError.notFound(id: id) }
+        let path = jobDirectory(job.id) + "/input." + job.inputFormat
+        guard let bytes = try JobFiles.read(path) else { throw JobFiles.fail("reading", path, ENOENT) }
+        return bytes
+    }
+
+    /// The result image when the job succeeded, nil while it has not. Throws `.notFound` for
+    /// malformed/unknown/expired ids (also when expiry removes it mid-read).
+    func resultBytes(id: String) throws -> [UInt8]? {
+        guard let job = try job(id: id) else { throw JobStoreError.notFound(id: id) }
+        guard job.status == .succeeded, let format = job.resultFormat, JobFormat.isValid(format) else { return nil }
+        guard let bytes = try JobFiles.read(jobDirectory(job.id) + "/result." + format) else {
+            throw JobStoreError.notFound(id: id)
+        }
+        return bytes
+    }
+
+    /// DELETE /jobs/{id}: a queued job is canceled at once; a running one gets cancelRequested (its
+    /// worker stops at the next step); a finished one is left as it is. Nil when there is no such job.
+    func cancel(id: String) throws -> JobRecord? {
+        guard JobID.isValid(id) else { return nil }
+        let now = clock()
+        return try state.withLock { state in
+            let db = state.db
+            return try db.writeTransaction {
+                guard let job = try liveRecord(db, id: id, now: now) else { return nil }
+                switch job.status {
+                case .queued:
+                    try Self.finish(db, id: id, status: .canceled, error: nil, at: now)
+                case .running:
+                    let update = try db.prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?")
+                    try update.bind(1, id)
+                    try update.step()
+                case .succeeded, .failed, .canceled:
+                    return job
+                }
+                return try liveRecord(db, id: id, now: now)
+            }
+        }
+    }
+
+    func isCancelRequested(id: String) throws -> Bool {
+        guard JobID.isValid(id) else { return false }
+        return try state.withLock { state in
+            let query = try state.db.prepare("SELECT cancel_requested FROM jobs WHERE id = ?")
+            try query.bind(1, id)
+            return try query.step() && query.int(0) != 0
+        }
+    }
+
+    // MARK: housekeeping
+
+    /// Deletes finished jobs older than resultTTL: rows first, then their files (a crash in between
+    /// leaves orphan files, which the next start sweeps). Returns how many jobs were deleted.
+    @discardableResult
+    func expire() throws -> Int {
+        let cutoff = clock() - resultTTL
+        let ids: [String] = try state.withLock { state in
+            let db = state.db
+            return try db.writeTransaction {
+                let delete = try db.prepare("""
+                    DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled')
+                    AND finished_at IS NOT NULL AND finished_at < ? RETURNING id
+                    """)
+                try delete.bind(1, cutoff)
+                var ids: [String] = []
+                while try delete.step() { ids.append(delete.text(0)) }
+                delete.reset()
+                return ids
+            }
+        }
+        for id in ids where JobID.isValid(id) {
+            try JobFiles.removeTree(jobDirectory(id))
+        }
+        return ids.count
+    }
+
+    /// Jobs per status (every status present, zero when none), for metrics and /readyz.
+    func counts() throws -> [JobStatus: Int] {
+        try state.withLock { state in
+            var counts = Dictionary(uniqueKeysWithValues: JobStatus.allCases.map { ($0, 0) })
+            let query = try state.db.prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+            while try query.step() {
+                if let status = JobStatus(rawValue: query.text(0)) { counts[status] = query.int(1) }
+            }
+            return counts
+        }
+    }
+
+    /// For /readyz: commits a tiny write to the database and creates/removes a temp file in the jobs
+    /// directory. Throws (SQLiteError / JobStoreError.fileSystem) when either cannot be written.
+    func checkWritable() throws {
+        let now = clock()
+        try state.withLock { state in
+            let db = state.db
+            try db.writeTransaction {
+                let beat = try db.prepare("""
+                    INSERT INTO meta (key, value) VALUES ('writable_check', ?)
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                    """)
+                try beat.bind(1, now)
+                try beat.step()
+            }
+        }
+        let temp = try JobFiles.writeTemp([0], in: jobsDirectory)
+        try JobFiles.removeFile(temp)
+    }
+
+    // MARK: helpers (called with the lock held)
+
+    private func liveRecord(_ db: SQLiteConnection, id: String, now: Double) throws -> JobRecord? {
+        let query = try db.prepare("SELECT \(Self.columns) FROM jobs WHERE id = ?")
+        try query.bind(1, id)
+        guard try query.step() else { return nil }
+        let record = try Self.decode(query)
+        query.reset()
+        if record.status.isFinished, let finished = record.finishedAt, finished < now - resultTTL { return nil }
+        return record
+    }
+
+    private struct LeaseState { var cancelRequested: Bool }
+
+    /// The row's cancel flag when it is running under `claim`'s lease, else nil.
+    private static func leaseState(_ db: SQLiteConnection, _ claim: JobClaim) throws -> LeaseState? {
+        let query = try db.prepare("SELECT cancel_requested FROM jobs WHERE id = ? AND status = 'running' AND lease = ?")
+        try query.bind(1, claim.id)
+        try query.bind(2, claim.lease)
+        guard try query.step() else { return nil }
+        return LeaseState(cancelRequested: query.int(0) != 0)
+    }
+
+    private static func finish(_ db: SQLiteConnection, id: String, status: JobStatus, error: JobError?,
+                               at time: Double) throws {
+        let update = try db.prepare("UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?")
+        try update.bind(1, status.rawValue)
+        try update.bind(2, try error.map(encodeJSON))
+        try update.bind(3, time)
+        try update.bind(4, id)
+        try update.step()
+    }
+
+    private static func backToQueue(_ db: SQLiteConnection, id: String, giveBackAttempt: Bool) throws {
+        let update = try db.prepare("""
+            UPDATE jobs SET status = 'queued', started_at = NULL, progress_step = 0, loss = NULL,
+                attempts = MAX(0, attempts - ?)
+            WHERE id = ?
+            """)
+        try update.bind(1, giveBackAttempt ? 1 : 0)
+        try update.bind(2, id)
+        try update.step()
+    }
+
+    private static func encodeJSON(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    private static func decode(_ row: SQLiteStatement) throws -> JobRecord {
+        let id = row.text(0)
+        guard let status = JobStatus(rawValue: row.text(1)) else {
+            throw JobStoreError.corruptRecord(id: id, detail: "unknown status \(row.text(1).debugDescription)")
+        }
+        let decoder = JSONDecoder()
+        let params: JobParams
+        do {
+            params = try decoder.decode(JobParams.self, from: Data(row.text(3).utf8))
+        } catch {
+            throw JobStoreError.corruptRecord(id: id, detail: "params: \(error)")
+        }
+        var jobError: JobError?
+        if let text = row.optionalText(15) {
+            do {
+                jobError = try decoder.decode(JobError.self, from: Data(text.utf8))
+            } catch {
+                throw JobStoreError.corruptRecord(id: id, detail: "error: \(error)")
+            }
+        }
+        return JobRecord(
+            id: id, status: status, method: row.text(2), params: params,
+            inputWidth: row.int(4), inputHeight: row.int(5), inputFormat: row.text(6),
+            progressStep: row.int(7), progressTotal: row.int(8), loss: row.optionalDouble(9),
+            attempts: row.int(10), cancelRequested: row.int(11) != 0,
+            createdAt: row.double(12), startedAt: row.optionalDouble(13), finishedAt: row.optionalDouble(14),
+            error: jobError, resultFormat: row.optionalText(16))
+    }
+}

@@ -1,0 +1,503 @@
+import Dispatch
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+
+@testable import Server
+
+/// A temp data directory per test, removed afterwards.
+private final class TempDir {
+    let path: String
+
+    init() throws {
+        var template = Array((NSTemporaryDirectory() + "/jobstore-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw JobFiles.fail("mkdtemp", "tmp") }
+        path = String(cString: made)
+    }
+
+    deinit { try? JobFiles.removeTree(path) }
+
+    func jobDir(_ id: String) -> String { path + "/jobs/" + id }
+    var jobEntries: [String] { ((try? JobFiles.list(path + "/jobs")) ?? []).sorted() }
+}
+
+/// A clock the test moves by hand.
+private final class ManualClock: Sendable {
+    private let time: Mutex<Double>
+    init(_ start: Double) { time = Mutex(start) }
+    func set(_ value: Double) { time.withLock { $0 = value } }
+    var now: @Sendable () -> Double { { self.time.withLock { $0 } } }
+}
+
+private let params = JobParams(width: 40, height: 30, op: "seam", protect: true, iterations: 100, format: "png")
+private let pngBytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 1, 2, 3, 4, 5]
+
+private func makeStore(_ dir: TempDir, capacity: Int = 100, maxAttempts: Int = 3, ttl: Double = 86_400,
+                       clock: @escaping @Sendable () -> Double = JobStore.systemClock,
+                       readOnly: Bool = false) throws -> JobStore {
+    try JobStore(directory: dir.path, queueCapacity: capacity, maxAttempts: maxAttempts, resultTTL: ttl,
+                 clock: clock, sqliteReadOnly: readOnly)
+}
+
+@discardableResult
+private func enqueue(_ store: JobStore, input: [UInt8] = pngBytes, method: String = "deep") throws -> JobRecord {
+    try store.enqueue(method: method, params: params, input: input, inputFormat: "png", inputWidth: 64, inputHeight: 48)
+}
+
+@Suite("JobStore")
+struct JobStoreTests {
+    @Test func enqueueClaimSucceedRoundTrip() throws {
+        let dir = try TempDir()
+        let clock = ManualClock(1_000)
+        let store = try makeStore(dir, clock: clock.now)
+        let input = (0..<5000).map { UInt8($0 % 251) }
+        let job = try enqueue(store, input: input)
+
+        #expect(JobID.isValid(job.id))
+        #expect(job.status == .queued && job.method == "deep" && job.params == params)
+        #expect(job.inputWidth == 64 && job.inputHeight == 48 && job.inputFormat == "png")
+        #expect(job.attempts == 0 && job.createdAt == 1_000 && job.startedAt == nil)
+        #expect(try store.queuePosition(id: job.id) == 1)
+        #expect(try store.inputBytes(id: job.id) == input)
+        #expect(try store.resultBytes(id: job.id) == nil)
+
+        clock.set(1_005)
+        let claim = try #require(try store.claimNext())
+        #expect(claim.job.id == job.id && claim.job.status == .running && claim.attempt == 1)
+        #expect(claim.job.startedAt == 1_005)
+        #expect(try store.queuePosition(id: job.id) == nil)
+        #expect(try store.claimNext() == nil)
+
+        #expect(try store.updateProgress(claim, step: 37, total: 100, loss: 0.0123))
+        let running = try #require(try store.job(id: job.id))
+        #expect(running.progressStep == 37 && running.progressTotal == 100 && running.loss == 0.0123)
+
+        clock.set(1_010)
+        let result: [UInt8] = [9, 8, 7, 6]
+        #expect(try store.succeed(claim, result: result, format: "png"))
+        let done = try #require(try store.job(id: job.id))
+        #expect(done.status == .succeeded && done.resultFormat == "png" && done.finishedAt == 1_010)
+        #expect(try store.resultBytes(id: job.id) == result)
+        #expect(dir.jobEntries == [job.id])
+        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["input.png", "result.png"])
+        #expect(try store.counts() == [.queued: 0, .running: 0, .succeeded: 1, .failed: 0, .canceled: 0])
+    }
+
+    @Test func claimsComeOutInCreationOrder() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        let ids = try (0..<5).map { _ in try enqueue(store).id }
+        for (index, id) in ids.enumerated() {
+            #expect(try store.queuePosition(id: id) == index + 1)
+        }
+        for id in ids {
+            #expect(try store.claimNext()?.job.id == id)
+        }
+        #expect(try store.claimNext() == nil)
+    }
+
+    @Test func fullQueueRefusesWithRetryAfterAndLeavesNoFiles() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir, capacity: 2)
+        try enqueue(store)
+        try enqueue(store)
+        #expect(throws: JobStoreError.self) { try enqueue(store) }
+        do {
+            try enqueue(store)
+        } catch JobStoreError.queueFull(let seconds) {
+            #expect((1...300).contains(seconds))
+        }
+        #expect(dir.jobEntries.count == 2)
+        // Running jobs do not count against the queue.
+        _ = try store.claimNext()
+        try enqueue(store)
+        #expect(try store.counts()[.queued] == 2)
+    }
+
+    @Test func eightThreadsClaimEachJobExactlyOnce() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir, capacity: 500)
+        let ids = Set(try (0..<200).map { _ in try enqueue(store, input: [1]).id })
+        let claimed = Mutex<[String]>([])
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            do {
+                while let claim = try store.claimNext() {
+                    claimed.withLock { $0.append(claim.id) }
+                }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        let all = claimed.withLock { $0 }
+        #expect(all.count == 200)
+        #expect(Set(all) == ids)
+        #expect(try store.counts()[.running] == 200)
+    }
+
+    @Test func cancelRacingSucceedNeverLeavesAHalfState() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        for _ in 0..<40 { try enqueue(store, input: [1]) }
+        var claims: [JobClaim] = []
+        while let claim = try store.claimNext() { claims.append(claim) }
+        let succeeded = Mutex<Set<String>>([])
+        let finishedClaims = claims
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            if worker == 0 {
+                for claim in finishedClaims where (try? store.succeed(claim, result: [2], format: "png")) == true {
+                    succeeded.withLock { _ = $0.insert(claim.id) }
+                }
+            } else {
+                for claim in finishedClaims.reversed() { _ = try? store.cancel(id: claim.id) }
+            }
+        }
+        let won = succeeded.withLock { $0 }
+        for claim in claims {
+            let job = try #require(try store.job(id: claim.id))
+            let files = try JobFiles.list(dir.jobDir(claim.id)).sorted()
+            if won.contains(claim.id) {
+                #expect(job.status == .succeeded && files == ["input.png", "result.png"])
+            } else {
+                #expect(job.status == .canceled && files == ["input.png"])
+            }
+        }
+        #expect(try store.counts()[.running] == 0)
+    }
+
+    @Test func waitsForAnotherConnectionsWriteLock() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        let dbPath = dir.path + "/jobs.sqlite3"
+        let locked = DispatchSemaphore(value: 0)
+        let released = DispatchSemaphore(value: 0)
+        let lockFailure = Mutex<String?>(nil)
+        // Another connection (as a second process or the sqlite3 CLI would) holds the write lock 0.3 s.
+        DispatchQueue.global().async {
+            do {
+                let other = try SQLiteConnection(path: dbPath)
+                try other.execute("BEGIN IMMEDIATE")
+                locked.signal()
+                usleep(300_000)
+                try other.execute("COMMIT")
+            } catch {
+                lockFailure.withLock { $0 = "\(error)" }
+                locked.signal()
+            }
+            released.signal()
+        }
+        locked.wait()
+        let start = JobStore.systemClock()
+        // Blocks on the busy timeout until the other writer commits, then succeeds.
+        let job = try enqueue(store)
+        #expect(JobStore.systemClock() - start >= 0.25)
+        released.wait()
+        #expect(lockFailure.withLock { $0 } == nil)
+        #expect(try store.job(id: job.id)?.status == .queued)
+    }
+
+    @Test func cancelQueuedRunningAndFinished() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        let queued = try enqueue(store)
+        let running = try enqueue(store)
+        let finished = try enqueue(store)
+
+        let canceled = try #require(try store.cancel(id: queued.id))
+        #expect(canceled.status == .canceled && canceled.finishedAt != nil)
+
+        // The canceled job is skipped: the next claim is the second job.
+        let runClaim = try #require(try store.claimNext())
+        #expect(runClaim.id == running.id)
+        let finClaim = try #require(try store.claimNext())
+        #expect(try store.succeed(finClaim, result: [1], format: "png"))
+
+        let requested = try #require(try store.cancel(id: running.id))
+        #expect(requested.status == .running && requested.cancelRequested)
+        #expect(try store.isCancelRequested(id: running.id))
+        #expect(try store.shouldStop(runClaim))
+        #expect(try store.finishCanceled(runClaim))
+        #expect(try store.job(id: running.id)?.status == .canceled)
+
+        let unchanged = try #require(try store.cancel(id: finished.id))
+        #expect(unchanged.status == .succeeded && !unchanged.cancelRequested)
+        #expect(try store.resultBytes(id: finished.id) == [1])
+        #expect(try store.claimNext() == nil)
+    }
+
+    @Test func succeedAfterCancelReturnsFalseAndKeepsNoResult() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        let job = try enqueue(store)
+        let claim = try #require(try store.claimNext())
+        _ = try store.cancel(id: job.id)
+        #expect(try store.succeed(claim, result: [1, 2, 3], format: "png") == false)
+        let after = try #require(try store.job(id: job.id))
+        #expect(after.status == .canceled && after.resultFormat == nil)
+        #expect(try store.resultBytes(id: job.id) == nil)
+        #expect(try JobFiles.list(dir.jobDir(job.id)) == ["input.png"])
+    }
+
+    @Test func staleLeaseCannotTouchTheJob() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        let job = try enqueue(store)
+        let first = try #require(try store.claimNext())
+        #expect(try store.requeue(first))
+        let requeued = try #require(try store.job(id: job.id))
+        #expect(requeued.status == .queued && requeued.attempts == 0)  // a clean stop burns no attempt
+
+        let second = try #require(try store.claimNext())
+        #expect(second.attempt == 1 && second.lease != first.lease)
+        #expect(try store.updateProgress(first, step: 5, total: 10, loss: nil) == false)
+        #expect(try store.succeed(first, result: [6, 6, 6], format: "png") == false)
+        #expect(try store.fail(first, error: JobError(status: 500, title: "x", detail: "y")) == false)
+        #expect(try store.shouldStop(first))
+        #expect(try store.job(id: job.id)?.status == .running)
+
+        #expect(try store.succeed(second, result: [7], format: "png"))
+        #expect(try store.resultBytes(id: job.id) == [7])
+    }
+
+    @Test func failRecordsTheProblem() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        let job = try enqueue(store)
+        let claim = try #require(try store.claimNext())
+        let problem = JobError(status: 422, title: "Unprocessable", detail: "output too large")
+        #expect(try store.fail(claim, error: problem))
+        let failed = try #require(try store.job(id: job.id))
+        #expect(failed.status == .failed && failed.error == problem && failed.finishedAt != nil)
+        #expect(try store.resultBytes(id: job.id) == nil)
+    }
+
+    @Test func crashedRunIsQueuedAgainAfterRestart() throws {
+        let dir = try TempDir()
+        let id: String
+        do {
+            let store = try makeStore(dir)
+            id = try enqueue(store).id
+            let claim = try #require(try store.claimNext())
+            try store.updateProgress(claim, step: 3, total: 10, loss: 1.5)
+            // Simulated crash: the store goes away without finishing the job, and the worker had
+            // already published a result file but not the row (crash between file and UPDATE).
+            try JobFiles.writeAtomically([6, 6], to: dir.jobDir(id) + "/result.png", directory: dir.jobDir(id))
+            _ = try JobFiles.writeTemp([1], in: dir.jobDir(id))
+        }
+        let store = try makeStore(dir)
+        let report = try store.recoverInterruptedJobs()
+        #expect(report.requeued == 1 && report.failed == 0 && report.removedFiles == 2)
+        let job = try #require(try store.job(id: id))
+        #expect(job.status == .queued && job.attempts == 1 && job.progressStep == 0 && job.startedAt == nil)
+        #expect(try JobFiles.list(dir.jobDir(id)) == ["input.png"])
+
+        let rerun = try #require(try store.claimNext())
+        #expect(rerun.attempt == 2)
+        #expect(try store.succeed(rerun, result: [4, 2], format: "png"))
+        #expect(try store.resultBytes(id: id) == [4, 2])
+    }
+
+    @Test func interruptedTooOftenFailsWithAReason() throws {
+        let dir = try TempDir()
+        let id: String
+        do {
+            let store = try makeStore(dir, maxAttempts: 2)
+            id = try enqueue(store).id
+            _ = try store.claimNext()
+        }
+        do {
+            let store = try makeStore(dir, maxAttempts: 2)
+            #expect(try store.recoverInterruptedJobs().requeued == 1)
+            #expect(try store.claimNext()?.attempt == 2)
+        }
+        let store = try makeStore(dir, maxAttempts: 2)
+        let report = try store.recoverInterruptedJobs()
+        #expect(report.failed == 1 && report.requeued == 0)
+        let job = try #require(try store.job(id: id))
+        #expect(job.status == .failed && job.attempts == 2)
+        let detail = try #require(job.error?.detail)
+        #expect(detail.contains("interrupted 2 times") && detail.contains("max_attempts"))
+        #expect(try store.claimNext() == nil)
+    }
+
+    @Test func cancelRequestedBeforeCrashEndsCanceled() throws {
+        let dir = try TempDir()
+        let id: String
+        do {
+            let store = try makeStore(dir)
+            id = try enqueue(store).id
+            _ = try store.claimNext()
+            _ = try store.cancel(id: id)
+        }
+        let store = try makeStore(dir)
+        #expect(try store.recoverInterruptedJobs().canceled == 1)
+        #expect(try store.job(id: id)?.status == .canceled)
+    }
+
+    @Test func recoverySweepsOrphansAndStrayFiles() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        let kept = try enqueue(store)
+        // Crash between input write and INSERT: a directory with a valid id and no row.
+        let orphan = JobID.generate()
+        try JobFiles.makeDirectory(dir.jobDir(orphan), parent: dir.path + "/jobs")
+        try JobFiles.writeAtomically([1], to: dir.jobDir(orphan) + "/input.png", directory: dir.jobDir(orphan))
+        // Junk and a stray temp file at the top level, and inside the live job's directory.
+        try JobFiles.writeAtomically([1], to: dir.path + "/jobs/not-a-job", directory: dir.path + "/jobs")
+        _ = try JobFiles.writeTemp([1], in: dir.path + "/jobs")
+        _ = try JobFiles.writeTemp([1], in: dir.jobDir(kept.id))
+
+        let report = try store.recoverInterruptedJobs()
+        #expect(report.removedFiles == 4)
+        #expect(dir.jobEntries == [kept.id])
+        #expect(try JobFiles.list(dir.jobDir(kept.id)) == ["input.png"])
+        #expect(try store.inputBytes(id: kept.id) == pngBytes)
+    }
+
+    @Test func expireRemovesRowsAndFilesAfterTheTTL() throws {
+        let dir = try TempDir()
+        let clock = ManualClock(1_000)
+        let store = try makeStore(dir, ttl: 60, clock: clock.now)
+        let done = try enqueue(store)
+        let waiting = try enqueue(store)
+        let claim = try #require(try store.claimNext())
+        #expect(try store.succeed(claim, result: [1], format: "png"))
+
+        clock.set(1_059)
+        #expect(try store.expire() == 0)
+        #expect(try store.resultBytes(id: done.id) == [1])
+
+        clock.set(1_061)
+        #expect(try store.job(id: done.id) == nil)  // expired even before the sweep runs
+        #expect(throws: JobStoreError.notFound(id: done.id)) { try store.resultBytes(id: done.id) }
+        #expect(try store.expire() == 1)
+        #expect(dir.jobEntries == [waiting.id])  // queued jobs never expire
+        #expect(try store.counts()[.succeeded] == 0)
+        #expect(try store.job(id: waiting.id)?.status == .queued)
+    }
+
+    @Test(arguments: ["../etc", "", "ABCDEFAB-CDEF-4BCD-8BCD-ABCDEFABCDEF", "../../jobs.sqlite3",
+                      "00000000-0000-4000-8000-00000000000/", "00000000-0000-4000-8000-000000000000/..",
+                      "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"])
+    func invalidIdsAreNotFound(id: String) throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        try enqueue(store)
+        #expect(try store.job(id: id) == nil)
+        #expect(try store.queuePosition(id: id) == nil)
+        #expect(try store.cancel(id: id) == nil)
+        #expect(try store.isCancelRequested(id: id) == false)
+        #expect(throws: JobStoreError.notFound(id: id)) { try store.inputBytes(id: id) }
+        #expect(throws: JobStoreError.notFound(id: id)) { try store.resultBytes(id: id) }
+    }
+
+    @Test func unknownValidIdIsNotFound() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        let id = JobID.generate()
+        #expect(try store.job(id: id) == nil)
+        #expect(try store.cancel(id: id) == nil)
+        #expect(throws: JobStoreError.notFound(id: id)) { try store.inputBytes(id: id) }
+    }
+
+    @Test func formatNamesCannotBecomePaths() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        #expect(throws: JobStoreError.invalidFormat("../x")) {
+            try store.enqueue(method: "deep", params: params, input: [1], inputFormat: "../x", inputWidth: 1, inputHeight: 1)
+        }
+        var bad = params
+        bad.format = "png/"
+        #expect(throws: JobStoreError.invalidFormat("png/")) {
+            try store.enqueue(method: "deep", params: bad, input: [1], inputFormat: "png", inputWidth: 1, inputHeight: 1)
+        }
+        try enqueue(store)
+        let claim = try #require(try store.claimNext())
+        #expect(throws: JobStoreError.invalidFormat("")) { try store.succeed(claim, result: [1], format: "") }
+        #expect(dir.jobEntries.count == 1)
+    }
+
+    @Test func idsAreRandomLowercaseUUIDs() {
+        let ids = (0..<1000).map { _ in JobID.generate() }
+        #expect(Set(ids).count == 1000)
+        #expect(ids.allSatisfy { JobID.isValid($0) && $0 == $0.lowercased() })
+        #expect(ids.allSatisfy { Array($0)[14] == "4" })
+    }
+
+    @Test func reopeningKeepsJobsAndResults() throws {
+        let dir = try TempDir()
+        let before: JobRecord
+        do {
+            let store = try makeStore(dir)
+            let job = try enqueue(store)
+            let claim = try #require(try store.claimNext())
+            #expect(try store.succeed(claim, result: [5, 5], format: "jpeg"))
+            before = try #require(try store.job(id: job.id))
+            try enqueue(store)
+        }
+        let store = try makeStore(dir)
+        let report = try store.recoverInterruptedJobs()
+        #expect(report == JobStore.RecoveryReport())
+        #expect(try store.job(id: before.id) == before)
+        #expect(try store.resultBytes(id: before.id) == [5, 5])
+        #expect(try store.counts()[.queued] == 1)
+    }
+
+    @Test func databaseFromANewerBuildIsRefused() throws {
+        let dir = try TempDir()
+        _ = try makeStore(dir)
+        do {
+            let raw = try SQLiteConnection(path: dir.path + "/jobs.sqlite3")
+            try raw.execute("PRAGMA user_version = 99")
+        }
+        #expect(throws: JobStoreError.unsupportedSchema(found: 99, supported: JobSchema.currentVersion)) {
+            try makeStore(dir)
+        }
+        let message = JobStoreError.unsupportedSchema(found: 99, supported: 1).description
+        #expect(message.contains("99") && message.contains("newer"))
+    }
+
+    @Test func readOnlyDatabaseFailsWithTheSQLiteCode() throws {
+        let dir = try TempDir()
+        let id: String
+        do { id = try enqueue(try makeStore(dir)).id }
+        let store = try makeStore(dir, readOnly: true)
+        #expect(try store.job(id: id)?.status == .queued)  // reads still work
+
+        let error = try #require(throws: SQLiteError.self) { try enqueue(store) }
+        #expect(error.primaryCode == 8)  // SQLITE_READONLY
+        #expect(error.description.contains("readonly"))
+        #expect(JobStore.isStorageUnavailable(error))
+        #expect(dir.jobEntries == [id])  // the input written before the failed INSERT is gone
+
+        let probe = try #require(throws: SQLiteError.self) { try store.checkWritable() }
+        #expect(probe.primaryCode == 8)
+        #expect(throws: SQLiteError.self) { try store.claimNext() }
+    }
+
+    @Test func writableStorePassesTheProbe() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        try store.checkWritable()
+        try store.checkWritable()
+        #expect(dir.jobEntries.isEmpty)
+    }
+
+    @Test func secondStoreOnTheSameDirectoryIsRefused() throws {
+        let dir = try TempDir()
+        let first = try makeStore(dir)
+        #expect(throws: JobStoreError.directoryInUse(path: dir.path)) { try makeStore(dir) }
+        try enqueue(first)
+        #expect(try first.counts()[.queued] == 1)
+    }
+
+    @Test func createsMissingDataDirectories() throws {
+        let dir = try TempDir()
+        let nested = dir.path + "/a/b/data"
+        let store = try JobStore(directory: nested, queueCapacity: 1, maxAttempts: 1, resultTTL: 1)
+        try store.checkWritable()
+        #expect(JobFiles.exists(nested + "/jobs.sqlite3") && JobFiles.isDirectory(nested + "/jobs"))
+    }
+}
