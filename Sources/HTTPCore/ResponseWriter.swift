@@ -16,8 +16,9 @@ enum ResponseWriter {
         var text = "HTTP/1.1 \(status) \(HTTPResponse.reasonPhrase(for: status))\r\n"
         for (name, value) in response.headers where !owned.contains(asciiLowercased(name)) {
             // Header injection guard: a handler value with CR/LF would split the response.
-            let safeValue = value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" })
-                ? String(value.unicodeScalars.filter { $0 != "\r" && $0 != "\n" && $0 != "\0" }.map(Character.init))
+            // (Scalars, not Characters: "\r\n" is a single Character.)
+            let safeValue = value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" })
+                ? String(String.UnicodeScalarView(value.unicodeScalars.filter { $0 != "\r" && $0 != "\n" && $0 != "\0" }))
                 : value
             guard isToken(name) else { continue }
             text += "\(name): \(safeValue)\r\n"
