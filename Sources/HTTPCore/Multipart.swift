@@ -47,6 +47,13 @@ public struct MultipartPartHead: Sendable {
     /// The part's Content-Type; nil when absent (text/plain by default, RFC 7578 §4.4).
     public var contentType: String?
     public var headers: HTTPHeaders
+
+    public init(name: String, filename: String? = nil, contentType: String? = nil, headers: HTTPHeaders = HTTPHeaders()) {
+        self.name = name
+        self.filename = filename
+        self.contentType = contentType
+        self.headers = headers
+    }
 }
 
 public struct MultipartPart: Sendable {
@@ -55,6 +62,15 @@ public struct MultipartPart: Sendable {
     public var contentType: String?
     public var headers: HTTPHeaders
     public var body: [UInt8]
+
+    public init(name: String, filename: String? = nil, contentType: String? = nil, headers: HTTPHeaders = HTTPHeaders(),
+                body: [UInt8] = []) {
+        self.name = name
+        self.filename = filename
+        self.contentType = contentType
+        self.headers = headers
+        self.body = body
+    }
 }
 
 public enum MultipartEvent: Sendable {
