@@ -37,14 +37,14 @@ public enum ImageDecoder {
 
     /// Refuses over-limit images from the header alone.
     public static func check(_ header: ImageHeader, against limits: DecodeLimits) throws {
+        if header.pixelCount > limits.maxPixels {
+            throw ImageCodecError.exceedsLimits(
+                "source resolution \(megapixels(header.pixelCount)) MP (\(header.width)x\(header.height)) exceeds \(megapixels(limits.maxPixels)) MP")
+        }
         let longest = max(header.width, header.height)
         if longest > limits.maxDimension {
             throw ImageCodecError.exceedsLimits(
                 "source size \(header.width)x\(header.height) exceeds the maximum dimension of \(limits.maxDimension) pixels")
-        }
-        if header.pixelCount > limits.maxPixels {
-            throw ImageCodecError.exceedsLimits(
-                "source resolution \(megapixels(header.pixelCount)) MP (\(header.width)x\(header.height)) exceeds \(megapixels(limits.maxPixels)) MP")
         }
     }
 
