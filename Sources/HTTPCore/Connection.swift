@@ -1,0 +1,359 @@
+import Glibc
+import Dispatch
+import Synchronization
+
+/// Closes the socket once both of its dispatch sources are cancelled (closing earlier could let a new
+/// socket reuse the number while a source still watches it).
+private final class SocketCloser: Sendable {
+    let fd: Int32
+    private let sourcesLeft = Atomic<Int>(2)
+
+    init(fd: Int32) { self.fd = fd }
+
+    func sourceCancelled() {
+        if sourcesLeft.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+            Glibc.close(fd)
+        }
+    }
+}
+
+/// One client connection. All mutable state is used only on `queue` (a serial queue), which is what makes
+/// the class safe to share with the dispatch sources and the handler's `respond` closure.
+final class Connection: @unchecked Sendable { // confined to `queue`, see above
+    private enum Phase {
+        case idle          // between requests (or fresh): keep-alive timer, reading
+        case readingHead   // header timer from the first byte, reading
+        case readingBody   // body timer, reading
+        case handling      // waiting for `respond`; reading paused (pipelined bytes wait in the parser)
+        case writing       // writing the response; reading paused; write timer
+        case lingering     // response sent, write side shut; discard input until EOF or a short timer
+        case closed
+    }
+
+    private let fd: Int32
+    private let remoteAddress: String
+    private let server: HTTPServer
+    private let queue: DispatchQueue
+    private let readSource: any DispatchSourceRead
+    private let writeSource: any DispatchSourceWrite
+    private let timer: any DispatchSourceTimer
+    private var readPaused = true      // sources start inactive
+    private var writePaused = true
+
+    private var parser: HTTPRequestParser
+    private var phase = Phase.idle
+    private var shuttingDown = false
+    private var rejecting = false
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var requestStarted: UInt64 = 0
+    private var generation = 0
+
+    private var outbound: [[UInt8]] = []
+    private var outboundOffset = 0
+    private var closeAfterWrite = false
+    private var pendingLog: AccessLogEntry?
+    private var lingerDiscarded = 0
+
+    /// How long a closing connection keeps draining input so the client reads the response instead of a reset.
+    private static let lingerSeconds = 1.0
+    private static let lingerMaxBytes = 8 << 20
+
+    init(fd: Int32, remoteAddress: String, server: HTTPServer, queue: DispatchQueue) {
+        self.fd = fd
+        self.remoteAddress = remoteAddress
+        self.server = server
+        self.queue = queue
+        parser = HTTPRequestParser(limits: server.configuration.parserLimits)
+        readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        writeSource = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
+        timer = DispatchSource.makeTimerSource(queue: queue)
+        let closer = SocketCloser(fd: fd)
+        readSource.setCancelHandler { closer.sourceCancelled() }
+        writeSource.setCancelHandler { closer.sourceCancelled() }
+        readSource.setEventHandler { [weak self] in self?.onReadable() }
+        writeSource.setEventHandler { [weak self] in self?.flush() }
+        timer.setEventHandler { [weak self] in self?.onTimer() }
+        timer.schedule(deadline: .distantFuture)
+        timer.activate()
+    }
+
+    // MARK: - Entry points (any thread)
+
+    func start() {
+        queue.async { [self] in
+            // A fresh connection gets the header timeout to send its first byte; then it closes quietly.
+            setTimer(server.configuration.headerTimeout)
+            setReading(true)
+        }
+    }
+
+    /// Over the connection limit: answer 503 and close.
+    func startRejecting(maxConnections: Int) {
+        queue.async { [self] in
+            rejecting = true
+            var response = HTTPResponse.problem(status: 503, title: "Service Unavailable",
+                                                detail: "the server is at its limit of \(maxConnections) connections; retry shortly")
+            response.headers.add("Retry-After", "1")
+            send(response, keepAlive: false, method: "-", path: "-", isHEAD: false, version: .http1_1)
+        }
+    }
+
+    func beginShutdown() {
+        queue.async { [self] in
+            shuttingDown = true
+            if phase == .idle && parser.isAwaitingRequest { close() }
+        }
+    }
+
+    func forceClose() {
+        queue.async { [self] in close() }
+    }
+
+    // MARK: - Reading
+
+    private func onReadable() {
+        switch phase {
+        case .idle, .readingHead, .readingBody, .lingering: break
+        case .handling, .writing, .closed: return
+        }
+        let n = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65536) { buffer -> Int in
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n > 0 {
+                if phase == .lingering {
+                    lingerDiscarded += n
+                } else {
+                    parser.append(UnsafeBufferPointer(rebasing: buffer[0..<n]))
+                }
+            }
+            return n
+        }
+        if n < 0 {
+            let code = errno
+            if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
+            close()
+            return
+        }
+        if n == 0 {
+            // Peer closed. Nothing in flight can be answered without a request, so just close.
+            close()
+            return
+        }
+        if phase == .lingering {
+            if lingerDiscarded > Self.lingerMaxBytes { close() }
+            return
+        }
+        processInput()
+    }
+
+    /// Turns buffered bytes into requests until one is handed to the handler or more bytes are needed.
+    private func processInput() {
+        while phase == .idle || phase == .readingHead || phase == .readingBody {
+            if phase == .idle && !parser.isAwaitingRequest {
+                phase = .readingHead
+                requestStarted = DispatchTime.now().uptimeNanoseconds
+                setTimer(server.configuration.headerTimeout)  // never extended by later bytes
+            }
+            let event: HTTPParserEvent?
+            do {
+                event = try parser.nextEvent()
+            } catch {
+                sendError(error)
+                return
+            }
+            guard let event else { return }
+            switch event {
+            case .head(var newHead):
+                newHead.remoteAddress = remoteAddress
+                head = newHead
+                body = []
+                if let length = newHead.contentLength { body.reserveCapacity(min(length, 1 << 20)) }
+                if shuttingDown {
+                    send(.problem(status: 503, title: "Service Unavailable", detail: "the server is shutting down"),
+                         keepAlive: false, for: newHead)
+                    return
+                }
+                if let early = server.handler.preflight(newHead) {
+                    // The body is skipped, so the connection can only continue when there is none.
+                    send(early, keepAlive: newHead.keepAlive && !newHead.hasBody, for: newHead)
+                    return
+                }
+                phase = .readingBody
+                setTimer(server.configuration.bodyTimeout)
+                if newHead.expectsContinue {
+                    outbound.append(ResponseWriter.continueLine)
+                    flush()
+                }
+            case .body(let chunk):
+                body.append(contentsOf: chunk)
+            case .end:
+                guard let head else { return }
+                phase = .handling
+                setTimer(nil)
+                setReading(false)
+                generation += 1
+                let myGeneration = generation
+                let request = HTTPRequest(head: head, body: body)
+                body = []
+                server.handler.handle(request) { [self] response in
+                    queue.async { self.respond(response, generation: myGeneration) }
+                }
+                return
+            }
+        }
+    }
+
+    private func respond(_ response: HTTPResponse, generation answered: Int) {
+        guard phase == .handling, answered == generation, let head else {
+            if phase != .closed {
+                server.logger.warning("respond called more than once; extra response ignored")
+            }
+            return
+        }
+        send(response, keepAlive: head.keepAlive, for: head)
+    }
+
+    // MARK: - Writing
+
+    private func sendError(_ error: HTTPParseError) {
+        server.logger.debug("rejecting request", metadata: ["status": "\(error.status)", "detail": "\(error.detail)",
+                                                          "remote": "\(remoteAddress)"])
+        send(error.response, keepAlive: false, method: head?.method ?? "-", path: head?.path ?? "-",
+             isHEAD: false, version: head?.version ?? .http1_1)
+    }
+
+    private func send(_ response: HTTPResponse, keepAlive: Bool, for head: HTTPRequestHead) {
+        send(response, keepAlive: keepAlive, method: head.method, path: head.path, isHEAD: head.method == "HEAD",
+             version: head.version)
+    }
+
+    private func send(_ response: HTTPResponse, keepAlive: Bool, method: String, path: String, isHEAD: Bool,
+                      version: HTTPVersion) {
+        if requestStarted == 0 { requestStarted = DispatchTime.now().uptimeNanoseconds }
+        let keep = keepAlive && !shuttingDown && !ResponseWriter.handlerWantsClose(response) && !server.isShuttingDown
+        let (headBytes, sendsBody) = ResponseWriter.head(for: response, isHEAD: isHEAD, keepAlive: keep,
+                                                         requestVersion: version)
+        outbound.append(headBytes)
+        if sendsBody { outbound.append(response.body) }
+        closeAfterWrite = !keep
+        pendingLog = AccessLogEntry(method: method, path: path, status: response.status,
+                                    bodyBytesSent: sendsBody ? response.body.count : 0,
+                                    durationMilliseconds: 0, remoteAddress: remoteAddress)
+        phase = .writing
+        setReading(false)
+        setTimer(server.configuration.writeTimeout)
+        flush()
+    }
+
+    /// Writes as much as the socket takes; on EAGAIN waits for the write source. Each bit of progress
+    /// restarts the write timer, so a client that stops reading is dropped after `writeTimeout`.
+    private func flush() {
+        while let chunk = outbound.first {
+            let remaining = chunk.count - outboundOffset
+            if remaining == 0 {
+                outbound.removeFirst()
+                outboundOffset = 0
+                continue
+            }
+            let n = chunk.withUnsafeBytes { write(fd, $0.baseAddress! + outboundOffset, remaining) }
+            if n < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN || code == EWOULDBLOCK {
+                    setWriting(true)
+                    return
+                }
+                close()  // EPIPE, ECONNRESET: the client is gone
+                return
+            }
+            outboundOffset += n
+            if phase == .writing { setTimer(server.configuration.writeTimeout) }
+        }
+        setWriting(false)
+        if phase == .writing { writeFinished() }
+    }
+
+    private func writeFinished() {
+        if var entry = pendingLog {
+            entry.durationMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - requestStarted) / 1e6
+            pendingLog = nil
+            server.accessLog?(entry)
+        }
+        requestStarted = 0
+        head = nil
+        if closeAfterWrite {
+            // Half-close and drain: closing with unread input would send a reset that can destroy the
+            // response before the client reads it.
+            Glibc.shutdown(fd, Int32(SHUT_WR))
+            phase = .lingering
+            setTimer(Self.lingerSeconds)
+            setReading(true)
+            return
+        }
+        phase = .idle
+        if shuttingDown && parser.isAwaitingRequest {
+            close()
+            return
+        }
+        setTimer(server.configuration.keepAliveTimeout)
+        setReading(true)
+        processInput()  // pipelined bytes already buffered
+    }
+
+    // MARK: - Timers
+
+    private func onTimer() {
+        switch phase {
+        case .idle, .writing, .lingering:
+            close()
+        case .readingHead:
+            send(.problem(status: 408, title: "Request Timeout",
+                          detail: "request head not received within \(server.configuration.headerTimeout) s"),
+                 keepAlive: false, method: "-", path: "-", isHEAD: false, version: .http1_1)
+        case .readingBody:
+            send(.problem(status: 408, title: "Request Timeout",
+                          detail: "request body not received within \(server.configuration.bodyTimeout) s"),
+                 keepAlive: false, method: head?.method ?? "-", path: head?.path ?? "-", isHEAD: false,
+                 version: head?.version ?? .http1_1)
+        case .handling, .closed:
+            break
+        }
+    }
+
+    private func setTimer(_ seconds: Double?) {
+        guard phase != .closed else { return }
+        if let seconds {
+            timer.schedule(deadline: .now() + max(0, seconds))
+        } else {
+            timer.schedule(deadline: .distantFuture)
+        }
+    }
+
+    // MARK: - Source bookkeeping
+
+    private func setReading(_ on: Bool) {
+        guard phase != .closed, on == readPaused else { return }
+        readPaused = !on
+        if on { readSource.resume() } else { readSource.suspend() }
+    }
+
+    private func setWriting(_ on: Bool) {
+        guard phase != .closed, on == writePaused else { return }
+        writePaused = !on
+        if on { writeSource.resume() } else { writeSource.suspend() }
+    }
+
+    private func close() {
+        guard phase != .closed else { return }
+        phase = .closed
+        outbound = []
+        body = []
+        // Cancelled sources must be resumed (or activated) so their cancel handlers run and close the fd.
+        readSource.cancel()
+        writeSource.cancel()
+        timer.cancel()
+        if readPaused { readPaused = false; readSource.resume() }
+        if writePaused { writePaused = false; writeSource.resume() }
+        server.connectionClosed(self, wasRejecting: rejecting)
+    }
+}

@@ -1,0 +1,367 @@
+import Glibc
+import Dispatch
+public import Logging
+import Synchronization
+
+/// Server limits and timeouts. Times are seconds (Double).
+public struct HTTPServerConfiguration: Sendable {
+    public var host: String
+    /// 0 picks a free port; `start()` returns the bound one.
+    public var port: Int
+    public var backlog: Int32
+    /// Open connections served at once; a connection beyond this gets `503` problem+json and is closed.
+    public var maxConnections: Int
+    public var maxRequestLineBytes: Int
+    public var maxHeaderBytes: Int
+    public var maxHeaderCount: Int
+    public var maxBodyBytes: Int
+    /// From the first byte of a request until its head is complete; then 408 and close.
+    public var headerTimeout: Double
+    /// From the end of the head (or the 100 Continue) until the body is complete; then 408 and close.
+    public var bodyTimeout: Double
+    /// How long an idle keep-alive connection waits for the next request; then it closes quietly.
+    public var keepAliveTimeout: Double
+    /// How long a response write may make no progress (client not reading); then the connection closes.
+    public var writeTimeout: Double
+
+    public init(host: String = "0.0.0.0", port: Int = 8080, backlog: Int32 = 256, maxConnections: Int = 512,
+                maxRequestLineBytes: Int = 8192, maxHeaderBytes: Int = 16384, maxHeaderCount: Int = 100,
+                maxBodyBytes: Int = 25 * 1024 * 1024, headerTimeout: Double = 10, bodyTimeout: Double = 60,
+                keepAliveTimeout: Double = 5, writeTimeout: Double = 30) {
+        self.host = host
+        self.port = port
+        self.backlog = backlog
+        self.maxConnections = maxConnections
+        self.maxRequestLineBytes = maxRequestLineBytes
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxHeaderCount = maxHeaderCount
+        self.maxBodyBytes = maxBodyBytes
+        self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout
+        self.keepAliveTimeout = keepAliveTimeout
+        self.writeTimeout = writeTimeout
+    }
+
+    var parserLimits: HTTPParserLimits {
+        HTTPParserLimits(maxRequestLineBytes: maxRequestLineBytes, maxHeaderBytes: maxHeaderBytes,
+                         maxHeaderCount: maxHeaderCount, maxBodyBytes: maxBodyBytes)
+    }
+}
+
+public protocol HTTPHandler: Sendable {
+    /// After the head, before the body is read and before 100 Continue. Non-nil = answer now, skip the body.
+    /// Runs on the connection's queue: keep it quick.
+    func preflight(_ head: HTTPRequestHead) -> HTTPResponse?
+    /// Call `respond` exactly once, from any thread, possibly later. Runs on the connection's queue: do
+    /// slow work elsewhere. Later calls of `respond` are ignored.
+    func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void)
+}
+
+extension HTTPHandler {
+    public func preflight(_ head: HTTPRequestHead) -> HTTPResponse? { nil }
+}
+
+/// One line per finished response (also for errors HTTPCore answers itself; method/path "-" when unknown).
+public struct AccessLogEntry: Sendable {
+    public var method: String
+    public var path: String
+    public var status: Int
+    public var bodyBytesSent: Int
+    /// From the first byte of the request to the last byte of the response written.
+    public var durationMilliseconds: Double
+    public var remoteAddress: String
+}
+
+public struct HTTPServerError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+public final class HTTPServer: Sendable {
+    private enum Phase { case notStarted, running, shuttingDown, stopped }
+
+    private struct State: ~Copyable {
+        var phase: Phase = .notStarted
+        var listener: Listener?
+        var connections: [ObjectIdentifier: Connection] = [:]
+        var rejecting = 0
+        var completions: [@Sendable () -> Void] = []
+        var nextID = 0
+    }
+
+    let configuration: HTTPServerConfiguration
+    let handler: any HTTPHandler
+    let logger: Logger
+    let accessLog: (@Sendable (AccessLogEntry) -> Void)?
+    private let state = Mutex(State())
+    private let acceptQueue = DispatchQueue(label: "HTTPServer.accept")
+    /// Connection queues target this one so the number of threads stays bounded.
+    private let connectionTarget = DispatchQueue(label: "HTTPServer.connections", attributes: .concurrent)
+
+    public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: Logger,
+                accessLog: (@Sendable (AccessLogEntry) -> Void)? = nil) {
+        self.configuration = configuration
+        self.handler = handler
+        self.logger = logger
+        self.accessLog = accessLog
+    }
+
+    /// Open connections being served (not counting ones being refused with 503).
+    public var activeConnections: Int {
+        state.withLock { $0.connections.count - $0.rejecting }
+    }
+
+    /// Binds, listens and starts accepting. Returns the bound port. Throws `HTTPServerError` with the
+    /// errno text (e.g. "bind 0.0.0.0:8080: Address already in use").
+    public func start() throws -> Int {
+        try state.withLock { state in
+            guard case .notStarted = state.phase else { throw HTTPServerError(description: "server already started") }
+            signal(SIGPIPE, SIG_IGN)
+            let (fd, port) = try Self.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
+            let listener = Listener(fd: fd, queue: acceptQueue)
+            listener.source.setEventHandler { [weak self, listener] in self?.acceptAll(listener) }
+            listener.source.activate()
+            state.listener = listener
+            state.phase = .running
+            logger.info("HTTP server listening", metadata: ["address": "\(configuration.host):\(port)"])
+            return port
+        }
+    }
+
+    /// Stops accepting, closes idle connections, lets in-flight requests finish (their responses carry
+    /// `Connection: close`), force-closes whatever is left after `gracePeriod` seconds, then calls `completion`.
+    public func shutdown(gracePeriod: Double, completion: @escaping @Sendable () -> Void) {
+        let (listener, connections, finishedAlready) = state.withLock { state -> (Listener?, [Connection], Bool) in
+            switch state.phase {
+            case .notStarted, .stopped:
+                state.phase = .stopped
+                return (nil, [], true)
+            case .shuttingDown:
+                state.completions.append(completion)
+                return (nil, [], false)
+            case .running:
+                state.phase = .shuttingDown
+                state.completions.append(completion)
+                let listener = state.listener
+                state.listener = nil
+                return (listener, Array(state.connections.values), false)
+            }
+        }
+        if finishedAlready {
+            completion()
+            return
+        }
+        guard let listener else { return }
+        acceptQueue.async { listener.cancel() }
+        logger.info("HTTP server shutting down", metadata: ["connections": "\(connections.count)"])
+        for connection in connections { connection.beginShutdown() }
+        acceptQueue.asyncAfter(deadline: .now() + max(0, gracePeriod)) { [self] in
+            let left = state.withLock { Array($0.connections.values) }
+            if !left.isEmpty {
+                logger.warning("grace period over, closing connections", metadata: ["connections": "\(left.count)"])
+            }
+            for connection in left { connection.forceClose() }
+        }
+        finishShutdownIfIdle()
+    }
+
+    // MARK: - Accepting
+
+    private func acceptAll(_ listener: Listener) {
+        while true {
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    accept(listener.fd, $0, &length)
+                }
+            }
+            if fd < 0 {
+                let code = errno
+                switch code {
+                case EAGAIN, EWOULDBLOCK: return
+                case EINTR, ECONNABORTED, EPROTO: continue
+                default:
+                    // EMFILE/ENFILE/ENOBUFS/ENOMEM: the pending connection stays queued and the level-triggered
+                    // source would spin; pause accepting briefly instead.
+                    logger.error("accept failed", metadata: ["error": "\(errnoText(code))"])
+                    listener.pause(for: 0.1)
+                    return
+                }
+            }
+            // accept4 is not imported from Glibc; set the flags by hand.
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            let remote = formatAddress(address)
+
+            let admitted = state.withLock { state -> (Connection?, reject: Bool) in
+                guard case .running = state.phase else { return (nil, false) }
+                let serving = state.connections.count - state.rejecting
+                let reject = serving >= configuration.maxConnections
+                // Refusing politely holds a socket for a moment; bound how many do so at once.
+                if reject && state.rejecting >= max(16, configuration.maxConnections / 8) { return (nil, true) }
+                state.nextID += 1
+                let connection = Connection(fd: fd, remoteAddress: remote, server: self,
+                                            queue: DispatchQueue(label: "HTTPServer.connection.\(state.nextID)",
+                                                                 target: connectionTarget))
+                state.connections[ObjectIdentifier(connection)] = connection
+                if reject { state.rejecting += 1 }
+                return (connection, reject)
+            }
+            guard let connection = admitted.0 else {
+                Glibc.close(fd)
+                continue
+            }
+            if admitted.reject {
+                logger.warning("connection limit reached, answering 503", metadata: ["remote": "\(remote)"])
+                connection.startRejecting(maxConnections: configuration.maxConnections)
+            } else {
+                connection.start()
+            }
+        }
+    }
+
+    func connectionClosed(_ connection: Connection, wasRejecting: Bool) {
+        state.withLock { state in
+            if state.connections.removeValue(forKey: ObjectIdentifier(connection)) != nil, wasRejecting {
+                state.rejecting -= 1
+            }
+        }
+        finishShutdownIfIdle()
+    }
+
+    var isShuttingDown: Bool {
+        state.withLock { if case .running = $0.phase { false } else { true } }
+    }
+
+    private func finishShutdownIfIdle() {
+        let completions = state.withLock { state -> [@Sendable () -> Void] in
+            guard case .shuttingDown = state.phase, state.connections.isEmpty else { return [] }
+            state.phase = .stopped
+            defer { state.completions = [] }
+            return state.completions
+        }
+        if !completions.isEmpty { logger.info("HTTP server stopped") }
+        for completion in completions { completion() }
+    }
+
+    // MARK: - Socket setup
+
+    private static func listen(host: String, port: Int, backlog: Int32) throws -> (Int32, Int) {
+        guard (0...65535).contains(port) else { throw HTTPServerError(description: "port \(port) out of range 0...65535") }
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &list)
+        guard rc == 0, let first = list else {
+            throw HTTPServerError(description: "resolve \(host): \(String(cString: gai_strerror(rc)))")
+        }
+        defer { freeaddrinfo(list) }
+        var lastError = "no address"
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let info = entry {
+            entry = info.pointee.ai_next
+            let fd = socket(info.pointee.ai_family,
+                            info.pointee.ai_socktype | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+                            info.pointee.ai_protocol)
+            guard fd >= 0 else { lastError = "socket: \(errnoText(errno))"; continue }
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+                lastError = "bind \(host):\(port): \(errnoText(errno))"
+                Glibc.close(fd)
+                continue
+            }
+            guard Glibc.listen(fd, backlog) == 0 else {
+                lastError = "listen \(host):\(port): \(errnoText(errno))"
+                Glibc.close(fd)
+                continue
+            }
+            var bound = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            _ = withUnsafeMutablePointer(to: &bound) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            return (fd, boundPort(bound))
+        }
+        throw HTTPServerError(description: lastError)
+    }
+}
+
+/// The listening socket and its accept source; used only on the accept queue.
+private final class Listener: @unchecked Sendable { // mutable state touched only on `queue`
+    let fd: Int32
+    let source: any DispatchSourceRead
+    private let queue: DispatchQueue
+    private var paused = false
+    private var cancelled = false
+
+    init(fd: Int32, queue: DispatchQueue) {
+        self.fd = fd
+        self.queue = queue
+        source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        source.setCancelHandler { Glibc.close(fd) }
+    }
+
+    func pause(for seconds: Double) {
+        guard !paused, !cancelled else { return }
+        paused = true
+        source.suspend()
+        queue.asyncAfter(deadline: .now() + seconds) { [self] in
+            if paused { paused = false; source.resume() }
+        }
+    }
+
+    func cancel() {
+        guard !cancelled else { return }
+        cancelled = true
+        source.cancel()
+        if paused { paused = false; source.resume() }
+    }
+}
+
+// MARK: - Address helpers
+
+func errnoText(_ code: Int32) -> String {
+    String(cString: strerror(code))
+}
+
+private func boundPort(_ storage: sockaddr_storage) -> Int {
+    let family = Int32(storage.ss_family)
+    return withUnsafePointer(to: storage) { pointer in
+        if family == AF_INET6 {
+            return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+        }
+        return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+    }
+}
+
+private func cText(_ chars: [CChar]) -> String {
+    String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+private func formatAddress(_ storage: sockaddr_storage) -> String {
+    var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+    let family = Int32(storage.ss_family)
+    return withUnsafePointer(to: storage) { pointer -> String in
+        switch family {
+        case AF_INET:
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin -> String in
+                var addr = sin.pointee.sin_addr
+                inet_ntop(AF_INET, &addr, &text, socklen_t(text.count))
+                return "\(cText(text)):\(UInt16(bigEndian: sin.pointee.sin_port))"
+            }
+        case AF_INET6:
+            return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 -> String in
+                var addr = sin6.pointee.sin6_addr
+                inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count))
+                return "[\(cText(text))]:\(UInt16(bigEndian: sin6.pointee.sin6_port))"
+            }
+        default:
+            return "unknown"
+        }
+    }
+}

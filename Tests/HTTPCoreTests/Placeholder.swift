@@ -1,1 +1,0 @@
-// Tests for HTTPCore live beside this file.
