@@ -1,7 +1,6 @@
 import Dispatch
 import HTTPCore
 import Logging
-import Synchronization
 
 /// The running service: job store, workers, routes and the HTTP server, started and stopped together.
 final class Service: Sendable {
@@ -13,7 +12,6 @@ final class Service: Sendable {
     private let http: HTTPServer
     private let logger: Logger
     private let housekeeping = DispatchQueue(label: "deepresize.housekeeping")
-    private let expiryTimer = Mutex<(any DispatchSourceTimer)?>(nil)
 
     init(config: ServiceConfig, logger: Logger) throws {
         self.config = config
@@ -71,20 +69,18 @@ final class Service: Sendable {
         }
     }
 
-    /// Every minute, finished jobs older than `result_ttl` are deleted with their files.
-    private func scheduleExpiry() {
-        let timer = DispatchSource.makeTimerSource(queue: housekeeping)
-        timer.schedule(deadline: .now() + 1, repeating: 60)
-        timer.setEventHandler { [self] in
+    /// Finished jobs older than `result_ttl` are deleted with their files, a second after start and then
+    /// every minute.
+    private func scheduleExpiry(after delay: Double = 1) {
+        housekeeping.asyncAfter(deadline: .now() + delay) { [self] in
             do {
                 let removed = try store.expire()
                 if removed > 0 { logger.info("expired finished jobs", metadata: ["count": "\(removed)"]) }
             } catch {
                 logger.warning("expiring old jobs failed: \(error)")
             }
+            scheduleExpiry(after: 60)
         }
-        timer.activate()
-        expiryTimer.withLock { $0 = timer }
     }
 }
 

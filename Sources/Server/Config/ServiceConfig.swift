@@ -69,7 +69,7 @@ struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 }
 
 extension ServiceConfig {
-    private static func string(_ name: String, _ path: WritableKeyPath<ServiceConfig, String>, _ help: String,
+    private static func string(_ name: String, _ path: any WritableKeyPath<ServiceConfig, String> & Sendable, _ help: String,
                                allowed: [String]? = nil) -> SettingKey {
         SettingKey(name: name, kind: .string, help: help, get: { $0[keyPath: path] }, set: { config, raw in
             let value = raw.text
@@ -81,7 +81,7 @@ extension ServiceConfig {
         })
     }
 
-    private static func int(_ name: String, _ path: WritableKeyPath<ServiceConfig, Int>, _ range: ClosedRange<Int>,
+    private static func int(_ name: String, _ path: any WritableKeyPath<ServiceConfig, Int> & Sendable, _ range: ClosedRange<Int>,
                             _ help: String) -> SettingKey {
         SettingKey(name: name, kind: .int, help: help, get: { String($0[keyPath: path]) }, set: { config, raw in
             let value: Int?
@@ -99,7 +99,7 @@ extension ServiceConfig {
         })
     }
 
-    private static func seconds(_ name: String, _ path: WritableKeyPath<ServiceConfig, Double>,
+    private static func seconds(_ name: String, _ path: any WritableKeyPath<ServiceConfig, Double> & Sendable,
                                 _ range: ClosedRange<Double>, _ help: String) -> SettingKey {
         SettingKey(name: name, kind: .seconds, help: help, get: { formatSeconds($0[keyPath: path]) }, set: { config, raw in
             let value: Double?

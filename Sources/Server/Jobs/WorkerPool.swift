@@ -97,9 +97,9 @@ final class WorkerPool: Sendable {
                     last = now
                     return true
                 }
-                if due { try? store.updateProgress(claim, step: progress.step, total: progress.total, loss: progress.loss) }
+                if due { _ = try? store.updateProgress(claim, step: progress.step, total: progress.total, loss: progress.loss) }
             },
-            isCancelled: { [state] in state.withLock { $0.stopping || $0.canceled.contains(job.id) } })
+            isCancelled: { [self] in state.withLock { $0.stopping || $0.canceled.contains(job.id) } })
         logger.info("job started", metadata: ["job": "\(job.id)", "method": "\(job.method)", "attempt": "\(claim.attempt)"])
         do {
             let options = try job.resizeOptions()

@@ -42,7 +42,9 @@ struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
     static func `internal`(_ detail: String) -> Problem {
         Problem(status: 500, title: "Internal Server Error", detail: detail)
     }
+}
 
+extension Problem {
     /// The problem a failure anywhere below the routes becomes. Unknown errors are 500s with their text,
     /// so a bug is visible to the client and in the log rather than a dropped connection.
     init(_ error: any Error) {
@@ -60,10 +62,14 @@ struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
             case .encodeFailed(let message):
                 self = .internal("encoding the result failed: \(message)")
             }
-        case let database as SQLiteError:
-            self = .unavailable("the job queue database is unavailable: \(database)", retryAfter: 5)
-        case let queue as JobStoreError:
-            self = queue.problem
+        case JobStoreError.queueFull(let retryAfter):
+            self = Problem(status: 429, title: "Too Many Requests",
+                           detail: "the job queue is full; try again in \(retryAfter) s",
+                           headers: [("Retry-After", String(retryAfter))])
+        case JobStoreError.notFound(let id):
+            self = .notFound("no job \(id) (unknown, or expired after its result_ttl)")
+        case _ where JobStore.isStorageUnavailable(error):
+            self = .unavailable("the job store is unavailable: \(error)", retryAfter: 5)
         default:
             self = .internal(String(describing: error))
         }

@@ -104,7 +104,7 @@ final class ResizeService: HTTPHandler {
             do { respond(try finalAnswer(id: id)) } catch { respond(problemResponse(error, request: request)) }
         }
         // The job may have finished before the waiter was registered.
-        if let job = try? store.job(id: id), job.status.isFinal { waiters.finished(id: id) }
+        if let job = try? store.job(id: id), job.status.isFinished { waiters.finished(id: id) }
     }
 
     /// What a waiting `POST /resize` answers: the image, the job's problem, or 202 while it is not done.
@@ -167,7 +167,7 @@ final class ResizeService: HTTPHandler {
         if method == "DELETE" {
             guard let job = try store.cancel(id: id) else { throw unknownJob(id) }
             if job.status == .running { workers.cancel(id: id) }
-            if job.status.isFinal { waiters.finished(id: id) }
+            if job.status.isFinished { waiters.finished(id: id) }
             return jsonResponse(200, try jobJSON(job))
         }
         guard let job = try store.job(id: id) else { throw unknownJob(id) }
@@ -239,10 +239,6 @@ final class ResizeService: HTTPHandler {
 }
 
 private func ms(_ seconds: Double) -> String { String((seconds * 10_000).rounded() / 10) }
-
-extension JobStatus {
-    var isFinal: Bool { self == .succeeded || self == .failed || self == .canceled }
-}
 
 extension JobParams {
     init(_ options: ResizeOptions, width: Int, height: Int) {
