@@ -1,5 +1,46 @@
 #ifndef CIMAGECODECS_H
 #define CIMAGECODECS_H
 // C shim that owns setjmp for libjpeg and libpng (Swift cannot call setjmp).
-int cimagecodecs_version(void);
+// Every function returns a CIC_* code; on failure `msg` (CIC_MSG_LEN bytes, caller-owned) holds a
+// NUL-terminated message from the library. Nothing here prints, exits or aborts.
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    CIC_OK = 0,
+    CIC_CORRUPT = 1,   // the library rejected the data (message from libjpeg/libpng)
+    CIC_NOMEM = 2,     // allocation failed
+    CIC_LIMIT = 3,     // a safety bound of the shim (scan count, chunk limits) was hit
+    CIC_MISMATCH = 4,  // caller's buffer does not match what the decoder would produce
+};
+#define CIC_MSG_LEN 256
+
+typedef struct {
+    int width, height;          // stored (pre-orientation) size of the full-resolution image
+    int scaled_width[8];        // stored size after DCT scaling by (i+1)/8, i = 0..7 (JPEG only)
+    int scaled_height[8];
+    int orientation;            // EXIF orientation 1..8 (1 when absent or unreadable)
+    int components;             // JPEG: 1 grey, 3 colour, 4 CMYK/YCCK; PNG: 3 or 4 (output channels)
+    int has_alpha;              // PNG: alpha channel or tRNS present
+} cic_info;
+
+int cic_jpeg_info(const uint8_t *data, size_t len, cic_info *info, char *msg);
+// Decodes into `out`: upright (orientation applied) RGB, `out_width` x `out_height`, which must equal the
+// upright size for `scale_num`/8. `max_scans` bounds the scans of a progressive file.
+int cic_jpeg_decode(const uint8_t *data, size_t len, int scale_num, int max_scans,
+                    uint8_t *out, int out_width, int out_height, char *msg);
+
+int cic_png_info(const uint8_t *data, size_t len, cic_info *info, char *msg);
+// Decodes into `out`: 8-bit RGB (channels 3) or straight RGBA (channels 4), width x height.
+int cic_png_decode(const uint8_t *data, size_t len, uint8_t *out, int width, int height, int channels,
+                   char *msg);
+
+// Encoders write a malloc'ed buffer to *out (release with cic_free). channels: 3 RGB or 4 RGBA.
+int cic_png_encode(const uint8_t *pixels, int width, int height, int channels, int zlib_level,
+                   uint8_t **out, size_t *out_len, char *msg);
+// RGBA input is composited over white (JPEG has no alpha).
+int cic_jpeg_encode(const uint8_t *pixels, int width, int height, int channels, int quality,
+                    uint8_t **out, size_t *out_len, char *msg);
+void cic_free(void *p);
+
 #endif

@@ -1,0 +1,163 @@
+internal import CImageCodecs
+
+/// JPEG/PNG bytes → `RasterImage` (RGB, or straight RGBA for PNGs with alpha), through libjpeg-turbo
+/// and libpng. Sizes are checked from the header before pixels are allocated; nothing here traps on
+/// any input.
+public enum ImageDecoder {
+    /// Progressive JPEGs with more scans than this are refused (each scan is a pass over the image).
+    static let maxProgressiveScans: Int32 = 500
+
+    public static func sniff(_ bytes: [UInt8]) -> ImageFormat? {
+        if bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF { return .jpeg }
+        let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        if bytes.count >= 8, Array(bytes[0..<8]) == pngSignature { return .png }
+        return nil
+    }
+
+    public static func readHeader(_ bytes: [UInt8]) throws -> ImageHeader {
+        guard let format = sniff(bytes) else { throw ImageCodecError.unrecognizedFormat }
+        let info = try readInfo(bytes, format: format)
+        return header(format: format, info: info)
+    }
+
+    /// Decodes to upright pixels. With `minimumSize` (the size the caller will resample to), a JPEG is
+    /// decoded at the smallest DCT scale (1/8 … 8/8) whose upright result is still at least that large
+    /// in both axes, so the resampler still shrinks (libvips' shrink-on-load).
+    public static func decode(_ bytes: [UInt8], limits: DecodeLimits = .init(),
+                              minimumSize: (width: Int, height: Int)? = nil) throws -> RasterImage {
+        guard let format = sniff(bytes) else { throw ImageCodecError.unrecognizedFormat }
+        let info = try readInfo(bytes, format: format)
+        let header = header(format: format, info: info)
+        try check(header, against: limits)
+        switch format {
+        case .jpeg: return try decodeJPEG(bytes, info: info, minimumSize: minimumSize)
+        case .png: return try decodePNG(bytes, header: header)
+        }
+    }
+
+    /// Refuses over-limit images from the header alone.
+    public static func check(_ header: ImageHeader, against limits: DecodeLimits) throws {
+        let longest = max(header.width, header.height)
+        if longest > limits.maxDimension {
+            throw ImageCodecError.exceedsLimits(
+                "source size \(header.width)x\(header.height) exceeds the maximum dimension of \(limits.maxDimension) pixels")
+        }
+        if header.pixelCount > limits.maxPixels {
+            throw ImageCodecError.exceedsLimits(
+                "source resolution \(megapixels(header.pixelCount)) MP (\(header.width)x\(header.height)) exceeds \(megapixels(limits.maxPixels)) MP")
+        }
+    }
+
+    /// "60.1", "40", "10000": one decimal, dropped when zero.
+    static func megapixels(_ pixels: Int) -> String {
+        let tenths = (pixels + 50_000) / 100_000
+        return tenths % 10 == 0 ? "\(tenths / 10)" : "\(tenths / 10).\(tenths % 10)"
+    }
+
+    // MARK: - Internals
+
+    private static func header(format: ImageFormat, info: cic_info) -> ImageHeader {
+        let quarterTurn = info.orientation >= 5
+        let width = Int(quarterTurn ? info.height : info.width)
+        let height = Int(quarterTurn ? info.width : info.height)
+        return ImageHeader(format: format, width: width, height: height,
+                           orientation: Int(info.orientation), hasAlpha: info.has_alpha != 0)
+    }
+
+    private static func readInfo(_ bytes: [UInt8], format: ImageFormat) throws -> cic_info {
+        var info = cic_info()
+        var message = MessageBuffer()
+        let code = bytes.withUnsafeBufferPointer { data in
+            message.withPointer { msg in
+                switch format {
+                case .jpeg: return cic_jpeg_info(data.baseAddress, data.count, &info, msg)
+                case .png: return cic_png_info(data.baseAddress, data.count, &info, msg)
+                }
+            }
+        }
+        try throwIfFailed(code, format: format, message: message)
+        guard info.width > 0, info.height > 0 else {
+            throw ImageCodecError.corrupt(format, "image has no pixels (\(info.width)x\(info.height))")
+        }
+        return info
+    }
+
+    private static func decodeJPEG(_ bytes: [UInt8], info: cic_info,
+                                   minimumSize: (width: Int, height: Int)?) throws -> RasterImage {
+        let quarterTurn = info.orientation >= 5
+        func upright(_ i: Int) -> (width: Int, height: Int) {
+            let w = Int(tupleElement(info.scaled_width, i)), h = Int(tupleElement(info.scaled_height, i))
+            return quarterTurn ? (h, w) : (w, h)
+        }
+        // scale_num/8: the smallest numerator whose upright output still covers minimumSize.
+        var scaleNum = 8
+        if let minimum = minimumSize {
+            for num in 1...8 {
+                let size = upright(num - 1)
+                if size.width >= minimum.width && size.height >= minimum.height { scaleNum = num; break }
+            }
+        }
+        let size = upright(scaleNum - 1)
+        guard size.width > 0, size.height > 0 else {
+            throw ImageCodecError.corrupt(.jpeg, "image has no pixels")
+        }
+        var message = MessageBuffer()
+        var code: Int32 = 0
+        let pixels = try [UInt8](unsafeUninitializedCapacity: size.width * size.height * 3) { buffer, count in
+            code = bytes.withUnsafeBufferPointer { data in
+                message.withPointer { msg in
+                    cic_jpeg_decode(data.baseAddress, data.count, Int32(scaleNum), maxProgressiveScans,
+                                    buffer.baseAddress, Int32(size.width), Int32(size.height), msg)
+                }
+            }
+            try throwIfFailed(code, format: .jpeg, message: message)
+            count = size.width * size.height * 3
+        }
+        return RasterImage(width: size.width, height: size.height, channels: 3, pixels: pixels)
+    }
+
+    private static func decodePNG(_ bytes: [UInt8], header: ImageHeader) throws -> RasterImage {
+        let channels = header.hasAlpha ? 4 : 3
+        let total = header.width * header.height * channels
+        var message = MessageBuffer()
+        let pixels = try [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
+            let code = bytes.withUnsafeBufferPointer { data in
+                message.withPointer { msg in
+                    cic_png_decode(data.baseAddress, data.count, buffer.baseAddress, Int32(header.width),
+                                   Int32(header.height), Int32(channels), msg)
+                }
+            }
+            try throwIfFailed(code, format: .png, message: message)
+            count = total
+        }
+        return RasterImage(width: header.width, height: header.height, channels: channels, pixels: pixels)
+    }
+
+    private static func throwIfFailed(_ code: Int32, format: ImageFormat, message: MessageBuffer) throws {
+        switch Int(code) {
+        case Int(CIC_OK): return
+        case Int(CIC_LIMIT): throw ImageCodecError.exceedsLimits(message.text)
+        default: throw ImageCodecError.corrupt(format, message.text)
+        }
+    }
+
+    private static func tupleElement(_ tuple: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32),
+                                     _ index: Int) -> Int32 {
+        withUnsafeBytes(of: tuple) { $0.load(fromByteOffset: index * MemoryLayout<Int32>.stride, as: Int32.self) }
+    }
+}
+
+/// The C shim's message buffer (CIC_MSG_LEN bytes, NUL-terminated).
+struct MessageBuffer {
+    private var bytes = [CChar](repeating: 0, count: Int(CIC_MSG_LEN))
+
+    mutating func withPointer<R>(_ body: (UnsafeMutablePointer<CChar>) -> R) -> R {
+        bytes.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+    }
+
+    var text: String {
+        let end = bytes.firstIndex(of: 0) ?? bytes.count
+        let message = String(decoding: bytes[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return message.isEmpty ? "unknown error" : message
+    }
+}
