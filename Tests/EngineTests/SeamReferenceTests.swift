@@ -99,3 +99,104 @@ let referenceSeamCases: [ReferenceSeamCase] = [
         #expect(r.removed == ReferenceSeamCase.mask(c.vertical))
     }
 }
+
+/// SPEC.md §3's two passes (`SeamSearch.featureSeams`) against the reference's `seam_resize_features` /
+/// `carve_width` seam logic. Expected masks generated once, 2026-11-25, with the peer venv's Python by:
+///
+/// ```python
+/// import sys
+/// sys.path.insert(0, "/work/shared/bench/reference")
+/// import numpy as np
+/// from deep_resize_ref import find_seams
+///
+/// def lcg(seed, n):
+///     out, s = [], seed
+///     for _ in range(n):
+///         s = (1664525 * s + 1013904223) % 2**32
+///         out.append(s)
+///     return out
+///
+/// # seam_resize_features' seam part: A = mean / max, width seams, carve A and M, height seams on A.T.
+/// for seed, h, w, th, tw in [(3, 10, 13, 7, 9), (8, 12, 9, 12, 6), (21, 9, 11, 5, 11)]:
+///     r = lcg(seed, 2 * h * w)
+///     A = np.array([np.float32(((v >> 8) % 65536) / 4096.0) for v in r[:h * w]], dtype=np.float32).reshape(h, w)
+///     M = np.array([(v >> 8) % 100 < 12 for v in r[h * w:]]).reshape(h, w)
+///     A = A.astype(np.float64)
+///     A = A / max(A.max(), 1e-12)
+///     rw = rh = None
+///     if w - tw > 0:
+///         rw = find_seams(A, M, w - tw)
+///         A, M = A[~rw].reshape(h, -1), M[~rw].reshape(h, -1)
+///     if h - th > 0:
+///         rh = find_seams(A.T.copy(), M.T.copy(), h - th).T
+///     s = lambda m: "nil" if m is None else '"' + " ".join("".join("1" if v else "0" for v in row) for row in m) + '"'
+///     print(seed, h, w, th, tw)
+///     print("  width:  " + s(rw))
+///     print("  height: " + s(rh))
+/// ```
+struct ReferencePlanCase: Sendable, CustomTestStringConvertible {
+    let seed: UInt32
+    let height: Int
+    let width: Int
+    let targetHeight: Int
+    let targetWidth: Int
+    let widthMask: String?
+    let heightMask: String?
+    var testDescription: String { "seed \(seed) \(width)×\(height) → \(targetWidth)×\(targetHeight)" }
+
+    func inputs() -> (a: [Float], mask: [Bool]) {
+        var rng = SeamLCG(state: seed)
+        let n = width * height
+        let a = (0..<n).map { _ in Float((rng.next() >> 8) % 65536) / 4096 }
+        let m = (0..<n).map { _ in (rng.next() >> 8) % 100 < 12 }
+        return (a, m)
+    }
+}
+
+let referencePlanCases: [ReferencePlanCase] = [
+    ReferencePlanCase(seed: 3, height: 10, width: 13, targetHeight: 7, targetWidth: 9,
+                      widthMask: "0000100001110 0000100000111 0000100000111 0001000000111 0001000001011 0001000001101 0001000001011 0001000001011 0001000001011 0010000001011",
+                      heightMask: "111111100 000000010 000010001 111101000 000000110 000000001 000000000 000000000 000000100 111111011"),
+    ReferencePlanCase(seed: 8, height: 12, width: 9, targetHeight: 12, targetWidth: 6,
+                      widthMask: "010101000 010101000 010010100 010001100 010000110 010000011 001000011 001000011 001000101 001000011 001000011 001000011",
+                      heightMask: nil),
+    ReferencePlanCase(seed: 21, height: 9, width: 11, targetHeight: 5, targetWidth: 11,
+                      widthMask: nil,
+                      heightMask: "11000000000 11111111110 00110000011 00001111101 00000000000 00000000001 00011000110 11110111000 11101111111"),
+]
+
+@Suite struct FeatureSeamPlanTests {
+    @Test(arguments: referencePlanCases)
+    func planMatchesReferenceSeamResizeFeatures(_ c: ReferencePlanCase) throws {
+        let (a, mask) = c.inputs()
+        let plan = try SeamSearch.featureSeams(meanActivation: a, mask: mask, width: c.width, height: c.height,
+                                               targetWidth: c.targetWidth, targetHeight: c.targetHeight)
+        #expect(plan.width?.removed == c.widthMask.map(ReferenceSeamCase.mask))
+        #expect(plan.height?.removed == c.heightMask.map(ReferenceSeamCase.mask))
+        if let h = plan.height {
+            #expect(h.width == min(c.width, c.targetWidth) && h.height == c.height)
+            #expect(h.remainingHeight == c.targetHeight)
+        }
+        #expect(plan.width?.remainingWidth ?? c.width == min(c.width, c.targetWidth))
+    }
+
+    @Test func keepingCarvesCompanionPlanesAlongTheSeams() throws {
+        // Plane values = their own original index, so the kept values say exactly which cells survived.
+        let (w, h) = (7, 5)
+        let field = texturedField(width: w, height: h, band: 2..<5, seed: 4)
+        let index = Array(0..<(w * h))
+        let vertical = try SeamSearch.removeSeams(from: field, width: w, height: h, count: 2, rule: .featureSpec)
+        let keptV = try vertical.keeping(index)
+        #expect(keptV.count == 5 * h)
+        #expect(keptV == index.filter { !vertical.removed[$0] })
+        let horizontal = try SeamSearch.removeSeams(from: field, width: w, height: h, count: 2, rule: .featureSpec,
+                                                    direction: .horizontal)
+        let keptH = try horizontal.keeping(index)
+        #expect(keptH.count == w * 3)
+        for x in 0..<w {
+            let column = (0..<3).map { keptH[$0 * w + x] }
+            #expect(column == (0..<h).map { $0 * w + x }.filter { !horizontal.removed[$0] })
+        }
+        #expect(throws: SeamSearchError.self) { try vertical.keeping([1, 2, 3]) }
+    }
+}
