@@ -1,0 +1,89 @@
+extension SeamRemoval {
+    /// Size of the field once the seams are gone.
+    public var remainingWidth: Int { direction == .vertical ? width - seams.count : width }
+    public var remainingHeight: Int { direction == .horizontal ? height - seams.count : height }
+
+    /// `values` (row-major `height × width`, laid out like the searched field) without the removed cells:
+    /// row-major `remainingHeight × remainingWidth`, order kept. For carving companion planes (the mask,
+    /// each feature channel) with the seams found on the field.
+    public func keeping<T>(_ values: [T]) throws -> [T] {
+        guard values.count == width * height else {
+            throw SeamSearchError.sizeMismatch(what: "carved plane", expected: width * height, actual: values.count)
+        }
+        var out: [T] = []
+        out.reserveCapacity(remainingWidth * remainingHeight)
+        switch direction {
+        case .vertical:
+            for i in values.indices where !removed[i] { out.append(values[i]) }
+        case .horizontal:
+            // Each column loses one row per seam, so rows shift up column by column.
+            let columns: [[T]] = (0..<width).map { x in
+                (0..<height).compactMap { y in removed[y * width + x] ? nil : values[y * width + x] }
+            }
+            for y in 0..<remainingHeight { for x in 0..<width { out.append(columns[x][y]) } }
+        }
+        return out
+    }
+}
+
+/// The seams of SPEC.md §3 `operator=seam` on the relu4_1 grid: width first, then height on the
+/// width-carved grid, with the mask as a 1000 × penalty.
+public struct FeatureSeamPlan: Sendable, Equatable {
+    /// Vertical seams on the full grid; nil when the width does not shrink (the reference resizes that axis
+    /// linearly instead).
+    public let width: SeamRemoval?
+    /// Horizontal seams on the grid left after `width` (full height × remaining width); nil when the height
+    /// does not shrink.
+    public let height: SeamRemoval?
+}
+
+extension SeamSearch {
+    /// Penalty per masked cell in SPEC.md §3.
+    public static let featureMaskPenalty: Double = 1000
+
+    /// SPEC.md §3, as the reference's `seam_resize_features` + `carve_width` (the seam part):
+    /// A = `meanActivation` / max(max A, 1e-12) in Double; k = `width − targetWidth` vertical seams with
+    /// penalty 1000·M; A and M carved; then `height − targetHeight` horizontal seams on the carved A and M.
+    ///
+    /// - Parameters:
+    ///   - meanActivation: mean over channels of relu4_1 of the input, row-major `height × width` (H8 × W8).
+    ///   - mask: the semantic mask on the same grid (true = protected).
+    ///   - targetWidth, targetHeight: the relu4_1 target size (⌊w/8⌋, ⌊h/8⌋); an axis that does not shrink
+    ///     gets no seams.
+    public static func featureSeams(meanActivation: [Float], mask: [Bool], width: Int, height: Int,
+                                    targetWidth: Int, targetHeight: Int,
+                                    context: RunContext = .detached) throws -> FeatureSeamPlan {
+        guard width >= 1, height >= 1 else { throw SeamSearchError.emptyField(width: width, height: height) }
+        guard meanActivation.count == width * height else {
+            throw SeamSearchError.sizeMismatch(what: "mean activation", expected: width * height, actual: meanActivation.count)
+        }
+        guard mask.count == width * height else {
+            throw SeamSearchError.sizeMismatch(what: "mask", expected: width * height, actual: mask.count)
+        }
+        guard targetWidth >= 1, targetHeight >= 1 else {
+            throw SeamSearchError.emptyField(width: targetWidth, height: targetHeight)
+        }
+        var a = meanActivation.map(Double.init)
+        let peak = max(a.max() ?? 0, 1e-12)
+        a = a.map { $0 / peak }
+        var penalty = mask.map { $0 ? featureMaskPenalty : 0 }
+
+        var widthRemoval: SeamRemoval?
+        var gridWidth = width
+        if targetWidth < width {
+            let r = try removeSeams(from: a, width: width, height: height, penalty: penalty,
+                                    count: width - targetWidth, rule: .featureSpec, direction: .vertical, context: context)
+            a = try r.keeping(a)
+            penalty = try r.keeping(penalty)
+            gridWidth = targetWidth
+            widthRemoval = r
+        }
+        var heightRemoval: SeamRemoval?
+        if targetHeight < height {
+            heightRemoval = try removeSeams(from: a, width: gridWidth, height: height, penalty: penalty,
+                                            count: height - targetHeight, rule: .featureSpec, direction: .horizontal,
+                                            context: context)
+        }
+        return FeatureSeamPlan(width: widthRemoval, height: heightRemoval)
+    }
+}

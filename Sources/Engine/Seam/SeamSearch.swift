@@ -1,0 +1,137 @@
+/// Which energy the forward seam search minimises.
+public enum SeamEnergyRule: Sendable, Equatable {
+    /// SPEC.md §3 (`operator=seam`), exactly as the reference's `find_seams`: each cell's energy is
+    /// |A(y,x+1)−A(y,x)| + |A(y+1,x)−A(y,x)| (0 past the last column/row) plus the penalty, on top of the
+    /// forward costs. Accumulated in Double, like the reference's float64 numpy, so the seams match it.
+    case featureSpec
+    /// Classic forward energy (Rubinstein, Shamir, Avidan 2008) as the PyPI `seam-carving` package's
+    /// `energy_mode="forward"`: only the forward costs, plus the penalty. Accumulated in the field's own
+    /// precision (Float for the pixel method, like the package).
+    case pixelForward
+}
+
+/// Vertical seams run top to bottom and narrow the field; horizontal seams run left to right and
+/// lower it (the same search on the transposed field).
+public enum SeamDirection: Sendable, Equatable {
+    case vertical
+    case horizontal
+}
+
+/// The outcome of removing seams one after another from a field.
+public struct SeamRemoval: Sendable, Equatable {
+    /// Size of the field the seams were found on (before any removal).
+    public let width: Int
+    public let height: Int
+    public let direction: SeamDirection
+    /// Seams in removal order, in original grid coordinates. Vertical: `seams[i][y]` is the column
+    /// removed from row y. Horizontal: `seams[i][x]` is the row removed from column x.
+    public let seams: [[Int]]
+    /// Row-major `height × width` of the original field, true where a seam removed the cell.
+    public let removed: [Bool]
+
+    public func isRemoved(row y: Int, column x: Int) -> Bool { removed[y * width + x] }
+}
+
+public enum SeamSearchError: Error, Sendable, Equatable, CustomStringConvertible {
+    case emptyField(width: Int, height: Int)
+    case sizeMismatch(what: String, expected: Int, actual: Int)
+    case tooManySeams(requested: Int, available: Int)
+    case nonFiniteValue(what: String, index: Int)
+
+    public var description: String {
+        switch self {
+        case let .emptyField(w, h): "seam search needs a field of at least 1×1, got \(w)×\(h)"
+        case let .sizeMismatch(what, expected, actual): "seam search: \(what) has \(actual) values, expected \(expected)"
+        case let .tooManySeams(requested, available):
+            "seam search: cannot remove \(requested) seams from \(available) columns/rows (0 … \(available) allowed)"
+        case let .nonFiniteValue(what, index): "seam search: \(what) holds a NaN or infinity at index \(index)"
+        }
+    }
+}
+
+/// Forward-energy seam search over a scalar field (pixels' luminance, or a feature map's mean).
+public enum SeamSearch {
+    /// Removes `count` seams one after another and reports where they were.
+    ///
+    /// - Parameters:
+    ///   - field: the scalar field A, row-major `height × width`.
+    ///   - penalty: optional per-cell energy added to A's (e.g. 1000 × a protection mask), same layout;
+    ///     it is carved along with A.
+    ///   - rule: `.featureSpec` computes in Double; `.pixelForward` in Double here (see the Float overload).
+    ///   - context: progress (seams done of `count`) and cancellation between seams.
+    public static func removeSeams(from field: [Double], width: Int, height: Int, penalty: [Double]? = nil,
+                                   count: Int, rule: SeamEnergyRule, direction: SeamDirection = .vertical,
+                                   context: RunContext = .detached) throws -> SeamRemoval {
+        try validate(field, penalty, width: width, height: height, count: count, direction: direction)
+        return try search(Double.self, field: field, penalty: penalty, width: width, height: height, count: count,
+                          rule: rule, direction: direction, context: context)
+    }
+
+    /// Float fields: `.featureSpec` widens to Double (exactly, as the reference's `.double()`);
+    /// `.pixelForward` stays in Float.
+    public static func removeSeams(from field: [Float], width: Int, height: Int, penalty: [Float]? = nil,
+                                   count: Int, rule: SeamEnergyRule, direction: SeamDirection = .vertical,
+                                   context: RunContext = .detached) throws -> SeamRemoval {
+        try validate(field, penalty, width: width, height: height, count: count, direction: direction)
+        switch rule {
+        case .featureSpec:
+            return try search(Double.self, field: field, penalty: penalty, width: width, height: height,
+                              count: count, rule: rule, direction: direction, context: context)
+        case .pixelForward:
+            return try search(Float.self, field: field, penalty: penalty, width: width, height: height,
+                              count: count, rule: rule, direction: direction, context: context)
+        }
+    }
+
+    private static func validate<T: BinaryFloatingPoint>(_ field: [T], _ penalty: [T]?, width: Int, height: Int,
+                                                        count: Int, direction: SeamDirection) throws {
+        guard width >= 1, height >= 1 else { throw SeamSearchError.emptyField(width: width, height: height) }
+        let (cells, overflow) = width.multipliedReportingOverflow(by: height)
+        guard !overflow, field.count == cells else {
+            throw SeamSearchError.sizeMismatch(what: "field", expected: overflow ? Int.max : cells, actual: field.count)
+        }
+        if let penalty, penalty.count != cells {
+            throw SeamSearchError.sizeMismatch(what: "penalty", expected: cells, actual: penalty.count)
+        }
+        let available = direction == .vertical ? width : height
+        guard count >= 0, count <= available else {
+            throw SeamSearchError.tooManySeams(requested: count, available: available)
+        }
+        if let bad = field.firstIndex(where: { !$0.isFinite }) { throw SeamSearchError.nonFiniteValue(what: "field", index: bad) }
+        if let bad = penalty?.firstIndex(where: { !$0.isFinite }) { throw SeamSearchError.nonFiniteValue(what: "penalty", index: bad) }
+    }
+
+    private static func search<S: BinaryFloatingPoint, T: BinaryFloatingPoint>(
+        _: S.Type, field: [T], penalty: [T]?, width: Int, height: Int, count: Int, rule: SeamEnergyRule,
+        direction: SeamDirection, context: RunContext
+    ) throws -> SeamRemoval {
+        let transposed = direction == .horizontal
+        // The grid always carves columns; horizontal seams carve the transposed field.
+        let gw = transposed ? height : width
+        let gh = transposed ? width : height
+        let grid = ForwardSeamGrid<S>(width: gw, height: gh, addsGradientEnergy: rule == .featureSpec,
+                                      hasPenalty: penalty != nil) { a, p in
+            for gy in 0..<gh {
+                for gx in 0..<gw {
+                    let src = transposed ? gx * width + gy : gy * width + gx
+                    a[gy * gw + gx] = S(field[src])
+                    if let p, let penalty { p[gy * gw + gx] = S(penalty[src]) }
+                }
+            }
+        }
+        var removed = [Bool](repeating: false, count: width * height)
+        var seams: [[Int]] = []
+        seams.reserveCapacity(count)
+        for done in 0..<count {
+            try context.checkCancelled()
+            var path = [Int](repeating: 0, count: gh)
+            grid.removeCheapestSeam { gy, gx in
+                path[gy] = gx
+                removed[transposed ? gx * width + gy : gy * width + gx] = true
+            }
+            seams.append(path)
+            context.report(StepProgress(step: done + 1, total: count))
+        }
+        return SeamRemoval(width: width, height: height, direction: direction, seams: seams, removed: removed)
+    }
+}
