@@ -12,9 +12,9 @@ import Testing
     @Test func flagsWinOverEnvironmentWhichWinsOverTheFile() async throws {
         let path = try file(#"{"port": 1111, "max_wait": 100, "workers": 3}"#)
         let config = try await ConfigLoader.load(file: path, overrides: ["port": "3333"],
-                                                 environment: ["DEEPRESIZE_PORT": "2222", "DEEPRESIZE_MAX_WAIT": "50"])
+                                                 environment: ["DEEPRESIZE_PORT": "2222", "DEEPRESIZE_MAX_WAIT": "120"])
         #expect(config.port == 3333)
-        #expect(config.maxWait == 50)
+        #expect(config.maxWait == 120)
         #expect(config.workers == 3)
         #expect(config.queueCapacity == 100)
     }

@@ -8,7 +8,7 @@ final class ServerProcess: Sendable {
     let port: Int
     let dataDirectory: String
     private let process: Process
-    private let log: Mutex<String>
+    private let log: LogBuffer
 
     static var packageRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -45,11 +45,11 @@ final class ServerProcess: Sendable {
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = pipe
-        let log = Mutex("")
+        let log = LogBuffer()
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             if data.isEmpty { handle.readabilityHandler = nil; return }
-            log.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            log.append(String(decoding: data, as: UTF8.self))
         }
         try process.run()
         self.process = process
@@ -57,22 +57,21 @@ final class ServerProcess: Sendable {
         let deadline = Date().addingTimeInterval(30)
         var found: Int?
         while found == nil && Date() < deadline && process.isRunning {
-            found = log.withLock { text in
-                text.range(of: #"listening on http://[0-9.]+:([0-9]+)"#, options: .regularExpression).flatMap { range in
-                    Int(text[range].split(separator: ":").last ?? "")
-                }
+            let text = log.text
+            found = text.range(of: #"listening on http://[0-9.]+:([0-9]+)"#, options: .regularExpression).flatMap { range in
+                Int(text[range].split(separator: ":").last ?? "")
             }
             if found == nil { Thread.sleep(forTimeInterval: 0.05) }
         }
         guard let found else {
             process.terminate()
-            throw ServerTestError("server did not start: \(log.withLock { $0 })")
+            throw ServerTestError("server did not start: \(log.text)")
         }
         port = found
     }
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
-    var output: String { log.withLock { $0 } }
+    var output: String { log.text }
     var isRunning: Bool { process.isRunning }
     var pid: Int32 { process.processIdentifier }
 
@@ -171,4 +170,11 @@ func pollJob(_ server: ServerProcess, id: String, timeout: Double = 120) throws 
         if ["succeeded", "failed", "canceled"].contains(status) || Date() > deadline { return job }
         Thread.sleep(forTimeInterval: 0.1)
     }
+}
+
+/// Everything the server printed, collected from its pipe.
+final class LogBuffer: Sendable {
+    private let storage = Mutex("")
+    func append(_ text: String) { storage.withLock { $0 += text } }
+    var text: String { storage.withLock { $0 } }
 }
