@@ -1,9 +1,14 @@
 /// The forward-energy seam search shared by the pixel method and the deep method's feature operator.
 ///
-/// The grid keeps the carved field, the penalty and a map back to the original columns in buffers
-/// allocated once (row stride = the original width); removing a seam shifts each row's tail left by one,
-/// so no seam allocates. The dynamic programme keeps only two cost rows plus one byte of back-pointer per
-/// cell. Not thread-safe: one search owns one grid.
+/// The grid keeps the carved field, the penalty, a map back to the original columns, the cumulative
+/// costs and one byte of back-pointer per cell in buffers allocated once (row stride = the original
+/// width); removing a seam shifts each row's tail left by one, so no seam allocates.
+///
+/// Costs are updated incrementally after each removal: a cell is recomputed only where its inputs can
+/// have changed (next to the removed seam, or below a cell whose cost changed), which on photos touches a
+/// narrow band around the seam instead of the whole grid. Recomputed cells use the same arithmetic as a
+/// full pass, so the seams are bit-for-bit those of recomputing everything (`incremental: false`).
+/// Not thread-safe: one search owns one grid.
 final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
     let height: Int
     /// Row stride of every buffer: the width the grid started with.
@@ -12,32 +17,36 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
     private(set) var width: Int
     /// Adds SPEC.md §3's backward term |A(y,x+1)−A(y,x)| + |A(y+1,x)−A(y,x)| to each cell's energy.
     let addsGradientEnergy: Bool
+    /// Update costs around the last seam instead of recomputing them all (same result, faster).
+    let incremental: Bool
 
     private let field: UnsafeMutablePointer<Scalar>
     private let penalty: UnsafeMutablePointer<Scalar>?
     private let origin: UnsafeMutablePointer<Int32>
+    private let cost: UnsafeMutablePointer<Scalar>
     private let back: UnsafeMutablePointer<Int8>
-    private var costA: UnsafeMutablePointer<Scalar>
-    private var costB: UnsafeMutablePointer<Scalar>
+    /// The last seam found (current columns per row); after its removal, where the costs need updating.
     private let seam: UnsafeMutablePointer<Int>
+    private var costsFollowLastRemoval = false
 
     /// `fill(field, penalty)` writes the initial values, row-major with row stride `width`; `penalty`
     /// is nil when the grid has none.
-    init(width: Int, height: Int, addsGradientEnergy: Bool, hasPenalty: Bool,
+    init(width: Int, height: Int, addsGradientEnergy: Bool, hasPenalty: Bool, incremental: Bool = true,
          fill: (UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>?) -> Void) {
         precondition(width >= 1 && height >= 1, "seam grid needs a positive size")
         self.height = height
         self.stride = width
         self.width = width
         self.addsGradientEnergy = addsGradientEnergy
+        self.incremental = incremental
         let cells = width * height
         field = .allocate(capacity: cells)
         penalty = hasPenalty ? .allocate(capacity: cells) : nil
         origin = .allocate(capacity: cells)
+        cost = .allocate(capacity: cells)
+        cost.initialize(repeating: 0, count: cells)
         back = .allocate(capacity: cells)
         back.initialize(repeating: 0, count: cells)
-        costA = .allocate(capacity: width)
-        costB = .allocate(capacity: width)
         seam = .allocate(capacity: height)
         seam.initialize(repeating: 0, count: height)
         fill(field, penalty)
@@ -51,9 +60,8 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
         field.deallocate()
         penalty?.deallocate()
         origin.deallocate()
+        cost.deallocate()
         back.deallocate()
-        costA.deallocate()
-        costB.deallocate()
         seam.deallocate()
     }
 
@@ -69,7 +77,11 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
     /// for each row. Requires `width >= 1`.
     func removeCheapestSeam(_ visit: (Int, Int) -> Void) {
         precondition(width >= 1, "no column left to remove")
-        computeCosts()
+        if incremental && costsFollowLastRemoval {
+            updateCostsAfterRemoval()
+        } else {
+            for y in 0..<height { relax(row: y, from: 0, through: width - 1) }
+        }
         traceSeam()
         let w = width
         for y in 0..<height {
@@ -78,12 +90,16 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
             visit(y, Int(origin[base + s]))
             let tail = w - 1 - s
             if tail > 0 {
-                (field + base + s).update(from: field + base + s + 1, count: tail)
-                (origin + base + s).update(from: origin + base + s + 1, count: tail)
-                if let penalty { (penalty + base + s).update(from: penalty + base + s + 1, count: tail) }
+                let at = base + s
+                (field + at).update(from: field + at + 1, count: tail)
+                (origin + at).update(from: origin + at + 1, count: tail)
+                (cost + at).update(from: cost + at + 1, count: tail)
+                (back + at).update(from: back + at + 1, count: tail)
+                if let penalty { (penalty + at).update(from: penalty + at + 1, count: tail) }
             }
         }
         width = w - 1
+        costsFollowLastRemoval = true
     }
 
     // MARK: - Dynamic programme
@@ -104,94 +120,86 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
         return e
     }
 
-    /// Forward energy (Rubinstein et al. 2008) with borders replicated; ties go to the lowest offset.
-    private func computeCosts() {
+    /// Recomputes cells `lo … hi` of row `y` (forward energy, Rubinstein et al. 2008, borders replicated,
+    /// ties to the lowest offset) and returns the first and last cell whose cost changed, if any.
+    @discardableResult
+    private func relax(row y: Int, from lo: Int, through hi: Int) -> (first: Int, last: Int)? {
         let w = width
-        let h = height
-        var prev = costA
-        var cur = costB
-        // Row 0: own energy plus the cost of joining the left and right neighbours.
-        do {
-            let row = field
-            let below: UnsafeMutablePointer<Scalar>? = h > 1 ? field + stride : nil
-            let pen = penalty
-            for x in 0..<w {
+        let row = field + y * stride
+        let below: UnsafeMutablePointer<Scalar>? = y + 1 < height ? row + stride : nil
+        let pen = penalty.map { $0 + y * stride }
+        let costRow = cost + y * stride
+        let backRow = back + y * stride
+        var firstChanged = Int.max
+        var lastChanged = Int.min
+        if y == 0 {
+            // Top row: own energy plus the cost of joining the left and right neighbours.
+            for x in lo...hi {
                 let l = row[x > 0 ? x - 1 : 0]
                 let r = row[x + 1 < w ? x + 1 : w - 1]
-                prev[x] = ownEnergy(row, below, pen, x, w) + abs(r - l)
-            }
-        }
-        if h > 1 {
-            for y in 1..<h {
-                let row = field + y * stride
-                let up = row - stride
-                let below: UnsafeMutablePointer<Scalar>? = y + 1 < h ? row + stride : nil
-                let pen = penalty.map { $0 + y * stride }
-                let backRow = back + y * stride
-                if w == 1 {
-                    cur[0] = ownEnergy(row, below, pen, 0, 1) + prev[0]
-                    backRow[0] = 0
-                } else {
-                    relaxRow(row: row, up: up, below: below, pen: pen, prev: prev, cur: cur, backRow: backRow, w: w)
+                let value = ownEnergy(row, below, pen, x, w) + abs(r - l)
+                if value != costRow[x] {
+                    costRow[x] = value
+                    firstChanged = min(firstChanged, x)
+                    lastChanged = x
                 }
-                swap(&prev, &cur)
+                backRow[x] = 0
+            }
+        } else {
+            let up = row - stride
+            let prev = costRow - stride
+            for x in lo...hi {
+                let l = row[x > 0 ? x - 1 : 0]
+                let r = row[x + 1 < w ? x + 1 : w - 1]
+                let u = up[x]
+                let cu = abs(r - l)
+                var best = Scalar.infinity
+                var off: Int8 = -1
+                if x > 0 { best = prev[x - 1] + (cu + abs(u - l)) }
+                let viaUp = prev[x] + cu
+                if viaUp < best { best = viaUp; off = 0 }
+                if x + 1 < w {
+                    let viaRight = prev[x + 1] + (cu + abs(u - r))
+                    if viaRight < best { best = viaRight; off = 1 }
+                }
+                let value = ownEnergy(row, below, pen, x, w) + best
+                if value != costRow[x] {
+                    costRow[x] = value
+                    firstChanged = min(firstChanged, x)
+                    lastChanged = x
+                }
+                backRow[x] = off
             }
         }
-        // `prev` now holds the last row's costs.
-        costA = prev
-        costB = cur
+        return lastChanged >= 0 ? (firstChanged, lastChanged) : nil
     }
 
-    @inline(__always)
-    private func relaxRow(row: UnsafeMutablePointer<Scalar>, up: UnsafeMutablePointer<Scalar>,
-                          below: UnsafeMutablePointer<Scalar>?, pen: UnsafeMutablePointer<Scalar>?,
-                          prev: UnsafeMutablePointer<Scalar>, cur: UnsafeMutablePointer<Scalar>,
-                          backRow: UnsafeMutablePointer<Int8>, w: Int) {
-        // x = 0: no left parent; the left neighbour is the cell itself (replicated border).
-        do {
-            let l = row[0], r = row[1], u = up[0]
-            let cu = abs(r - l)
-            let cr = cu + abs(u - r)
-            var best = prev[0] + cu
-            var off: Int8 = 0
-            let viaRight = prev[1] + cr
-            if viaRight < best { best = viaRight; off = 1 }
-            cur[0] = ownEnergy(row, below, pen, 0, w) + best
-            backRow[0] = off
-        }
-        var x = 1
-        while x < w - 1 {
-            let l = row[x - 1], r = row[x + 1], u = up[x]
-            let cu = abs(r - l)
-            let cl = cu + abs(u - l)
-            let cr = cu + abs(u - r)
-            var best = prev[x - 1] + cl
-            var off: Int8 = -1
-            let viaUp = prev[x] + cu
-            if viaUp < best { best = viaUp; off = 0 }
-            let viaRight = prev[x + 1] + cr
-            if viaRight < best { best = viaRight; off = 1 }
-            cur[x] = ownEnergy(row, below, pen, x, w) + best
-            backRow[x] = off
-            x += 1
-        }
-        // x = w-1: no right parent; the right neighbour is the cell itself.
-        do {
-            let l = row[w - 2], r = row[w - 1], u = up[w - 1]
-            let cu = abs(r - l)
-            let cl = cu + abs(u - l)
-            var best = prev[w - 2] + cl
-            var off: Int8 = -1
-            let viaUp = prev[w - 1] + cu
-            if viaUp < best { best = viaUp; off = 0 }
-            cur[w - 1] = ownEnergy(row, below, pen, w - 1, w) + best
-            backRow[w - 1] = off
+    /// After a removal, a cell's inputs are unchanged (merely shifted with it) unless it lies within two
+    /// columns of where the seam crossed its own row or the rows above and below (neighbours and the
+    /// alignment between rows changed), or one of its three parents changed cost. Only those cells are
+    /// recomputed, row by row from the top.
+    private func updateCostsAfterRemoval() {
+        let w = width
+        var changed: (first: Int, last: Int)? = nil
+        for y in 0..<height {
+            let here = seam[y]
+            let above = y > 0 ? seam[y - 1] : here
+            let under = y + 1 < height ? seam[y + 1] : here
+            var lo = min(here, above, under) - 2
+            var hi = max(here, above, under) + 2
+            if let changed {
+                lo = min(lo, changed.first - 1)
+                hi = max(hi, changed.last + 1)
+            }
+            lo = max(lo, 0)
+            hi = min(hi, w - 1)
+            changed = lo <= hi ? relax(row: y, from: lo, through: hi) : nil
         }
     }
 
     /// The seam ends at the first minimum of the last row and follows the back-pointers up.
     private func traceSeam() {
-        let last = costA
+        let last = cost + (height - 1) * stride
         var end = 0
         var lowest = last[0]
         for x in 1..<max(width, 1) where last[x] < lowest {

@@ -36,11 +36,11 @@ struct BenchSeamCommand: ParsableCommand {
         do {
             bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: input)))
         } catch {
-            throw ValidationError("cannot read \(input): \(error.localizedDescription)")
+            throw BenchSeamFailure("cannot read \(input): \(error.localizedDescription)")
         }
         let image = try ImageDecoder.decode(bytes)
         guard shrink < image.width else {
-            throw ValidationError("--shrink \(shrink) must be less than the image width \(image.width)")
+            throw BenchSeamFailure("--shrink \(shrink) must be less than the image width \(image.width)")
         }
         let target = image.width - shrink
         let carve = { try SeamCarving.resize(image, width: target, height: image.height) }
@@ -77,6 +77,12 @@ struct BenchSeamCommand: ParsableCommand {
     private static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
+}
+
+/// A failure at run time (after the arguments parsed), printed without the usage text.
+private struct BenchSeamFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 private struct BenchReport: Encodable {
