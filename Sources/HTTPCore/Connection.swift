@@ -282,9 +282,16 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         requestStarted = 0
         head = nil
         if closeAfterWrite {
-            // Half-close and drain: closing with unread input would send a reset that can destroy the
-            // response before the client reads it.
             Glibc.shutdown(fd, Int32(SHUT_WR))
+            var pending: Int32 = 0
+            _ = ioctl(fd, UInt(FIONREAD), &pending)
+            if !rejecting && parser.isAwaitingRequest && pending == 0 {
+                close()
+                return
+            }
+            // Input may still be unread (refused request, body never read, or a client that had not sent
+            // yet): closing now would send a reset that can destroy the response before the client reads
+            // it, so drain until the client closes or a short timer ends.
             phase = .lingering
             setTimer(Self.lingerSeconds)
             setReading(true)
