@@ -339,3 +339,77 @@ struct ServerTests {
         }
     }
 }
+
+@Suite("HTTP server under stress", .serialized)
+struct ServerStressTests {
+    @Test func manyConcurrentKeepAliveClients() throws {
+        let handler = TestHandler()
+        try withServer(handler: handler) { server, port in
+            let failures = Atomic<Int>(0)
+            DispatchQueue.concurrentPerform(iterations: 32) { i in
+                do {
+                    let client = try TestClient(port: port)
+                    for j in 0..<10 {
+                        try client.send("POST /c\(i)/\(j) HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz")
+                        let r = try client.readResponse()
+                        if r.status != 200 || !r.text.hasPrefix("POST /c\(i)/\(j) q= body=1") { failures.add(1, ordering: .relaxed) }
+                    }
+                } catch {
+                    failures.add(1, ordering: .relaxed)
+                }
+            }
+            #expect(failures.load(ordering: .relaxed) == 0)
+            #expect(handler.handled.load(ordering: .relaxed) == 320)
+            #expect(waitUntil { server.activeConnections == 0 })
+        }
+    }
+
+    @Test func clientsVanishingMidRequestAreCleanedUp() throws {
+        try withServer { server, port in
+            do {
+                let midHead = try TestClient(port: port)
+                try midHead.send("GET / HTTP/1.1\r\nHos")
+                let midBody = try TestClient(port: port)
+                try midBody.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+                let midHandler = try TestClient(port: port)
+                try midHandler.send("GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n")
+                let midResponse = try TestClient(port: port, receiveBuffer: 4096)
+                try midResponse.send("GET /big?bytes=3000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(waitUntil { server.activeConnections == 4 })
+                usleep(50_000)
+            } // all four close here
+            #expect(waitUntil(3) { server.activeConnections == 0 })
+            let client = try TestClient(port: port)
+            try client.send("GET /still-fine HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try client.readResponse().status == 200)
+        }
+    }
+
+    @Test func garbageNeverCrashesTheServer() throws {
+        try withServer { server, port in
+            var generator = SplitMix(seed: 7)
+            for _ in 0..<30 {
+                let client = try TestClient(port: port, receiveTimeout: 2)
+                let junk = (0..<Int(generator.next() % 3000)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+                try? client.send(junk + Array("\r\n\r\n".utf8))
+                if let r = try? client.readResponse() {
+                    #expect([400, 414, 431, 501, 505].contains(r.status), "status \(r.status)")
+                }
+            }
+            #expect(waitUntil(3) { server.activeConnections == 0 })
+        }
+    }
+}
+
+/// A small deterministic generator so fuzz-style tests repeat exactly.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
