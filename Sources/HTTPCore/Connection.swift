@@ -233,8 +233,12 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         let keep = keepAlive && !shuttingDown && !ResponseWriter.handlerWantsClose(response) && !server.isShuttingDown
         let (headBytes, sendsBody) = ResponseWriter.head(for: response, isHEAD: isHEAD, keepAlive: keep,
                                                          requestVersion: version)
-        outbound.append(headBytes)
-        if sendsBody { outbound.append(response.body) }
+        if sendsBody && response.body.count <= 32 * 1024 {
+            outbound.append(headBytes + response.body)  // one write() for small responses
+        } else {
+            outbound.append(headBytes)
+            if sendsBody { outbound.append(response.body) }
+        }
         closeAfterWrite = !keep
         pendingLog = AccessLogEntry(method: method, path: path, status: response.status,
                                     bodyBytesSent: sendsBody ? response.body.count : 0,
