@@ -43,7 +43,8 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private var parser: HTTPRequestParser
     private var phase = Phase.idle
     private var shuttingDown = false
-    private var rejecting = false
+    /// Accepted over the connection limit: it only answers 503 and closes.
+    private let rejecting: Bool
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var requestStarted: UInt64 = 0
@@ -59,8 +60,9 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private static let lingerSeconds = 1.0
     private static let lingerMaxBytes = 8 << 20
 
-    init(fd: Int32, remoteAddress: String, server: HTTPServer, queue: DispatchQueue) {
+    init(fd: Int32, remoteAddress: String, server: HTTPServer, queue: DispatchQueue, rejecting: Bool) {
         self.fd = fd
+        self.rejecting = rejecting
         self.remoteAddress = remoteAddress
         self.server = server
         self.queue = queue
@@ -82,6 +84,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
 
     func start() {
         queue.async { [self] in
+            guard phase != .closed else { return }
             // A fresh connection gets the header timeout to send its first byte; then it closes quietly.
             setTimer(server.configuration.headerTimeout)
             setReading(true)
@@ -91,7 +94,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     /// Over the connection limit: answer 503 and close.
     func startRejecting(maxConnections: Int) {
         queue.async { [self] in
-            rejecting = true
+            guard phase != .closed else { return }
             var response = HTTPResponse.problem(status: 503, title: "Service Unavailable",
                                                 detail: "the server is at its limit of \(maxConnections) connections; retry shortly")
             response.headers.add("Retry-After", "1")
@@ -229,6 +232,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
 
     private func send(_ response: HTTPResponse, keepAlive: Bool, method: String, path: String, isHEAD: Bool,
                       version: HTTPVersion) {
+        guard phase != .closed else { return }
         if requestStarted == 0 { requestStarted = DispatchTime.now().uptimeNanoseconds }
         let keep = keepAlive && !shuttingDown && !ResponseWriter.handlerWantsClose(response) && !server.isShuttingDown
         let (headBytes, sendsBody) = ResponseWriter.head(for: response, isHEAD: isHEAD, keepAlive: keep,
@@ -252,6 +256,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     /// Writes as much as the socket takes; on EAGAIN waits for the write source. Each bit of progress
     /// restarts the write timer, so a client that stops reading is dropped after `writeTimeout`.
     private func flush() {
+        guard phase != .closed else { return }
         while let chunk = outbound.first {
             let remaining = chunk.count - outboundOffset
             if remaining == 0 {

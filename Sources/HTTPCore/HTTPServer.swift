@@ -204,7 +204,8 @@ public final class HTTPServer: Sendable {
                 state.nextID += 1
                 let connection = Connection(fd: fd, remoteAddress: remote, server: self,
                                             queue: DispatchQueue(label: "HTTPServer.connection.\(state.nextID)",
-                                                                 target: connectionTarget))
+                                                                 target: connectionTarget),
+                                            rejecting: reject)
                 state.connections[ObjectIdentifier(connection)] = connection
                 if reject { state.rejecting += 1 }
                 return (connection, reject)
