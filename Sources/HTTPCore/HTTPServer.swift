@@ -53,7 +53,9 @@ public protocol HTTPHandler: Sendable {
     /// Runs on the connection's queue: keep it quick.
     func preflight(_ head: HTTPRequestHead) -> HTTPResponse?
     /// Call `respond` exactly once, from any thread, possibly later. Runs on the connection's queue: do
-    /// slow work elsewhere. Later calls of `respond` are ignored.
+    /// slow work elsewhere. Later calls of `respond` are ignored. HEAD requests arrive as HEAD: answer as
+    /// for GET (the writer sends the headers and the body's Content-Length, not the body), or with an
+    /// empty body and your own `Content-Length`.
     func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void)
 }
 

@@ -199,7 +199,7 @@ public struct MultipartParser: Sendable {
     }
 
     /// Call at the end of the body: throws unless the close delimiter was seen.
-    public func finish() throws(MultipartError) {
+    public mutating func finish() throws(MultipartError) {
         switch state {
         case .epilogue: return
         case .preamble: throw MultipartError(detail: "no boundary delimiter found in the body (wrong boundary?)")

@@ -334,6 +334,11 @@ struct HeaderAndResponseTests {
         #expect(!sendsBody)
         let (head10, _) = ResponseWriter.head(for: r, isHEAD: false, keepAlive: true, requestVersion: .http1_0)
         #expect(String(decoding: head10, as: UTF8.self).contains("Connection: keep-alive\r\n"))
+        let declared = HTTPResponse(status: 200, headers: ["Content-Length": "5000"])
+        let (declaredHead, _) = ResponseWriter.head(for: declared, isHEAD: true, keepAlive: true, requestVersion: .http1_1)
+        #expect(String(decoding: declaredHead, as: UTF8.self).contains("Content-Length: 5000\r\n"))
+        let (ignoredForGET, _) = ResponseWriter.head(for: declared, isHEAD: false, keepAlive: true, requestVersion: .http1_1)
+        #expect(String(decoding: ignoredForGET, as: UTF8.self).contains("Content-Length: 0\r\n"))
         let (noContent, bodyFor204) = ResponseWriter.head(for: HTTPResponse(status: 204, body: [1]), isHEAD: false,
                                                           keepAlive: true, requestVersion: .http1_1)
         #expect(!String(decoding: noContent, as: UTF8.self).contains("Content-Length"))
