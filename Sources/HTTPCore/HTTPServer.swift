@@ -88,6 +88,8 @@ public final class HTTPServer: Sendable {
         var rejecting = 0
         var completions: [@Sendable () -> Void] = []
         var nextID = 0
+        var refusedSinceWarning = 0
+        var lastLimitWarning: UInt64 = 0
     }
 
     let configuration: HTTPServerConfiguration
@@ -197,10 +199,21 @@ public final class HTTPServer: Sendable {
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             let remote = formatAddress(address)
 
+            let now = DispatchTime.now().uptimeNanoseconds
+            var refusedToReport = 0
             let admitted = state.withLock { state -> (Connection?, reject: Bool) in
                 guard case .running = state.phase else { return (nil, false) }
                 let serving = state.connections.count - state.rejecting
                 let reject = serving >= configuration.maxConnections
+                if reject {
+                    // At most one warning a second, however hard the server is flooded.
+                    state.refusedSinceWarning += 1
+                    if now - state.lastLimitWarning > 1_000_000_000 {
+                        refusedToReport = state.refusedSinceWarning
+                        state.refusedSinceWarning = 0
+                        state.lastLimitWarning = now
+                    }
+                }
                 // Refusing politely holds a socket for a moment; bound how many do so at once.
                 if reject && state.rejecting >= max(16, configuration.maxConnections / 8) { return (nil, true) }
                 state.nextID += 1
@@ -212,12 +225,15 @@ public final class HTTPServer: Sendable {
                 if reject { state.rejecting += 1 }
                 return (connection, reject)
             }
+            if refusedToReport > 0 {
+                logger.warning("connection limit reached, refusing with 503",
+                               metadata: ["limit": "\(configuration.maxConnections)", "refused": "\(refusedToReport)"])
+            }
             guard let connection = admitted.0 else {
                 Glibc.close(fd)
                 continue
             }
             if admitted.reject {
-                logger.warning("connection limit reached, answering 503", metadata: ["remote": "\(remote)"])
                 connection.startRejecting(maxConnections: configuration.maxConnections)
             } else {
                 connection.start()
