@@ -386,6 +386,36 @@ struct ServerStressTests {
         }
     }
 
+    @Test func connectionFloodIsRefusedWithoutHurtingServedClients() throws {
+        try withServer(testConfiguration { $0.maxConnections = 2 }) { server, port in
+            let served = try (0..<2).map { _ in try TestClient(port: port) }
+            for c in served {
+                try c.send("GET /in HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try c.readResponse().status == 200)
+            }
+            var refused503 = 0
+            var closed = 0
+            do {
+                let flood = try (0..<60).map { _ in try TestClient(port: port, receiveTimeout: 2) }
+                for c in flood {
+                    if let r = try? c.readResponse() {
+                        #expect(r.status == 503)
+                        refused503 += 1
+                    } else {
+                        closed += 1
+                    }
+                }
+                for c in served {
+                    try c.send("GET /still HTTP/1.1\r\nHost: x\r\n\r\n")
+                    #expect(try c.readResponse().status == 200)
+                }
+            }
+            #expect(refused503 >= 16)
+            #expect(refused503 + closed == 60)
+            #expect(server.activeConnections == 2)
+        }
+    }
+
     @Test func garbageNeverCrashesTheServer() throws {
         try withServer { server, port in
             var generator = SplitMix(seed: 7)
