@@ -72,6 +72,16 @@ public struct AccessLogEntry: Sendable {
     /// From the first byte of the request to the last byte of the response written.
     public var durationMilliseconds: Double
     public var remoteAddress: String
+
+    public init(method: String, path: String, status: Int, bodyBytesSent: Int, durationMilliseconds: Double,
+                remoteAddress: String) {
+        self.method = method
+        self.path = path
+        self.status = status
+        self.bodyBytesSent = bodyBytesSent
+        self.durationMilliseconds = durationMilliseconds
+        self.remoteAddress = remoteAddress
+    }
 }
 
 public struct HTTPServerError: Error, Sendable, CustomStringConvertible {
