@@ -91,6 +91,32 @@ struct ServerTests {
         }
     }
 
+    @Test func multipartUploadThroughTheServer() throws {
+        try withServer { _, port in
+            let file = patternBytes(300_000)
+            let body = formBody(boundary: "XyZ", parts: [
+                (["Content-Disposition: form-data; name=\"image\"; filename=\"a.png\"", "Content-Type: image/png"], file),
+                (["Content-Disposition: form-data; name=\"w\""], Array("400".utf8)),
+            ])
+            let client = try TestClient(port: port)
+            try client.send("POST /form HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=\"XyZ\"\r\n"
+                + "Content-Length: \(body.count)\r\n\r\n")
+            try client.send(body)
+            let r = try client.readResponse()
+            #expect(r.status == 200)
+            #expect(r.text == "image:a.png:image/png:300000,w:-:-:3")
+            // A broken form: the handler answers with the parser's problem+json.
+            let truncated = Array(body.dropLast(20))
+            try client.send("POST /form HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n"
+                + "Content-Length: \(truncated.count)\r\n\r\n")
+            try client.send(truncated)
+            let bad = try client.readResponse()
+            #expect(bad.status == 400)
+            #expect(bad.headers["Content-Type"] == "application/problem+json")
+            #expect(bad.text.contains("truncated"))
+        }
+    }
+
     @Test func preflightRejectionWithExpectSkipsContinueAndCloses() throws {
         let handler = TestHandler()
         try withServer(handler: handler) { _, port in

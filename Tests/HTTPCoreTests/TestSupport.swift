@@ -158,7 +158,8 @@ extension String {
 
 /// Echoes what it got; a few paths exercise timing:
 /// `/slow?ms=N` answers from another thread after N ms, `/big?bytes=N` sends N bytes,
-/// `/never` never answers, `/twice` answers twice; preflight refuses `/reject` with 415.
+/// `/never` never answers, `/twice` answers twice, `/form` summarises a multipart body;
+/// preflight refuses `/reject` with 415.
 final class TestHandler: HTTPHandler {
     let handled = Atomic<Int>(0)
     let started = DispatchSemaphore(value: 0)
@@ -184,6 +185,14 @@ final class TestHandler: HTTPHandler {
             respond(HTTPResponse(status: 200, body: patternBytes(value("bytes"))))
         case "/never":
             break
+        case "/form":
+            do {
+                let parts = try Multipart.parse(body: request.body, contentType: head.headers["Content-Type"] ?? "")
+                let summary = parts.map { "\($0.name):\($0.filename ?? "-"):\($0.contentType ?? "-"):\($0.body.count)" }
+                respond(HTTPResponse(status: 200, body: Array(summary.joined(separator: ",").utf8)))
+            } catch {
+                respond(error.response)
+            }
         case "/twice":
             respond(HTTPResponse(status: 201, body: Array("first".utf8)))
             respond(HTTPResponse(status: 500, body: Array("second".utf8)))
