@@ -162,6 +162,16 @@ struct ServerTests {
         }
     }
 
+    @Test func silentConnectionIsClosedQuietlyAfterTheHeaderTimeout() throws {
+        try withServer(testConfiguration { $0.headerTimeout = 0.3 }) { server, port in
+            let client = try TestClient(port: port)
+            let began = monotonicSeconds()
+            #expect(client.closesWithoutData())
+            #expect(monotonicSeconds() - began < 1.5)
+            #expect(waitUntil { server.activeConnections == 0 })
+        }
+    }
+
     @Test func bodyTimeoutIs408() throws {
         try withServer(testConfiguration { $0.bodyTimeout = 0.3 }) { _, port in
             let client = try TestClient(port: port)
