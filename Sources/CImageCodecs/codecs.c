@@ -125,8 +125,49 @@ static int jpeg_orientation(j_decompress_ptr cinfo) {
     return 1;
 }
 
-static void jpeg_prepare(j_decompress_ptr cinfo, const uint8_t *data, size_t len) {
-    jpeg_mem_src(cinfo, data, (unsigned long)len);
+// Memory source that, at the end of the data, supplies one EOI marker silently and warns (fatally,
+// see jpeg_emit_message) only if more is wanted after that. A file missing nothing but its final EOI
+// then decodes like a complete one, while data cut inside an entropy segment still fails ("premature
+// end of data segment") and a cut inside a marker segment fails with "Premature end of JPEG file".
+typedef struct {
+    struct jpeg_source_mgr pub;
+    int fake_eoi;  // times the end of the data was reached
+} jpeg_mem_source;
+
+static const JOCTET jpeg_eoi[2] = {0xFF, JPEG_EOI};
+
+static void jpeg_src_init(j_decompress_ptr cinfo) { (void)cinfo; }
+static void jpeg_src_term(j_decompress_ptr cinfo) { (void)cinfo; }
+
+static boolean jpeg_src_fill(j_decompress_ptr cinfo) {
+    jpeg_mem_source *src = (jpeg_mem_source *)cinfo->src;
+    if (src->fake_eoi++ > 0) WARNMS(cinfo, JWRN_JPEG_EOF);
+    src->pub.next_input_byte = jpeg_eoi;
+    src->pub.bytes_in_buffer = 2;
+    return TRUE;
+}
+
+static void jpeg_src_skip(j_decompress_ptr cinfo, long count) {
+    struct jpeg_source_mgr *src = cinfo->src;
+    if (count <= 0) return;
+    while (count > (long)src->bytes_in_buffer) {
+        count -= (long)src->bytes_in_buffer;
+        (void)(*src->fill_input_buffer)(cinfo);
+    }
+    src->next_input_byte += count;
+    src->bytes_in_buffer -= (size_t)count;
+}
+
+static void jpeg_prepare(j_decompress_ptr cinfo, jpeg_mem_source *src, const uint8_t *data, size_t len) {
+    memset(src, 0, sizeof *src);
+    src->pub.init_source = jpeg_src_init;
+    src->pub.fill_input_buffer = jpeg_src_fill;
+    src->pub.skip_input_data = jpeg_src_skip;
+    src->pub.resync_to_restart = jpeg_resync_to_restart;
+    src->pub.term_source = jpeg_src_term;
+    src->pub.next_input_byte = data;
+    src->pub.bytes_in_buffer = len;
+    cinfo->src = &src->pub;
     jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(cinfo, TRUE);
 }
@@ -134,6 +175,7 @@ static void jpeg_prepare(j_decompress_ptr cinfo, const uint8_t *data, size_t len
 int cic_jpeg_info(const uint8_t *data, size_t len, cic_info *info, char *msg) {
     struct jpeg_decompress_struct cinfo;
     jpeg_err err;
+    jpeg_mem_source src;
     memset(info, 0, sizeof *info);
     if (len == 0) { set_msg(msg, "empty input"); return CIC_CORRUPT; }
     cinfo.err = jpeg_std_error(&err.pub);
@@ -143,7 +185,7 @@ int cic_jpeg_info(const uint8_t *data, size_t len, cic_info *info, char *msg) {
         jpeg_destroy_decompress(&cinfo);
         return err.code;
     }
-    jpeg_prepare(&cinfo, data, len);
+    jpeg_prepare(&cinfo, &src, data, len);
     info->width = (int)cinfo.image_width;
     info->height = (int)cinfo.image_height;
     info->components = cinfo.num_components;
@@ -199,6 +241,7 @@ int cic_jpeg_decode(const uint8_t *data, size_t len, int scale_num, int max_scan
     struct jpeg_decompress_struct cinfo;
     struct jpeg_progress_mgr progress;
     jpeg_err err;
+    jpeg_mem_source src;
     uint8_t *volatile stored = NULL;   // stored-orientation image when a rotation is needed
     uint8_t *volatile cmyk_rows = NULL;
     if (len == 0) { set_msg(msg, "empty input"); return CIC_CORRUPT; }
@@ -215,7 +258,7 @@ int cic_jpeg_decode(const uint8_t *data, size_t len, int scale_num, int max_scan
     }
     progress.progress_monitor = jpeg_progress;
     cinfo.progress = &progress;
-    jpeg_prepare(&cinfo, data, len);
+    jpeg_prepare(&cinfo, &src, data, len);
     int orientation = jpeg_orientation(&cinfo);
     int cmyk = cinfo.num_components == 4;
     int inverted = cmyk && cinfo.saw_Adobe_marker;
@@ -258,6 +301,14 @@ int cic_jpeg_decode(const uint8_t *data, size_t len, int scale_num, int max_scan
         if (cmyk)
             for (int i = 0; i < got; i++)
                 cmyk_to_rgb(cmyk_rows + (size_t)i * w * 4, w, inverted, target + (size_t)(y0 + i) * w * 3);
+    }
+    // A multi-scan file (progressive, or sequential with one component per scan) is fully read before
+    // its first scanline; if it ended early, whole scans are missing (a blurred or discoloured
+    // picture): refuse it like any truncated file.
+    if (src.fake_eoi > 0 && (cinfo.progressive_mode || cinfo.comps_in_scan < cinfo.num_components)) {
+        set_msg(msg, "Premature end of JPEG file");
+        err.code = CIC_CORRUPT;
+        longjmp(err.jump, 1);
     }
     if (orientation != 1) orient_rgb(stored, w, h, orientation, out);
     // No jpeg_finish_decompress: every pixel has been read, and a missing EOI after that is harmless.

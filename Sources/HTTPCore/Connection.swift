@@ -43,7 +43,8 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private var parser: HTTPRequestParser
     private var phase = Phase.idle
     private var shuttingDown = false
-    private var rejecting = false
+    /// Accepted over the connection limit: it only answers 503 and closes.
+    private let rejecting: Bool
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var requestStarted: UInt64 = 0
@@ -59,8 +60,9 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private static let lingerSeconds = 1.0
     private static let lingerMaxBytes = 8 << 20
 
-    init(fd: Int32, remoteAddress: String, server: HTTPServer, queue: DispatchQueue) {
+    init(fd: Int32, remoteAddress: String, server: HTTPServer, queue: DispatchQueue, rejecting: Bool) {
         self.fd = fd
+        self.rejecting = rejecting
         self.remoteAddress = remoteAddress
         self.server = server
         self.queue = queue
@@ -82,6 +84,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
 
     func start() {
         queue.async { [self] in
+            guard phase != .closed else { return }
             // A fresh connection gets the header timeout to send its first byte; then it closes quietly.
             setTimer(server.configuration.headerTimeout)
             setReading(true)
@@ -91,7 +94,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     /// Over the connection limit: answer 503 and close.
     func startRejecting(maxConnections: Int) {
         queue.async { [self] in
-            rejecting = true
+            guard phase != .closed else { return }
             var response = HTTPResponse.problem(status: 503, title: "Service Unavailable",
                                                 detail: "the server is at its limit of \(maxConnections) connections; retry shortly")
             response.headers.add("Retry-After", "1")
@@ -229,12 +232,17 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
 
     private func send(_ response: HTTPResponse, keepAlive: Bool, method: String, path: String, isHEAD: Bool,
                       version: HTTPVersion) {
+        guard phase != .closed else { return }
         if requestStarted == 0 { requestStarted = DispatchTime.now().uptimeNanoseconds }
         let keep = keepAlive && !shuttingDown && !ResponseWriter.handlerWantsClose(response) && !server.isShuttingDown
         let (headBytes, sendsBody) = ResponseWriter.head(for: response, isHEAD: isHEAD, keepAlive: keep,
                                                          requestVersion: version)
-        outbound.append(headBytes)
-        if sendsBody { outbound.append(response.body) }
+        if sendsBody && response.body.count <= 32 * 1024 {
+            outbound.append(headBytes + response.body)  // one write() for small responses
+        } else {
+            outbound.append(headBytes)
+            if sendsBody { outbound.append(response.body) }
+        }
         closeAfterWrite = !keep
         pendingLog = AccessLogEntry(method: method, path: path, status: response.status,
                                     bodyBytesSent: sendsBody ? response.body.count : 0,
@@ -248,6 +256,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     /// Writes as much as the socket takes; on EAGAIN waits for the write source. Each bit of progress
     /// restarts the write timer, so a client that stops reading is dropped after `writeTimeout`.
     private func flush() {
+        guard phase != .closed else { return }
         while let chunk = outbound.first {
             let remaining = chunk.count - outboundOffset
             if remaining == 0 {
@@ -282,9 +291,16 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         requestStarted = 0
         head = nil
         if closeAfterWrite {
-            // Half-close and drain: closing with unread input would send a reset that can destroy the
-            // response before the client reads it.
             Glibc.shutdown(fd, Int32(SHUT_WR))
+            var pending: Int32 = 0
+            _ = ioctl(fd, UInt(FIONREAD), &pending)
+            if !rejecting && parser.isAwaitingRequest && pending == 0 {
+                close()
+                return
+            }
+            // Input may still be unread (refused request, body never read, or a client that had not sent
+            // yet): closing now would send a reset that can destroy the response before the client reads
+            // it, so drain until the client closes or a short timer ends.
             phase = .lingering
             setTimer(Self.lingerSeconds)
             setReading(true)

@@ -53,7 +53,9 @@ public protocol HTTPHandler: Sendable {
     /// Runs on the connection's queue: keep it quick.
     func preflight(_ head: HTTPRequestHead) -> HTTPResponse?
     /// Call `respond` exactly once, from any thread, possibly later. Runs on the connection's queue: do
-    /// slow work elsewhere. Later calls of `respond` are ignored.
+    /// slow work elsewhere. Later calls of `respond` are ignored. HEAD requests arrive as HEAD: answer as
+    /// for GET (the writer sends the headers and the body's Content-Length, not the body), or with an
+    /// empty body and your own `Content-Length`.
     func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void)
 }
 
@@ -70,6 +72,16 @@ public struct AccessLogEntry: Sendable {
     /// From the first byte of the request to the last byte of the response written.
     public var durationMilliseconds: Double
     public var remoteAddress: String
+
+    public init(method: String, path: String, status: Int, bodyBytesSent: Int, durationMilliseconds: Double,
+                remoteAddress: String) {
+        self.method = method
+        self.path = path
+        self.status = status
+        self.bodyBytesSent = bodyBytesSent
+        self.durationMilliseconds = durationMilliseconds
+        self.remoteAddress = remoteAddress
+    }
 }
 
 public struct HTTPServerError: Error, Sendable, CustomStringConvertible {
@@ -86,6 +98,8 @@ public final class HTTPServer: Sendable {
         var rejecting = 0
         var completions: [@Sendable () -> Void] = []
         var nextID = 0
+        var refusedSinceWarning = 0
+        var lastLimitWarning: UInt64 = 0
     }
 
     let configuration: HTTPServerConfiguration
@@ -195,26 +209,41 @@ public final class HTTPServer: Sendable {
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             let remote = formatAddress(address)
 
+            let now = DispatchTime.now().uptimeNanoseconds
+            var refusedToReport = 0
             let admitted = state.withLock { state -> (Connection?, reject: Bool) in
                 guard case .running = state.phase else { return (nil, false) }
                 let serving = state.connections.count - state.rejecting
                 let reject = serving >= configuration.maxConnections
+                if reject {
+                    // At most one warning a second, however hard the server is flooded.
+                    state.refusedSinceWarning += 1
+                    if now - state.lastLimitWarning > 1_000_000_000 {
+                        refusedToReport = state.refusedSinceWarning
+                        state.refusedSinceWarning = 0
+                        state.lastLimitWarning = now
+                    }
+                }
                 // Refusing politely holds a socket for a moment; bound how many do so at once.
                 if reject && state.rejecting >= max(16, configuration.maxConnections / 8) { return (nil, true) }
                 state.nextID += 1
                 let connection = Connection(fd: fd, remoteAddress: remote, server: self,
                                             queue: DispatchQueue(label: "HTTPServer.connection.\(state.nextID)",
-                                                                 target: connectionTarget))
+                                                                 target: connectionTarget),
+                                            rejecting: reject)
                 state.connections[ObjectIdentifier(connection)] = connection
                 if reject { state.rejecting += 1 }
                 return (connection, reject)
+            }
+            if refusedToReport > 0 {
+                logger.warning("connection limit reached, refusing with 503",
+                               metadata: ["limit": "\(configuration.maxConnections)", "refused": "\(refusedToReport)"])
             }
             guard let connection = admitted.0 else {
                 Glibc.close(fd)
                 continue
             }
             if admitted.reject {
-                logger.warning("connection limit reached, answering 503", metadata: ["remote": "\(remote)"])
                 connection.startRejecting(maxConnections: configuration.maxConnections)
             } else {
                 connection.start()

@@ -1,3 +1,5 @@
+import Glibc
+
 // Streaming multipart/form-data (RFC 7578 over RFC 2046).
 //
 // The body is: preamble, then `--boundary` (at the very start or after CRLF), optional transport padding
@@ -199,7 +201,7 @@ public struct MultipartParser: Sendable {
     }
 
     /// Call at the end of the body: throws unless the close delimiter was seen.
-    public func finish() throws(MultipartError) {
+    public mutating func finish() throws(MultipartError) {
         switch state {
         case .epilogue: return
         case .preamble: throw MultipartError(detail: "no boundary delimiter found in the body (wrong boundary?)")
@@ -380,21 +382,22 @@ private func decodeExtendedValue(_ s: String) -> String? {
     (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
 }
 
-/// First index of `needle` in `haystack` at or after `from`. Scans for the first byte with memchr-like
-/// speed, then compares the rest.
+/// First index of `needle` in `haystack` at or after `from`: memchr finds candidates for the first byte,
+/// then the rest is compared.
 func find(_ needle: [UInt8], in haystack: [UInt8], from: Int) -> Int? {
     guard !needle.isEmpty, haystack.count - from >= needle.count else { return nil }
     return haystack.withUnsafeBufferPointer { h -> Int? in
         needle.withUnsafeBufferPointer { n -> Int? in
-            let first = n[0]
+            guard let base = h.baseAddress else { return nil }
+            let first = Int32(n[0])
             let lastStart = h.count - n.count
             var i = from
             while i <= lastStart {
-                if h[i] == first {
-                    var j = 1
-                    while j < n.count && h[i + j] == n[j] { j += 1 }
-                    if j == n.count { return i }
-                }
+                guard let hit = memchr(base + i, first, lastStart - i + 1) else { return nil }
+                i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                var j = 1
+                while j < n.count && h[i + j] == n[j] { j += 1 }
+                if j == n.count { return i }
                 i += 1
             }
             return nil

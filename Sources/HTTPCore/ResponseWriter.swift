@@ -2,6 +2,7 @@ import Glibc
 
 // Serialises responses. The writer, not the handler, decides the framing headers so a handler cannot
 // produce a response that desynchronises the connection: Content-Length is always the body size
+// (for HEAD with an empty body, the handler's own Content-Length is kept)
 // (except 1xx/204/304, which have no body and, per RFC 9110, no Content-Length for 1xx/204), Transfer-Encoding
 // is never sent, Date is the current time, Connection reflects the keep-alive decision.
 
@@ -25,7 +26,14 @@ enum ResponseWriter {
         }
         let bodyless = (100..<200).contains(status) || status == 204 || status == 304
         if !bodyless {
-            text += "Content-Length: \(response.body.count)\r\n"
+            var length = response.body.count
+            // HEAD: a handler may skip building the body and state its length itself.
+            if isHEAD, response.body.isEmpty, let declared = response.headers["Content-Length"],
+               !declared.isEmpty, declared.utf8.allSatisfy({ decimalDigit($0) != nil }), declared.count <= 18,
+               let value = Int(declared) {
+                length = value
+            }
+            text += "Content-Length: \(length)\r\n"
         }
         text += "Date: \(httpDate(now))\r\n"
         text += "X-Content-Type-Options: nosniff\r\n"

@@ -37,6 +37,10 @@ public enum ImageDecoder {
 
     /// Refuses over-limit images from the header alone.
     public static func check(_ header: ImageHeader, against limits: DecodeLimits) throws {
+        // Even with limits set absurdly high, a buffer size must not overflow Int.
+        if header.width.multipliedReportingOverflow(by: header.height * 4).overflow {
+            throw ImageCodecError.exceedsLimits("source size \(header.width)x\(header.height) is too large to decode")
+        }
         if header.pixelCount > limits.maxPixels {
             throw ImageCodecError.exceedsLimits(
                 "source resolution \(megapixels(header.pixelCount)) MP (\(header.width)x\(header.height)) exceeds \(megapixels(limits.maxPixels)) MP")

@@ -334,6 +334,11 @@ struct HeaderAndResponseTests {
         #expect(!sendsBody)
         let (head10, _) = ResponseWriter.head(for: r, isHEAD: false, keepAlive: true, requestVersion: .http1_0)
         #expect(String(decoding: head10, as: UTF8.self).contains("Connection: keep-alive\r\n"))
+        let declared = HTTPResponse(status: 200, headers: ["Content-Length": "5000"])
+        let (declaredHead, _) = ResponseWriter.head(for: declared, isHEAD: true, keepAlive: true, requestVersion: .http1_1)
+        #expect(String(decoding: declaredHead, as: UTF8.self).contains("Content-Length: 5000\r\n"))
+        let (ignoredForGET, _) = ResponseWriter.head(for: declared, isHEAD: false, keepAlive: true, requestVersion: .http1_1)
+        #expect(String(decoding: ignoredForGET, as: UTF8.self).contains("Content-Length: 0\r\n"))
         let (noContent, bodyFor204) = ResponseWriter.head(for: HTTPResponse(status: 204, body: [1]), isHEAD: false,
                                                           keepAlive: true, requestVersion: .http1_1)
         #expect(!String(decoding: noContent, as: UTF8.self).contains("Content-Length"))
@@ -347,5 +352,62 @@ struct HeaderAndResponseTests {
             == #"{"type":"about:blank","title":"Bad Request","status":400,"detail":"say \"hi\"\n\\ \u0001"}"#)
         #expect(HTTPResponse.reasonPhrase(for: 431) == "Request Header Fields Too Large")
         #expect(HTTPResponse.reasonPhrase(for: 599) == "Server Error")
+    }
+}
+
+@Suite("Parser robustness")
+struct ParserRobustnessTests {
+    @Test func randomSplitsGiveTheSameRequests() throws {
+        let text = "POST /a?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+            + "PUT /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n"
+            + "GET /c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        let bytes = Array(text.utf8)
+        var generator = SplitMix(seed: 42)
+        for _ in 0..<300 {
+            var parser = HTTPRequestParser()
+            var events: [HTTPParserEvent] = []
+            var i = 0
+            while i < bytes.count {
+                let n = 1 + Int(generator.next() % 40)
+                events += try parser.feed(bytes[i..<min(i + n, bytes.count)])
+                i += n
+            }
+            let parsed = requests(from: events)
+            #expect(parsed.map(\.head.path) == ["/a", "/b", "/c"])
+            #expect(parsed.map { String(decoding: $0.body, as: UTF8.self) } == ["hello", "abcde", ""])
+        }
+    }
+
+    @Test func randomBytesNeverCrashAndFailWithAnHTTPStatus() {
+        var generator = SplitMix(seed: 1)
+        let alphabet = Array("GET POST / HTTP/1.1\r\n:Host;chunked Transfer-Encoding Content-Length 0123456789abcdef%\t ".utf8)
+        for _ in 0..<2000 {
+            var parser = HTTPRequestParser(limits: HTTPParserLimits(maxRequestLineBytes: 64, maxHeaderBytes: 256,
+                                                                    maxHeaderCount: 8, maxBodyBytes: 100))
+            let bytes = (0..<Int(generator.next() % 200)).map { _ in
+                generator.next() % 4 == 0 ? UInt8(truncatingIfNeeded: generator.next())
+                                          : alphabet[Int(generator.next() % UInt64(alphabet.count))]
+            }
+            do {
+                _ = try parser.feed(bytes)
+            } catch {
+                #expect([400, 413, 414, 431, 501, 505].contains(error.status))
+            }
+        }
+    }
+
+    @Test func randomMultipartBytesNeverCrash() {
+        var generator = SplitMix(seed: 3)
+        let alphabet = Array("--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\ndata--b--".utf8)
+        for _ in 0..<2000 {
+            var parser = MultipartParser(boundary: "b", limits: MultipartLimits(maxParts: 5, maxPartHeaderBytes: 100))
+            let bytes = (0..<Int(generator.next() % 300)).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
+            do {
+                _ = try parser.feed(bytes)
+                try parser.finish()
+            } catch {
+                #expect([400, 413].contains(error.status))
+            }
+        }
     }
 }

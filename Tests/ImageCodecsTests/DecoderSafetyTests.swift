@@ -58,6 +58,16 @@ import Foundation
         }
     }
 
+    @Test func baselineJPEGMissingOnlyItsEOIDecodes() throws {
+        let jpeg = try ImageEncoder.jpeg(TestImages.gradient(width: 48, height: 40))
+        #expect(Array(jpeg.suffix(2)) == [0xFF, 0xD9])
+        #expect(try ImageDecoder.decode(Array(jpeg.dropLast(2))) == ImageDecoder.decode(jpeg))
+        // A progressive file without its EOI may be missing whole scans: refused.
+        #expect(throws: ImageCodecError.corrupt(.jpeg, "Premature end of JPEG file")) {
+            try ImageDecoder.decode(Array(JPEGFixtures.progressive.dropLast(2)))
+        }
+    }
+
     @Test func corruptedBytesNeverCrash() throws {
         var rng = SplitMix(state: 42)
         for (name, bytes) in try Self.samples() {

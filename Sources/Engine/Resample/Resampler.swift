@@ -83,27 +83,46 @@ private struct Plan: Sendable {
         if rows.isEmpty { return }
         let span = vertical.inputSpan(of: rows)
         let rowFloats = width * channels
-        let boxRow = UnsafeMutablePointer<Float>.allocate(capacity: boxWidth * channels)
+        // +4 floats of slack: the RGB filter loads 4 lanes per 3-channel pixel.
+        let columnSums = UnsafeMutablePointer<Float>.allocate(capacity: srcWidth * channels + 4)
+        let boxRow = UnsafeMutablePointer<Float>.allocate(capacity: boxWidth * channels + 4)
         let intermediate = UnsafeMutablePointer<Float>.allocate(capacity: span.count * rowFloats)
-        let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: rowFloats)
+        let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: rowFloats + 8)
         defer {
+            columnSums.deallocate()
             boxRow.deallocate()
             intermediate.deallocate()
             accumulator.deallocate()
         }
+        columnSums.update(repeating: 0, count: srcWidth * channels + 4)
+        boxRow.update(repeating: 0, count: boxWidth * channels + 4)
         for (i, y) in span.enumerated() {
-            averageBoxRow(y, source: io.source, into: boxRow)
+            averageBoxRow(y, source: io.source, sums: columnSums, into: boxRow)
             filterRow(boxRow, into: intermediate + i * rowFloats)
         }
+        let taps = vertical.taps
         vertical.weights.withUnsafeBufferPointer { weights in
             for y in rows {
-                accumulator.update(repeating: 0, count: rowFloats)
-                let start = vertical.starts[y]
-                for t in 0..<vertical.taps {
-                    let w = weights[y * vertical.taps + t]
-                    if w == 0 { continue }
-                    let input = intermediate + (start + t - span.lowerBound) * rowFloats
-                    for k in 0..<rowFloats { accumulator[k] += w * input[k] }
+                // Taps read consecutive intermediate rows starting here.
+                let base = UnsafePointer(intermediate + (vertical.starts[y] - span.lowerBound) * rowFloats)
+                let w = weights.baseAddress! + y * taps
+                // 8 floats at a time held in a register across all taps, one store per chunk.
+                var k = 0
+                while k + 8 <= rowFloats {
+                    var sum = SIMD8<Float>(repeating: 0)
+                    var input = base + k
+                    for t in 0..<taps {
+                        sum += load8(input) * SIMD8(repeating: w[t])
+                        input += rowFloats
+                    }
+                    UnsafeMutableRawPointer(accumulator + k).storeBytes(of: sum, as: SIMD8<Float>.self)
+                    k += 8
+                }
+                while k < rowFloats {
+                    var sum: Float = 0
+                    for t in 0..<taps { sum += w[t] * base[t * rowFloats + k] }
+                    accumulator[k] = sum
+                    k += 1
                 }
                 store(accumulator, into: io.destination + y * rowFloats)
             }
@@ -111,45 +130,42 @@ private struct Plan: Sendable {
     }
 
     /// Box row `y` as floats: mean of a boxX × boxY block per sample, colour premultiplied by alpha.
-    private func averageBoxRow(_ y: Int, source: UnsafePointer<UInt8>, into row: UnsafeMutablePointer<Float>) {
-        let count = boxWidth * channels
-        row.update(repeating: 0, count: count)
+    /// Rows are summed first (contiguous, vectorisable), then groups of boxX columns.
+    private func averageBoxRow(_ y: Int, source: UnsafePointer<UInt8>, sums: UnsafeMutablePointer<Float>,
+                               into row: UnsafeMutablePointer<Float>) {
         let y0 = y * boxY, y1 = min(y0 + boxY, srcHeight)
-        let srcStride = srcWidth * channels
+        let count = srcWidth * channels
+        let target = boxX == 1 ? row : sums   // without column grouping, sum straight into the row
+        target.update(repeating: 0, count: count)
         for sy in y0..<y1 {
-            let line = source + sy * srcStride
+            let line = source + sy * count
             if channels == 3 {
-                for bx in 0..<boxWidth {
-                    let x0 = bx * boxX, x1 = min(x0 + boxX, srcWidth)
-                    var r: Float = 0, g: Float = 0, b: Float = 0
-                    for x in x0..<x1 {
-                        let p = line + x * 3
-                        r += Float(p[0]); g += Float(p[1]); b += Float(p[2])
-                    }
-                    row[bx * 3] += r; row[bx * 3 + 1] += g; row[bx * 3 + 2] += b
-                }
+                for i in 0..<count { target[i] += Float(line[i]) }
             } else {
-                for bx in 0..<boxWidth {
-                    let x0 = bx * boxX, x1 = min(x0 + boxX, srcWidth)
-                    var r: Float = 0, g: Float = 0, b: Float = 0, a: Float = 0
-                    for x in x0..<x1 {
-                        let p = line + x * 4
-                        let alpha = Float(p[3])
-                        r += Float(p[0]) * alpha; g += Float(p[1]) * alpha; b += Float(p[2]) * alpha
-                        a += alpha
-                    }
-                    row[bx * 4] += r; row[bx * 4 + 1] += g; row[bx * 4 + 2] += b; row[bx * 4 + 3] += a
+                for x in 0..<srcWidth {
+                    let p = line + x * 4
+                    let v = SIMD4<Float>(Float(p[0]), Float(p[1]), Float(p[2]), Float(p[3]))
+                    let premultiplied = v * SIMD4(v[3], v[3], v[3], 255)
+                    let q = UnsafeMutableRawPointer(target + x * 4)
+                    q.storeBytes(of: q.loadUnaligned(as: SIMD4<Float>.self) + premultiplied, as: SIMD4<Float>.self)
                 }
             }
         }
-        // Divide by the block's pixel count (smaller for the partial last block); premultiplied colour
-        // also by 255 so it stays on the 0…255 scale.
-        let rowsInBox = Float(y1 - y0)
+        // Divide by the block's pixel count (smaller for the partial last block); everything also by
+        // 255 for RGBA (premultiplied colour c·a and alpha·255 go back to the 0…255 scale).
+        let rowsInBox = Float(y1 - y0) * (channels == 4 ? 255 : 1)
+        if boxX == 1 {
+            let scale = 1 / rowsInBox
+            for i in 0..<count { row[i] *= scale }
+            return
+        }
         for bx in 0..<boxWidth {
-            let n = rowsInBox * Float(min(bx * boxX + boxX, srcWidth) - bx * boxX)
-            let colourScale = channels == 4 ? 1 / (n * 255) : 1 / n
-            for c in 0..<3 { row[bx * channels + c] *= colourScale }
-            if channels == 4 { row[bx * 4 + 3] *= 1 / n }
+            let x0 = bx * boxX, x1 = min(x0 + boxX, srcWidth)
+            let scale = 1 / (rowsInBox * Float(x1 - x0))
+            var v = SIMD4<Float>(repeating: 0)
+            for x in x0..<x1 { v += load4(sums + x * channels) }
+            v *= scale
+            for c in 0..<channels { row[bx * channels + c] = v[c] }
         }
     }
 
@@ -157,25 +173,29 @@ private struct Plan: Sendable {
         let taps = horizontal.taps
         horizontal.weights.withUnsafeBufferPointer { weights in
             horizontal.starts.withUnsafeBufferPointer { starts in
+                // Each pixel as one 4-lane vector (RGB reads a 4th lane it ignores; buffers have slack).
+                let w = weights.baseAddress!
                 if channels == 3 {
                     for x in 0..<width {
-                        var r: Float = 0, g: Float = 0, b: Float = 0
-                        let p = input + starts[x] * 3
+                        var v = SIMD4<Float>(repeating: 0)
+                        var p = UnsafePointer(input + starts[x] * 3)
+                        let wx = w + x * taps
                         for t in 0..<taps {
-                            let w = weights[x * taps + t]
-                            r += w * p[t * 3]; g += w * p[t * 3 + 1]; b += w * p[t * 3 + 2]
+                            v += load4(p) * SIMD4(repeating: wx[t])
+                            p += 3
                         }
-                        output[x * 3] = r; output[x * 3 + 1] = g; output[x * 3 + 2] = b
+                        output[x * 3] = v.x; output[x * 3 + 1] = v.y; output[x * 3 + 2] = v.z
                     }
                 } else {
                     for x in 0..<width {
                         var v = SIMD4<Float>(repeating: 0)
-                        let p = input + starts[x] * 4
+                        var p = UnsafePointer(input + starts[x] * 4)
+                        let wx = w + x * taps
                         for t in 0..<taps {
-                            let q = p + t * 4
-                            v += weights[x * taps + t] * SIMD4(q[0], q[1], q[2], q[3])
+                            v += load4(p) * SIMD4(repeating: wx[t])
+                            p += 4
                         }
-                        output[x * 4] = v[0]; output[x * 4 + 1] = v[1]; output[x * 4 + 2] = v[2]; output[x * 4 + 3] = v[3]
+                        UnsafeMutableRawPointer(output + x * 4).storeBytes(of: v, as: SIMD4<Float>.self)
                     }
                 }
             }
@@ -202,4 +222,16 @@ private struct Plan: Sendable {
             }
         }
     }
+}
+
+@inline(__always) private func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+}
+
+@inline(__always) private func load4(_ p: UnsafeMutablePointer<Float>) -> SIMD4<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+}
+
+@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
