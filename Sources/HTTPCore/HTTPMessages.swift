@@ -146,8 +146,9 @@ public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertibl
     static func badRequest(_ detail: String) -> HTTPParseError { HTTPParseError(status: 400, detail: detail) }
 }
 
-/// A JSON string literal (quotes included) with the escapes RFC 8259 requires.
-func jsonString(_ s: String) -> String {
+/// A JSON string literal (quotes included) with the escapes RFC 8259 requires. Public so the routes
+/// above write JSON strings exactly as the problem bodies of this module do.
+public func jsonString(_ s: String) -> String {
     var out = "\""
     out.reserveCapacity(s.utf8.count + 2)
     for scalar in s.unicodeScalars {

@@ -124,6 +124,21 @@ import Testing
         #expect(["canceled", "succeeded"].contains(stopped["status"] as? String ?? ""), "\(stopped)")
     }
 
+    @Test func aFullQueueAnswers429WithRetryAfter() throws {
+        let server = try ServerProcess(settings: ["queue_capacity": "1"])
+        let slow = try TestImages.file(TestImages.scene(width: 900, height: 600))
+        var statuses: [Int] = []
+        var retryAfter: String?
+        // One job runs, one waits in the queue (the capacity), the next is refused.
+        for _ in 0..<4 {
+            let answer = try curl(["-F", "image=@\(slow)"], "\(server.baseURL)/resize?w=450&h=600&method=seam&wait=0")
+            statuses.append(answer.status)
+            if answer.status == 429 { retryAfter = answer.headers["retry-after"] }
+        }
+        #expect(statuses.contains(429), "\(statuses)")
+        #expect(Int(retryAfter ?? "") ?? 0 >= 1)
+    }
+
     @Test func keepAliveReusesOneConnection() throws {
         let server = try ServerProcess()
         let answer = try curl([], "\(server.baseURL)/healthz", "\(server.baseURL)/readyz", "\(server.baseURL)/healthz")

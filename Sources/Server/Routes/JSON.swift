@@ -1,3 +1,5 @@
+import HTTPCore
+
 /// A JSON value with ordered object keys, so bodies read in the order API.md documents them, and `null`
 /// written where a field is absent (clients can rely on every documented key being present).
 indirect enum JSON: Sendable, Equatable {
@@ -30,7 +32,7 @@ indirect enum JSON: Sendable, Equatable {
         case .double(let d):
             // JSON has no NaN or infinity; a loss that diverged is reported as null.
             if d.isFinite { out += d.rounded() == d && abs(d) < 1e15 ? String(Int(d)) : String(d) } else { out += "null" }
-        case .string(let s): JSON.writeString(s, to: &out)
+        case .string(let s): out += jsonString(s)
         case .array(let items):
             out += "["
             for (i, item) in items.enumerated() {
@@ -42,29 +44,11 @@ indirect enum JSON: Sendable, Equatable {
             out += "{"
             for (i, (key, value)) in fields.enumerated() {
                 if i > 0 { out += "," }
-                JSON.writeString(key, to: &out)
+                out += jsonString(key)
                 out += ":"
                 value.write(to: &out)
             }
             out += "}"
         }
-    }
-
-    private static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
     }
 }
