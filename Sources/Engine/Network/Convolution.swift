@@ -1,6 +1,7 @@
 import COpenBLAS
 import CKernels
 import Dispatch
+import Synchronization
 
 /// What a convolution does after the sums: out = acc (+ bias) (+ addend), ReLU, then masked by ref > 0.
 struct ConvEpilogue {
@@ -11,23 +12,28 @@ struct ConvEpilogue {
     var maskRef: PaddedView?
 }
 
-/// Runs `tasks` closures on `threads` workers (static round-robin; the tasks are of equal size), each
-/// worker with denormals flushed.
+/// Runs `body(0..<tasks)` on `threads` workers, each with denormals flushed. Tasks are handed out one at a
+/// time from a shared counter, so a worker that the OS pauses (a busy machine) does not hold the others up.
 func parallelFor(tasks: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
     if threads <= 1 || tasks <= 1 {
         ck_flush_denormals()
         for t in 0..<tasks { body(t) }
         return
     }
-    let workers = min(threads, tasks)
-    DispatchQueue.concurrentPerform(iterations: workers) { w in
+    let next = TaskCounter()
+    DispatchQueue.concurrentPerform(iterations: min(threads, tasks)) { _ in
         ck_flush_denormals()
-        var t = w
-        while t < tasks {
+        while true {
+            let t = next.take()
+            guard t < tasks else { break }
             body(t)
-            t += workers
         }
     }
+}
+
+private final class TaskCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 /// The pointers one convolution's tasks share. unchecked Sendable: the tasks only read the inputs and

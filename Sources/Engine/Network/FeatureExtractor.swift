@@ -124,9 +124,9 @@ public final class FeatureExtractor {
                 let p = network.convs[conv]
                 convolution.run(input: input, output: output, weights: p.forward,
                                 epilogue: ConvEpilogue(bias: p.bias, relu: true))
-                output.zeroBorder()
+                output.zeroBorder(threads: threads)
                 if let stepTap, let t = tapTensors[stepTap] {
-                    output.copyInterior(to: t)
+                    output.copyInterior(to: t, threads: threads)
                     result[stepTap] = t
                 }
                 if stepTap == tap {
@@ -134,7 +134,7 @@ public final class FeatureExtractor {
                     return result
                 }
             case .maxPool:
-                Elementwise.maxPool(input, into: output)
+                Elementwise.maxPool(input, into: output, threads: threads)
             }
         }
         preconditionFailure("tap \(tap) not in the network")
@@ -161,12 +161,12 @@ public final class FeatureExtractor {
         guard case let .convReLU(_, lastTap?) = steps[last] else { preconditionFailure("forward ends on a tap") }
         let start = gradView(current, geometries[last + 1])
         if let g = injected[lastTap] {
-            start.copyInterior(from: g)
-            Elementwise.addAndMask(start, addend: nil, ref: view(last + 1))
+            start.copyInterior(from: g, threads: threads)
+            Elementwise.addAndMask(start, addend: nil, ref: view(last + 1), threads: threads)
         } else {
             zeroInterior(start)
         }
-        start.zeroBorder()
+        start.zeroBorder(threads: threads)
         // Invariant at step s: the current buffer holds, for a ConvReLU, d loss / d pre-activation; for a
         // max-pool, d loss / d pool output.
         for s in stride(from: last, through: 0, by: -1) {
@@ -181,17 +181,18 @@ public final class FeatureExtractor {
                     // Fused: + the gradient injected at the ReLU below, then that ReLU's derivative.
                     if let belowTap, let g = injected[belowTap] {
                         let addend = PaddedView(geometries[s], in: addendBuffer)
-                        addend.copyInterior(from: g)
+                        addend.copyInterior(from: g, threads: threads)
                         epilogue.addend = addend
                     }
                     epilogue.maskRef = view(s)
                 }
                 convolution.run(input: grad, output: below, weights: p.backward, epilogue: epilogue)
-                below.zeroBorder()
+                below.zeroBorder(threads: threads)
             case .maxPool:
                 // The pool's input is a ReLU output (step s−1 is a ConvReLU).
                 guard case let .convReLU(_, belowTap) = steps[s - 1] else { preconditionFailure("pool after a pool") }
-                Elementwise.maxPoolBackward(grad, ref: view(s), addend: belowTap.flatMap { injected[$0] }, into: below)
+                Elementwise.maxPoolBackward(grad, ref: view(s), addend: belowTap.flatMap { injected[$0] }, into: below,
+                                            threads: threads)
             }
             current = next
         }

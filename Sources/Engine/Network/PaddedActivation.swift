@@ -36,8 +36,14 @@ final class Workbuffer {
     deinit { free(base) }
 }
 
-/// A padded activation: a geometry over a buffer.
-struct PaddedView {
+/// A float pointer handed to parallel loops. unchecked Sendable: each task touches its own channels.
+struct SharedFloats: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Float>
+}
+
+/// A padded activation: a geometry over a buffer. unchecked Sendable: a view into a workspace that
+/// parallel loops split by channel, every task writing its own channels.
+struct PaddedView: @unchecked Sendable {
     let geometry: PaddedGeometry
     let base: UnsafeMutablePointer<Float>
 
@@ -49,26 +55,29 @@ struct PaddedView {
 
     var origin: UnsafeMutablePointer<Float> { base + geometry.origin }
 
-    func zeroBorder() {
-        ck_zero_border(base, Int32(geometry.channels), geometry.stride, Int32(geometry.height), Int32(geometry.width))
+    func zeroBorder(threads: Int = 1) {
+        let g = geometry, view = self
+        parallelFor(tasks: g.channels, threads: threads) { c in
+            ck_zero_border(view.base + c * g.stride, 1, g.stride, Int32(g.height), Int32(g.width))
+        }
     }
 
     /// Copies the interior into a plain CHW tensor of the same shape.
-    func copyInterior(to t: Tensor) {
-        let g = geometry
-        for c in 0..<g.channels {
+    func copyInterior(to t: Tensor, threads: Int = 1) {
+        let g = geometry, view = self, dst = SharedFloats(base: t.data)
+        parallelFor(tasks: g.channels, threads: threads) { c in
             for y in 0..<g.height {
-                (t.data + (c * g.height + y) * g.width).update(from: base + g.index(c, y, 0), count: g.width)
+                (dst.base + (c * g.height + y) * g.width).update(from: view.base + g.index(c, y, 0), count: g.width)
             }
         }
     }
 
     /// Copies a plain CHW tensor into the interior (the border is left as is).
-    func copyInterior(from t: Tensor) {
-        let g = geometry
-        for c in 0..<g.channels {
+    func copyInterior(from t: Tensor, threads: Int = 1) {
+        let g = geometry, view = self, src = SharedFloats(base: t.data)
+        parallelFor(tasks: g.channels, threads: threads) { c in
             for y in 0..<g.height {
-                (base + g.index(c, y, 0)).update(from: t.data + (c * g.height + y) * g.width, count: g.width)
+                (view.base + g.index(c, y, 0)).update(from: src.base + (c * g.height + y) * g.width, count: g.width)
             }
         }
     }
@@ -104,13 +113,13 @@ enum Elementwise {
     }
 
     /// dst = (dst + addend) where ref > 0, else 0, over the interior; `addend` is a plain CHW tensor or nil.
-    static func addAndMask(_ dst: PaddedView, addend: Tensor?, ref: PaddedView) {
-        let g = dst.geometry
-        for c in 0..<g.channels {
+    static func addAndMask(_ dst: PaddedView, addend: Tensor?, ref: PaddedView, threads: Int = 1) {
+        let g = dst.geometry, addend = addend.map { SharedFloats(base: $0.data) }
+        parallelFor(tasks: g.channels, threads: threads) { c in
             for y in 0..<g.height {
                 let d = dst.base + g.index(c, y, 0), r = ref.base + g.index(c, y, 0)
                 if let addend {
-                    let a = addend.data + (c * g.height + y) * g.width
+                    let a = addend.base + (c * g.height + y) * g.width
                     for x in 0..<g.width { d[x] = r[x] > 0 ? d[x] + a[x] : 0 }
                 } else {
                     for x in 0..<g.width { d[x] = r[x] > 0 ? d[x] : 0 }
@@ -120,9 +129,9 @@ enum Elementwise {
     }
 
     /// 2×2/2 max-pooling (floor sizes): src (C, H, W) → dst (C, ⌊H/2⌋, ⌊W/2⌋); dst border zeroed.
-    static func maxPool(_ src: PaddedView, into dst: PaddedView) {
+    static func maxPool(_ src: PaddedView, into dst: PaddedView, threads: Int = 1) {
         let gs = src.geometry, gd = dst.geometry
-        for c in 0..<gd.channels {
+        parallelFor(tasks: gd.channels, threads: threads) { c in
             for y in 0..<gd.height {
                 let r0 = src.base + gs.index(c, 2 * y, 0), r1 = r0 + gs.wp
                 let d = dst.base + gd.index(c, y, 0)
@@ -131,28 +140,26 @@ enum Elementwise {
                 }
             }
         }
-        dst.zeroBorder()
+        dst.zeroBorder(threads: threads)
     }
 
     /// Backward of max-pooling into the pre-pool activation `ref` (a ReLU output), fused with what follows
     /// in the backward order: dst = (routed gradient + addend) where ref > 0, else 0. The gradient of each
     /// window goes to its first maximum (row-major), as PyTorch does. dst border zeroed.
-    static func maxPoolBackward(_ grad: PaddedView, ref: PaddedView, addend: Tensor?, into dst: PaddedView) {
-        let gs = dst.geometry, gd = grad.geometry
-        // Everything not routed: only the addend.
-        for c in 0..<gs.channels {
+    static func maxPoolBackward(_ grad: PaddedView, ref: PaddedView, addend: Tensor?, into dst: PaddedView, threads: Int = 1) {
+        let gs = dst.geometry, gd = grad.geometry, addend = addend.map { SharedFloats(base: $0.data) }
+        parallelFor(tasks: gs.channels, threads: threads) { c in
+            // Everything not routed: only the addend.
             for y in 0..<gs.height {
                 let d = dst.base + gs.index(c, y, 0)
                 if let addend {
-                    let a = addend.data + (c * gs.height + y) * gs.width
+                    let a = addend.base + (c * gs.height + y) * gs.width
                     let r = ref.base + gs.index(c, y, 0)
                     for x in 0..<gs.width { d[x] = r[x] > 0 ? a[x] : 0 }
                 } else {
                     d.update(repeating: 0, count: gs.width)
                 }
             }
-        }
-        for c in 0..<gd.channels {
             for y in 0..<gd.height {
                 let r0 = ref.base + gs.index(c, 2 * y, 0), r1 = r0 + gs.wp
                 let d0 = dst.base + gs.index(c, 2 * y, 0), d1 = d0 + gs.wp
@@ -166,6 +173,6 @@ enum Elementwise {
                 }
             }
         }
-        dst.zeroBorder()
+        dst.zeroBorder(threads: threads)
     }
 }
