@@ -146,6 +146,10 @@ import Testing
         #expect(extractor.shape(of: .relu3_1)! == (256, 56, 75))
         #expect(extractor.shape(of: .relu4_1)! == (512, 28, 37))
         #expect(extractor.shape(of: .relu5_1)! == (512, 14, 18))
+        let bytes = FeatureExtractor.workspaceBytes(kernel: .avx512, height: 300, width: 400, deepestTap: .relu4_1)
+        // Floats per input pixel: activations 279, two gradient buffers 2·64, taps 64+32+16+8, input gradient 3
+        // (≈ 2.1 KB) plus the padding.
+        #expect(bytes > 400 * 300 * 2100 && bytes < 400 * 300 * 2200, "\(bytes) bytes")
         #expect(Tap.relu4_1.stride == 8 && Tap.relu4_1.outputSize(height: 225, width: 301) == (28, 37))
     }
 

@@ -4,6 +4,8 @@ import Dispatch
 import Synchronization
 
 /// What a convolution does after the sums: out = acc (+ bias) (+ addend), ReLU, then masked by ref > 0.
+/// `addend` may be the output itself (accumulate into what the output holds): every element is read
+/// before it is written, by the same task.
 struct ConvEpilogue {
     var bias: UnsafePointer<Float>?
     var relu = false
@@ -102,6 +104,9 @@ struct Convolution {
         let chunk = max(1, min(positions.count, columns.capacity / k))
         let offsets = [-wp - 1, -wp, -wp + 1, -1, 0, 1, wp - 1, wp, wp + 1]
         let inOrigin = input.origin, outOrigin = output.origin, col = columns.base
+        let accumulate = epilogue.addend?.base == output.base
+        var rest = epilogue
+        if accumulate { rest.addend = nil }
         var p0 = positions.lowerBound
         while p0 < positions.upperBound {
             let n = min(chunk, positions.upperBound - p0)
@@ -110,9 +115,11 @@ struct Convolution {
                 let plane = inOrigin + ci * gi.stride + p0
                 for t in 0..<9 { (col + (ci * 9 + t) * n).update(from: plane + offsets[t], count: n) }
             }
+            // An addend that is the output itself is accumulated by the GEMM (beta = 1).
+            let beta: Float = accumulate ? 1 : 0
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(k),
-                        1, weights, Int32(k), col, Int32(n), 0, outOrigin + p0, Int32(go.stride))
-            applyEpilogue(epilogue, output: output, range: p0..<(p0 + n))
+                        1, weights, Int32(k), col, Int32(n), beta, outOrigin + p0, Int32(go.stride))
+            applyEpilogue(rest, output: output, range: p0..<(p0 + n))
             p0 += n
         }
     }
