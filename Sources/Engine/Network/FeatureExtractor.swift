@@ -60,8 +60,7 @@ public final class FeatureExtractor {
         activations = geometries.map { Workbuffer(capacity: $0.count) }
         let largest = geometries.map(\.count).max()!
         gradients = (Workbuffer(capacity: largest), Workbuffer(capacity: largest))
-        let columns = network.kernel == .gemm ? Workbuffer(capacity: Convolution.columnsCapacity(maxInChannels: plan.maxChannels)) : nil
-        convolution = Convolution(kernel: network.kernel, threads: threads, columns: columns)
+        convolution = Convolution(kernel: network.kernel, threads: threads, layers: plan.convolutionInputs)
         var taps: [Tap: Tensor] = [:]
         for (s, step) in steps.enumerated() {
             if case let .convReLU(_, tap?) = step {
@@ -75,10 +74,11 @@ public final class FeatureExtractor {
 
     /// The steps and activation geometries (index 0: the preprocessed input) up to `deepestTap`.
     private static func plan(_ architecture: Architecture, height: Int, width: Int, deepestTap: Tap)
-        -> (steps: [Step], geometries: [PaddedGeometry], maxChannels: Int) {
+        -> (steps: [Step], geometries: [PaddedGeometry], convolutionInputs: [(inChannels: Int, width: Int)]) {
         var steps: [Step] = []
         var geometries = [PaddedGeometry(channels: 3, height: height, width: width)]
-        var convIndex = 0, maxChannels = 3
+        var convIndex = 0
+        var inputs: [(inChannels: Int, width: Int)] = []  // forward and backward convolutions
         let layers = architecture.layers
         var i = 0
         while i < layers.count {
@@ -92,7 +92,7 @@ public final class FeatureExtractor {
                 precondition(c == g.channels, "architecture: channel mismatch")
                 steps.append(.convReLU(conv: convIndex, tap: tap))
                 geometries.append(PaddedGeometry(channels: o, height: g.height, width: g.width))
-                maxChannels = max(maxChannels, max(c, o))
+                inputs += [(c, g.width), (o, g.width)]
                 convIndex += 1
                 i += 2
                 if tap == deepestTap { i = layers.count }
@@ -104,13 +104,13 @@ public final class FeatureExtractor {
                 preconditionFailure("architecture: a ReLU must follow a convolution")
             }
         }
-        return (steps, geometries, maxChannels)
+        return (steps, geometries, inputs)
     }
 
     /// Bytes an extractor of this size allocates (activations, gradients, tap outputs, input gradient, and
     /// for the gemm kernel its im2col tile), so a caller can refuse sizes before allocating them.
     public static func workspaceBytes(architecture: Architecture = .vgg16, kernel: ConvolutionKernel = .best,
-                                      height: Int, width: Int, deepestTap: Tap) -> Int {
+                                      height: Int, width: Int, deepestTap: Tap, threads: Int = 2) -> Int {
         guard height > 0, width > 0 else { return 0 }
         let plan = plan(architecture, height: height, width: width, deepestTap: deepestTap)
         let activations = plan.geometries.map(\.count).reduce(0, +)
@@ -122,8 +122,10 @@ public final class FeatureExtractor {
                 taps += g.channels * g.height * g.width
             }
         }
-        let columns = kernel == .gemm ? Convolution.columnsCapacity(maxInChannels: plan.maxChannels) : 0
-        return 4 * (activations + gradients + taps + 3 * height * width + columns)
+        let maxIn = plan.convolutionInputs.map(\.inChannels).max() ?? 1
+        let columns = kernel == .gemm ? Convolution.columnsCapacity(maxInChannels: maxIn) : 0
+        let scratch = kernel == .winograd ? threads * Convolution.scratchCapacity(layers: plan.convolutionInputs) : 0
+        return 4 * (activations + gradients + taps + 3 * height * width + columns + scratch)
     }
 
     /// The shape of a tap's features for this extractor's input size.
