@@ -150,18 +150,54 @@ int ck_winograd_rows_per_task(int C, int W) {
     int target = 32768 / (C > 0 ? C : 1);  // tiles per task: more for thin layers
     if (target < 48) target = 48;
     if (target > 256) target = 256;
-    int rows = target / tw;
-    return rows < 1 ? 1 : rows;
+    // Among band heights giving target/2 … 2·target tiles, the one wasting the fewest vector lanes
+    // (tiles are processed 16 at a time), then the one closest to the target.
+    int lo = target / 2 / tw, hi = 2 * target / tw;
+    if (lo < 1) lo = 1;
+    if (hi < lo) hi = lo;
+    int best = lo;
+    double bestWaste = 2, bestDistance = 1e9;
+    for (int r = lo; r <= hi; r++) {
+        const int tiles = r * tw, padded = (tiles + 15) / 16 * 16;
+        const double waste = (double)(padded - tiles) / padded;
+        const double distance = tiles > target ? tiles - target : target - tiles;
+        if (waste < bestWaste - 0.02 || (waste < bestWaste + 0.02 && distance < bestDistance)) {
+            best = r;
+            bestWaste = waste < bestWaste ? waste : bestWaste;
+            bestDistance = distance;
+        }
+    }
+    return best;
 }
 
 static size_t winograd_tiles_padded(int C, int W) {
     const size_t tiles = (size_t)ck_winograd_rows_per_task(C, W) * (size_t)((W + 1) / 2);
-    return (tiles + 47) / 48 * 48;
+    return (tiles + 15) / 16 * 16;
 }
 
 size_t ck_winograd_scratch_count(int C, int W) {
     const size_t tp = winograd_tiles_padded(C, W);
     return 16 * (size_t)C * tp + 16 * 8 * tp + 64;
+}
+
+// M[o][0 … 16·nv) = Σ_c U[c][o] V[c][0 … 16·nv) for 8 outputs: the 8 × nv register block.
+__attribute__((target("avx512f"), always_inline))
+static inline void winograd_block(const float *v, const float *u, int C, size_t tp, float *m, const int nv) {
+    __m512 acc[8][3];
+    for (int o = 0; o < 8; o++)
+        for (int j = 0; j < nv; j++) acc[o][j] = _mm512_setzero_ps();
+    for (int c = 0; c < C; c++) {
+        const float *x = v + (size_t)c * tp;
+        __m512 xv[3];
+        for (int j = 0; j < nv; j++) xv[j] = _mm512_loadu_ps(x + 16 * j);
+        const float *w = u + (size_t)c * 8;
+        for (int o = 0; o < 8; o++) {
+            const __m512 wv = _mm512_set1_ps(w[o]);
+            for (int j = 0; j < nv; j++) acc[o][j] = _mm512_fmadd_ps(wv, xv[j], acc[o][j]);
+        }
+    }
+    for (int o = 0; o < 8; o++)
+        for (int j = 0; j < nv; j++) _mm512_storeu_ps(m + (size_t)o * tp + 16 * j, acc[o][j]);
 }
 
 __attribute__((target("avx512f")))
@@ -222,27 +258,10 @@ void ck_conv3x3_winograd_avx512(const float *in, int C, size_t inStride, int H, 
             const float *u = packed + ((size_t)xi * nb + ob) * (size_t)C * 8;
             const float *vx = V + (size_t)xi * C * tp;
             float *mx = M + (size_t)xi * 8 * tp;
-            for (long t = 0; t < tiles; t += 48) {
-                __m512 acc[8][3];
-                for (int o = 0; o < 8; o++)
-                    for (int j = 0; j < 3; j++) acc[o][j] = zero;
-                for (int c = 0; c < C; c++) {
-                    const float *x = vx + (size_t)c * tp + t;
-                    const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16), x2 = _mm512_loadu_ps(x + 32);
-                    const float *w = u + (size_t)c * 8;
-                    for (int o = 0; o < 8; o++) {
-                        const __m512 wv = _mm512_set1_ps(w[o]);
-                        acc[o][0] = _mm512_fmadd_ps(wv, x0, acc[o][0]);
-                        acc[o][1] = _mm512_fmadd_ps(wv, x1, acc[o][1]);
-                        acc[o][2] = _mm512_fmadd_ps(wv, x2, acc[o][2]);
-                    }
-                }
-                for (int o = 0; o < 8; o++) {
-                    _mm512_storeu_ps(mx + (size_t)o * tp + t, acc[o][0]);
-                    _mm512_storeu_ps(mx + (size_t)o * tp + t + 16, acc[o][1]);
-                    _mm512_storeu_ps(mx + (size_t)o * tp + t + 32, acc[o][2]);
-                }
-            }
+            long t = 0;
+            for (; t + 32 < tiles; t += 48) winograd_block(vx + t, u, C, tp, mx + t, 3);
+            if (tiles - t > 16) winograd_block(vx + t, u, C, tp, mx + t, 2);
+            else if (tiles - t > 0) winograd_block(vx + t, u, C, tp, mx + t, 1);
         }
         // 3. Output transform and epilogue.
         for (int o = 0; o < no; o++) {
