@@ -52,7 +52,7 @@ let package = Package(
 
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore"], swiftSettings: strict),
         .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs"], swiftSettings: strict),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "ImageCodecs"], swiftSettings: strict),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "ImageCodecs"], exclude: ["python"], swiftSettings: strict),
         .testTarget(name: "ServerTests", dependencies: ["Server", "HTTPCore", "Engine", "ImageCodecs"],
                     swiftSettings: strict),
     ]
