@@ -1,0 +1,216 @@
+import COpenBLAS
+import CKernels
+
+/// A misuse of a FeatureExtractor (wrong shapes, a gradient for a tap the forward did not reach, …).
+public struct FeatureExtractorError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Runs a `VGGNetwork` forward to a tap and backward to the input image, for one input size, in a
+/// workspace allocated once: every activation the backward needs, two gradient buffers, the tap outputs
+/// and the input gradient live here and are reused by every call, so an optimiser step allocates nothing.
+/// One extractor per thread (not Sendable); the network is shared.
+public final class FeatureExtractor {
+    public let network: VGGNetwork
+    public let height: Int
+    public let width: Int
+    /// The deepest tap this workspace is sized for.
+    public let deepestTap: Tap
+    public let threads: Int
+
+    private enum Step {
+        case convReLU(conv: Int, tap: Tap?)
+        case maxPool
+    }
+
+    private let steps: [Step]
+    /// Geometry of each step's output; index 0 of `activations` is the preprocessed input.
+    private let geometries: [PaddedGeometry]
+    private let activations: [Workbuffer]
+    private let gradients: (Workbuffer, Workbuffer)
+    private let addendBuffer: Workbuffer
+    private let convolution: Convolution
+    private let tapTensors: [Tap: Tensor]
+    private let inputGradient: Tensor
+    /// Steps run by the last forward (nil before the first).
+    private var forwardDepth: Int?
+
+    /// - threads: compute threads (OpenBLAS's for the gemm kernel, Dispatch workers for avx512).
+    public init(network: VGGNetwork, height: Int, width: Int, deepestTap: Tap? = nil, threads: Int = 2) throws(FeatureExtractorError) {
+        let deepest = deepestTap ?? network.deepestTap
+        guard deepest <= network.deepestTap else {
+            throw FeatureExtractorError("tap \(deepest) is deeper than the network was loaded for (\(network.deepestTap))")
+        }
+        let tapSize = deepest.outputSize(height: height, width: width)
+        guard height > 0, width > 0, tapSize.height > 0, tapSize.width > 0 else {
+            throw FeatureExtractorError("input \(width)x\(height) is too small for \(deepest) (at least \(deepest.stride)x\(deepest.stride))")
+        }
+        guard threads >= 1 else { throw FeatureExtractorError("threads must be at least 1") }
+        self.network = network
+        self.height = height
+        self.width = width
+        self.deepestTap = deepest
+        self.threads = threads
+
+        var steps: [Step] = []
+        var geometries = [PaddedGeometry(channels: 3, height: height, width: width)]
+        var convIndex = 0
+        let layers = network.architecture.layers
+        var i = 0
+        var maxInChannels = 3
+        while i < layers.count {
+            let g = geometries.last!
+            switch layers[i] {
+            case let .conv(_, c, o):
+                guard i + 1 < layers.count, case let .relu(tap) = layers[i + 1] else {
+                    preconditionFailure("architecture: a convolution must be followed by a ReLU")
+                }
+                precondition(c == g.channels, "architecture: channel mismatch")
+                steps.append(.convReLU(conv: convIndex, tap: tap))
+                geometries.append(PaddedGeometry(channels: o, height: g.height, width: g.width))
+                maxInChannels = max(maxInChannels, max(c, o))
+                convIndex += 1
+                i += 2
+                if tap == deepest { i = layers.count }
+            case .maxPool:
+                steps.append(.maxPool)
+                geometries.append(PaddedGeometry(channels: g.channels, height: g.height / 2, width: g.width / 2))
+                i += 1
+            case .relu:
+                preconditionFailure("architecture: a ReLU must follow a convolution")
+            }
+        }
+        self.steps = steps
+        self.geometries = geometries
+        activations = geometries.map { Workbuffer(capacity: $0.count) }
+        let largest = geometries.map(\.count).max()!
+        gradients = (Workbuffer(capacity: largest), Workbuffer(capacity: largest))
+        addendBuffer = Workbuffer(capacity: largest)
+        let columns = network.kernel == .gemm ? Workbuffer(capacity: Convolution.columnsCapacity(maxInChannels: maxInChannels)) : nil
+        convolution = Convolution(kernel: network.kernel, threads: threads, columns: columns)
+        var taps: [Tap: Tensor] = [:]
+        for (s, step) in steps.enumerated() {
+            if case let .convReLU(_, tap?) = step {
+                let g = geometries[s + 1]
+                taps[tap] = Tensor(channels: g.channels, height: g.height, width: g.width)
+            }
+        }
+        tapTensors = taps
+        inputGradient = Tensor(channels: 3, height: height, width: width)
+    }
+
+    /// The shape of a tap's features for this extractor's input size.
+    public func shape(of tap: Tap) -> (channels: Int, height: Int, width: Int)? {
+        tapTensors[tap].map { ($0.channels, $0.height, $0.width) }
+    }
+
+    /// Runs the network on `image` (3 planes R, G, B in [0,1], height×width) up to `tap`; returns every tap
+    /// up to and including it. The returned tensors belong to the extractor: valid until the next forward.
+    public func forward(image: Tensor, to tap: Tap) throws(FeatureExtractorError) -> [Tap: Tensor] {
+        guard image.channels == 3, image.height == height, image.width == width else {
+            throw FeatureExtractorError("image is \(image.channels)x\(image.height)x\(image.width), the extractor expects 3x\(height)x\(width)")
+        }
+        guard tap <= deepestTap else { throw FeatureExtractorError("tap \(tap) is deeper than this extractor's \(deepestTap)") }
+        openblas_set_num_threads(Int32(threads))
+        ck_flush_denormals()
+        Elementwise.caffePreprocess(rgb: image, into: view(0))
+        var result: [Tap: Tensor] = [:]
+        for (s, step) in steps.enumerated() {
+            let input = view(s), output = view(s + 1)
+            switch step {
+            case let .convReLU(conv, stepTap):
+                let p = network.convs[conv]
+                convolution.run(input: input, output: output, weights: p.forward,
+                                epilogue: ConvEpilogue(bias: p.bias, relu: true))
+                output.zeroBorder(threads: threads)
+                if let stepTap, let t = tapTensors[stepTap] {
+                    output.copyInterior(to: t, threads: threads)
+                    result[stepTap] = t
+                }
+                if stepTap == tap {
+                    forwardDepth = s + 1
+                    return result
+                }
+            case .maxPool:
+                Elementwise.maxPool(input, into: output, threads: threads)
+            }
+        }
+        preconditionFailure("tap \(tap) not in the network")
+    }
+
+    /// Backpropagates `gradients` (d loss / d tap features, each shaped like the tap) to the input image
+    /// of the last forward: returns d loss / d RGB (3×height×width), owned by the extractor (valid until
+    /// the next backward). Taps must not be deeper than the last forward's.
+    public func backward(gradients injected: [Tap: Tensor]) throws(FeatureExtractorError) -> Tensor {
+        guard let depth = forwardDepth else { throw FeatureExtractorError("backward before forward") }
+        for (tap, g) in injected {
+            guard let t = tapTensors[tap], let s = stepIndex(of: tap), s < depth else {
+                throw FeatureExtractorError("gradient for \(tap), which the last forward did not reach")
+            }
+            guard g.channels == t.channels, g.height == t.height, g.width == t.width else {
+                throw FeatureExtractorError("gradient for \(tap) is \(g.channels)x\(g.height)x\(g.width), expected \(t.channels)x\(t.height)x\(t.width)")
+            }
+        }
+        openblas_set_num_threads(Int32(threads))
+        ck_flush_denormals()
+        var current = 0  // which gradient buffer holds the gradient of step (s)'s output
+        // Start: the deepest step is a ConvReLU tap; d pre-activation = injected · ReLU'.
+        let last = depth - 1
+        guard case let .convReLU(_, lastTap?) = steps[last] else { preconditionFailure("forward ends on a tap") }
+        let start = gradView(current, geometries[last + 1])
+        if let g = injected[lastTap] {
+            start.copyInterior(from: g, threads: threads)
+            Elementwise.addAndMask(start, addend: nil, ref: view(last + 1), threads: threads)
+        } else {
+            zeroInterior(start)
+        }
+        start.zeroBorder(threads: threads)
+        // Invariant at step s: the current buffer holds, for a ConvReLU, d loss / d pre-activation; for a
+        // max-pool, d loss / d pool output.
+        for s in stride(from: last, through: 0, by: -1) {
+            let grad = gradView(current, geometries[s + 1])
+            let next = 1 - current
+            let below = gradView(next, geometries[s])
+            switch steps[s] {
+            case let .convReLU(conv, _):
+                let p = network.convs[conv]
+                var epilogue = ConvEpilogue()
+                if s > 0, case let .convReLU(_, belowTap) = steps[s - 1] {
+                    // Fused: + the gradient injected at the ReLU below, then that ReLU's derivative.
+                    if let belowTap, let g = injected[belowTap] {
+                        let addend = PaddedView(geometries[s], in: addendBuffer)
+                        addend.copyInterior(from: g, threads: threads)
+                        epilogue.addend = addend
+                    }
+                    epilogue.maskRef = view(s)
+                }
+                convolution.run(input: grad, output: below, weights: p.backward, epilogue: epilogue)
+                below.zeroBorder(threads: threads)
+            case .maxPool:
+                // The pool's input is a ReLU output (step s−1 is a ConvReLU).
+                guard case let .convReLU(_, belowTap) = steps[s - 1] else { preconditionFailure("pool after a pool") }
+                Elementwise.maxPoolBackward(grad, ref: view(s), addend: belowTap.flatMap { injected[$0] }, into: below,
+                                            threads: threads)
+            }
+            current = next
+        }
+        Elementwise.caffePreprocessBackward(gradient: gradView(current, geometries[0]), into: inputGradient)
+        return inputGradient
+    }
+
+    private func stepIndex(of tap: Tap) -> Int? {
+        steps.firstIndex { if case let .convReLU(_, t) = $0 { t == tap } else { false } }
+    }
+
+    private func view(_ i: Int) -> PaddedView { PaddedView(geometries[i], in: activations[i]) }
+
+    private func gradView(_ which: Int, _ g: PaddedGeometry) -> PaddedView {
+        PaddedView(g, in: which == 0 ? gradients.0 : gradients.1)
+    }
+
+    private func zeroInterior(_ v: PaddedView) {
+        v.base.update(repeating: 0, count: v.geometry.count)
+    }
+}

