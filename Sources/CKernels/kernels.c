@@ -106,3 +106,208 @@ void ck_conv3x3_avx512(const float *in, int C, size_t inStride, int wp,
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Winograd F(2×2, 3×3). U = G g Gᵀ (weights), V = Bᵀ d B (4×4 input patch), Y = Aᵀ (U ⊙ V) A, with
+//   G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],  Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  Aᵀ = [1 1 1 0; 0 1 −1 −1].
+// Per task: a band of tile rows, its tiles flattened (t = r·TW + tx) so narrow layers still fill vectors.
+//   1. V[ξ][c][t] for the band (input transform, 16 tiles per vector along a row),
+//   2. per output block of 8 and per ξ: M[ξ][o][t] = Σ_c U[ξ][o][c] V[ξ][c][t] (the direct kernel's
+//      8 × 48 register block, with C instead of 9·C terms),
+//   3. output transform of the block, epilogue, masked stores.
+
+size_t ck_winograd_packed_count(int outChannels, int inChannels) {
+    return 16 * (size_t)((outChannels + 7) / 8) * (size_t)inChannels * 8;
+}
+
+void ck_winograd_pack_weights(const float *w, int O, int C, int flip, float *dst) {
+    const int outs = flip ? C : O, ins = flip ? O : C, nb = (outs + 7) / 8;
+    memset(dst, 0, ck_winograd_packed_count(outs, ins) * sizeof(float));
+    for (int o = 0; o < outs; o++) {
+        for (int i = 0; i < ins; i++) {
+            float g[3][3], t[4][3];
+            for (int k = 0; k < 9; k++)
+                g[k / 3][k % 3] = flip ? w[((size_t)i * C + o) * 9 + (8 - k)] : w[((size_t)o * C + i) * 9 + k];
+            for (int j = 0; j < 3; j++) {  // t = G g
+                t[0][j] = g[0][j];
+                t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+                t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+                t[3][j] = g[2][j];
+            }
+            for (int a = 0; a < 4; a++) {  // U = t Gᵀ
+                float u[4] = {t[a][0], 0.5f * (t[a][0] + t[a][1] + t[a][2]), 0.5f * (t[a][0] - t[a][1] + t[a][2]), t[a][2]};
+                for (int b = 0; b < 4; b++) {
+                    const int xi = a * 4 + b;
+                    dst[(((size_t)xi * nb + o / 8) * ins + i) * 8 + (o % 8)] = u[b];
+                }
+            }
+        }
+    }
+}
+
+int ck_winograd_rows_per_task(int C, int W) {
+    const int tw = (W + 1) / 2;
+    int target = 32768 / (C > 0 ? C : 1);  // tiles per task: more for thin layers
+    if (target < 48) target = 48;
+    if (target > 256) target = 256;
+    // Among band heights giving target/2 … 2·target tiles, the one wasting the fewest vector lanes
+    // (tiles are processed 16 at a time), then the one closest to the target.
+    int lo = target / 2 / tw, hi = 2 * target / tw;
+    if (lo < 1) lo = 1;
+    if (hi < lo) hi = lo;
+    int best = lo;
+    double bestWaste = 2, bestDistance = 1e9;
+    for (int r = lo; r <= hi; r++) {
+        const int tiles = r * tw, padded = (tiles + 15) / 16 * 16;
+        const double waste = (double)(padded - tiles) / padded;
+        const double distance = tiles > target ? tiles - target : target - tiles;
+        if (waste < bestWaste - 0.02 || (waste < bestWaste + 0.02 && distance < bestDistance)) {
+            best = r;
+            bestWaste = waste < bestWaste ? waste : bestWaste;
+            bestDistance = distance;
+        }
+    }
+    return best;
+}
+
+static size_t winograd_tiles_padded(int C, int W) {
+    const size_t tiles = (size_t)ck_winograd_rows_per_task(C, W) * (size_t)((W + 1) / 2);
+    return (tiles + 15) / 16 * 16;
+}
+
+size_t ck_winograd_scratch_count(int C, int W) {
+    const size_t tp = winograd_tiles_padded(C, W);
+    return 16 * (size_t)C * tp + 16 * 8 * tp + 64;
+}
+
+// M[o][0 … 16·nv) = Σ_c U[c][o] V[c][0 … 16·nv) for 8 outputs: the 8 × nv register block.
+__attribute__((target("avx512f"), always_inline))
+static inline void winograd_block(const float *v, const float *u, int C, size_t tp, float *m, const int nv) {
+    __m512 acc[8][3];
+    for (int o = 0; o < 8; o++)
+        for (int j = 0; j < nv; j++) acc[o][j] = _mm512_setzero_ps();
+    for (int c = 0; c < C; c++) {
+        const float *x = v + (size_t)c * tp;
+        __m512 xv[3];
+        for (int j = 0; j < nv; j++) xv[j] = _mm512_loadu_ps(x + 16 * j);
+        const float *w = u + (size_t)c * 8;
+        for (int o = 0; o < 8; o++) {
+            const __m512 wv = _mm512_set1_ps(w[o]);
+            for (int j = 0; j < nv; j++) acc[o][j] = _mm512_fmadd_ps(wv, xv[j], acc[o][j]);
+        }
+    }
+    for (int o = 0; o < 8; o++)
+        for (int j = 0; j < nv; j++) _mm512_storeu_ps(m + (size_t)o * tp + 16 * j, acc[o][j]);
+}
+
+__attribute__((target("avx512f")))
+void ck_conv3x3_winograd_avx512(const float *in, int C, size_t inStride, int H, int W,
+                                const float *packed, const float *bias, int O,
+                                float *out, size_t outStride, int ty0, int ty1, float *scratch,
+                                int relu, const float *addend, const float *maskref) {
+    const int wp = W + 2, tw = (W + 1) / 2, rows = ty1 - ty0, nb = (O + 7) / 8;
+    const size_t tp = winograd_tiles_padded(C, W);
+    const long tiles = (long)rows * tw;
+    float *V = scratch, *M = scratch + 16 * (size_t)C * tp;
+    const __m512 zero = _mm512_setzero_ps();
+    // Lane l of "even" takes element 2l of a 32-float pair (a, b); "odd" takes 2l+1.
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+
+    // 1. Input transform.
+    for (int c = 0; c < C; c++) {
+        const float *plane = in + (size_t)c * inStride;
+        for (int r = 0; r < rows; r++) {
+            const int ty = ty0 + r;
+            for (int tx0 = 0; tx0 < tw; tx0 += 16) {
+                const int n = tw - tx0 < 16 ? tw - tx0 : 16;
+                const __mmask16 m = (__mmask16)((1u << n) - 1);
+                __m512 t[4][4];
+                for (int i = 0; i < 4; i++) {
+                    // Padded row 2·ty + i, columns 2·tx0 … : d_j = column 2(tx0+l) + j.
+                    const float *row = plane + (size_t)(2 * ty + i) * wp + 2 * tx0;
+                    const __m512 a = _mm512_loadu_ps(row), b = _mm512_loadu_ps(row + 16);
+                    const __m512 a2 = _mm512_loadu_ps(row + 2), b2 = _mm512_loadu_ps(row + 18);
+                    const __m512 d0 = _mm512_permutex2var_ps(a, even, b), d1 = _mm512_permutex2var_ps(a, odd, b);
+                    const __m512 d2 = _mm512_permutex2var_ps(a2, even, b2), d3 = _mm512_permutex2var_ps(a2, odd, b2);
+                    t[i][0] = _mm512_sub_ps(d0, d2);
+                    t[i][1] = _mm512_add_ps(d1, d2);
+                    t[i][2] = _mm512_sub_ps(d2, d1);
+                    t[i][3] = _mm512_sub_ps(d1, d3);
+                }
+                float *v = V + (size_t)c * tp + (size_t)r * tw + tx0;
+                const size_t xs = (size_t)C * tp;  // stride between ξ
+                for (int j = 0; j < 4; j++) {
+                    _mm512_mask_storeu_ps(v + (0 * 4 + j) * xs, m, _mm512_sub_ps(t[0][j], t[2][j]));
+                    _mm512_mask_storeu_ps(v + (1 * 4 + j) * xs, m, _mm512_add_ps(t[1][j], t[2][j]));
+                    _mm512_mask_storeu_ps(v + (2 * 4 + j) * xs, m, _mm512_sub_ps(t[2][j], t[1][j]));
+                    _mm512_mask_storeu_ps(v + (3 * 4 + j) * xs, m, _mm512_sub_ps(t[1][j], t[3][j]));
+                }
+            }
+        }
+    }
+
+    // Interleave y_a0 (even output columns) and y_a1 (odd) of 16 tiles into 32 consecutive columns.
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+
+    for (int ob = 0; ob < nb; ob++) {
+        const int no = O - ob * 8 < 8 ? O - ob * 8 : 8;
+        // 2. M[ξ][o][t] for this block.
+        for (int xi = 0; xi < 16; xi++) {
+            const float *u = packed + ((size_t)xi * nb + ob) * (size_t)C * 8;
+            const float *vx = V + (size_t)xi * C * tp;
+            float *mx = M + (size_t)xi * 8 * tp;
+            long t = 0;
+            for (; t + 32 < tiles; t += 48) winograd_block(vx + t, u, C, tp, mx + t, 3);
+            if (tiles - t > 16) winograd_block(vx + t, u, C, tp, mx + t, 2);
+            else if (tiles - t > 0) winograd_block(vx + t, u, C, tp, mx + t, 1);
+        }
+        // 3. Output transform and epilogue.
+        for (int o = 0; o < no; o++) {
+            const int oc = ob * 8 + o;
+            const __m512 bv = _mm512_set1_ps(bias ? bias[oc] : 0.0f);
+            for (int r = 0; r < rows; r++) {
+                const int ty = ty0 + r;
+                for (int tx0 = 0; tx0 < tw; tx0 += 16) {
+                    __m512 mm[16];
+                    const float *src = M + (size_t)o * tp + (size_t)r * tw + tx0;
+                    for (int xi = 0; xi < 16; xi++) mm[xi] = _mm512_loadu_ps(src + (size_t)xi * 8 * tp);
+                    __m512 s[4][2];
+                    for (int i = 0; i < 4; i++) {  // rows of (U ⊙ V) A
+                        s[i][0] = _mm512_add_ps(_mm512_add_ps(mm[i * 4 + 0], mm[i * 4 + 1]), mm[i * 4 + 2]);
+                        s[i][1] = _mm512_sub_ps(_mm512_sub_ps(mm[i * 4 + 1], mm[i * 4 + 2]), mm[i * 4 + 3]);
+                    }
+                    for (int a = 0; a < 2; a++) {
+                        const int y = 2 * ty + a;
+                        if (y >= H) break;
+                        __m512 y0, y1;
+                        if (a == 0) {
+                            y0 = _mm512_add_ps(_mm512_add_ps(s[0][0], s[1][0]), s[2][0]);
+                            y1 = _mm512_add_ps(_mm512_add_ps(s[0][1], s[1][1]), s[2][1]);
+                        } else {
+                            y0 = _mm512_sub_ps(_mm512_sub_ps(s[1][0], s[2][0]), s[3][0]);
+                            y1 = _mm512_sub_ps(_mm512_sub_ps(s[1][1], s[2][1]), s[3][1]);
+                        }
+                        const __m512 halves[2] = {_mm512_permutex2var_ps(y0, lo, y1), _mm512_permutex2var_ps(y0, hi, y1)};
+                        for (int hlf = 0; hlf < 2; hlf++) {
+                            const int x = 2 * tx0 + 16 * hlf;  // first interior column of this vector
+                            if (x >= W) break;
+                            const int valid = W - x < 16 ? W - x : 16;
+                            const __mmask16 m = (__mmask16)((1u << valid) - 1);
+                            const size_t at = (size_t)oc * outStride + (size_t)(y + 1) * wp + 1 + x;
+                            __m512 v = _mm512_add_ps(halves[hlf], bv);
+                            if (addend) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, addend + at));
+                            if (relu) v = _mm512_max_ps(v, zero);
+                            if (maskref) {
+                                const __mmask16 pos = _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m, maskref + at), zero, _CMP_GT_OQ);
+                                v = _mm512_maskz_mov_ps(pos, v);
+                            }
+                            _mm512_mask_storeu_ps(out + at, m, v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

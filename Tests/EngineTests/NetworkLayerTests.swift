@@ -27,11 +27,13 @@ import Testing
         zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
     }
 
-    /// Central differences of f at x, one element at a time; relative error of `analytic` against them.
-    static func finiteDifferenceError(_ x: [Float], analytic: [Float], eps: Double, _ f: ([Float]) -> Double) -> Double {
+    /// Central differences of f at x, one element at a time (`elements`, default all); relative error of
+    /// `analytic` against them.
+    static func finiteDifferenceError(_ x: [Float], analytic: [Float], eps: Double, elements: [Int]? = nil,
+                                      _ f: ([Float]) -> Double) -> Double {
         var num = 0.0, den = 0.0
         var y = x
-        for i in 0..<x.count {
+        for i in elements ?? Array(0..<x.count) {
             // The step as float32 actually represents it.
             y[i] = Float(Double(x[i]) + eps)
             let hi = Double(y[i])
@@ -72,20 +74,21 @@ import Testing
 
     static let kernels = ConvolutionKernel.allCases.filter(\.isSupported)
 
-    func convolution(_ kernel: ConvolutionKernel, maxIn: Int) -> Convolution {
-        Convolution(kernel: kernel, threads: 2,
-                    columns: kernel == .gemm ? Workbuffer(capacity: Convolution.columnsCapacity(maxInChannels: maxIn)) : nil)
+    /// A convolution sized for c→o and o→c at width w.
+    func convolution(_ kernel: ConvolutionKernel, _ c: Int, _ o: Int, width w: Int) -> Convolution {
+        Convolution(kernel: kernel, threads: 2, layers: [(c, w), (o, w)])
     }
 
     @Test(arguments: kernels)
     func convolutionForwardMatchesDirectSum(kernel: ConvolutionKernel) {
         var rng = SeededRandom(seed: 1)
-        // A width over one kernel step (48) and rows that wrap inside a step.
-        for (c, o, h, w) in [(5, 11, 7, 9), (3, 16, 5, 61), (17, 3, 4, 3)] {
+        // A width over one kernel step (48) and rows that wrap inside a step; odd and even sizes; ≥ 16
+        // input channels (Winograd) and fewer (direct); output counts that are not multiples of 8.
+        for (c, o, h, w) in [(5, 11, 7, 9), (3, 16, 5, 61), (17, 3, 4, 3), (20, 11, 7, 9), (16, 24, 6, 61), (33, 9, 1, 35), (16, 8, 2, 1)] {
             let x = rng.floats(c * h * w), wts = rng.floats(o * c * 9), b = rng.floats(o)
             let weights = ConvolutionWeights.make(wts, bias: b, inChannels: c, outChannels: o, kernel: kernel)
             let input = Activation(c, h, w, values: x), output = Activation(o, h, w)
-            convolution(kernel, maxIn: max(c, o)).run(input: input.view, output: output.view, weights: weights.forward,
+            convolution(kernel, c, o, width: w).run(input: input.view, output: output.view, weights: weights.forward,
                                                       epilogue: ConvEpilogue(bias: weights.bias))
             let ref = Self.referenceConv(x, c: c, h: h, w: w, weights: wts, bias: b, o: o)
             let got = output.values
@@ -99,11 +102,11 @@ import Testing
     @Test(arguments: kernels)
     func convolutionReLUBackwardMatchesFiniteDifferences(kernel: ConvolutionKernel) {
         var rng = SeededRandom(seed: 2)
-        let (c, o, h, w) = (5, 11, 7, 9)
-        let x = rng.floats(c * h * w), wts = rng.floats(o * c * 9, in: -0.3...0.3), b = rng.floats(o, in: -0.2...0.2)
+        let (c, o, h, w) = (17, 19, 7, 9)  // ≥ 16 channels both ways: Winograd forward and backward
+        let x = rng.floats(c * h * w), wts = rng.floats(o * c * 9, in: -0.2...0.2), b = rng.floats(o, in: -0.2...0.2)
         let r = rng.floats(o * h * w)
         let weights = ConvolutionWeights.make(wts, bias: b, inChannels: c, outChannels: o, kernel: kernel)
-        let conv = convolution(kernel, maxIn: 16)
+        let conv = convolution(kernel, c, o, width: w)
         let forwardOut = Activation(o, h, w)
         func loss(_ x: [Float]) -> Double {
             let input = Activation(c, h, w, values: x)
@@ -125,7 +128,9 @@ import Testing
             return zip(pre, r).reduce(0.0) { $0 + max($1.0, 0) * Double($1.1) }
         }
         // A small step keeps ReLU kinks out of the differences.
-        let err = Self.finiteDifferenceError(x, analytic: dx.values, eps: 1e-5, exactLoss)
+        // 150 elements, corners and borders included (the padding paths).
+        let elements = Array(Set([0, w - 1, (h - 1) * w, c * h * w - 1] + (0..<146).map { _ in Int.random(in: 0..<x.count, using: &rng) }))
+        let err = Self.finiteDifferenceError(x, analytic: dx.values, eps: 1e-5, elements: elements, exactLoss)
         #expect(err < 1e-2, "\(kernel): relative error \(err)")
     }
 
@@ -133,10 +138,10 @@ import Testing
     @Test(arguments: kernels)
     func fusedAddendAndMaskEqualSeparateSteps(kernel: ConvolutionKernel) {
         var rng = SeededRandom(seed: 3)
-        let (c, o, h, w) = (9, 6, 5, 13)
+        let (c, o, h, w) = (9, 18, 5, 13)
         let wts = rng.floats(o * c * 9), b = [Float](repeating: 0, count: o)
         let weights = ConvolutionWeights.make(wts, bias: b, inChannels: c, outChannels: o, kernel: kernel)
-        let conv = convolution(kernel, maxIn: 16)
+        let conv = convolution(kernel, c, o, width: w)
         let grad = Activation(o, h, w, values: rng.floats(o * h * w))
         let injected = rng.floats(c * h * w)
         let addend = Activation(c, h, w, values: injected)

@@ -4,6 +4,8 @@ import Dispatch
 import Synchronization
 
 /// What a convolution does after the sums: out = acc (+ bias) (+ addend), ReLU, then masked by ref > 0.
+/// `addend` may be the output itself (accumulate into what the output holds): every element is read
+/// before it is written, by the same task.
 struct ConvEpilogue {
     var bias: UnsafePointer<Float>?
     var relu = false
@@ -15,18 +17,23 @@ struct ConvEpilogue {
 /// Runs `body(0..<tasks)` on `threads` workers, each with denormals flushed. Tasks are handed out one at a
 /// time from a shared counter, so a worker that the OS pauses (a busy machine) does not hold the others up.
 func parallelFor(tasks: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
+    parallelFor(tasks: tasks, threads: threads) { task, _ in body(task) }
+}
+
+/// The same, telling the body which worker (0..<threads) runs the task, for per-worker scratch memory.
+func parallelFor(tasks: Int, threads: Int, _ body: @Sendable (_ task: Int, _ worker: Int) -> Void) {
     if threads <= 1 || tasks <= 1 {
         ck_flush_denormals()
-        for t in 0..<tasks { body(t) }
+        for t in 0..<tasks { body(t, 0) }
         return
     }
     let next = TaskCounter()
-    DispatchQueue.concurrentPerform(iterations: min(threads, tasks)) { _ in
+    DispatchQueue.concurrentPerform(iterations: min(threads, tasks)) { worker in
         ck_flush_denormals()
         while true {
             let t = next.take()
             guard t < tasks else { break }
-            body(t)
+            body(t, worker)
         }
     }
 }
@@ -47,25 +54,63 @@ private struct KernelArguments: @unchecked Sendable {
     let mask: UnsafeMutablePointer<Float>?
 }
 
-/// 3×3 convolution, padding 1, between padded activations of the same height and width.
-/// `weights` (gemm): rows [O][C·9]; (avx512): packed by ck_pack_weights. Pad columns of the output hold
-/// garbage unless masked; callers zero the border when the output feeds another layer.
+/// 3×3 convolution, padding 1, between padded activations of the same height and width, by the
+/// algorithm the weights were packed for. Pad columns of the output hold garbage unless masked; callers
+/// zero the border when the output feeds another layer.
 struct Convolution {
-    let kernel: ConvolutionKernel
     let threads: Int
-    /// im2col tile for the gemm kernel.
-    let columns: Workbuffer?
+    /// im2col tile (gemm).
+    private let columns: Workbuffer?
+    /// One Winograd scratch area per worker.
+    private let scratch: [Workbuffer]
+    private let scratchCount: Int
+
+    /// Sized for convolutions with the given (input channels, width) pairs.
+    init(kernel: ConvolutionKernel, threads: Int, layers: [(inChannels: Int, width: Int)]) {
+        self.threads = threads
+        let maxIn = layers.map(\.inChannels).max() ?? 1
+        columns = kernel == .gemm ? Workbuffer(capacity: Self.columnsCapacity(maxInChannels: maxIn)) : nil
+        let count = kernel == .winograd ? Self.scratchCapacity(layers: layers) : 0
+        scratchCount = count
+        scratch = count > 0 ? (0..<threads).map { _ in Workbuffer(capacity: count) } : []
+    }
 
     static func columnsCapacity(maxInChannels: Int) -> Int {
         // Tiles of at most 2 Mi floats (8 MB), at least 256 positions.
         max(2 << 20, maxInChannels * 9 * 256)
     }
 
-    func run(input: PaddedView, output: PaddedView, weights: UnsafePointer<Float>, epilogue: ConvEpilogue) {
+    static func scratchCapacity(layers: [(inChannels: Int, width: Int)]) -> Int {
+        layers.filter { $0.inChannels >= 16 }
+            .map { ck_winograd_scratch_count(Int32($0.inChannels), Int32($0.width)) }.max() ?? 0
+    }
+
+    func run(input: PaddedView, output: PaddedView, weights: PackedWeights, epilogue: ConvEpilogue) {
         precondition(input.geometry.height == output.geometry.height && input.geometry.width == output.geometry.width)
-        switch kernel {
-        case .gemm: runGEMM(input: input, output: output, weights: weights, epilogue: epilogue)
-        case .avx512: runAVX512(input: input, output: output, weights: weights, epilogue: epilogue)
+        precondition(input.geometry.channels == weights.inChannels && output.geometry.channels == weights.outChannels)
+        switch weights.algorithm {
+        case .gemmRows: runGEMM(input: input, output: output, weights: weights.data, epilogue: epilogue)
+        case .direct: runAVX512(input: input, output: output, weights: weights.data, epilogue: epilogue)
+        case .winograd: runWinograd(input: input, output: output, weights: weights.data, epilogue: epilogue)
+        }
+    }
+
+    private func runWinograd(input: PaddedView, output: PaddedView, weights: UnsafePointer<Float>, epilogue: ConvEpilogue) {
+        let gi = input.geometry, go = output.geometry
+        let c = gi.channels, o = go.channels, h = gi.height, w = gi.width
+        precondition(Int(ck_winograd_scratch_count(Int32(c), Int32(w))) <= scratchCount, "Winograd scratch too small")
+        let tileRows = (h + 1) / 2
+        let rowsPerTask = Int(ck_winograd_rows_per_task(Int32(c), Int32(w)))
+        let tasks = (tileRows + rowsPerTask - 1) / rowsPerTask
+        let a = KernelArguments(input: input.origin, output: output.origin, weights: weights, bias: epilogue.bias,
+                                addend: epilogue.addend?.origin, mask: epilogue.maskRef?.origin)
+        let relu: Int32 = epilogue.relu ? 1 : 0
+        let scratch = scratch.map { SharedFloats(base: $0.base) }
+        parallelFor(tasks: tasks, threads: threads) { t, worker in
+            let ty0 = t * rowsPerTask, ty1 = min(tileRows, ty0 + rowsPerTask)
+            ck_conv3x3_winograd_avx512(a.input, Int32(c), gi.stride, Int32(h), Int32(w), a.weights, a.bias, Int32(o),
+                                       a.output, go.stride, Int32(ty0), Int32(ty1), scratch[worker].base,
+                                       relu, a.addend, a.mask)
         }
     }
 
@@ -102,6 +147,9 @@ struct Convolution {
         let chunk = max(1, min(positions.count, columns.capacity / k))
         let offsets = [-wp - 1, -wp, -wp + 1, -1, 0, 1, wp - 1, wp, wp + 1]
         let inOrigin = input.origin, outOrigin = output.origin, col = columns.base
+        let accumulate = epilogue.addend?.base == output.base
+        var rest = epilogue
+        if accumulate { rest.addend = nil }
         var p0 = positions.lowerBound
         while p0 < positions.upperBound {
             let n = min(chunk, positions.upperBound - p0)
@@ -110,9 +158,11 @@ struct Convolution {
                 let plane = inOrigin + ci * gi.stride + p0
                 for t in 0..<9 { (col + (ci * 9 + t) * n).update(from: plane + offsets[t], count: n) }
             }
+            // An addend that is the output itself is accumulated by the GEMM (beta = 1).
+            let beta: Float = accumulate ? 1 : 0
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(k),
-                        1, weights, Int32(k), col, Int32(n), 0, outOrigin + p0, Int32(go.stride))
-            applyEpilogue(epilogue, output: output, range: p0..<(p0 + n))
+                        1, weights, Int32(k), col, Int32(n), beta, outOrigin + p0, Int32(go.stride))
+            applyEpilogue(rest, output: output, range: p0..<(p0 + n))
             p0 += n
         }
     }

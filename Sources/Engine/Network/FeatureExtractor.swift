@@ -30,7 +30,6 @@ public final class FeatureExtractor {
     private let geometries: [PaddedGeometry]
     private let activations: [Workbuffer]
     private let gradients: (Workbuffer, Workbuffer)
-    private let addendBuffer: Workbuffer
     private let convolution: Convolution
     private let tapTensors: [Tap: Tensor]
     private let inputGradient: Tensor
@@ -54,42 +53,14 @@ public final class FeatureExtractor {
         self.deepestTap = deepest
         self.threads = threads
 
-        var steps: [Step] = []
-        var geometries = [PaddedGeometry(channels: 3, height: height, width: width)]
-        var convIndex = 0
-        let layers = network.architecture.layers
-        var i = 0
-        var maxInChannels = 3
-        while i < layers.count {
-            let g = geometries.last!
-            switch layers[i] {
-            case let .conv(_, c, o):
-                guard i + 1 < layers.count, case let .relu(tap) = layers[i + 1] else {
-                    preconditionFailure("architecture: a convolution must be followed by a ReLU")
-                }
-                precondition(c == g.channels, "architecture: channel mismatch")
-                steps.append(.convReLU(conv: convIndex, tap: tap))
-                geometries.append(PaddedGeometry(channels: o, height: g.height, width: g.width))
-                maxInChannels = max(maxInChannels, max(c, o))
-                convIndex += 1
-                i += 2
-                if tap == deepest { i = layers.count }
-            case .maxPool:
-                steps.append(.maxPool)
-                geometries.append(PaddedGeometry(channels: g.channels, height: g.height / 2, width: g.width / 2))
-                i += 1
-            case .relu:
-                preconditionFailure("architecture: a ReLU must follow a convolution")
-            }
-        }
+        let plan = Self.plan(network.architecture, height: height, width: width, deepestTap: deepest)
+        let (steps, geometries) = (plan.steps, plan.geometries)
         self.steps = steps
         self.geometries = geometries
         activations = geometries.map { Workbuffer(capacity: $0.count) }
         let largest = geometries.map(\.count).max()!
         gradients = (Workbuffer(capacity: largest), Workbuffer(capacity: largest))
-        addendBuffer = Workbuffer(capacity: largest)
-        let columns = network.kernel == .gemm ? Workbuffer(capacity: Convolution.columnsCapacity(maxInChannels: maxInChannels)) : nil
-        convolution = Convolution(kernel: network.kernel, threads: threads, columns: columns)
+        convolution = Convolution(kernel: network.kernel, threads: threads, layers: plan.convolutionInputs)
         var taps: [Tap: Tensor] = [:]
         for (s, step) in steps.enumerated() {
             if case let .convReLU(_, tap?) = step {
@@ -99,6 +70,62 @@ public final class FeatureExtractor {
         }
         tapTensors = taps
         inputGradient = Tensor(channels: 3, height: height, width: width)
+    }
+
+    /// The steps and activation geometries (index 0: the preprocessed input) up to `deepestTap`.
+    private static func plan(_ architecture: Architecture, height: Int, width: Int, deepestTap: Tap)
+        -> (steps: [Step], geometries: [PaddedGeometry], convolutionInputs: [(inChannels: Int, width: Int)]) {
+        var steps: [Step] = []
+        var geometries = [PaddedGeometry(channels: 3, height: height, width: width)]
+        var convIndex = 0
+        var inputs: [(inChannels: Int, width: Int)] = []  // forward and backward convolutions
+        let layers = architecture.layers
+        var i = 0
+        while i < layers.count {
+            let g = geometries.last!
+            switch layers[i] {
+            case let .conv(_, c, o):
+                // The architectures are fixed tables (vgg16, vgg19), not user input.
+                guard i + 1 < layers.count, case let .relu(tap) = layers[i + 1] else {
+                    preconditionFailure("architecture: a convolution must be followed by a ReLU")
+                }
+                precondition(c == g.channels, "architecture: channel mismatch")
+                steps.append(.convReLU(conv: convIndex, tap: tap))
+                geometries.append(PaddedGeometry(channels: o, height: g.height, width: g.width))
+                inputs += [(c, g.width), (o, g.width)]
+                convIndex += 1
+                i += 2
+                if tap == deepestTap { i = layers.count }
+            case .maxPool:
+                steps.append(.maxPool)
+                geometries.append(PaddedGeometry(channels: g.channels, height: g.height / 2, width: g.width / 2))
+                i += 1
+            case .relu:
+                preconditionFailure("architecture: a ReLU must follow a convolution")
+            }
+        }
+        return (steps, geometries, inputs)
+    }
+
+    /// Bytes an extractor of this size allocates (activations, gradients, tap outputs, input gradient, and
+    /// for the gemm kernel its im2col tile), so a caller can refuse sizes before allocating them.
+    public static func workspaceBytes(architecture: Architecture = .vgg16, kernel: ConvolutionKernel = .best,
+                                      height: Int, width: Int, deepestTap: Tap, threads: Int = 2) -> Int {
+        guard height > 0, width > 0 else { return 0 }
+        let plan = plan(architecture, height: height, width: width, deepestTap: deepestTap)
+        let activations = plan.geometries.map(\.count).reduce(0, +)
+        let gradients = 2 * plan.geometries.map(\.count).max()!
+        var taps = 0
+        for (s, step) in plan.steps.enumerated() {
+            if case .convReLU(_, _?) = step {
+                let g = plan.geometries[s + 1]
+                taps += g.channels * g.height * g.width
+            }
+        }
+        let maxIn = plan.convolutionInputs.map(\.inChannels).max() ?? 1
+        let columns = kernel == .gemm ? Convolution.columnsCapacity(maxInChannels: maxIn) : 0
+        let scratch = kernel == .winograd ? threads * Convolution.scratchCapacity(layers: plan.convolutionInputs) : 0
+        return 4 * (activations + gradients + taps + 3 * height * width + columns + scratch)
     }
 
     /// The shape of a tap's features for this extractor's input size.
@@ -180,9 +207,9 @@ public final class FeatureExtractor {
                 if s > 0, case let .convReLU(_, belowTap) = steps[s - 1] {
                     // Fused: + the gradient injected at the ReLU below, then that ReLU's derivative.
                     if let belowTap, let g = injected[belowTap] {
-                        let addend = PaddedView(geometries[s], in: addendBuffer)
-                        addend.copyInterior(from: g, threads: threads)
-                        epilogue.addend = addend
+                        // Staged in the output, which the epilogue then accumulates into.
+                        below.copyInterior(from: g, threads: threads)
+                        epilogue.addend = below
                     }
                     epilogue.maskRef = view(s)
                 }

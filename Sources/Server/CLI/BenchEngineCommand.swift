@@ -118,7 +118,8 @@ struct BenchEngineCommand: ParsableCommand {
                 .write(to: URL(fileURLWithPath: resultsJson))
         }
         if !(jsonRequested && json.isEmpty) {
-            print("deepresize engine: kernel \(kernel.rawValue), \(threads) threads, OpenBLAS \(core) (OPENBLAS_CORETYPE \(coreEnv)), \(w)x\(h) to \(tap.rawValue)")
+            let workspace = FeatureExtractor.workspaceBytes(kernel: kernel, height: h, width: w, deepestTap: tap)
+            print("deepresize engine: kernel \(kernel.rawValue), \(threads) threads, OpenBLAS \(core) (OPENBLAS_CORETYPE \(coreEnv)), \(w)x\(h) to \(tap.rawValue), workspace \(workspace >> 20) MiB")
             print("forward            median \(ms(fwd.median)) ms  min \(ms(fwd.min)) ms  \(String(format: "%.0f", gflops)) GFLOP/s")
             print("forward+backward   median \(ms(fwdbwd.median)) ms  min \(ms(fwdbwd.min)) ms  \(String(format: "%.0f", 2 * flops / fwdbwd.median / 1e9)) GFLOP/s (2x forward FLOPs)")
         }
