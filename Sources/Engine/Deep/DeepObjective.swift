@@ -1,0 +1,120 @@
+/// L(R) of SPEC.md §4 with its gradient with respect to R, for one output size: one forward to relu4_1
+/// and one backward per evaluation (d L/d Φ injected at relu1_1 … relu4_1), the regulariser's gradient
+/// added directly. Owns its workspace (extractor, gradient tensors, Gram scratch): one per job, not
+/// Sendable.
+public final class DeepObjective {
+    public static let reconstructionTaps: [Tap] = [.relu1_1, .relu2_1, .relu3_1, .relu4_1]
+    public static let gramTaps: [Tap] = [.relu3_1, .relu4_1]
+
+    public let height: Int
+    public let width: Int
+    public let weights: DeepLossWeights
+    /// The terms of the last evaluation.
+    public private(set) var lastTerms: DeepLossTerms?
+
+    private let extractor: FeatureExtractor
+    private let targets: [Tap: Tensor]
+    private let targetNorms: [Tap: Double]
+    /// The input's Gram matrices (C × C) and their ‖·‖², per Gram tap.
+    private let inputGrams: [Tap: [Float]]
+    private let inputGramNorms: [Tap: Double]
+    private let inputMean: [Double]
+    private let inputStd: [Double]
+    private let image: Tensor
+    private let featureGradients: [Tap: Tensor]
+    private var gramScratch: [Float]
+    private let regularizerGradient: Tensor
+
+    /// - Parameters:
+    ///   - targets: T_l for relu1_1 … relu4_1, each (⌊h/s⌋, ⌊w/s⌋).
+    ///   - inputFeatures: the input's relu3_1 and relu4_1 (for the Gram term; ignored when β = 0).
+    ///   - inputMean, inputStd: the input image's per-channel RGB statistics (std 1/N).
+    public init(network: VGGNetwork, height: Int, width: Int, targets: [Tap: Tensor], inputFeatures: [Tap: Tensor],
+                inputMean: [Double], inputStd: [Double], weights: DeepLossWeights = DeepLossWeights(),
+                threads: Int = 2) throws {
+        extractor = try FeatureExtractor(network: network, height: height, width: width, deepestTap: .relu4_1, threads: threads)
+        self.height = height
+        self.width = width
+        self.weights = weights
+        var norms: [Tap: Double] = [:]
+        var grads: [Tap: Tensor] = [:]
+        for tap in Self.reconstructionTaps {
+            guard let t = targets[tap], let shape = extractor.shape(of: tap) else {
+                throw FeatureResizeError(message: "no target for \(tap)")
+            }
+            guard t.channels == shape.channels, t.height == shape.height, t.width == shape.width else {
+                throw FeatureResizeError(message: "target for \(tap) is \(t.channels)x\(t.height)x\(t.width), the network gives \(shape.channels)x\(shape.height)x\(shape.width) for \(width)x\(height)")
+            }
+            norms[tap] = t.sumOfSquares()
+            grads[tap] = Tensor(channels: shape.channels, height: shape.height, width: shape.width)
+        }
+        self.targets = targets
+        targetNorms = norms
+        featureGradients = grads
+        var grams: [Tap: [Float]] = [:], gramNorms: [Tap: Double] = [:]
+        var largest = 0
+        if weights.beta != 0 {
+            for tap in Self.gramTaps {
+                guard let f = inputFeatures[tap] else { throw FeatureResizeError(message: "the Gram term needs the input's \(tap)") }
+                var g = [Float](repeating: 0, count: f.channels * f.channels)
+                g.withUnsafeMutableBufferPointer { DeepLoss.gram(f, into: $0.baseAddress!) }
+                gramNorms[tap] = g.reduce(0.0) { $0 + Double($1) * Double($1) }
+                grams[tap] = g
+                largest = max(largest, g.count)
+            }
+        }
+        inputGrams = grams
+        inputGramNorms = gramNorms
+        gramScratch = [Float](repeating: 0, count: max(largest, 1))
+        guard inputMean.count == 3, inputStd.count == 3 else { throw FeatureResizeError(message: "RGB statistics need 3 channels") }
+        self.inputMean = inputMean
+        self.inputStd = inputStd
+        image = Tensor(channels: 3, height: height, width: width)
+        regularizerGradient = Tensor(channels: 3, height: height, width: width)
+    }
+
+    /// L at `x` (planar RGB, 3·height·width); writes ∇L into `gradient` (same layout) when given.
+    public func evaluate(_ x: UnsafeBufferPointer<Float>, gradient: UnsafeMutableBufferPointer<Float>?) throws -> DeepLossTerms {
+        precondition(x.count == image.count, "x has \(x.count) values, expected \(image.count)")
+        image.data.update(from: x.baseAddress!, count: image.count)
+        let phi = try extractor.forward(image: image, to: .relu4_1)
+        let w = weights
+        var rec = 0.0
+        for tap in Self.reconstructionTaps {
+            rec += w.layerWeight * DeepLoss.reconstruction(features: phi[tap]!, target: targets[tap]!,
+                                                           targetSquaredNorm: targetNorms[tap]!,
+                                                           scale: w.alpha * w.layerWeight,
+                                                           gradient: gradient == nil ? nil : featureGradients[tap])
+        }
+        var per = 0.0
+        if w.beta != 0 {
+            for tap in Self.gramTaps {
+                let p = inputGrams[tap]!
+                per += 0.5 * p.withUnsafeBufferPointer { pp in
+                    gramScratch.withUnsafeMutableBufferPointer { s in
+                        DeepLoss.gramDistance(features: phi[tap]!, inputGram: pp.baseAddress!, inputGramSquaredNorm: inputGramNorms[tap]!,
+                                              scale: w.beta * 0.5, addGradientTo: gradient == nil ? nil : featureGradients[tap],
+                                              scratch: s.baseAddress!)
+                    }
+                }
+            }
+        }
+        var reg = 0.0
+        if let gradient {
+            let dR = try extractor.backward(gradients: featureGradients)
+            precondition(gradient.count == dR.count, "gradient buffer has \(gradient.count) values, expected \(dR.count)")
+            gradient.baseAddress!.update(from: dR.data, count: dR.count)
+            let g = regularizerGradient
+            g.fill(0)
+            reg = DeepLoss.totalVariation(image, scale: w.gamma, addGradientTo: g)
+                + DeepLoss.statistics(image, inputMean: inputMean, inputStd: inputStd, scale: w.gamma, addGradientTo: g)
+            for i in 0..<g.count { gradient[i] += g.data[i] }
+        } else {
+            reg = DeepLoss.totalVariation(image) + DeepLoss.statistics(image, inputMean: inputMean, inputStd: inputStd)
+        }
+        let terms = DeepLossTerms(total: w.alpha * rec + w.beta * per + w.gamma * reg,
+                                  reconstruction: rec, perceptual: per, regularization: reg)
+        lastTerms = terms
+        return terms
+    }
+}

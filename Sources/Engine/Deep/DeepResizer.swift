@@ -1,0 +1,170 @@
+public import ImageCodecs
+
+/// Settings of the deep method (SPEC.md §2–§5; API.md `operator`, `protect`, `iterations`).
+public struct DeepResizeOptions: Sendable, Equatable {
+    public var featureOperator: FeatureOperator = .seam
+    /// Seam operator: the mask adds its 1000× penalty (the reference always does). Linear: the mask is
+    /// not used either way (as the reference; SPEC's protected non-uniform scale is not built yet).
+    public var protect: Bool = true
+    public var iterations: Int = 100
+    public var weights = DeepLossWeights()
+    /// Compute threads of the network passes.
+    public var threads: Int = 2
+
+    public init(featureOperator: FeatureOperator = .seam, protect: Bool = true, iterations: Int = 100,
+                weights: DeepLossWeights = DeepLossWeights(), threads: Int = 2) {
+        self.featureOperator = featureOperator
+        self.protect = protect
+        self.iterations = iterations
+        self.weights = weights
+        self.threads = threads
+    }
+}
+
+/// What a run did (the reference's `--report-json` fields).
+public struct DeepResizeReport: Sendable, Equatable, Codable {
+    public var featureOperator: String
+    public var protect: Bool
+    public var inputWidth: Int
+    public var inputHeight: Int
+    public var outputWidth: Int
+    public var outputHeight: Int
+    public var iterationsRequested: Int
+    public var iterations: Int
+    public var evaluations: Int
+    /// Why L-BFGS stopped (`LBFGSStop`).
+    public var stop: String
+    /// L and its terms at R0 (the first evaluation).
+    public var initial: DeepLossTerms
+    /// At the optimiser's result, before the clamp.
+    public var final: DeepLossTerms
+    /// At the output (clamped to [0,1]).
+    public var finalClamped: DeepLossTerms
+    /// Share of protected cells of the relu5_1 mask.
+    public var maskFraction: Double
+    public var setupSeconds: Double
+    public var optimizeSeconds: Double
+    public var totalSeconds: Double
+}
+
+public struct DeepResizeError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "deep resize: \(message)" }
+}
+
+/// The output of `DeepResizer.resize(rgb:…)`.
+public struct DeepResizeOutput {
+    /// 3 × height × width, R, G, B in [0,1].
+    public let image: Tensor
+    public let report: DeepResizeReport
+    /// The relu5_1 mask of the input (stride 16).
+    public let mask: SemanticMask
+}
+
+/// The deep method: reconstructs the output from the input's resized VGG features by L-BFGS from the
+/// linearly scaled input (SPEC.md §2–§5, reproducing bench/reference/deep_resize_ref.py).
+public enum DeepResizer {
+    /// Smallest input: relu5_1 (stride 16) must have a cell. Smallest output: relu4_1 (stride 8) must.
+    public static let minimumInputSide = 16
+    public static let minimumOutputSide = 8
+
+    /// Resizes `rgb` (3 planes R, G, B in [0,1], any size ≥ 16×16) to width × height.
+    ///
+    /// - Parameters:
+    ///   - network: VGG weights loaded at least to relu5_1 (shared, read-only).
+    ///   - context: progress after every L-BFGS iteration (step, iterations, L); cancellation between
+    ///     iterations (and during the seam search) with `OperationCancelled`.
+    public static func resize(rgb input: Tensor, width: Int, height: Int, options: DeepResizeOptions = DeepResizeOptions(),
+                              network: VGGNetwork, context: RunContext = .detached) throws -> DeepResizeOutput {
+        let clock = ContinuousClock()
+        let start = clock.now
+        guard input.channels == 3 else { throw DeepResizeError("input has \(input.channels) channels, expected 3 (RGB)") }
+        guard input.width >= minimumInputSide, input.height >= minimumInputSide else {
+            throw DeepResizeError("input \(input.width)x\(input.height) is too small (at least \(minimumInputSide)x\(minimumInputSide))")
+        }
+        guard width >= minimumOutputSide, height >= minimumOutputSide else {
+            throw DeepResizeError("output \(width)x\(height) is too small (at least \(minimumOutputSide)x\(minimumOutputSide))")
+        }
+        guard options.iterations >= 1 else { throw DeepResizeError("iterations must be at least 1, got \(options.iterations)") }
+        guard network.deepestTap >= .relu5_1 else {
+            throw DeepResizeError("the network must be loaded to relu5_1 for the mask (it stops at \(network.deepestTap))")
+        }
+        try context.checkCancelled()
+
+        // Input features: one pass to relu5_1. The taps are copied out so the extractor (sized for the
+        // input) can be freed before the optimisation allocates its own workspace.
+        let inputFeatures: [Tap: Tensor]
+        do {
+            let extractor = try FeatureExtractor(network: network, height: input.height, width: input.width,
+                                                 deepestTap: .relu5_1, threads: options.threads)
+            inputFeatures = try extractor.forward(image: input, to: .relu5_1).mapValues { $0.clone() }
+        }
+        let mask = SemanticMask(features: inputFeatures[.relu5_1]!)
+        var reconstruction: [Tap: Tensor] = [:]
+        for tap in DeepObjective.reconstructionTaps { reconstruction[tap] = inputFeatures[tap]! }
+        // The seam search reports seams, not iterations: only its cancellation goes through.
+        let searchContext = RunContext(report: { _ in }, isCancelled: context.isCancelled)
+        let targets = try FeatureResize.targets(for: reconstruction, operator: options.featureOperator,
+                                                mask: options.protect ? mask : nil,
+                                                outputHeight: height, outputWidth: width, context: searchContext)
+        let (mean, std) = DeepLoss.channelStatistics(input)
+        let objective = try DeepObjective(network: network, height: height, width: width, targets: targets,
+                                          inputFeatures: inputFeatures, inputMean: mean, inputStd: std,
+                                          weights: options.weights, threads: options.threads)
+        // R0 = clamp(bilinear(I), 0, 1).
+        let r0 = FeatureResize.linear(input, height: height, width: width)
+        var x = r0.toArray().map { min(max($0, 0), 1) }
+        let setupEnd = clock.now
+
+        var first: DeepLossTerms?
+        var lbfgs = LBFGSOptions(iterations: options.iterations)
+        lbfgs.finalClamp = nil  // clamped below, after the pre-clamp terms are taken
+        let result = try LBFGS.minimize(&x, options: lbfgs, context: context) { xp, g in
+            let terms = try objective.evaluate(xp, gradient: g)
+            if first == nil { first = terms }
+            return terms.total
+        }
+        let optimizeEnd = clock.now
+        let final = try x.withUnsafeBufferPointer { try objective.evaluate($0, gradient: nil) }
+        for i in x.indices { x[i] = min(max(x[i], 0), 1) }
+        let finalClamped = try x.withUnsafeBufferPointer { try objective.evaluate($0, gradient: nil) }
+
+        let output = Tensor(channels: 3, height: height, width: width, values: x)
+        let seconds = { (d: Duration) in Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+        let report = DeepResizeReport(
+            featureOperator: options.featureOperator.rawValue, protect: options.protect,
+            inputWidth: input.width, inputHeight: input.height, outputWidth: width, outputHeight: height,
+            iterationsRequested: options.iterations, iterations: result.iterations, evaluations: result.evaluations,
+            stop: result.stop.rawValue, initial: first!, final: final, finalClamped: finalClamped,
+            maskFraction: mask.fraction, setupSeconds: seconds(setupEnd - start),
+            optimizeSeconds: seconds(optimizeEnd - setupEnd), totalSeconds: seconds(clock.now - start))
+        return DeepResizeOutput(image: output, report: report, mask: mask)
+    }
+
+    /// `resize(rgb:…)` on an 8-bit image. An alpha channel is resized with the `linear` operator.
+    public static func resize(_ image: RasterImage, width: Int, height: Int, options: DeepResizeOptions = DeepResizeOptions(),
+                              network: VGGNetwork, context: RunContext = .detached) throws -> (image: RasterImage, report: DeepResizeReport, mask: SemanticMask) {
+        guard image.channels == 3 || image.channels == 4 else {
+            throw DeepResizeError("image has \(image.channels) channels, expected 3 (RGB) or 4 (RGBA)")
+        }
+        guard image.pixels.count == image.width * image.height * image.channels else {
+            throw DeepResizeError("image pixel buffer holds \(image.pixels.count) bytes, expected \(image.width * image.height * image.channels)")
+        }
+        let out = try resize(rgb: Tensor(rgbOf: image), width: width, height: height, options: options,
+                             network: network, context: context)
+        guard var rgb = out.image.rgbImage() else { throw DeepResizeError("empty output") }
+        if image.channels == 4 {
+            let alpha = Tensor(channels: 1, height: image.height, width: image.width)
+            for i in 0..<(image.width * image.height) { alpha.data[i] = Float(image.pixels[i * 4 + 3]) }
+            let a = FeatureResize.linear(alpha, height: height, width: width)
+            var pixels = [UInt8](repeating: 0, count: width * height * 4)
+            for i in 0..<(width * height) {
+                for c in 0..<3 { pixels[i * 4 + c] = rgb.pixels[i * 3 + c] }
+                pixels[i * 4 + 3] = UInt8(min(max(a.data[i], 0), 255).rounded())
+            }
+            rgb = RasterImage(width: width, height: height, channels: 4, pixels: pixels)
+        }
+        return (rgb, out.report, out.mask)
+    }
+}

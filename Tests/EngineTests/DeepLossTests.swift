@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+@testable import Engine
+
+/// sin(0.37x + 0.61y + 1.3c + phase) + 0.05·((7x + 13y + 5c) mod 11), stored as Float (as
+/// Tests/EngineTests/python/deep_loss_fixture.py makes it).
+func phasedInput(channels: Int, height: Int, width: Int, phase: Double) -> Tensor {
+    let t = Tensor(channels: channels, height: height, width: width)
+    for c in 0..<channels { for y in 0..<height { for x in 0..<width {
+        let v = sin(0.37 * Double(x) + 0.61 * Double(y) + 1.3 * Double(c) + phase) + 0.05 * Double((x * 7 + y * 13 + c * 5) % 11)
+        t[c, y, x] = Float(v)
+    } } }
+    return t
+}
+
+/// A reproducible direction in [−1, 1]ⁿ.
+private func direction(_ n: Int, seed: UInt64) -> [Float] {
+    var state = seed &* 6364136223846793005 &+ 1442695040888963407
+    return (0..<n).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Double(state >> 11) / Double(1 << 53)) * 2 - 1
+    }
+}
+
+/// Central difference of `f` along `v` at `x` vs ⟨gradient, Δx⟩, using the Float points actually
+/// evaluated (x ± h·v rounded), so input rounding does not enter. Returns the relative error.
+private func directionalCheck(_ x: Tensor, gradient: [Float], seed: UInt64, h: Float = 1e-3,
+                              _ f: (Tensor) -> Double) -> Double {
+    let v = direction(x.count, seed: seed)
+    let plus = x.clone(), minus = x.clone()
+    for i in 0..<x.count {
+        plus.data[i] = x.data[i] + h * v[i]
+        minus.data[i] = x.data[i] - h * v[i]
+    }
+    var predicted = 0.0
+    for i in 0..<x.count { predicted += Double(gradient[i]) * (Double(plus.data[i]) - Double(minus.data[i])) }
+    let measured = f(plus) - f(minus)
+    return abs(measured - predicted) / max(abs(measured), 1e-12)
+}
+
+@Suite("Deep: loss terms")
+struct DeepLossTests {
+    // Values from deep_loss_fixture.py (numpy, float64 on the float32 inputs).
+    @Test("values equal an independent numpy computation")
+    func valuesMatchNumpy() {
+        let phi = phasedInput(channels: 3, height: 5, width: 7, phase: 0)
+        let t = phasedInput(channels: 3, height: 5, width: 7, phase: 0.7)
+        let rec = DeepLoss.reconstruction(features: phi, target: t, targetSquaredNorm: t.sumOfSquares())
+        #expect(abs(rec / 0.5047361096929728 - 1) < 1e-6, "rec \(rec)")
+
+        let f = phasedInput(channels: 4, height: 6, width: 5, phase: 0.3)
+        let fi = phasedInput(channels: 4, height: 9, width: 8, phase: 1.1)
+        var p = [Float](repeating: 0, count: 16), scratch = p
+        p.withUnsafeMutableBufferPointer { DeepLoss.gram(fi, into: $0.baseAddress!) }
+        let pNorm = p.reduce(0.0) { $0 + Double($1) * Double($1) }
+        let gram = scratch.withUnsafeMutableBufferPointer { s in
+            DeepLoss.gramDistance(features: f, inputGram: p, inputGramSquaredNorm: pNorm, scratch: s.baseAddress!)
+        }
+        #expect(abs(gram / 0.12351969230504654 - 1) < 1e-5, "gram \(gram)")
+
+        let r = phasedInput(channels: 3, height: 6, width: 7, phase: 0.2)
+        let tv = DeepLoss.totalVariation(r)
+        #expect(abs(tv / 0.4825593601262843 - 1) < 1e-6, "tv \(tv)")
+
+        let i = phasedInput(channels: 3, height: 9, width: 5, phase: 1.7)
+        let (mean, std) = DeepLoss.channelStatistics(i)
+        let st = DeepLoss.statistics(r, inputMean: mean, inputStd: std)
+        #expect(abs(st / 1.1980927310251994 - 1) < 1e-6, "stats \(st)")
+    }
+
+    @Test("reconstruction gradient = central differences")
+    func reconstructionGradient() {
+        let phi = phasedInput(channels: 3, height: 5, width: 7, phase: 0)
+        let t = phasedInput(channels: 3, height: 5, width: 7, phase: 0.7)
+        let norm = t.sumOfSquares()
+        let g = Tensor(channels: 3, height: 5, width: 7)
+        _ = DeepLoss.reconstruction(features: phi, target: t, targetSquaredNorm: norm, scale: 0.25, gradient: g)
+        for seed in 1...3 as ClosedRange<UInt64> {
+            let err = directionalCheck(phi, gradient: g.toArray(), seed: seed) {
+                0.25 * DeepLoss.reconstruction(features: $0, target: t, targetSquaredNorm: norm)
+            }
+            #expect(err < 1e-4, "relative error \(err)")
+        }
+    }
+
+    @Test("Gram gradient = central differences (added onto what the buffer holds)")
+    func gramGradient() {
+        let f = phasedInput(channels: 4, height: 6, width: 5, phase: 0.3)
+        let fi = phasedInput(channels: 4, height: 9, width: 8, phase: 1.1)
+        var p = [Float](repeating: 0, count: 16)
+        var scratch = p
+        p.withUnsafeMutableBufferPointer { DeepLoss.gram(fi, into: $0.baseAddress!) }
+        let pNorm = p.reduce(0.0) { $0 + Double($1) * Double($1) }
+        let value = { (x: Tensor) -> Double in
+            scratch.withUnsafeMutableBufferPointer { s in
+                DeepLoss.gramDistance(features: x, inputGram: p, inputGramSquaredNorm: pNorm, scratch: s.baseAddress!)
+            }
+        }
+        let g = Tensor(channels: 4, height: 6, width: 5)
+        g.fill(0.5)  // the term adds onto the reconstruction gradient already there
+        _ = scratch.withUnsafeMutableBufferPointer { s in
+            DeepLoss.gramDistance(features: f, inputGram: p, inputGramSquaredNorm: pNorm, scale: 0.05, addGradientTo: g,
+                                  scratch: s.baseAddress!)
+        }
+        let own = g.toArray().map { $0 - 0.5 }
+        for seed in 4...6 as ClosedRange<UInt64> {
+            let err = directionalCheck(f, gradient: own, seed: seed) { 0.05 * value($0) }
+            #expect(err < 1e-3, "relative error \(err)")
+        }
+    }
+
+    @Test("total variation gradient = central differences")
+    func tvGradient() {
+        let r = phasedInput(channels: 3, height: 6, width: 7, phase: 0.2)
+        let g = Tensor(channels: 3, height: 6, width: 7)
+        _ = DeepLoss.totalVariation(r, scale: 0.01, addGradientTo: g)
+        for seed in 7...9 as ClosedRange<UInt64> {
+            let err = directionalCheck(r, gradient: g.toArray(), seed: seed) { 0.01 * DeepLoss.totalVariation($0) }
+            #expect(err < 1e-3, "relative error \(err)")
+        }
+    }
+
+    @Test("statistics subgradient = central differences; sign(0) = 0 as torch")
+    func statisticsGradient() {
+        let r = phasedInput(channels: 3, height: 6, width: 7, phase: 0.2)
+        let i = phasedInput(channels: 3, height: 9, width: 5, phase: 1.7)
+        let (mean, std) = DeepLoss.channelStatistics(i)
+        let g = Tensor(channels: 3, height: 6, width: 7)
+        _ = DeepLoss.statistics(r, inputMean: mean, inputStd: std, scale: 0.01, addGradientTo: g)
+        for seed in 10...12 as ClosedRange<UInt64> {
+            let err = directionalCheck(r, gradient: g.toArray(), seed: seed) {
+                0.01 * DeepLoss.statistics($0, inputMean: mean, inputStd: std)
+            }
+            #expect(err < 1e-3, "relative error \(err)")
+        }
+        // At R = I both differences are 0: torch's abs backward gives 0 there, so does this.
+        let (rm, rs) = DeepLoss.channelStatistics(r)
+        let zero = Tensor(channels: 3, height: 6, width: 7)
+        let v = DeepLoss.statistics(r, inputMean: rm, inputStd: rs, addGradientTo: zero)
+        #expect(v == 0)
+        #expect(zero.toArray().allSatisfy { $0 == 0 })
+    }
+}

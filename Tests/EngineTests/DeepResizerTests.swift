@@ -1,0 +1,157 @@
+import Foundation
+import ImageCodecs
+import Synchronization
+import Testing
+@testable import Engine
+
+/// The 163×121 LadyBird crop the network tests use (uint8, 3 × H × W .npy), as R, G, B in [0,1]
+/// (value / 255 in Float, as the reference's `load_rgb`).
+private func ladybird() throws -> Tensor {
+    let url = URL(fileURLWithPath: NetworkFixtures.repositoryRoot + "/Tests/EngineTests/python/photo_ladybird_121x163.npy")
+    let data = try Data(contentsOf: url)
+    // .npy v1: magic (6) + version (2) + header length (2, little endian) + header; then the raw bytes.
+    let headerLength = Int(data[8]) | Int(data[9]) << 8
+    let header = String(decoding: data[10..<(10 + headerLength)], as: UTF8.self)
+    #expect(header.contains("'descr': '|u1'") && header.contains("(3, 121, 163)"))
+    let body = data[(10 + headerLength)...]
+    #expect(body.count == 3 * 121 * 163)
+    return Tensor(channels: 3, height: 121, width: 163, values: body.map { Float($0) / 255 })
+}
+
+private func close(_ a: Double, _ b: Double, _ tolerance: Double) -> Bool { abs(a - b) <= tolerance * abs(b) }
+
+@Suite("Deep: resizer (real weights)", .serialized)
+struct DeepResizerTests {
+    /// The PyTorch reference (bench/reference/deep_resize_ref.py, torch 2.15, 2 threads) on the same crop,
+    /// by Tests/EngineTests/python/deep_reference_fixture.py: `loss_iter0` (initial) and
+    /// `loss_end_clamped` (final, after `iterations` L-BFGS iterations and the clamp) with their
+    /// evaluation counts. The photo's relu5_1 grid is 7×10: its mask is empty (mask_fraction 0 there too).
+    static let reference: [(w: Int, h: Int, op: FeatureOperator, iterations: Int, evaluations: Int,
+                            initial: DeepLossTerms, final: DeepLossTerms)] = [
+        (w: 100, h: 121, op: .seam, iterations: 5, evaluations: 8,
+         initial: DeepLossTerms(total: 0.8967543840408325, reconstruction: 0.8695583343505859, perceptual: 0.2671003043651581, regularization: 0.0486026257276535),
+         final: DeepLossTerms(total: 0.47699058055877686, reconstruction: 0.45402613282203674, perceptual: 0.21720699965953827, regularization: 0.12437444925308228)),
+        (w: 120, h: 90, op: .seam, iterations: 5, evaluations: 8,
+         initial: DeepLossTerms(total: 0.782813549041748, reconstruction: 0.7696389555931091, perceptual: 0.126287043094635, regularization: 0.05458517745137215),
+         final: DeepLossTerms(total: 0.4488854706287384, reconstruction: 0.43200087547302246, perceptual: 0.1564660370349884, regularization: 0.12379781901836395)),
+        (w: 100, h: 121, op: .linear, iterations: 5, evaluations: 8,
+         initial: DeepLossTerms(total: 0.20471398532390594, reconstruction: 0.17751792073249817, perceptual: 0.2671003043651581, regularization: 0.0486026257276535),
+         final: DeepLossTerms(total: 0.1279456913471222, reconstruction: 0.11941774189472198, perceptual: 0.07847626507282257, regularization: 0.06803233921527863)),
+        (w: 200, h: 140, op: .seam, iterations: 3, evaluations: 6,
+         initial: DeepLossTerms(total: 0.12657824158668518, reconstruction: 0.11836777627468109, perceptual: 0.07837586104869843, regularization: 0.03728809207677841),
+         final: DeepLossTerms(total: 0.11377129703760147, reconstruction: 0.10695372521877289, perceptual: 0.06444200873374939, regularization: 0.03733731061220169)),
+    ]
+
+    @Test("initial L and its terms equal the PyTorch reference (1e-4); a few iterations track it")
+    func matchesReference() throws {
+        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
+        let input = try ladybird()
+        for r in Self.reference {
+            let out = try DeepResizer.resize(rgb: input, width: r.w, height: r.h,
+                                             options: DeepResizeOptions(featureOperator: r.op, iterations: r.iterations),
+                                             network: network)
+            let rep = out.report
+            let label = "\(r.op) \(r.w)x\(r.h)"
+            #expect(close(rep.initial.total, r.initial.total, 1e-4), "\(label) L0 \(rep.initial.total) vs \(r.initial.total)")
+            #expect(close(rep.initial.reconstruction, r.initial.reconstruction, 1e-4), "\(label) L_rec0 \(rep.initial.reconstruction) vs \(r.initial.reconstruction)")
+            #expect(close(rep.initial.perceptual, r.initial.perceptual, 1e-4), "\(label) L_per0 \(rep.initial.perceptual) vs \(r.initial.perceptual)")
+            #expect(close(rep.initial.regularization, r.initial.regularization, 1e-4), "\(label) L_reg0 \(rep.initial.regularization) vs \(r.initial.regularization)")
+            #expect(rep.iterations == r.iterations)
+            #expect(rep.evaluations == r.evaluations, "\(label) evaluations")
+            // Float rounding differs from torch's from the first step on: a few iterations stay within 1 %.
+            #expect(close(rep.finalClamped.total, r.final.total, 1e-2), "\(label) L \(rep.finalClamped.total) vs \(r.final.total)")
+            #expect(out.mask.fraction == 0)
+            #expect(out.image.height == r.h && out.image.width == r.w)
+        }
+    }
+
+    @Test("the objective's gradient with respect to R = central differences (real network)")
+    func objectiveGradient() throws {
+        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
+        let input = try ladybird()
+        // A small output so the test is quick; seam targets and all four terms on.
+        let extractor = try FeatureExtractor(network: network, height: 121, width: 163, deepestTap: .relu5_1)
+        let features = try extractor.forward(image: input, to: .relu5_1).mapValues { $0.clone() }
+        var rec: [Tap: Tensor] = [:]
+        for tap in DeepObjective.reconstructionTaps { rec[tap] = features[tap]! }
+        let targets = try FeatureResize.targets(for: rec, operator: .seam, mask: nil, outputHeight: 32, outputWidth: 40)
+        let (mean, std) = DeepLoss.channelStatistics(input)
+        let x = FeatureResize.linear(input, height: 32, width: 40).toArray()
+        // L as a whole, then each term alone (through the network for L_rec and L_per).
+        for weights in [DeepLossWeights(), DeepLossWeights(alpha: 1, beta: 0, gamma: 0),
+                        DeepLossWeights(alpha: 0, beta: 1, gamma: 0), DeepLossWeights(alpha: 0, beta: 0, gamma: 1)] {
+        let objective = try DeepObjective(network: network, height: 32, width: 40, targets: targets, inputFeatures: features,
+                                          inputMean: mean, inputStd: std, weights: weights)
+        var g = [Float](repeating: 0, count: x.count)
+        _ = try x.withUnsafeBufferPointer { xp in try g.withUnsafeMutableBufferPointer { try objective.evaluate(xp, gradient: $0) } }
+        // Random directions see mostly ReLU kinks and the TV's √(·+1e-8) corners at this step size (their
+        // directional derivative is tiny); directions with a part along g measure it. A wrong gradient
+        // (a missing factor, a wrong layer) still shows.
+        let gMax = g.map { abs($0) }.max()!
+        var state: UInt64 = 99
+        for mix: Float in [0, 0.5, 1] {
+            let v: [Float] = g.map { gi in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return gi / gMax + mix * (Float(Double(state >> 11) / Double(1 << 53)) * 2 - 1)
+            }
+            // The TV's √(dx² + dy² + 1e-8) bends within 1e-4 of flat spots (the photo has many): a smaller step there.
+            let h: Float = weights.alpha == 0 && weights.beta == 0 ? 1e-5 : 1e-3
+            let plus = zip(x, v).map { $0 + h * $1 }, minus = zip(x, v).map { $0 - h * $1 }
+            let fp = try plus.withUnsafeBufferPointer { try objective.evaluate($0, gradient: nil).total }
+            let fm = try minus.withUnsafeBufferPointer { try objective.evaluate($0, gradient: nil).total }
+            var predicted = 0.0
+            for i in x.indices { predicted += Double(g[i]) * (Double(plus[i]) - Double(minus[i])) }
+            let err = abs((fp - fm) - predicted) / abs(fp - fm)
+            #expect(err < 1e-2, "\(weights), random part \(mix): measured \(fp - fm), gradient \(predicted), relative error \(err)")
+        }
+        }
+    }
+
+    @Test("progress every iteration, cancellation, output in [0,1], RGBA keeps a resized alpha")
+    func progressCancelAndImage() throws {
+        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
+        // A synthetic 64×48 RGBA image: a disc on a gradient, alpha a ramp.
+        var pixels = [UInt8](repeating: 0, count: 64 * 48 * 4)
+        for y in 0..<48 { for x in 0..<64 {
+            let i = (y * 64 + x) * 4
+            let inDisc = (x - 40) * (x - 40) + (y - 24) * (y - 24) < 120
+            pixels[i] = inDisc ? 230 : UInt8(x * 3)
+            pixels[i + 1] = inDisc ? 40 : UInt8(y * 4)
+            pixels[i + 2] = UInt8((x + y) % 256)
+            pixels[i + 3] = UInt8(x * 4)
+        } }
+        let image = RasterImage(width: 64, height: 48, channels: 4, pixels: pixels)
+        let steps = Mutex<[StepProgress]>([])
+        let context = RunContext(report: { p in steps.withLock { $0.append(p) } })
+        let out = try DeepResizer.resize(image, width: 40, height: 48, options: DeepResizeOptions(iterations: 4),
+                                         network: network, context: context)
+        #expect(out.image.width == 40 && out.image.height == 48 && out.image.channels == 4)
+        let seen = steps.withLock { $0 }
+        #expect(seen.map(\.step) == Array(1...out.report.iterations))
+        #expect(seen.allSatisfy { $0.total == 4 && $0.loss != nil })
+        #expect(out.report.finalClamped.total < out.report.initial.total)
+        // Alpha: a left-to-right ramp stays a ramp.
+        let a0 = out.image.pixels[3], a1 = out.image.pixels[39 * 4 + 3]
+        #expect(a0 < 20 && a1 > 230, "alpha \(a0) … \(a1)")
+
+        let cancelAfterTwo = RunContext(report: { p in steps.withLock { $0.append(p) } },
+                                        isCancelled: { steps.withLock { $0.count } >= seen.count + 2 })
+        #expect(throws: OperationCancelled.self) {
+            _ = try DeepResizer.resize(image, width: 40, height: 48, options: DeepResizeOptions(iterations: 50),
+                                       network: network, context: cancelAfterTwo)
+        }
+        #expect(steps.withLock { $0.count } == seen.count + 2)
+    }
+
+    @Test("too small images and bad settings are errors")
+    func errors() throws {
+        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
+        let small = Tensor(channels: 3, height: 15, width: 40)
+        #expect(throws: DeepResizeError.self) { _ = try DeepResizer.resize(rgb: small, width: 20, height: 20, network: network) }
+        let ok = Tensor(channels: 3, height: 32, width: 32)
+        #expect(throws: DeepResizeError.self) { _ = try DeepResizer.resize(rgb: ok, width: 7, height: 20, network: network) }
+        #expect(throws: DeepResizeError.self) {
+            _ = try DeepResizer.resize(rgb: ok, width: 16, height: 16, options: DeepResizeOptions(iterations: 0), network: network)
+        }
+    }
+}
