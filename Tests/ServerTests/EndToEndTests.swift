@@ -48,6 +48,28 @@ import Testing
         #expect(again.status == 304)
     }
 
+    @Test func deepRunsAsAJobAndChangesMoreThanTheLinearResize() throws {
+        let server = try ServerProcess(settings: ["engine_threads": "2"])
+        let ready = try curl([], "\(server.baseURL)/readyz")
+        #expect(ready.status == 200, "\(ready.text)")
+        let input = try TestImages.file(TestImages.scene(width: 160, height: 120))
+        let answer = try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=100&h=120&method=deep&iterations=8&wait=0")
+        #expect(answer.status == 202, "\(answer.text)")
+        let id = try #require(try answer.json()["id"] as? String)
+        let done = try pollJob(server, id: id, timeout: 300)
+        #expect(done["status"] as? String == "succeeded", "\(done)")
+        let progress = try #require(done["progress"] as? [String: Any])
+        #expect(progress["iterations"] as? Int == 8)
+        #expect((progress["loss"] as? Double ?? 0) > 0)
+        let params = try #require(done["params"] as? [String: Any])
+        #expect(params["operator"] as? String == "seam" && params["protect"] as? Bool == true)
+        let result = try ImageDecoder.decode(try curl([], "\(server.baseURL)/jobs/\(id)/result").body)
+        #expect(result.width == 100 && result.height == 120)
+        let scaled = try ImageDecoder.decode(try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=100&h=120&method=scale").body)
+        let difference = zip(result.pixels, scaled.pixels).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) }
+        #expect(Double(difference) / Double(result.pixels.count) > 1, "the deep result is the plain resize")
+    }
+
     @Test func aQuickJobIsAnsweredWithinTheWait() throws {
         let server = try ServerProcess()
         let input = try TestImages.file(TestImages.scene(width: 120, height: 90))

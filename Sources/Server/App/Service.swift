@@ -23,7 +23,11 @@ final class Service: Sendable {
             logger.notice("recovered jobs interrupted by a previous process",
                           metadata: ["requeued": "\(recovered.requeued)", "failed": "\(recovered.failed)"])
         }
-        let pipeline = ResizePipeline(config: config)
+        let (network, networkProblem) = ResizePipeline.loadNetwork(config)
+        if let networkProblem {
+            logger.error("method=deep is unavailable until the weights load: \(networkProblem)")
+        }
+        let pipeline = ResizePipeline(config: config, network: network, networkProblem: networkProblem)
         waiters = JobWaiters()
         workers = WorkerPool(store: store, pipeline: pipeline, waiters: waiters, count: config.workers, logger: logger)
         routes = ResizeService(config: config, store: store, pipeline: pipeline, workers: workers,

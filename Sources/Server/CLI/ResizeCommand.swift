@@ -30,7 +30,9 @@ struct ResizeCommand: AsyncParsableCommand {
         if let width { query.append(("w", String(width))) }
         if let height { query.append(("h", String(height))) }
         let request: ResizeOptions
-        let pipeline = ResizePipeline(config: config)
+        let needsNetwork = method == ResizeMethod.deep.rawValue
+        let (network, networkProblem) = needsNetwork ? ResizePipeline.loadNetwork(config) : (nil, nil)
+        let pipeline = ResizePipeline(config: config, network: network, networkProblem: networkProblem)
         let bytes: [UInt8]
         do {
             request = try ResizeOptions.parse(query, defaultWait: 0, maxWait: 0)

@@ -8,13 +8,33 @@ struct ResizePipeline: Sendable {
     var limits: DecodeLimits
     var maxOutputDimension: Int
     var maxDeepOutputPixels: Int
+    var maxDeepInputPixels: Int
     var jpegQuality: Int
+    var engineThreads: Int
+    /// The shared, read-only VGG-16 of `deep`; nil when the weights could not be loaded (then `deep`
+    /// answers 503 and /readyz says why, while `scale` and `seam` keep working).
+    var network: VGGNetwork?
+    var networkProblem: String?
 
-    init(config: ServiceConfig) {
+    init(config: ServiceConfig, network: VGGNetwork? = nil, networkProblem: String? = nil) {
         limits = DecodeLimits(maxPixels: config.maxInputPixels)
         maxOutputDimension = config.maxOutputDimension
         maxDeepOutputPixels = config.maxDeepOutputPixels
+        maxDeepInputPixels = config.maxDeepInputPixels
         jpegQuality = config.jpegQuality
+        engineThreads = config.engineThreads
+        self.network = network
+        self.networkProblem = networkProblem
+    }
+
+    /// Loads the weights named by the configuration; a failure is kept as text, not thrown, because the
+    /// other methods do not need them.
+    static func loadNetwork(_ config: ServiceConfig) -> (VGGNetwork?, String?) {
+        do {
+            return (try VGGNetwork(weightsPath: config.weightsPath), nil)
+        } catch {
+            return (nil, String(describing: error))
+        }
     }
 
     /// Wall-clock stages, for `Server-Timing` and the logs.
@@ -48,19 +68,17 @@ struct ResizePipeline: Sendable {
         }
     }
 
-    /// `deep` needs the network, which this build does not have yet.
+    /// `deep` needs the network's weights.
     func checkAvailable(_ method: ResizeMethod) throws {
-        if method == .deep {
-            throw Problem(status: 501, title: "Not Implemented",
-                          detail: "method=deep is not available in this build yet; use method=scale or method=seam")
+        if method == .deep && network == nil {
+            throw Problem.unavailable("method=deep needs the VGG-16 weights, which are not loaded: \(networkProblem ?? "unknown reason")")
         }
     }
 
     func decode(_ bytes: [UInt8], for method: ResizeMethod, width: Int, height: Int) throws -> RasterImage {
-        // Only `scale` may let libjpeg shrink while decoding: the other methods look at the full detail
-        // up to their own working size, which is the output size at most for seams.
-        let minimum: (width: Int, height: Int)? = (width, height)
-        return try ImageDecoder.decode(bytes, limits: limits, minimumSize: method == .deep ? nil : minimum)
+        // Every method works at most at the size that covers the target (see `workingImage`), so libjpeg
+        // may shrink while decoding down to the target size in both axes.
+        try ImageDecoder.decode(bytes, limits: limits, minimumSize: (width, height))
     }
 
     func resize(_ image: RasterImage, method: ResizeMethod, options: ResizeOptions, width: Int, height: Int,
@@ -69,21 +87,37 @@ struct ResizePipeline: Sendable {
         case .scale:
             return Resampler.resize(image, width: width, height: height)
         case .seam:
-            // Carving thousands of seams out of a camera-sized photo would take minutes and remove more than
-            // it keeps, so when both axes shrink the image is first scaled uniformly to the smallest size that
-            // covers the target; seams then change only the aspect ratio.
-            let factor = max(Double(width) / Double(image.width), Double(height) / Double(image.height))
-            var source = image
-            if factor < 1 {
-                let coverWidth = max(width, Int((Double(image.width) * factor).rounded()))
-                let coverHeight = max(height, Int((Double(image.height) * factor).rounded()))
-                source = Resampler.resize(image, width: coverWidth, height: coverHeight)
-            }
-            return try SeamCarving.resize(source, width: width, height: height, context: context)
+            return try SeamCarving.resize(workingImage(image, width: width, height: height, maxPixels: nil),
+                                          width: width, height: height, context: context)
         case .deep:
             try checkAvailable(.deep)
-            return image
+            guard let network else { throw Problem.internal("no network") }
+            let source = workingImage(image, width: width, height: height, maxPixels: maxDeepInputPixels)
+            let deepOptions = DeepResizeOptions(featureOperator: options.featureOperator, protect: options.protect,
+                                                iterations: options.iterations, threads: engineThreads)
+            do {
+                return try DeepResizer.resize(source, width: width, height: height, options: deepOptions,
+                                              network: network, context: context).image
+            } catch let error as DeepResizeError {
+                throw Problem.unprocessable(error.description)
+            }
         }
+    }
+
+    /// The image a content-aware method starts from. Carving thousands of seams out of a camera-sized
+    /// photo (or running VGG-16 over it) would take minutes and change nothing the output can show, so
+    /// when both axes shrink the image is first scaled uniformly to the smallest size that covers the
+    /// target; the method then changes only the aspect ratio. `maxPixels` caps the working size further
+    /// (the network's memory grows with it).
+    func workingImage(_ image: RasterImage, width: Int, height: Int, maxPixels: Int?) -> RasterImage {
+        var factor = min(1, max(Double(width) / Double(image.width), Double(height) / Double(image.height)))
+        if let maxPixels, Double(image.width * image.height) * factor * factor > Double(maxPixels) {
+            factor = (Double(maxPixels) / Double(image.width * image.height)).squareRoot()
+        }
+        guard factor < 1 else { return image }
+        let scaledWidth = max(1, Int((Double(image.width) * factor).rounded()))
+        let scaledHeight = max(1, Int((Double(image.height) * factor).rounded()))
+        return Resampler.resize(image, width: scaledWidth, height: scaledHeight)
     }
 
     func encode(_ image: RasterImage, format: OutputFormat) throws -> [UInt8] {

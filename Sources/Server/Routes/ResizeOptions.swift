@@ -1,11 +1,11 @@
+import Engine
+
 /// The three ways to resize (API.md `method`).
 enum ResizeMethod: String, Sendable, CaseIterable {
     case deep, seam, scale
     /// `scale` answers inline; the others run as queued jobs.
     var isQueued: Bool { self != .scale }
 }
-
-enum FeatureOperator: String, Sendable, CaseIterable { case seam, linear }
 
 enum OutputFormat: String, Sendable, CaseIterable {
     case png, jpeg

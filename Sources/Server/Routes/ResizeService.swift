@@ -214,6 +214,9 @@ final class ResizeService: HTTPHandler {
         } catch {
             return Problem.unavailable("the queue database is not writable: \(error)").response
         }
+        if let problem = pipeline.networkProblem {
+            return Problem.unavailable("the VGG-16 weights are not loaded: \(problem)").response
+        }
         return jsonResponse(200, .object([("status", .string("ready")), ("workers", .int(config.workers))]))
     }
 

@@ -20,6 +20,12 @@ final class ServerProcess: Sendable {
             ?? packageRoot.appendingPathComponent(".build/debug/deepresize").path
     }
 
+    /// What `scripts/fetch-weights` writes (or `DEEPRESIZE_TEST_WEIGHTS`).
+    static var weightsPath: String {
+        ProcessInfo.processInfo.environment["DEEPRESIZE_TEST_WEIGHTS"]
+            ?? packageRoot.appendingPathComponent("weights/vgg16-imagenet.safetensors").path
+    }
+
     static func temporaryDirectory(_ name: String) throws -> String {
         let path = NSTemporaryDirectory() + "deepresize-\(name)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -36,6 +42,7 @@ final class ServerProcess: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         var arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--data", data, "--workers", String(workers),
+                         "--weights", Self.weightsPath,
                          "--config", Self.packageRoot.appendingPathComponent("config/deepresize.json").path]
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) { arguments += ["--set", "\(key)=\(value)"] }
         process.arguments = arguments
