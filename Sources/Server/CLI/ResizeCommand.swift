@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import Glibc
+import ImageCodecs
 
 struct ResizeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,6 +20,7 @@ struct ResizeCommand: AsyncParsableCommand {
     @Option(help: "deep: optimiser iterations (1…1000).") var iterations: Int = 100
     @Option(help: "png or jpeg (default: from the output's extension, else png).") var format: String?
     @Option(name: .shortAndLong, help: "Output file.") var output: String
+    @Option(name: .customLong("mask-out"), help: "deep: write the semantic mask over the (dimmed) input here (PNG).") var maskOutput: String?
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {
@@ -48,17 +50,38 @@ struct ResizeCommand: AsyncParsableCommand {
         do {
             let (_, width, height) = try pipeline.inspect(bytes, options: request)
             try pipeline.checkAvailable(request.method)
-            let (encoded, timings) = try pipeline.run(bytes, options: request, width: width, height: height, context: context)
+            let started = monotonicSeconds()
+            let image = try pipeline.decode(bytes, for: request.method, width: width, height: height)
+            let decoded = monotonicSeconds()
+            let outcome = try pipeline.resizeDetailed(image, method: request.method, options: request, width: width,
+                                                      height: height, context: context)
+            let processed = monotonicSeconds()
+            let encoded = try pipeline.encode(outcome.image, format: request.format)
             bar?.finish()
-            guard FileManager.default.createFile(atPath: output, contents: Data(encoded)) else {
-                throw ValidationError("cannot write \(output)")
+            try write(encoded, to: output)
+            if let maskOutput {
+                guard let overlay = outcome.maskOverlay else { throw ValidationError("--mask-out needs --method deep") }
+                try write(try ImageEncoder.png(overlay), to: maskOutput)
             }
-            FileHandle.standardError.write(Data("\(output): \(width)×\(height) \(request.format.rawValue), decode \(ms(timings.decode)) ms, \(request.method.rawValue) \(ms(timings.process)) ms, encode \(ms(timings.encode)) ms\n".utf8))
+            var summary = "\(output): \(width)×\(height) \(request.format.rawValue), decode \(ms(decoded - started)) ms, \(request.method.rawValue) \(ms(processed - decoded)) ms, encode \(ms(monotonicSeconds() - processed)) ms"
+            if let report = outcome.deepReport {
+                summary += String(format: "\n  L %.5f → %.5f (rec %.5f, per %.5f, reg %.5f), %d iterations, %d evaluations, mask %.1f%%",
+                                  report.initial.total, report.finalClamped.total, report.finalClamped.reconstruction,
+                                  report.finalClamped.perceptual, report.finalClamped.regularization,
+                                  report.iterations, report.evaluations, report.maskFraction * 100)
+            }
+            FileHandle.standardError.write(Data((summary + "\n").utf8))
         } catch let error as ValidationError {
             throw error
         } catch {
             bar?.finish()
             throw ValidationError(Problem(error).detail)
+        }
+    }
+
+    private func write(_ bytes: [UInt8], to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            throw ValidationError("cannot write \(path)")
         }
     }
 

@@ -81,14 +81,27 @@ struct ResizePipeline: Sendable {
         try ImageDecoder.decode(bytes, limits: limits, minimumSize: (width, height))
     }
 
+    /// What a method produced: the image, and for `deep` its report and the mask drawn over the image it
+    /// worked on.
+    struct Outcome {
+        var image: RasterImage
+        var deepReport: DeepResizeReport?
+        var maskOverlay: RasterImage?
+    }
+
     func resize(_ image: RasterImage, method: ResizeMethod, options: ResizeOptions, width: Int, height: Int,
                 context: RunContext) throws -> RasterImage {
+        try resizeDetailed(image, method: method, options: options, width: width, height: height, context: context).image
+    }
+
+    func resizeDetailed(_ image: RasterImage, method: ResizeMethod, options: ResizeOptions, width: Int, height: Int,
+                        context: RunContext) throws -> Outcome {
         switch method {
         case .scale:
-            return Resampler.resize(image, width: width, height: height)
+            return Outcome(image: Resampler.resize(image, width: width, height: height))
         case .seam:
-            return try SeamCarving.resize(workingImage(image, width: width, height: height, maxPixels: nil),
-                                          width: width, height: height, context: context)
+            return Outcome(image: try SeamCarving.resize(workingImage(image, width: width, height: height, maxPixels: nil),
+                                                         width: width, height: height, context: context))
         case .deep:
             try checkAvailable(.deep)
             guard let network else { throw Problem.internal("no network") }
@@ -96,8 +109,9 @@ struct ResizePipeline: Sendable {
             let deepOptions = DeepResizeOptions(featureOperator: options.featureOperator, protect: options.protect,
                                                 iterations: options.iterations, threads: engineThreads)
             do {
-                return try DeepResizer.resize(source, width: width, height: height, options: deepOptions,
-                                              network: network, context: context).image
+                let result = try DeepResizer.resize(source, width: width, height: height, options: deepOptions,
+                                                    network: network, context: context)
+                return Outcome(image: result.image, deepReport: result.report, maskOverlay: result.mask.overlay(on: source))
             } catch let error as DeepResizeError {
                 throw Problem.unprocessable(error.description)
             }
