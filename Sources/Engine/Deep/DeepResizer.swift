@@ -92,29 +92,9 @@ public enum DeepResizer {
         }
         try context.checkCancelled()
 
-        // Input features: one pass to relu5_1. The taps are copied out so the extractor (sized for the
-        // input) can be freed before the optimisation allocates its own workspace.
-        let inputFeatures: [Tap: Tensor]
-        do {
-            let extractor = try FeatureExtractor(network: network, height: input.height, width: input.width,
-                                                 deepestTap: .relu5_1, threads: options.threads)
-            inputFeatures = try extractor.forward(image: input, to: .relu5_1).mapValues { $0.clone() }
-        }
-        let mask = SemanticMask(features: inputFeatures[.relu5_1]!)
-        var reconstruction: [Tap: Tensor] = [:]
-        for tap in DeepObjective.reconstructionTaps { reconstruction[tap] = inputFeatures[tap]! }
-        // The seam search reports seams, not iterations: only its cancellation goes through.
-        let searchContext = RunContext(report: { _ in }, isCancelled: context.isCancelled)
-        let targets = try FeatureResize.targets(for: reconstruction, operator: options.featureOperator,
-                                                mask: options.protect ? mask : nil,
-                                                outputHeight: height, outputWidth: width, context: searchContext)
-        let (mean, std) = DeepLoss.channelStatistics(input)
-        let objective = try DeepObjective(network: network, height: height, width: width, targets: targets,
-                                          inputFeatures: inputFeatures, inputMean: mean, inputStd: std,
-                                          weights: options.weights, threads: options.threads)
-        // R0 = clamp(bilinear(I), 0, 1).
-        let r0 = FeatureResize.linear(input, height: height, width: width)
-        var x = r0.toArray().map { min(max($0, 0), 1) }
+        let (objective, mask, r0) = try prepare(input: input, width: width, height: height, options: options,
+                                                network: network, context: context)
+        var x = r0
         let setupEnd = clock.now
 
         var first: DeepLossTerms?
@@ -140,6 +120,34 @@ public enum DeepResizer {
             maskFraction: mask.fraction, setupSeconds: seconds(setupEnd - start),
             optimizeSeconds: seconds(optimizeEnd - setupEnd), totalSeconds: seconds(clock.now - start))
         return DeepResizeOutput(image: output, report: report, mask: mask)
+    }
+
+    /// Setup: the input's features (one pass to relu5_1), the mask, the targets, the objective and R0.
+    /// A function of its own so the input-sized features are freed before the optimisation runs.
+    private static func prepare(input: Tensor, width: Int, height: Int, options: DeepResizeOptions,
+                                network: VGGNetwork, context: RunContext) throws -> (DeepObjective, SemanticMask, [Float]) {
+        let inputFeatures: [Tap: Tensor]
+        do {
+            let extractor = try FeatureExtractor(network: network, height: input.height, width: input.width,
+                                                 deepestTap: .relu5_1, threads: options.threads)
+            // Copied out: the extractor's tensors die with its (input-sized) workspace.
+            inputFeatures = try extractor.forward(image: input, to: .relu5_1).mapValues { $0.clone() }
+        }
+        let mask = SemanticMask(features: inputFeatures[.relu5_1]!)
+        var reconstruction: [Tap: Tensor] = [:]
+        for tap in DeepObjective.reconstructionTaps { reconstruction[tap] = inputFeatures[tap]! }
+        // The seam search reports seams, not iterations: only its cancellation goes through.
+        let searchContext = RunContext(report: { _ in }, isCancelled: context.isCancelled)
+        let targets = try FeatureResize.targets(for: reconstruction, operator: options.featureOperator,
+                                                mask: options.protect ? mask : nil,
+                                                outputHeight: height, outputWidth: width, context: searchContext)
+        let (mean, std) = DeepLoss.channelStatistics(input)
+        let objective = try DeepObjective(network: network, height: height, width: width, targets: targets,
+                                          inputFeatures: inputFeatures, inputMean: mean, inputStd: std,
+                                          weights: options.weights, threads: options.threads)
+        // R0 = clamp(bilinear(I), 0, 1).
+        let r0 = FeatureResize.linear(input, height: height, width: width).toArray().map { min(max($0, 0), 1) }
+        return (objective, mask, r0)
     }
 
     /// `resize(rgb:…)` on an 8-bit image. An alpha channel is resized with the `linear` operator.
