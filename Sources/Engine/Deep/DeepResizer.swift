@@ -122,6 +122,29 @@ public enum DeepResizer {
         return DeepResizeOutput(image: output, report: report, mask: mask)
     }
 
+    /// About how many bytes a run allocates at its peak, so a caller can refuse sizes first: the setup
+    /// (an input-sized extractor to relu5_1 plus copies of its taps and the targets) or the optimisation
+    /// (an output-sized extractor to relu4_1, targets and their gradients, L-BFGS's ~30 vectors of 3·h·w),
+    /// whichever is larger.
+    public static func estimatedPeakBytes(inputWidth: Int, inputHeight: Int, outputWidth: Int, outputHeight: Int,
+                                          kernel: ConvolutionKernel = .best, threads: Int = 2) -> Int {
+        let channels: [Tap: Int] = [.relu1_1: 64, .relu2_1: 128, .relu3_1: 256, .relu4_1: 512, .relu5_1: 512]
+        func tapBytes(_ taps: [Tap], height: Int, width: Int) -> Int {
+            taps.reduce(0) { total, tap in
+                let size = tap.outputSize(height: height, width: width)
+                return total + 4 * channels[tap]! * size.height * size.width
+            }
+        }
+        let targets = tapBytes(DeepObjective.reconstructionTaps, height: outputHeight, width: outputWidth)
+        let setup = FeatureExtractor.workspaceBytes(kernel: kernel, height: inputHeight, width: inputWidth,
+                                                    deepestTap: .relu5_1, threads: threads)
+            + tapBytes(Tap.allCases, height: inputHeight, width: inputWidth) + targets
+        let optimisation = FeatureExtractor.workspaceBytes(kernel: kernel, height: outputHeight, width: outputWidth,
+                                                           deepestTap: .relu4_1, threads: threads)
+            + 2 * targets + 30 * 4 * 3 * outputHeight * outputWidth
+        return max(setup, optimisation)
+    }
+
     /// Setup: the input's features (one pass to relu5_1), the mask, the targets, the objective and R0.
     /// A function of its own so the input-sized features are freed before the optimisation runs.
     private static func prepare(input: Tensor, width: Int, height: Int, options: DeepResizeOptions,
