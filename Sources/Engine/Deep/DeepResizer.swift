@@ -73,8 +73,8 @@ public enum DeepResizer {
     ///
     /// - Parameters:
     ///   - network: VGG weights loaded at least to relu5_1 (shared, read-only).
-    ///   - context: progress after every L-BFGS iteration (step, iterations, L); cancellation between
-    ///     iterations (and during the seam search) with `OperationCancelled`.
+    ///   - context: progress after every L-BFGS iteration (step, iterations, L); cancellation with
+    ///     `OperationCancelled` between evaluations (so between iterations too) and during the seam search.
     public static func resize(rgb input: Tensor, width: Int, height: Int, options: DeepResizeOptions = DeepResizeOptions(),
                               network: VGGNetwork, context: RunContext = .detached) throws -> DeepResizeOutput {
         let clock = ContinuousClock()
@@ -101,6 +101,8 @@ public enum DeepResizer {
         var lbfgs = LBFGSOptions(iterations: options.iterations)
         lbfgs.finalClamp = nil  // clamped below, after the pre-clamp terms are taken
         let result = try LBFGS.minimize(&x, options: lbfgs, context: context) { xp, g in
+            // Also between the evaluations of a line search (up to ~25 of them): a cancelled job stops sooner.
+            try context.checkCancelled()
             let terms = try objective.evaluate(xp, gradient: g)
             if first == nil { first = terms }
             return terms.total
