@@ -155,3 +155,15 @@ struct DeepResizerTests {
         }
     }
 }
+
+@Suite("Deep: resizer memory estimate")
+struct DeepResizerMemoryTests {
+    @Test("peak estimate grows with the input and is dominated by the input-sized setup for large inputs")
+    func estimate() {
+        let small = DeepResizer.estimatedPeakBytes(inputWidth: 640, inputHeight: 480, outputWidth: 400, outputHeight: 300)
+        let large = DeepResizer.estimatedPeakBytes(inputWidth: 1920, inputHeight: 1080, outputWidth: 400, outputHeight: 300)
+        // relu1_1 alone at 1920×1080 is 64 × 1920 × 1080 × 4 B ≈ 531 MB, and the extractor keeps several such.
+        #expect(large > 1_000_000_000)
+        #expect(small > 100_000_000 && small < large / 4)
+    }
+}

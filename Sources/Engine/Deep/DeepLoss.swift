@@ -40,16 +40,24 @@ public enum DeepLoss {
                                       scale: Double = 1, gradient: Tensor? = nil) -> Double {
         precondition(phi.count == target.count, "features and target differ in size")
         let n = phi.count
-        var sum = 0.0
-        for i in 0..<n {
-            let d = Double(phi.data[i]) - Double(target.data[i])
-            sum += d * d
-        }
         let norm = max(targetSquaredNorm, .leastNormalMagnitude)
-        if let gradient {
-            precondition(gradient.count == n, "gradient differs in size")
-            let k = Float(2 * scale / norm)
-            for i in 0..<n { gradient.data[i] = k * (phi.data[i] - target.data[i]) }
+        if let gradient { precondition(gradient.count == n, "gradient differs in size") }
+        let k = Float(2 * scale / norm)
+        let a = phi.data, b = target.data
+        // One pass; the differences and the sum in Double: the line search compares losses that differ in
+        // the 7th digit.
+        var sum = 0.0
+        if let g = gradient?.data {
+            for i in 0..<n {
+                let d = Double(a[i]) - Double(b[i])
+                sum += d * d
+                g[i] = k * (a[i] - b[i])
+            }
+        } else {
+            for i in 0..<n {
+                let d = Double(a[i]) - Double(b[i])
+                sum += d * d
+            }
         }
         return sum / norm
     }

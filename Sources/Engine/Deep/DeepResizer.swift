@@ -73,8 +73,8 @@ public enum DeepResizer {
     ///
     /// - Parameters:
     ///   - network: VGG weights loaded at least to relu5_1 (shared, read-only).
-    ///   - context: progress after every L-BFGS iteration (step, iterations, L); cancellation between
-    ///     iterations (and during the seam search) with `OperationCancelled`.
+    ///   - context: progress after every L-BFGS iteration (step, iterations, L); cancellation with
+    ///     `OperationCancelled` between evaluations (so between iterations too) and during the seam search.
     public static func resize(rgb input: Tensor, width: Int, height: Int, options: DeepResizeOptions = DeepResizeOptions(),
                               network: VGGNetwork, context: RunContext = .detached) throws -> DeepResizeOutput {
         let clock = ContinuousClock()
@@ -92,35 +92,17 @@ public enum DeepResizer {
         }
         try context.checkCancelled()
 
-        // Input features: one pass to relu5_1. The taps are copied out so the extractor (sized for the
-        // input) can be freed before the optimisation allocates its own workspace.
-        let inputFeatures: [Tap: Tensor]
-        do {
-            let extractor = try FeatureExtractor(network: network, height: input.height, width: input.width,
-                                                 deepestTap: .relu5_1, threads: options.threads)
-            inputFeatures = try extractor.forward(image: input, to: .relu5_1).mapValues { $0.clone() }
-        }
-        let mask = SemanticMask(features: inputFeatures[.relu5_1]!)
-        var reconstruction: [Tap: Tensor] = [:]
-        for tap in DeepObjective.reconstructionTaps { reconstruction[tap] = inputFeatures[tap]! }
-        // The seam search reports seams, not iterations: only its cancellation goes through.
-        let searchContext = RunContext(report: { _ in }, isCancelled: context.isCancelled)
-        let targets = try FeatureResize.targets(for: reconstruction, operator: options.featureOperator,
-                                                mask: options.protect ? mask : nil,
-                                                outputHeight: height, outputWidth: width, context: searchContext)
-        let (mean, std) = DeepLoss.channelStatistics(input)
-        let objective = try DeepObjective(network: network, height: height, width: width, targets: targets,
-                                          inputFeatures: inputFeatures, inputMean: mean, inputStd: std,
-                                          weights: options.weights, threads: options.threads)
-        // R0 = clamp(bilinear(I), 0, 1).
-        let r0 = FeatureResize.linear(input, height: height, width: width)
-        var x = r0.toArray().map { min(max($0, 0), 1) }
+        let (objective, mask, r0) = try prepare(input: input, width: width, height: height, options: options,
+                                                network: network, context: context)
+        var x = r0
         let setupEnd = clock.now
 
         var first: DeepLossTerms?
         var lbfgs = LBFGSOptions(iterations: options.iterations)
         lbfgs.finalClamp = nil  // clamped below, after the pre-clamp terms are taken
         let result = try LBFGS.minimize(&x, options: lbfgs, context: context) { xp, g in
+            // Also between the evaluations of a line search (up to ~25 of them): a cancelled job stops sooner.
+            try context.checkCancelled()
             let terms = try objective.evaluate(xp, gradient: g)
             if first == nil { first = terms }
             return terms.total
@@ -140,6 +122,57 @@ public enum DeepResizer {
             maskFraction: mask.fraction, setupSeconds: seconds(setupEnd - start),
             optimizeSeconds: seconds(optimizeEnd - setupEnd), totalSeconds: seconds(clock.now - start))
         return DeepResizeOutput(image: output, report: report, mask: mask)
+    }
+
+    /// About how many bytes a run allocates at its peak, so a caller can refuse sizes first: the setup
+    /// (an input-sized extractor to relu5_1 plus copies of its taps and the targets) or the optimisation
+    /// (an output-sized extractor to relu4_1, targets and their gradients, L-BFGS's ~30 vectors of 3·h·w),
+    /// whichever is larger.
+    public static func estimatedPeakBytes(inputWidth: Int, inputHeight: Int, outputWidth: Int, outputHeight: Int,
+                                          kernel: ConvolutionKernel = .best, threads: Int = 2) -> Int {
+        let channels: [Tap: Int] = [.relu1_1: 64, .relu2_1: 128, .relu3_1: 256, .relu4_1: 512, .relu5_1: 512]
+        func tapBytes(_ taps: [Tap], height: Int, width: Int) -> Int {
+            taps.reduce(0) { total, tap in
+                let size = tap.outputSize(height: height, width: width)
+                return total + 4 * channels[tap]! * size.height * size.width
+            }
+        }
+        let targets = tapBytes(DeepObjective.reconstructionTaps, height: outputHeight, width: outputWidth)
+        let setup = FeatureExtractor.workspaceBytes(kernel: kernel, height: inputHeight, width: inputWidth,
+                                                    deepestTap: .relu5_1, threads: threads)
+            + tapBytes(Tap.allCases, height: inputHeight, width: inputWidth) + targets
+        let optimisation = FeatureExtractor.workspaceBytes(kernel: kernel, height: outputHeight, width: outputWidth,
+                                                           deepestTap: .relu4_1, threads: threads)
+            + 2 * targets + 30 * 4 * 3 * outputHeight * outputWidth
+        return max(setup, optimisation)
+    }
+
+    /// Setup: the input's features (one pass to relu5_1), the mask, the targets, the objective and R0.
+    /// A function of its own so the input-sized features are freed before the optimisation runs.
+    private static func prepare(input: Tensor, width: Int, height: Int, options: DeepResizeOptions,
+                                network: VGGNetwork, context: RunContext) throws -> (DeepObjective, SemanticMask, [Float]) {
+        let inputFeatures: [Tap: Tensor]
+        do {
+            let extractor = try FeatureExtractor(network: network, height: input.height, width: input.width,
+                                                 deepestTap: .relu5_1, threads: options.threads)
+            // Copied out: the extractor's tensors die with its (input-sized) workspace.
+            inputFeatures = try extractor.forward(image: input, to: .relu5_1).mapValues { $0.clone() }
+        }
+        let mask = SemanticMask(features: inputFeatures[.relu5_1]!)
+        var reconstruction: [Tap: Tensor] = [:]
+        for tap in DeepObjective.reconstructionTaps { reconstruction[tap] = inputFeatures[tap]! }
+        // The seam search reports seams, not iterations: only its cancellation goes through.
+        let searchContext = RunContext(report: { _ in }, isCancelled: context.isCancelled)
+        let targets = try FeatureResize.targets(for: reconstruction, operator: options.featureOperator,
+                                                mask: options.protect ? mask : nil,
+                                                outputHeight: height, outputWidth: width, context: searchContext)
+        let (mean, std) = DeepLoss.channelStatistics(input)
+        let objective = try DeepObjective(network: network, height: height, width: width, targets: targets,
+                                          inputFeatures: inputFeatures, inputMean: mean, inputStd: std,
+                                          weights: options.weights, threads: options.threads)
+        // R0 = clamp(bilinear(I), 0, 1).
+        let r0 = FeatureResize.linear(input, height: height, width: width).toArray().map { min(max($0, 0), 1) }
+        return (objective, mask, r0)
     }
 
     /// `resize(rgb:…)` on an 8-bit image. An alpha channel is resized with the `linear` operator.
