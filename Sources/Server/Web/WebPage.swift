@@ -7,7 +7,7 @@ enum WebPage {
     static let html: [UInt8] = Array(text.utf8)
 
     /// Only this page's own inline style and script, images from blob: URLs, requests to this origin.
-    static let contentSecurityPolicy = "default-src 'none'; img-src 'self' blob: data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; base-uri 'none'"
+    static let contentSecurityPolicy = "default-src 'none'; img-src 'self' blob: data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self' blob:; form-action 'self'; base-uri 'none'"
 
     static let text = #"""
 <!doctype html>
@@ -16,6 +16,7 @@ enum WebPage {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>deepresize</title>
+<link rel="icon" href="data:,">
 <style>
   :root { --ink: #1d2430; --muted: #5d6878; --line: #d8dee8; --accent: #2f6fd6; --bad: #b3261e; --bg: #f5f7fa; }
   * { box-sizing: border-box; }
@@ -48,7 +49,7 @@ enum WebPage {
   .compare { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
   figure { margin: 0; }
   figure .frame { background: repeating-conic-gradient(#eceff3 0 25%, #fff 0 50%) 0 0 / 16px 16px; border: 1px solid var(--line); border-radius: 8px; min-height: 220px; display: flex; align-items: center; justify-content: center; overflow: hidden; }
-  figure img { max-width: 100%; max-height: 62vh; display: block; }
+  figure img { max-width: 100%; display: block; }
   figcaption { font-size: 13px; color: var(--muted); margin-top: 6px; }
   .placeholder { color: var(--muted); font-size: 14px; padding: 20px; text-align: center; }
   #download { display: none; }
@@ -75,9 +76,9 @@ enum WebPage {
     <div id="ratio"></div>
     <label for="method">Method</label>
     <select id="method">
-      <option value="scale">scale: Lanczos resampling (instant)</option>
-      <option value="seam" selected>seam: seam carving (a queued job)</option>
-      <option value="deep">deep: deep-feature reconstruction (a queued job)</option>
+      <option value="scale">scale · resampling</option>
+      <option value="seam" selected>seam · seam carving</option>
+      <option value="deep">deep · deep features</option>
     </select>
     <div id="deep-options">
       <div class="row">
@@ -119,6 +120,12 @@ function showRatio() {
   if (w > 0 && h > 0) text += ` → ${w}×${h} (${ratioText(w, h)})`;
   $("ratio").textContent = text;
 }
+// Both images at the same scale, so the result's size reads correctly against the input's.
+function layoutCompare() {
+  const images = ["before", "after"].map((id) => $(id)).filter((img) => img && img.naturalWidth);
+  const widest = Math.max(...images.map((img) => img.naturalWidth));
+  for (const img of images) img.style.width = `${(100 * img.naturalWidth / widest).toFixed(2)}%`;
+}
 function showError(message) { $("error").textContent = message; $("error").classList.add("shown"); }
 function clearError() { $("error").textContent = ""; $("error").classList.remove("shown"); }
 
@@ -142,7 +149,11 @@ function setFile(file) {
     state.file = file; state.width = img.naturalWidth; state.height = img.naturalHeight;
     $("before-frame").replaceChildren(img);
     img.id = "before";
-    $("before-caption").textContent = `Before: ${file.name}, ${state.width}×${state.height}`;
+    $("before-caption").textContent = `Before (${file.name}): ${state.width}×${state.height}`;
+    $("after-frame").replaceChildren(Object.assign(document.createElement("div"), { className: "placeholder", textContent: "The result appears here." }));
+    $("after-caption").textContent = "After";
+    $("download").classList.remove("shown");
+    layoutCompare();
     $("drop-text").textContent = `${file.name} (${state.width}×${state.height}) — drop or click to change`;
     if (!$("w").value && !$("h").value) {
       $("w").value = Math.max(1, Math.round(state.width / 2));
@@ -190,8 +201,9 @@ function showResult(blob, label) {
   const img = new Image();
   img.id = "after";
   img.onload = () => {
-    $("after-caption").textContent = `After: ${label}, ${img.naturalWidth}×${img.naturalHeight}`;
+    $("after-caption").textContent = `After (${label}): ${img.naturalWidth}×${img.naturalHeight}`;
     setProgress(1, `done: ${img.naturalWidth}×${img.naturalHeight}`);
+    layoutCompare();
     document.body.dataset.state = "done";
   };
   img.src = state.resultURL;
@@ -199,7 +211,7 @@ function showResult(blob, label) {
   const ext = blob.type === "image/jpeg" ? "jpg" : "png";
   const base = (state.file.name.replace(/\.[^.]*$/, "") || "image");
   $("download").href = state.resultURL;
-  $("download").download = `${base}-${label.split(" ")[0]}.${ext}`;
+  $("download").download = `${base}-${label}.${ext}`;
   $("download").classList.add("shown");
 }
 
@@ -267,7 +279,7 @@ $("form").addEventListener("submit", async (e) => {
   $("download").classList.remove("shown");
   try {
     const response = await fetch(`/resize?${params}`, { method: "POST", body: form, headers: { "Prefer": "respond-async" } });
-    const label = `${method} ${$("w").value}×${$("h").value}`;
+    const label = method;
     if (response.status === 200) {
       showResult(await response.blob(), label);
     } else if (response.status === 202) {
