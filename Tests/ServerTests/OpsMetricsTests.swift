@@ -68,6 +68,13 @@ import Testing
                              ("process_resident_memory_bytes", "gauge")] {
             #expect(types[name] == type, "\(name): \(types[name] ?? "missing")")
         }
+        // README's Metrics table lists exactly the series the server exports.
+        let readme = try String(contentsOf: ServerProcess.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "## Metrics").dropFirst().first?.components(separatedBy: "\n## ").first)
+        let documented = section.split(separator: "\n").filter { $0.hasPrefix("| `") }.map {
+            $0.split(separator: "|")[0].trimmingCharacters(in: CharacterSet(charactersIn: " `"))
+        }
+        #expect(Set(documented) == Set(types.keys))
         let rss = before.value("process_resident_memory_bytes")
         #expect(rss > 1_000_000 && rss < 4_000_000_000, "RSS \(rss)")
         #expect(before.value("deepresize_workers") == 1)
