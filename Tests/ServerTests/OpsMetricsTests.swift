@@ -129,7 +129,12 @@ import Testing
         while try curl([], "\(server.baseURL)/jobs/\(firstID)").json()["status"] as? String == "queued", Date() < deadline {
             Thread.sleep(forTimeInterval: 0.05)
         }
-        let during = try scrape(server)
+        // The store marks the job running a moment before the worker counts itself busy.
+        var during = try scrape(server)
+        while during.value("deepresize_workers_busy") == 0, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+            during = try scrape(server)
+        }
         #expect(during.value("deepresize_workers_busy") == 1)
         #expect(during.value("deepresize_jobs_running") == 1)
         #expect(during.value("deepresize_queue_depth") == 1)

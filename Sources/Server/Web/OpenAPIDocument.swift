@@ -190,7 +190,7 @@ enum OpenAPIDocument {
     "/readyz": {
       "get": {
         "operationId": "ready",
-        "summary": "Readiness: 200 when the queue database is writable (and, with deep, the weights are loaded)",
+        "summary": "Readiness: 200 when the queue database and the jobs directory are writable; 503 otherwise and while shutting down",
         "responses": {
           "200": {
             "description": "Ready.",
