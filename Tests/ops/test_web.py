@@ -142,6 +142,14 @@ def test_seam_end_to_end_with_progress(browser, server, photo):
     assert browser.find_element(By.ID, "progress").get_attribute("value") == "1"
     assert "After (seam): 330×300" in browser.find_element(By.ID, "after-caption").text
     no_console_errors(browser)
+    # Same scale: the 330 px result is drawn at 330/480 of the input's width; unticked, both fill their frames.
+    widths = "return ['before', 'after'].map(id => document.getElementById(id).getBoundingClientRect().width);"
+    before, after = browser.execute_script(widths)
+    assert abs(after / before - 330 / 480) < 0.02, (before, after)
+    browser.find_element(By.ID, "same-scale").click()
+    before, after = browser.execute_script(widths)
+    assert abs(after - before) < 2, (before, after)
+    browser.find_element(By.ID, "same-scale").click()
     # For looking at (docs/screenshot-web.png is one of these, with a real photo): not in the tree.
     shots = ROOT / ".cache/ops"
     shots.mkdir(parents=True, exist_ok=True)

@@ -52,6 +52,8 @@ enum WebPage {
   figure img { max-width: 100%; display: block; }
   figcaption { font-size: 13px; color: var(--muted); margin-top: 6px; }
   .placeholder { color: var(--muted); font-size: 14px; padding: 20px; text-align: center; }
+  .actions { display: flex; gap: 18px; align-items: center; flex-wrap: wrap; }
+  .actions .check { margin-top: 16px; }
   #download { display: none; }
   #download.shown { display: inline-block; }
   @media (max-width: 860px) { main { grid-template-columns: 1fr; } .compare { grid-template-columns: 1fr; } }
@@ -99,7 +101,10 @@ enum WebPage {
       <figure><div class="frame" id="before-frame"><div class="placeholder">The input appears here.</div></div><figcaption id="before-caption">Before</figcaption></figure>
       <figure><div class="frame" id="after-frame"><div class="placeholder">The result appears here.</div></div><figcaption id="after-caption">After</figcaption></figure>
     </div>
-    <a class="button" id="download" download>Download the result</a>
+    <div class="actions">
+      <a class="button" id="download" download>Download the result</a>
+      <div class="check"><input type="checkbox" id="same-scale" checked><label for="same-scale" style="margin:0">show both at the same scale</label></div>
+    </div>
   </section>
 </main>
 <script>
@@ -124,7 +129,8 @@ function showRatio() {
 function layoutCompare() {
   const images = ["before", "after"].map((id) => $(id)).filter((img) => img && img.naturalWidth);
   const widest = Math.max(...images.map((img) => img.naturalWidth));
-  for (const img of images) img.style.width = `${(100 * img.naturalWidth / widest).toFixed(2)}%`;
+  const same = $("same-scale").checked;
+  for (const img of images) img.style.width = same ? `${(100 * img.naturalWidth / widest).toFixed(2)}%` : "100%";
 }
 function showError(message) { $("error").textContent = message; $("error").classList.add("shown"); }
 function clearError() { $("error").textContent = ""; $("error").classList.remove("shown"); }
@@ -175,6 +181,7 @@ function follow(changed) {
 $("w").addEventListener("input", () => { follow("w"); showRatio(); });
 $("h").addEventListener("input", () => { follow("h"); showRatio(); });
 $("keep").addEventListener("change", () => { follow("w"); showRatio(); });
+$("same-scale").addEventListener("change", layoutCompare);
 $("method").addEventListener("change", () => $("deep-options").classList.toggle("shown", $("method").value === "deep"));
 
 const drop = $("drop");
