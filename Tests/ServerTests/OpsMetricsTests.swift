@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Server
 
 /// `GET /metrics` of the real server: Prometheus text with the series README lists, and counters that move
 /// with the requests and jobs a client makes.
@@ -51,6 +52,33 @@ import Testing
         #expect(answer.status == 200)
         #expect(answer.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
         return try Scrape(answer.text)
+    }
+
+    @Test func labelsAreRouteTemplatesAndIterationsAreTimed() throws {
+        #expect(ServiceMetrics.routeLabel(path: "/jobs/3f1c0000-0000-4000-8000-000000000000") == "/jobs/{id}")
+        #expect(ServiceMetrics.routeLabel(path: "/jobs/x/result") == "/jobs/{id}/result")
+        #expect(ServiceMetrics.routeLabel(path: "/") == "/")
+        #expect(ServiceMetrics.routeLabel(path: "/resize") == "/resize")
+        #expect(ServiceMetrics.routeLabel(path: "/wp-admin/../etc/passwd") == "unmatched")
+        #expect(ServiceMetrics.routeLabel(path: "-") == "none")
+        #expect(ServiceMetrics.methodLabel("BREW") == "other")
+
+        let metrics = ServiceMetrics.standalone()
+        for seconds in [0.04, 0.3, 0.3] { metrics.optimizerIteration(seconds: seconds) }
+        metrics.jobFinished(method: "deep", status: .failed, queueWait: 2, processing: 40)
+        metrics.observeRequest(method: "GET", path: "/jobs/abc", status: 404, seconds: 0.002)
+        let scrape = try Scrape(String(decoding: try #require(metrics.render(.init(queued: 3, running: 1, busyWorkers: 1, workers: 2))),
+                                       as: UTF8.self))
+        #expect(scrape.value("deepresize_optimizer_iteration_seconds_count") == 3)
+        #expect(abs(scrape.value("deepresize_optimizer_iteration_seconds_sum") - 0.64) < 1e-6)
+        #expect(scrape.value("deepresize_optimizer_iteration_seconds_bucket", ["le": "0.05"]) == 1)
+        #expect(scrape.value("deepresize_optimizer_iteration_seconds_bucket", ["le": "0.3"]) == 3)
+        #expect(scrape.value("deepresize_jobs_finished_total", ["method": "deep", "status": "failed"]) == 1)
+        #expect(scrape.value("deepresize_job_processing_seconds_bucket", ["method": "deep", "le": "30.0"]) == 0)
+        #expect(scrape.value("deepresize_job_processing_seconds_bucket", ["method": "deep", "le": "60.0"]) == 1)
+        #expect(scrape.value("deepresize_http_requests_total", ["route": "/jobs/{id}", "status": "404"]) == 1)
+        #expect(scrape.value("deepresize_queue_depth") == 3)
+        #expect(scrape.value("deepresize_workers") == 2)
     }
 
     @Test func seriesHaveTheirTypesAndMoveWithTraffic() throws {

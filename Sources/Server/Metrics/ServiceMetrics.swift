@@ -57,6 +57,12 @@ final class ServiceMetrics: Sendable {
         return factory
     }
 
+    /// Metrics with a registry of their own, not bootstrapped: for tests and tools in a process that may
+    /// already have bootstrapped `MetricsSystem`.
+    static func standalone() -> ServiceMetrics {
+        ServiceMetrics(factory: makeFactory(registry: PrometheusCollectorRegistry()))
+    }
+
     private static func seconds(_ value: Double) -> Duration { .nanoseconds(Int64((value * 1e9).rounded())) }
 
     private let factory: any MetricsFactory
