@@ -28,10 +28,13 @@ final class Service: Sendable {
             logger.error("method=deep is unavailable until the weights load: \(networkProblem)")
         }
         let pipeline = ResizePipeline(config: config, network: network, networkProblem: networkProblem)
+        // The Prometheus factory is bootstrapped into MetricsSystem once per process, on first use.
+        let metrics = ServiceMetrics(factory: ServiceMetrics.processFactory)
         waiters = JobWaiters()
-        workers = WorkerPool(store: store, pipeline: pipeline, waiters: waiters, count: config.workers, logger: logger)
+        workers = WorkerPool(store: store, pipeline: pipeline, waiters: waiters, count: config.workers, logger: logger,
+                             metrics: metrics)
         routes = ResizeService(config: config, store: store, pipeline: pipeline, workers: workers,
-                               waiters: waiters, logger: logger)
+                               waiters: waiters, logger: logger, metrics: metrics)
         var http = HTTPServerConfiguration()
         http.host = config.host
         http.port = config.port
@@ -43,6 +46,7 @@ final class Service: Sendable {
         http.keepAliveTimeout = config.keepAliveTimeout
         let accessLogger = logger
         self.http = HTTPServer(configuration: http, handler: routes, logger: logger) { entry in
+            metrics.observeRequest(entry)
             accessLogger.info("\(entry.method) \(entry.path) \(entry.status) \(entry.bodyBytesSent)B \(ResizeService.millis(entry.durationMilliseconds))ms")
         }
     }

@@ -14,6 +14,7 @@ final class WorkerPool: Sendable {
     private let logger: Logger
     private let count: Int
     private let progressInterval: Double
+    private let metrics: ServiceMetrics
     private let wakeup = DispatchSemaphore(value: 0)
     private let state = Mutex<State>(State())
     private let stopped = DispatchGroup()
@@ -25,13 +26,14 @@ final class WorkerPool: Sendable {
     }
 
     init(store: JobStore, pipeline: ResizePipeline, waiters: JobWaiters, count: Int, logger: Logger,
-         progressInterval: Double = 0.25) {
+         progressInterval: Double = 0.25, metrics: ServiceMetrics = ServiceMetrics()) {
         self.store = store
         self.pipeline = pipeline
         self.waiters = waiters
         self.count = count
         self.logger = logger
         self.progressInterval = progressInterval
+        self.metrics = metrics
     }
 
     func start() {
@@ -89,9 +91,20 @@ final class WorkerPool: Sendable {
         let job = claim.job
         let started = monotonicSeconds()
         let lastWrite = Mutex<Double>(0)
+        let lastStep = Mutex<(step: Int, at: Double)?>(nil)
+        let isDeep = job.method == ResizeMethod.deep.rawValue
         let context = RunContext(
-            report: { [store, progressInterval] progress in
+            report: { [store, progressInterval, metrics] progress in
                 let now = monotonicSeconds()
+                // For deep, a step is one optimiser iteration: time per iteration between two reports (the
+                // first report is the baseline, so the network's setup is not counted as an iteration).
+                if isDeep, let timing = lastStep.withLock({ last -> (steps: Int, seconds: Double)? in
+                    defer { last = (progress.step, now) }
+                    guard let last, progress.step > last.step else { return nil }
+                    return (progress.step - last.step, now - last.at)
+                }) {
+                    for _ in 0..<timing.steps { metrics.optimizerIteration(seconds: timing.seconds / Double(timing.steps)) }
+                }
                 let due = lastWrite.withLock { last -> Bool in
                     guard now - last >= progressInterval || progress.step >= progress.total else { return false }
                     last = now
@@ -107,15 +120,22 @@ final class WorkerPool: Sendable {
             let (output, _) = try pipeline.run(input, options: options, width: job.params.width,
                                                height: job.params.height, context: context)
             let stored = try store.succeed(claim, result: output, format: options.format.rawValue)
+            if stored {
+                recordFinish(claim, .succeeded, started: started)
+            } else if (try? store.job(id: job.id))?.status == .canceled {
+                recordFinish(claim, .canceled, started: started)
+            }
             logger.info("job \(stored ? "succeeded" : "finished after it was canceled")",
                         metadata: ["job": "\(job.id)", "seconds": "\(rounded(monotonicSeconds() - started))"])
         } catch is OperationCancelled {
-            finishInterrupted(claim)
+            finishInterrupted(claim, started: started)
         } catch {
             let problem = Problem(error)
             logger.warning("job failed", metadata: ["job": "\(job.id)", "error": "\(problem)"])
             do {
-                try store.fail(claim, error: JobError(status: problem.status, title: problem.title, detail: problem.detail))
+                if try store.fail(claim, error: JobError(status: problem.status, title: problem.title, detail: problem.detail)) {
+                    recordFinish(claim, .failed, started: started)
+                }
             } catch {
                 logger.error("cannot record the failure of job \(job.id): \(error)")
             }
@@ -125,19 +145,29 @@ final class WorkerPool: Sendable {
     }
 
     /// Canceled by DELETE → `canceled`; interrupted by shutdown → back to the queue.
-    private func finishInterrupted(_ claim: JobClaim) {
+    private func finishInterrupted(_ claim: JobClaim, started: Double) {
         let byShutdown = state.withLock { $0.stopping && !$0.canceled.contains(claim.job.id) }
         do {
             if byShutdown {
                 try store.requeue(claim)
                 logger.info("job requeued for shutdown", metadata: ["job": "\(claim.job.id)"])
             } else {
-                try store.finishCanceled(claim)
+                if try store.finishCanceled(claim) { recordFinish(claim, .canceled, started: started) }
                 logger.info("job canceled", metadata: ["job": "\(claim.job.id)"])
             }
         } catch {
             logger.error("cannot record the interruption of job \(claim.job.id): \(error)")
         }
+    }
+}
+
+extension WorkerPool {
+    /// Metrics of a job that reached a final status on this worker: the wait is from submission to the
+    /// claim (wall clock, as stored), the processing from the claim to now (monotonic).
+    fileprivate func recordFinish(_ claim: JobClaim, _ status: JobStatus, started: Double) {
+        let job = claim.job
+        metrics.jobFinished(method: job.method, status: status, queueWait: (job.startedAt ?? job.createdAt) - job.createdAt,
+                            processing: monotonicSeconds() - started)
     }
 }
 

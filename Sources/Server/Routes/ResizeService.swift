@@ -13,16 +13,18 @@ final class ResizeService: HTTPHandler {
     private let waiters: JobWaiters
     private let inline: WorkLimiter
     private let logger: Logger
+    private let metrics: ServiceMetrics
     private let shuttingDown = Atomic<Bool>(false)
 
     init(config: ServiceConfig, store: JobStore, pipeline: ResizePipeline, workers: WorkerPool,
-         waiters: JobWaiters, logger: Logger) {
+         waiters: JobWaiters, logger: Logger, metrics: ServiceMetrics = ServiceMetrics()) {
         self.config = config
         self.store = store
         self.pipeline = pipeline
         self.workers = workers
         self.waiters = waiters
         self.logger = logger
+        self.metrics = metrics
         inline = WorkLimiter(limit: ServiceConfig.cpuCount)
     }
 
@@ -55,6 +57,12 @@ final class ResizeService: HTTPHandler {
             case .jobResult(let id): respond(try result(id: id, ifNoneMatch: request.head.headers["If-None-Match"]))
             case .health: respond(jsonResponse(200, .object([("status", .string("ok"))])))
             case .ready: respond(readiness())
+            case .metrics: respond(metricsResponse())
+            case .openAPI: respond(staticResponse(OpenAPIDocument.json, contentType: "application/json"))
+            case .page:
+                var page = staticResponse(WebPage.html, contentType: "text/html; charset=utf-8")
+                page.headers.set("Content-Security-Policy", WebPage.contentSecurityPolicy)
+                respond(page)
             }
         } catch {
             respond(problemResponse(error, request: request.head))
@@ -165,7 +173,11 @@ final class ResizeService: HTTPHandler {
 
     private func jobRoute(id: String, method: String) throws -> HTTPResponse {
         if method == "DELETE" {
+            let before = try store.job(id: id)?.status
             guard let job = try store.cancel(id: id) else { throw unknownJob(id) }
+            if before == .queued && job.status == .canceled {
+                metrics.jobFinished(method: job.method, status: .canceled, queueWait: nil, processing: nil)
+            }
             if job.status == .running { workers.cancel(id: id) }
             if job.status.isFinished { waiters.finished(id: id) }
             return jsonResponse(200, try jobJSON(job))
@@ -218,6 +230,22 @@ final class ResizeService: HTTPHandler {
             return Problem.unavailable("the VGG-16 weights are not loaded: \(problem)").response
         }
         return jsonResponse(200, .object([("status", .string("ready")), ("workers", .int(config.workers))]))
+    }
+
+    // MARK: /metrics, /openapi.json, /
+
+    private func metricsResponse() -> HTTPResponse {
+        let counts = try? store.counts()
+        let snapshot = ServiceMetrics.Snapshot(queued: counts?[.queued], running: counts?[.running],
+                                               busyWorkers: workers.busyWorkers, workers: config.workers)
+        guard let text = metrics.render(snapshot) else { return Problem.notFound("metrics are not enabled in this process").response }
+        return staticResponse(text, contentType: ServiceMetrics.contentType)
+    }
+
+    private func staticResponse(_ body: [UInt8], contentType: String) -> HTTPResponse {
+        var response = HTTPResponse(status: 200, body: body)
+        response.headers.set("Content-Type", contentType)
+        return response
     }
 
     // MARK: helpers

@@ -6,6 +6,9 @@ enum Route: Equatable, Sendable {
     case jobResult(String)
     case health
     case ready
+    case metrics
+    case openAPI
+    case page
 
     static func match(method: String, path: String) -> Result<Route, Problem> {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
@@ -15,6 +18,9 @@ enum Route: Equatable, Sendable {
         case ["resize"]: (route, allowed) = (.resize, ["POST"])
         case ["healthz"]: (route, allowed) = (.health, ["GET", "HEAD"])
         case ["readyz"]: (route, allowed) = (.ready, ["GET", "HEAD"])
+        case ["metrics"]: (route, allowed) = (.metrics, ["GET", "HEAD"])
+        case ["openapi.json"]: (route, allowed) = (.openAPI, ["GET", "HEAD"])
+        case [""]: (route, allowed) = (.page, ["GET", "HEAD"])
         case let s where s.count == 2 && s[0] == "jobs": (route, allowed) = (.job(s[1]), ["GET", "HEAD", "DELETE"])
         case let s where s.count == 3 && s[0] == "jobs" && s[2] == "result": (route, allowed) = (.jobResult(s[1]), ["GET", "HEAD"])
         default: return .failure(.notFound("no route for \(path)"))

@@ -1,0 +1,191 @@
+import CoreMetrics
+import Foundation
+import HTTPCore
+import Metrics
+import Prometheus
+
+/// The service's metrics (API.md "Operations"), recorded through swift-metrics and rendered by
+/// swift-prometheus. Series:
+/// - `deepresize_http_requests_total{route,method,status}` and `deepresize_http_request_duration_seconds{…}`
+///   (histogram): every answered request, `route` being the template (`/jobs/{id}`), never the raw path.
+/// - `deepresize_queue_depth` (queued jobs) and `deepresize_jobs_running`: the store's counts, read at scrape.
+/// - `deepresize_jobs_finished_total{method,status}`: jobs that reached succeeded, failed or canceled.
+/// - `deepresize_job_queue_wait_seconds{method}`, `deepresize_job_processing_seconds{method}` (histograms).
+/// - `deepresize_optimizer_iteration_seconds` (histogram): one L-BFGS iteration of `deep`.
+/// - `deepresize_workers_busy`, `deepresize_workers`: workers running a job, and all workers.
+/// - `process_resident_memory_bytes`: resident set size from /proc/self/statm.
+final class ServiceMetrics: Sendable {
+    /// What the scrape reads from the running service; nil fields are skipped.
+    struct Snapshot: Sendable {
+        var queued: Int?
+        var running: Int?
+        var busyWorkers: Int?
+        var workers: Int?
+    }
+
+    static let requestsTotal = "deepresize_http_requests_total"
+    static let requestDuration = "deepresize_http_request_duration_seconds"
+    static let queueDepth = "deepresize_queue_depth"
+    static let jobsRunning = "deepresize_jobs_running"
+    static let jobsFinished = "deepresize_jobs_finished_total"
+    static let jobQueueWait = "deepresize_job_queue_wait_seconds"
+    static let jobProcessing = "deepresize_job_processing_seconds"
+    static let optimizerIteration = "deepresize_optimizer_iteration_seconds"
+    static let workersBusy = "deepresize_workers_busy"
+    static let workersTotal = "deepresize_workers"
+    static let residentMemory = "process_resident_memory_bytes"
+
+    /// The process-wide Prometheus factory, bootstrapped into `MetricsSystem` the first time it is used
+    /// (the bootstrap may happen only once per process; a static let runs its initialiser exactly once).
+    static let processFactory: PrometheusMetricsFactory = {
+        let factory = makeFactory(registry: PrometheusCollectorRegistry())
+        MetricsSystem.bootstrap(factory)
+        return factory
+    }()
+
+    /// A factory with bucket layouts that fit each series: requests take milliseconds, jobs take seconds
+    /// to minutes (a `deep` job at 100 iterations is about half a minute on two cores).
+    static func makeFactory(registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let jobBuckets: [Duration] = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800].map(seconds)
+        factory.durationHistogramBuckets = [
+            requestDuration: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60].map(seconds),
+            jobQueueWait: jobBuckets,
+            jobProcessing: jobBuckets,
+            optimizerIteration: [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5].map(seconds),
+        ]
+        return factory
+    }
+
+    /// Metrics with a registry of their own, not bootstrapped: for tests and tools in a process that may
+    /// already have bootstrapped `MetricsSystem`.
+    static func standalone() -> ServiceMetrics {
+        ServiceMetrics(factory: makeFactory(registry: PrometheusCollectorRegistry()))
+    }
+
+    private static func seconds(_ value: Double) -> Duration { .nanoseconds(Int64((value * 1e9).rounded())) }
+
+    private let factory: any MetricsFactory
+    private let registry: PrometheusCollectorRegistry?
+    private let queueDepthGauge: CoreMetrics.Gauge
+    private let runningGauge: CoreMetrics.Gauge
+    private let busyGauge: CoreMetrics.Gauge
+    private let workersGauge: CoreMetrics.Gauge
+    private let memoryGauge: CoreMetrics.Gauge
+    private let iterationTimer: CoreMetrics.Timer
+
+    /// - Parameter factory: where the series go; the Prometheus one renders `/metrics`. With any other
+    ///   factory (or none bootstrapped) recording still works and `render` answers nil.
+    init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
+        registry = (factory as? PrometheusMetricsFactory)?.registry
+        queueDepthGauge = CoreMetrics.Gauge(label: Self.queueDepth, factory: factory)
+        runningGauge = CoreMetrics.Gauge(label: Self.jobsRunning, factory: factory)
+        busyGauge = CoreMetrics.Gauge(label: Self.workersBusy, factory: factory)
+        workersGauge = CoreMetrics.Gauge(label: Self.workersTotal, factory: factory)
+        memoryGauge = CoreMetrics.Gauge(label: Self.residentMemory, factory: factory)
+        // Registered now so the series exists (with zero counts) before the first deep job runs.
+        iterationTimer = CoreMetrics.Timer(label: Self.optimizerIteration, factory: factory)
+        for method in ResizeMethod.allCases where method.isQueued {
+            for status in ["succeeded", "failed", "canceled"] {
+                _ = CoreMetrics.Counter(label: Self.jobsFinished, dimensions: [("method", method.rawValue), ("status", status)], factory: factory)
+            }
+            _ = CoreMetrics.Timer(label: Self.jobQueueWait, dimensions: [("method", method.rawValue)], factory: factory)
+            _ = CoreMetrics.Timer(label: Self.jobProcessing, dimensions: [("method", method.rawValue)], factory: factory)
+        }
+    }
+
+    // MARK: recording
+
+    /// One answered request, from the access log (also the answers HTTPCore gives itself: 408, 413, 431, 503).
+    func observeRequest(method: String, path: String, status: Int, seconds: Double) {
+        let dimensions = [("route", Self.routeLabel(path: path)), ("method", Self.methodLabel(method)),
+                          ("status", String(status))]
+        CoreMetrics.Counter(label: Self.requestsTotal, dimensions: dimensions, factory: factory).increment()
+        CoreMetrics.Timer(label: Self.requestDuration, dimensions: dimensions, factory: factory)
+            .recordNanoseconds(Self.nanoseconds(seconds))
+    }
+
+    func observeRequest(_ entry: AccessLogEntry) {
+        observeRequest(method: entry.method, path: entry.path, status: entry.status, seconds: entry.durationMilliseconds / 1000)
+    }
+
+    /// A job reached a final status. `queueWait` and `processing` are nil for a job canceled while queued
+    /// (it was never processed).
+    func jobFinished(method: String, status: JobStatus, queueWait: Double?, processing: Double?) {
+        let methodLabel = ResizeMethod(rawValue: method)?.rawValue ?? "other"
+        CoreMetrics.Counter(label: Self.jobsFinished, dimensions: [("method", methodLabel), ("status", status.rawValue)], factory: factory).increment()
+        if let queueWait {
+            CoreMetrics.Timer(label: Self.jobQueueWait, dimensions: [("method", methodLabel)], factory: factory)
+                .recordNanoseconds(Self.nanoseconds(queueWait))
+        }
+        if let processing {
+            CoreMetrics.Timer(label: Self.jobProcessing, dimensions: [("method", methodLabel)], factory: factory)
+                .recordNanoseconds(Self.nanoseconds(processing))
+        }
+    }
+
+    /// One optimiser iteration of `deep` took `seconds`.
+    func optimizerIteration(seconds: Double) { iterationTimer.recordNanoseconds(Self.nanoseconds(seconds)) }
+
+    // MARK: scrape
+
+    /// Refreshes the gauges from `snapshot` and the process, then renders the Prometheus text format.
+    /// Nil when the factory is not Prometheus (nothing to render).
+    func render(_ snapshot: Snapshot) -> [UInt8]? {
+        if let queued = snapshot.queued { queueDepthGauge.record(queued) }
+        if let running = snapshot.running { runningGauge.record(running) }
+        if let busy = snapshot.busyWorkers { busyGauge.record(busy) }
+        if let workers = snapshot.workers { workersGauge.record(workers) }
+        if let rss = Self.residentBytes() { memoryGauge.record(rss) }
+        return registry?.emitToBuffer()
+    }
+
+    static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    /// Resident set size: pages from /proc/self/statm (second field) times the page size. Nil where
+    /// /proc is not mounted.
+    static func residentBytes() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    // MARK: labels
+
+    /// The route template of a path: bounded label values whatever clients send ("unmatched" for 404s,
+    /// "none" when the request line could not be parsed).
+    static func routeLabel(path: String) -> String {
+        if path == "-" || path.isEmpty { return "none" }
+        for method in ["GET", "POST", "DELETE"] {
+            if case .success(let route) = Route.match(method: method, path: path) { return route.template }
+        }
+        return "unmatched"
+    }
+
+    static func methodLabel(_ method: String) -> String {
+        ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"].contains(method) ? method : "other"
+    }
+
+    private static func nanoseconds(_ seconds: Double) -> Int64 {
+        guard seconds.isFinite, seconds > 0 else { return 0 }
+        return Int64(min(seconds, 1e9) * 1e9)
+    }
+}
+
+extension Route {
+    /// The path template of the route, as OpenAPI writes it.
+    var template: String {
+        switch self {
+        case .resize: "/resize"
+        case .job: "/jobs/{id}"
+        case .jobResult: "/jobs/{id}/result"
+        case .health: "/healthz"
+        case .ready: "/readyz"
+        case .metrics: "/metrics"
+        case .openAPI: "/openapi.json"
+        case .page: "/"
+        }
+    }
+}

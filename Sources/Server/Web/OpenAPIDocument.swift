@@ -1,0 +1,347 @@
+/// `GET /openapi.json`: the HTTP contract of API.md as OpenAPI 3.1, written by hand next to the routes it
+/// describes (Route.swift, ResizeService.swift, ResizeOptions.swift, Problem.swift, JobJSON.swift). A change
+/// there needs a change here: the Schemathesis contract test (Tests/ops/contract.sh, run by scripts/test)
+/// checks the running server against this document. Embedded so the binary needs no files besides itself.
+enum OpenAPIDocument {
+    static let json: [UInt8] = Array(text.utf8)
+
+    static let text = #"""
+{
+  "openapi": "3.1.0",
+  "info": {
+    "title": "deepresize",
+    "version": "1.0.0",
+    "summary": "Image resizing by reconstruction from deep features, seam carving and plain resampling, over HTTP.",
+    "description": "Errors are application/problem+json (RFC 9457). Limits named in the descriptions are configuration keys; the numbers here are the defaults (a deployment may change them). Every GET route also answers HEAD (same headers, no body); a known path with a method it does not allow answers 405 with Allow; an unknown path answers 404. Any route can answer 400 (malformed request line or headers), 408 (head or body too slow), 431 (header fields over max_header_bytes) and 503 (over max_connections, or shutting down)."
+  },
+  "servers": [{"url": "/"}],
+  "paths": {
+    "/resize": {
+      "post": {
+        "operationId": "resize",
+        "summary": "Resize an image",
+        "description": "method=scale answers the image inline. method=seam (and deep) runs as a queued job: the answer is the image when the job finishes within `wait` seconds, else 202 with the job. `Prefer: respond-async` or wait=0 always gives 202.",
+        "parameters": [
+          {"name": "w", "in": "query", "description": "Target width in pixels. At least one of w and h; a missing one keeps the aspect ratio.", "schema": {"type": "integer", "minimum": 1, "maximum": 1000000}},
+          {"name": "h", "in": "query", "description": "Target height in pixels.", "schema": {"type": "integer", "minimum": 1, "maximum": 1000000}},
+          {"name": "method", "in": "query", "schema": {"type": "string", "enum": ["deep", "seam", "scale"], "default": "deep"}},
+          {"name": "operator", "in": "query", "description": "How deep resizes the feature maps.", "schema": {"type": "string", "enum": ["seam", "linear"], "default": "seam"}},
+          {"name": "protect", "in": "query", "description": "Protect the semantic mask (deep).", "schema": {"type": "string", "enum": ["true", "false"], "default": "true"}},
+          {"name": "iterations", "in": "query", "description": "Optimiser budget (deep).", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+          {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["png", "jpeg"], "default": "png"}},
+          {"name": "wait", "in": "query", "description": "Seconds the request may wait for a queued job before it answers 202 (default default_wait = 60, at most max_wait = 300), in plain decimal notation.", "schema": {"type": "number", "minimum": 0, "maximum": 300, "default": 60}},
+          {"name": "Prefer", "in": "header", "description": "respond-async: answer 202 at once.", "schema": {"type": "string"}}
+        ],
+        "requestBody": {
+          "required": true,
+          "description": "A JPEG or PNG (recognised by content), as multipart field `image` or as the raw body; at most max_body_bytes (25 MiB).",
+          "content": {
+            "multipart/form-data": {
+              "schema": {
+                "type": "object",
+                "required": ["image"],
+                "properties": {"image": {"type": "string", "contentMediaType": "application/octet-stream"}}
+              },
+              "encoding": {"image": {"contentType": "image/jpeg, image/png, application/octet-stream"}}
+            },
+            "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
+            "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The resized image.",
+            "headers": {
+              "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"},
+              "Server-Timing": {"description": "queue, decode, process and encode durations in milliseconds.", "schema": {"type": "string"}}
+            },
+            "content": {
+              "image/png": {"schema": {"$ref": "#/components/schemas/Image"}},
+              "image/jpeg": {"schema": {"$ref": "#/components/schemas/Image"}}
+            }
+          },
+          "202": {
+            "description": "Queued or running: poll Location.",
+            "headers": {
+              "Location": {"description": "/jobs/{id}", "required": true, "schema": {"type": "string"}},
+              "Retry-After": {"$ref": "#/components/headers/Retry-After"},
+              "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"}
+            },
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}},
+            "links": {
+              "GetJob": {"operationId": "getJob", "parameters": {"id": "$response.body#/id"}},
+              "GetJobResult": {"operationId": "getJobResult", "parameters": {"id": "$response.body#/id"}},
+              "CancelJob": {"operationId": "cancelJob", "parameters": {"id": "$response.body#/id"}}
+            }
+          },
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+          "408": {"$ref": "#/components/responses/RequestTimeout"},
+          "413": {"description": "The body is larger than max_body_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+          "415": {"description": "Not a JPEG or PNG (by content), or a body type other than multipart/form-data, image/jpeg, image/png.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+          "422": {"description": "Decodable but outside the limits (max_input_pixels, max_output_dimension, max_deep_output_pixels).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+          "429": {
+            "description": "The job queue is full (queue_capacity).",
+            "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+          },
+          "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+          "500": {"$ref": "#/components/responses/InternalError"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/jobs/{id}": {
+      "parameters": [{"$ref": "#/components/parameters/JobId"}],
+      "get": {
+        "operationId": "getJob",
+        "summary": "A job's status and progress",
+        "responses": {
+          "200": {"description": "The job.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+          "408": {"$ref": "#/components/responses/RequestTimeout"},
+          "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+          "500": {"$ref": "#/components/responses/InternalError"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "head": {
+        "operationId": "headJob",
+        "summary": "GET without the body",
+        "responses": {
+          "200": {"description": "The job exists."},
+          "404": {"description": "Unknown or expired."},
+          "default": {"description": "As for GET, without a body."}
+        }
+      },
+      "delete": {
+        "operationId": "cancelJob",
+        "summary": "Cancel a job",
+        "description": "A queued job is canceled at once; a running one stops at its next step; a finished one is left as it is.",
+        "responses": {
+          "200": {"description": "The job after the request.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+          "408": {"$ref": "#/components/responses/RequestTimeout"},
+          "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+          "500": {"$ref": "#/components/responses/InternalError"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/jobs/{id}/result": {
+      "parameters": [{"$ref": "#/components/parameters/JobId"}],
+      "get": {
+        "operationId": "getJobResult",
+        "summary": "The result image of a succeeded job",
+        "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+        "responses": {
+          "200": {
+            "description": "The image.",
+            "headers": {"ETag": {"$ref": "#/components/headers/ETag"}, "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"}},
+            "content": {
+              "image/png": {"schema": {"$ref": "#/components/schemas/Image"}},
+              "image/jpeg": {"schema": {"$ref": "#/components/schemas/Image"}}
+            }
+          },
+          "304": {"description": "If-None-Match matched.", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+          "408": {"$ref": "#/components/responses/RequestTimeout"},
+          "409": {
+            "description": "The job has not succeeded (yet): its body says where it is.",
+            "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
+          },
+          "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+          "500": {"$ref": "#/components/responses/InternalError"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "head": {
+        "operationId": "headJobResult",
+        "summary": "GET without the body",
+        "responses": {
+          "200": {"description": "The result is ready."},
+          "default": {"description": "As for GET, without a body."}
+        }
+      }
+    },
+    "/healthz": {
+      "get": {
+        "operationId": "health",
+        "summary": "Liveness: 200 while the process serves",
+        "responses": {
+          "200": {"description": "Serving.", "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+          "408": {"$ref": "#/components/responses/RequestTimeout"},
+          "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "head": {"operationId": "headHealth", "summary": "GET without the body", "responses": {"200": {"description": "Serving."}, "default": {"description": "As for GET, without a body."}}}
+    },
+    "/readyz": {
+      "get": {
+        "operationId": "ready",
+        "summary": "Readiness: 200 when the queue database and the jobs directory are writable; 503 otherwise and while shutting down",
+        "responses": {
+          "200": {
+            "description": "Ready.",
+            "content": {"application/json": {"schema": {"type": "object", "required": ["status", "workers"], "properties": {"status": {"const": "ready"}, "workers": {"type": "integer", "minimum": 1}}}}}
+          },
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+          "408": {"$ref": "#/components/responses/RequestTimeout"},
+          "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "head": {"operationId": "headReady", "summary": "GET without the body", "responses": {"200": {"description": "Ready."}, "default": {"description": "As for GET, without a body."}}}
+    },
+    "/metrics": {
+      "get": {
+        "operationId": "metrics",
+        "summary": "Prometheus metrics (text format 0.0.4)",
+        "responses": {
+          "200": {"description": "The series listed in README's Metrics section.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+          "408": {"$ref": "#/components/responses/RequestTimeout"},
+          "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "head": {"operationId": "headMetrics", "summary": "GET without the body", "responses": {"200": {"description": "Metrics are served."}, "default": {"description": "As for GET, without a body."}}}
+    },
+    "/openapi.json": {
+      "get": {
+        "operationId": "openapi",
+        "summary": "This document",
+        "responses": {
+          "200": {"description": "OpenAPI 3.1.", "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+          "408": {"$ref": "#/components/responses/RequestTimeout"},
+          "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "head": {"operationId": "headOpenapi", "summary": "GET without the body", "responses": {"200": {"description": "Served."}, "default": {"description": "As for GET, without a body."}}}
+    },
+    "/": {
+      "get": {
+        "operationId": "page",
+        "summary": "The web page: choose an image and a size, follow the progress, compare, download",
+        "responses": {
+          "200": {"description": "A self-contained HTML page (no external assets).", "content": {"text/html": {"schema": {"type": "string"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+          "408": {"$ref": "#/components/responses/RequestTimeout"},
+          "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "head": {"operationId": "headPage", "summary": "GET without the body", "responses": {"200": {"description": "Served."}, "default": {"description": "As for GET, without a body."}}}
+    }
+  },
+  "components": {
+    "parameters": {
+      "JobId": {"name": "id", "in": "path", "required": true, "description": "The job id (a random UUID).", "schema": {"type": "string"}}
+    },
+    "headers": {
+      "Retry-After": {"description": "Seconds to wait before asking again.", "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+      "X-Job-Id": {"description": "The job id (queued methods).", "schema": {"type": "string"}},
+      "ETag": {"description": "The job id, quoted.", "schema": {"type": "string"}},
+      "Allow": {"description": "The methods the path allows.", "required": true, "schema": {"type": "string"}}
+    },
+    "responses": {
+      "BadRequest": {"description": "Malformed request, multipart or parameter (named in detail).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+      "NotFound": {"description": "Unknown or expired job (after result_ttl).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+      "MethodNotAllowed": {
+        "description": "The path exists; the method is not one it allows.",
+        "headers": {"Allow": {"$ref": "#/components/headers/Allow"}},
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+      },
+      "RequestTimeout": {"description": "The head (header_timeout) or body (body_timeout) took too long.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+      "HeaderTooLarge": {"description": "Header fields over max_header_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+      "InternalError": {"description": "A bug: the detail says what failed.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+      "Unavailable": {
+        "description": "Shutting down, over max_connections, the job store is unavailable, or (method=deep) the VGG-16 weights are not loaded.",
+        "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+      }
+    },
+    "schemas": {
+      "Image": {"type": "string", "contentMediaType": "application/octet-stream"},
+      "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details.",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+          "type": {"type": "string"},
+          "title": {"type": "string"},
+          "status": {"type": "integer", "minimum": 100, "maximum": 599},
+          "detail": {"type": "string"}
+        }
+      },
+      "Job": {
+        "type": "object",
+        "required": ["id", "status", "method", "params", "input", "progress", "created_at", "started_at", "finished_at", "error", "links"],
+        "properties": {
+          "id": {"type": "string"},
+          "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
+          "method": {"type": "string", "enum": ["deep", "seam"]},
+          "params": {
+            "type": "object",
+            "required": ["w", "h", "format"],
+            "properties": {
+              "w": {"type": "integer", "minimum": 1},
+              "h": {"type": "integer", "minimum": 1},
+              "operator": {"type": ["string", "null"], "enum": ["seam", "linear", null]},
+              "protect": {"type": ["boolean", "null"]},
+              "iterations": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000},
+              "format": {"type": "string", "enum": ["png", "jpeg"]}
+            }
+          },
+          "input": {
+            "type": "object",
+            "required": ["width", "height", "format"],
+            "properties": {
+              "width": {"type": "integer", "minimum": 1},
+              "height": {"type": "integer", "minimum": 1},
+              "format": {"type": "string", "enum": ["jpeg", "png"]}
+            }
+          },
+          "progress": {
+            "type": "object",
+            "required": ["fraction", "iteration", "iterations", "loss"],
+            "properties": {
+              "fraction": {"type": "number", "minimum": 0, "maximum": 1},
+              "iteration": {"type": "integer", "minimum": 0, "description": "Seams done (seam) or optimiser iterations (deep)."},
+              "iterations": {"type": "integer", "minimum": 0},
+              "loss": {"type": ["number", "null"], "description": "The objective (deep); null otherwise."}
+            }
+          },
+          "queue_position": {"type": "integer", "minimum": 1, "description": "Present only while queued."},
+          "created_at": {"type": "string", "format": "date-time"},
+          "started_at": {"type": ["string", "null"], "format": "date-time"},
+          "finished_at": {"type": ["string", "null"], "format": "date-time"},
+          "error": {"oneOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "null"}]},
+          "links": {
+            "type": "object",
+            "required": ["self", "result"],
+            "properties": {"self": {"type": "string"}, "result": {"type": "string"}}
+          }
+        }
+      }
+    }
+  }
+}
+"""#
+}
