@@ -27,7 +27,8 @@ ENV DEEPRESIZE_CONFIG=/etc/deepresize/deepresize.json \
     DEEPRESIZE_DATA=/var/lib/deepresize \
     DEEPRESIZE_WEIGHTS=/opt/deepresize/weights/vgg16-imagenet.safetensors \
     DEEPRESIZE_PORT=8080
-USER deepresize
+# Numeric, so Kubernetes can verify runAsNonRoot (hadolint DL3066).
+USER 10001:10001
 VOLUME ["/var/lib/deepresize"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

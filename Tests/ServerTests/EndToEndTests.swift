@@ -179,6 +179,10 @@ import Testing
         #expect(answer.verbose.contains("HTTP/1.1 100 Continue"))
         // Without a 100 the client would wait a full second before sending the body.
         #expect(answer.seconds < 1.0, "took \(answer.seconds) s")
+        // A body the service cannot take is refused from the head: no 100, no upload.
+        let refused = try curl(["--data-binary", "@\(input)", "-H", "Content-Type: text/plain"], "\(server.baseURL)/resize?w=64&method=scale")
+        #expect(refused.status == 415)
+        #expect(!refused.verbose.contains("HTTP/1.1 100 Continue"))
     }
 
     @Test func sigtermStopsPromptlyAndJobsSurvive() throws {

@@ -40,7 +40,10 @@ final class ResizeService: HTTPHandler {
             return problem.response
         case .success(.resize):
             if shuttingDown.load(ordering: .relaxed) { return Problem.unavailable("the service is shutting down", retryAfter: 5).response }
-            do { _ = try ResizeOptions.parse(head.query, defaultWait: config.defaultWait, maxWait: config.maxWait) } catch {
+            do {
+                _ = try ResizeOptions.parse(head.query, defaultWait: config.defaultWait, maxWait: config.maxWait)
+                _ = try Self.uploadKind(contentType: head.headers["Content-Type"])
+            } catch {
                 return Problem(error).response
             }
             return nil
@@ -143,16 +146,32 @@ final class ResizeService: HTTPHandler {
         return response
     }
 
+    /// How the image arrives: as a multipart form or as the raw body. Anything else is refused from the
+    /// head, before the client uploads (and before `100 Continue`).
+    enum UploadKind { case multipart, raw }
+
+    static func uploadKind(contentType: String?) throws -> UploadKind {
+        let contentType = contentType ?? ""
+        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingSpaces.lowercased() } ?? ""
+        switch mediaType {
+        case "multipart/form-data": return .multipart
+        case "image/jpeg", "image/png", "application/octet-stream": return .raw
+        default:
+            throw Problem.unsupportedMedia("send the image as multipart/form-data field 'image' (curl -F image=@photo.jpg) or as a raw image/jpeg or image/png body, not '\(contentType)'")
+        }
+    }
+
     /// The image of a multipart field `image`, or a raw `image/jpeg` / `image/png` body.
     static func imageBytes(of request: HTTPRequest) throws -> [UInt8] {
-        let contentType = request.head.headers["Content-Type"] ?? ""
-        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingSpaces.lowercased() } ?? ""
         let bytes: [UInt8]
-        switch mediaType {
-        case "multipart/form-data":
+        switch try uploadKind(contentType: request.head.headers["Content-Type"]) {
+        case .multipart:
             let parts: [MultipartPart]
-            do { parts = try Multipart.parse(body: request.body, contentType: contentType) } catch {
-                throw Problem.badRequest("malformed multipart body: \(error)")
+            do {
+                parts = try Multipart.parse(body: request.body, contentType: request.head.headers["Content-Type"] ?? "")
+            } catch {
+                throw Problem(status: error.status, title: HTTPResponse.reasonPhrase(for: error.status),
+                              detail: "malformed multipart body: \(error.detail)")
             }
             let images = parts.filter { $0.name == "image" }
             guard images.count == 1 else {
@@ -160,10 +179,8 @@ final class ResizeService: HTTPHandler {
                                                         : "the multipart form has \(images.count) fields named 'image'; send one")
             }
             bytes = images[0].body
-        case "image/jpeg", "image/png", "application/octet-stream":
+        case .raw:
             bytes = request.body
-        default:
-            throw Problem.unsupportedMedia("send the image as multipart/form-data field 'image' (curl -F image=@photo.jpg) or as a raw image/jpeg or image/png body, not '\(contentType)'")
         }
         guard !bytes.isEmpty else { throw Problem.badRequest("the image is empty") }
         return bytes
