@@ -46,6 +46,8 @@ import Testing
         #expect(image.width == 110 && image.height == 100)
         let again = try curl(["-H", "If-None-Match: \"\(id)\""], "\(server.baseURL)/jobs/\(id)/result")
         #expect(again.status == 304)
+        let noMask = try curl([], "\(server.baseURL)/jobs/\(id)/mask")
+        #expect(noMask.status == 404 && noMask.text.contains("only method=deep"))
     }
 
     @Test func deepRunsAsAJobAndChangesMoreThanTheLinearResize() throws {
@@ -65,6 +67,11 @@ import Testing
         #expect(params["operator"] as? String == "seam" && params["protect"] as? Bool == true)
         let result = try ImageDecoder.decode(try curl([], "\(server.baseURL)/jobs/\(id)/result").body)
         #expect(result.width == 100 && result.height == 120)
+        // The mask is drawn over the image the method worked on (here the input itself).
+        let mask = try curl([], "\(server.baseURL)/jobs/\(id)/mask")
+        #expect(mask.status == 200 && mask.headers["content-type"] == "image/png")
+        let maskImage = try ImageDecoder.decode(mask.body)
+        #expect(maskImage.width == 160 && maskImage.height == 120)
         let scaled = try ImageDecoder.decode(try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=100&h=120&method=scale").body)
         let difference = zip(result.pixels, scaled.pixels).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) }
         #expect(Double(difference) / Double(result.pixels.count) > 1, "the deep result is the plain resize")

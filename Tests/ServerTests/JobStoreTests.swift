@@ -84,6 +84,26 @@ struct JobStoreTests {
         #expect(try store.counts() == [.queued: 0, .running: 0, .succeeded: 1, .failed: 0, .canceled: 0])
     }
 
+    @Test func attachmentsArePublishedWithTheResultAndSurviveARestart() throws {
+        let dir = try TempDir()
+        var store: JobStore? = try makeStore(dir)
+        let job = try enqueue(store!)
+        let claim = try #require(try store!.claimNext())
+        #expect(try store!.attachmentBytes(id: job.id, name: "mask.png") == nil)
+        #expect(throws: JobStoreError.self) {
+            _ = try store!.succeed(claim, result: [1], format: "png", attachments: ["../escape.png": [0]])
+        }
+        #expect(try store!.succeed(claim, result: [1], format: "png", attachments: ["mask.png": [4, 5]]))
+        #expect(try store!.attachmentBytes(id: job.id, name: "mask.png") == [4, 5])
+        #expect(try store!.attachmentBytes(id: job.id, name: "input.png") == nil)
+        // The start-up sweep keeps a succeeded job's attachments.
+        store = nil
+        let reopened = try makeStore(dir)
+        _ = try reopened.recoverInterruptedJobs()
+        #expect(try reopened.attachmentBytes(id: job.id, name: "mask.png") == [4, 5])
+        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["input.png", "mask.png", "result.png"])
+    }
+
     @Test func claimsComeOutInCreationOrder() throws {
         let dir = try TempDir()
         let store = try makeStore(dir)

@@ -12,7 +12,7 @@ import Testing
 
     @Test func everyRouteIsDescribedWithItsMethods() throws {
         let paths = try #require(try document()["paths"] as? [String: [String: Any]])
-        let routes: [(Route, String)] = [(.resize, "/resize"), (.job("x"), "/jobs/x"), (.jobResult("x"), "/jobs/x/result"),
+        let routes: [(Route, String)] = [(.resize, "/resize"), (.job("x"), "/jobs/x"), (.jobResult("x"), "/jobs/x/result"), (.jobMask("x"), "/jobs/x/mask"),
                                          (.health, "/healthz"), (.ready, "/readyz"), (.metrics, "/metrics"),
                                          (.openAPI, "/openapi.json"), (.page, "/")]
         #expect(Set(paths.keys) == Set(routes.map(\.0.template)))

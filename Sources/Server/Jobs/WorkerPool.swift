@@ -117,9 +117,10 @@ final class WorkerPool: Sendable {
         do {
             let options = try job.resizeOptions()
             let input = try store.inputBytes(id: job.id)
-            let (output, _) = try pipeline.run(input, options: options, width: job.params.width,
-                                               height: job.params.height, context: context)
-            let stored = try store.succeed(claim, result: output, format: options.format.rawValue)
+            let run = try pipeline.run(input, options: options, width: job.params.width,
+                                       height: job.params.height, context: context)
+            let stored = try store.succeed(claim, result: run.output, format: options.format.rawValue,
+                                           attachments: run.attachments)
             if stored {
                 recordFinish(claim, .succeeded, started: started)
             } else if (try? store.job(id: job.id))?.status == .canceled {

@@ -181,6 +181,7 @@ extension Route {
         case .resize: "/resize"
         case .job: "/jobs/{id}"
         case .jobResult: "/jobs/{id}/result"
+        case .jobMask: "/jobs/{id}/mask"
         case .health: "/healthz"
         case .ready: "/readyz"
         case .metrics: "/metrics"

@@ -141,20 +141,30 @@ struct ResizePipeline: Sendable {
         }
     }
 
-    /// The whole pipeline, timed.
+    /// The whole pipeline, timed. `attachments` are the files a job keeps beside its result (the
+    /// `deep` mask over its working image, served at `/jobs/{id}/mask`).
+    struct Run {
+        var output: [UInt8]
+        var timings: Timings
+        var attachments: [String: [UInt8]] = [:]
+    }
+
     func run(_ bytes: [UInt8], options: ResizeOptions, width: Int, height: Int,
-             context: RunContext = .detached) throws -> (output: [UInt8], timings: Timings) {
+             context: RunContext = .detached) throws -> Run {
         var timings = Timings()
         var start = monotonicSeconds()
         let image = try decode(bytes, for: options.method, width: width, height: height)
         timings.decode = monotonicSeconds() - start
         start = monotonicSeconds()
-        let resized = try resize(image, method: options.method, options: options, width: width, height: height, context: context)
+        let outcome = try resizeDetailed(image, method: options.method, options: options, width: width, height: height,
+                                         context: context)
         timings.process = monotonicSeconds() - start
         start = monotonicSeconds()
-        let output = try encode(resized, format: options.format)
+        let output = try encode(outcome.image, format: options.format)
+        var attachments: [String: [UInt8]] = [:]
+        if let mask = outcome.maskOverlay { attachments["mask.png"] = try ImageEncoder.png(mask) }
         timings.encode = monotonicSeconds() - start
-        return (output, timings)
+        return Run(output: output, timings: timings, attachments: attachments)
     }
 }
 

@@ -140,6 +140,7 @@ final class JobStore: Sendable {
                 for file in try JobFiles.list(path) {
                     let keep = file == "input." + job.inputFormat
                         || (job.status == .succeeded && file == "result." + (job.resultFormat ?? ""))
+                        || (job.status == .succeeded && Self.attachmentNames.contains(file))
                     if !keep {
                         try JobFiles.removeTree(path + "/" + file)
                         report.removedFiles += 1
@@ -264,12 +265,25 @@ final class JobStore: Sendable {
     /// Publishes the result and marks the job succeeded, only while it is still running under this
     /// lease and no cancel was requested. Returns false otherwise and leaves no result file; a job whose
     /// cancel was requested becomes canceled here (the work is done, but the client said no).
-    func succeed(_ claim: JobClaim, result: [UInt8], format: String) throws -> Bool {
+    func succeed(_ claim: JobClaim, result: [UInt8], format: String, attachments: [String: [UInt8]] = [:]) throws -> Bool {
         guard JobFormat.isValid(format) else { throw JobStoreError.invalidFormat(format) }
+        for name in attachments.keys where !Self.attachmentNames.contains(name) { throw JobStoreError.invalidFormat(name) }
         let dir = jobDirectory(claim.id)
         // The slow part (write + fsync) happens outside the lock; only the rename happens under it,
         // after the lease check, so a stale holder can never overwrite a live result.
+        var extraTemps: [(name: String, temp: String)] = []
+        do {
+            for (name, bytes) in attachments.sorted(by: { $0.key < $1.key }) {
+                extraTemps.append((name, try JobFiles.writeTemp(bytes, in: dir)))
+            }
+        } catch {
+            for extra in extraTemps { try? JobFiles.removeFile(extra.temp) }
+            throw error
+        }
         let temp = try JobFiles.writeTemp(result, in: dir)
+        // Attachments are published before the result, so a succeeded row always has them; a crash in
+        // between leaves files that the next start removes (the row is not succeeded).
+        let extraTempPaths = extraTemps.map(\.temp)
         let now = clock()
         return try state.withLock { state in
             let db = state.db
@@ -278,12 +292,17 @@ final class JobStore: Sendable {
                 return try db.writeTransaction {
                     guard let row = try Self.leaseState(db, claim) else {
                         try JobFiles.removeFile(temp)
+                        Self.discard(extraTempPaths)
                         return false
                     }
                     if row.cancelRequested {
                         try JobFiles.removeFile(temp)
+                        Self.discard(extraTempPaths)
                         try Self.finish(db, id: claim.id, status: .canceled, error: nil, at: now)
                         return false
+                    }
+                    for extra in extraTemps {
+                        try JobFiles.publish(temp: extra.temp, as: dir + "/" + extra.name, directory: dir)
                     }
                     try JobFiles.publish(temp: temp, as: dir + "/result." + format, directory: dir)
                     published = true
@@ -299,8 +318,10 @@ final class JobStore: Sendable {
                     return true
                 }
             } catch {
-                // The row did not change: the file must not outlive the failed commit.
+                // The row did not change: the files must not outlive the failed commit.
                 try? JobFiles.removeFile(published ? dir + "/result." + format : temp)
+                Self.discard(extraTempPaths)
+                Self.discard(extraTemps.map { dir + "/" + $0.name })
                 throw error
             }
         }
@@ -394,6 +415,21 @@ final class JobStore: Sendable {
 
     /// The result image when the job succeeded, nil while it has not. Throws `.notFound` for
     /// malformed/unknown/expired ids (also when expiry removes it mid-read).
+    private static func discard(_ paths: [String]) {
+        for path in paths { try? JobFiles.removeFile(path) }
+    }
+
+    /// Files a succeeded job may carry beside its result: the deep method's mask over its input.
+    static let attachmentNames: Set<String> = ["mask.png"]
+
+    /// An attachment of a succeeded job; nil when the job has not succeeded or has no such file.
+    func attachmentBytes(id: String, name: String) throws -> [UInt8]? {
+        guard Self.attachmentNames.contains(name) else { return nil }
+        guard let job = try job(id: id) else { throw JobStoreError.notFound(id: id) }
+        guard job.status == .succeeded else { return nil }
+        return try JobFiles.read(jobDirectory(job.id) + "/" + name)
+    }
+
     func resultBytes(id: String) throws -> [UInt8]? {
         guard let job = try job(id: id) else { throw JobStoreError.notFound(id: id) }
         guard job.status == .succeeded, let format = job.resultFormat, JobFormat.isValid(format) else { return nil }

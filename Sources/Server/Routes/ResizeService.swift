@@ -58,6 +58,7 @@ final class ResizeService: HTTPHandler {
             case .resize: try resize(request, respond: respond)
             case .job(let id): respond(try jobRoute(id: id, method: request.head.method))
             case .jobResult(let id): respond(try result(id: id, ifNoneMatch: request.head.headers["If-None-Match"]))
+            case .jobMask(let id): respond(try mask(id: id))
             case .health: respond(jsonResponse(200, .object([("status", .string("ok"))])))
             case .ready: respond(readiness())
             case .metrics: respond(metricsResponse())
@@ -97,10 +98,10 @@ final class ResizeService: HTTPHandler {
                         waitForJob(job.id, timeout: options.wait, request: head, respond: respond)
                     }
                 } else {
-                    let (output, timings) = try pipeline.run(image, options: options, width: width, height: height)
-                    var response = HTTPResponse(status: 200, body: output)
+                    let run = try pipeline.run(image, options: options, width: width, height: height)
+                    var response = HTTPResponse(status: 200, body: run.output)
                     response.headers.set("Content-Type", options.format.contentType)
-                    response.headers.set("Server-Timing", Self.serverTiming(queue: 0, timings))
+                    response.headers.set("Server-Timing", Self.serverTiming(queue: 0, run.timings))
                     respond(response)
                 }
             } catch {
@@ -217,6 +218,23 @@ final class ResizeService: HTTPHandler {
             return response
         }
         return try imageResponse(job)
+    }
+
+    /// The `deep` job's semantic mask drawn over its (dimmed) working image.
+    private func mask(id: String) throws -> HTTPResponse {
+        guard let job = try store.job(id: id) else { throw unknownJob(id) }
+        guard job.status == .succeeded else {
+            var response = jsonResponse(409, try jobJSON(job))
+            response.headers.set("Retry-After", "2")
+            return response
+        }
+        guard let bytes = try store.attachmentBytes(id: id, name: "mask.png") else {
+            throw Problem.notFound("job \(id) has no mask: only method=deep computes one")
+        }
+        var response = HTTPResponse(status: 200, body: bytes)
+        response.headers.set("Content-Type", "image/png")
+        response.headers.set("X-Job-Id", id)
+        return response
     }
 
     private func imageResponse(_ job: JobRecord) throws -> HTTPResponse {

@@ -4,6 +4,7 @@ enum Route: Equatable, Sendable {
     case resize
     case job(String)
     case jobResult(String)
+    case jobMask(String)
     case health
     case ready
     case metrics
@@ -23,6 +24,7 @@ enum Route: Equatable, Sendable {
         case [""]: (route, allowed) = (.page, ["GET", "HEAD"])
         case let s where s.count == 2 && s[0] == "jobs": (route, allowed) = (.job(s[1]), ["GET", "HEAD", "DELETE"])
         case let s where s.count == 3 && s[0] == "jobs" && s[2] == "result": (route, allowed) = (.jobResult(s[1]), ["GET", "HEAD"])
+        case let s where s.count == 3 && s[0] == "jobs" && s[2] == "mask": (route, allowed) = (.jobMask(s[1]), ["GET", "HEAD"])
         default: return .failure(.notFound("no route for \(path)"))
         }
         guard allowed.contains(method) else {

@@ -171,6 +171,40 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/jobs/{id}/mask": {
+      "parameters": [{"$ref": "#/components/parameters/JobId"}],
+      "get": {
+        "operationId": "getJobMask",
+        "summary": "The semantic mask a succeeded deep job protected, drawn over its dimmed working image",
+        "responses": {
+          "200": {
+            "description": "PNG: protected regions in colour, the rest dimmed.",
+            "headers": {"X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"}},
+            "content": {"image/png": {"schema": {"$ref": "#/components/schemas/Image"}}}
+          },
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+          "408": {"$ref": "#/components/responses/RequestTimeout"},
+          "409": {
+            "description": "The job has not succeeded (yet): its body says where it is.",
+            "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
+          },
+          "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+          "500": {"$ref": "#/components/responses/InternalError"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "head": {
+        "operationId": "headJobMask",
+        "summary": "GET without the body",
+        "responses": {
+          "200": {"description": "The mask is there."},
+          "default": {"description": "As for GET, without a body."}
+        }
+      }
+    },
     "/healthz": {
       "get": {
         "operationId": "health",
