@@ -156,6 +156,21 @@ def test_seam_end_to_end_with_progress(browser, server, photo):
     browser.save_screenshot(str(shots / "screenshot-web.png"))
 
 
+def test_deep_shows_its_mask(browser, server, photo):
+    from selenium.webdriver.common.by import By
+    choose(browser, server, photo)
+    set_size(browser, 330, 300)
+    select(browser, "method", "deep")
+    iterations = browser.find_element(By.ID, "iterations")
+    iterations.clear()
+    iterations.send_keys("3")  # a short optimisation: this checks the page, not the method
+    run(browser)
+    assert natural_size(browser, "after") == (330, 300)
+    wait_for(browser, lambda d: d.find_element(By.ID, "mask-figure").is_displayed())
+    wait_for(browser, lambda d: natural_size(d, "mask") == (480, 300))
+    no_console_errors(browser)
+
+
 def test_a_refused_request_shows_the_problem_detail(browser, server, photo):
     from selenium.webdriver.common.by import By
     choose(browser, server, photo)

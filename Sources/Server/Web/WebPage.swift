@@ -100,6 +100,7 @@ enum WebPage {
     <div class="compare">
       <figure><div class="frame" id="before-frame"><div class="placeholder">The input appears here.</div></div><figcaption id="before-caption">Before</figcaption></figure>
       <figure><div class="frame" id="after-frame"><div class="placeholder">The result appears here.</div></div><figcaption id="after-caption">After</figcaption></figure>
+      <figure id="mask-figure" style="display:none"><div class="frame" id="mask-frame"></div><figcaption>Mask: what deep protected (the rest dimmed)</figcaption></figure>
     </div>
     <div class="actions">
       <a class="button" id="download" download>Download the result</a>
@@ -222,6 +223,16 @@ function showResult(blob, label) {
   $("download").classList.add("shown");
 }
 
+async function showMask(id) {
+  const response = await fetch(`/jobs/${id}/mask`);
+  if (!response.ok) return;
+  const img = new Image();
+  img.id = "mask";
+  img.src = URL.createObjectURL(await response.blob());
+  $("mask-frame").replaceChildren(img);
+  $("mask-figure").style.display = "";
+}
+
 function describe(job) {
   const p = job.progress || {};
   const pct = Math.round((p.fraction || 0) * 100);
@@ -243,6 +254,7 @@ async function follow_job(id, label) {
       const result = await fetch(`/jobs/${id}/result`);
       if (!result.ok) { showError(await problemText(result)); break; }
       showResult(await result.blob(), label);
+      if (job.method === "deep") showMask(id);
       break;
     }
     if (job.status === "failed") {
@@ -283,6 +295,7 @@ $("form").addEventListener("submit", async (e) => {
   busy(true);
   setProgress(0, method === "scale" ? "resizing…" : "uploading…");
   $("after-frame").replaceChildren(Object.assign(document.createElement("div"), { className: "placeholder", textContent: "working…" }));
+  $("mask-figure").style.display = "none";
   $("download").classList.remove("shown");
   try {
     const response = await fetch(`/resize?${params}`, { method: "POST", body: form, headers: { "Prefer": "respond-async" } });
