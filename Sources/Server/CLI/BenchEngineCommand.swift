@@ -2,6 +2,12 @@ import ArgumentParser
 import Engine
 import Foundation
 
+/// A float pointer for the parallel gradient loop. unchecked Sendable: the parts touch disjoint ranges.
+private struct Floats: @unchecked Sendable {
+    let p: UnsafeMutablePointer<Float>
+    init(_ p: UnsafeMutablePointer<Float>) { self.p = p }
+}
+
 /// `deepresize bench engine`: median time of a VGG forward to a tap and of forward + backward to the input
 /// (loss ½‖F‖²/n summed over the taps, as /work/shared/bench/torch_vgg.py does, so both do the same work).
 struct BenchEngineCommand: ParsableCommand {
@@ -30,12 +36,12 @@ struct BenchEngineCommand: ParsableCommand {
     @Option(help: "Convolution kernel: best, gemm or avx512.")
     var kernel: String = "best"
 
-    @Option(name: .customLong("json"), parsing: .upToNextOption,
-            help: "Print one JSON object (or write it to FILE): --json [FILE].")
-    var json: [String] = []
+    @Flag(help: "Print one JSON object {forward_ms, forward_backward_ms, gflops, size, to, threads, …}, or write it to FILE: --json [FILE].")
+    var json = false
 
-    /// ArgumentParser has no option with an optional value: a bare --json shows up only in the arguments.
-    private var jsonRequested: Bool { !json.isEmpty || CommandLine.arguments.contains("--json") }
+    /// ArgumentParser has no option with an optional value, so `--json FILE` is a flag plus this argument.
+    @Argument(help: "With --json: the file to write.")
+    var jsonFile: String?
 
     @Option(help: "Write {\"results\":[{name, median_s, …}]} for /work/shared/bench/ratio.py.")
     var resultsJson: String?
@@ -49,7 +55,7 @@ struct BenchEngineCommand: ParsableCommand {
         guard kernel == "best" || ConvolutionKernel(rawValue: kernel) != nil else {
             throw ValidationError("--kernel must be best, gemm or avx512")
         }
-        if json.count > 1 { throw ValidationError("--json takes at most one FILE") }
+        if jsonFile != nil && !json { throw ValidationError("a FILE argument needs --json before it") }
     }
 
     private func parseSize() -> (width: Int, height: Int)? {
@@ -82,10 +88,13 @@ struct BenchEngineCommand: ParsableCommand {
         func forward() throws { _ = try extractor.forward(image: image, to: tap) }
         func forwardBackward() throws {
             let features = try extractor.forward(image: image, to: tap)
-            // d(½‖F‖²/n)/dF = F/n for each tap.
+            // d(½‖F‖²/n)/dF = F/n for each tap, on the compute threads (as PyTorch's autograd does).
             for (t, f) in features {
                 let g = gradients[t]!, scale = 1 / Float(f.count)
-                for i in 0..<f.count { g.data[i] = f.data[i] * scale }
+                let src = Floats(f.data), dst = Floats(g.data), n = f.count, parts = threads
+                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    for i in (n * part / parts)..<(n * (part + 1) / parts) { dst.p[i] = src.p[i] * scale }
+                }
             }
             _ = try extractor.backward(gradients: gradients)
         }
@@ -95,7 +104,7 @@ struct BenchEngineCommand: ParsableCommand {
         let core = EngineInfo.blasCoreName
         let coreEnv = EngineInfo.blasCoreTypeOverride ?? "unset"
 
-        if jsonRequested {
+        if json {
             let object: [String: Any] = [
                 "forward_ms": fwd.median * 1e3, "forward_backward_ms": fwdbwd.median * 1e3, "gflops": gflops,
                 "fwdbwd_gflops": 2 * flops / fwdbwd.median / 1e9,
@@ -104,7 +113,7 @@ struct BenchEngineCommand: ParsableCommand {
                 "kernel": kernel.rawValue, "openblas_core": core, "openblas_coretype_env": coreEnv,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            if let file = json.first { try data.write(to: URL(fileURLWithPath: file)) } else {
+            if let file = jsonFile { try data.write(to: URL(fileURLWithPath: file)) } else {
                 print(String(decoding: data, as: UTF8.self))
             }
         }
@@ -117,7 +126,7 @@ struct BenchEngineCommand: ParsableCommand {
             try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
                 .write(to: URL(fileURLWithPath: resultsJson))
         }
-        if !(jsonRequested && json.isEmpty) {
+        if !json || jsonFile != nil {
             let workspace = FeatureExtractor.workspaceBytes(kernel: kernel, height: h, width: w, deepestTap: tap)
             print("deepresize engine: kernel \(kernel.rawValue), \(threads) threads, OpenBLAS \(core) (OPENBLAS_CORETYPE \(coreEnv)), \(w)x\(h) to \(tap.rawValue), workspace \(workspace >> 20) MiB")
             print("forward            median \(ms(fwd.median)) ms  min \(ms(fwd.min)) ms  \(String(format: "%.0f", gflops)) GFLOP/s")
