@@ -175,9 +175,9 @@ static size_t winograd_tiles_padded(int C, int W) {
     return (tiles + 15) / 16 * 16;
 }
 
-size_t ck_winograd_scratch_count(int C, int W) {
+size_t ck_winograd_scratch_count(int C, int O, int W) {
     const size_t tp = winograd_tiles_padded(C, W);
-    return 16 * (size_t)C * tp + 16 * 8 * tp + 64;
+    return 16 * (size_t)C * tp + 16 * (size_t)((O + 7) / 8 * 8) * tp + 64;
 }
 
 // M[o][0 … 16·nv) = Σ_c U[c][o] V[c][0 … 16·nv) for 8 outputs: the 8 × nv register block.
@@ -251,18 +251,21 @@ void ck_conv3x3_winograd_avx512(const float *in, int C, size_t inStride, int H, 
     const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
 
-    for (int ob = 0; ob < nb; ob++) {
-        const int no = O - ob * 8 < 8 ? O - ob * 8 : 8;
-        // 2. M[ξ][o][t] for this block.
-        for (int xi = 0; xi < 16; xi++) {
+    // 2. M[ξ][o][t], ξ outermost: V[ξ] (C × tp) stays in L2 while every output block reuses it.
+    for (int xi = 0; xi < 16; xi++) {
+        const float *vx = V + (size_t)xi * C * tp;
+        for (int ob = 0; ob < nb; ob++) {
             const float *u = packed + ((size_t)xi * nb + ob) * (size_t)C * 8;
-            const float *vx = V + (size_t)xi * C * tp;
-            float *mx = M + (size_t)xi * 8 * tp;
+            float *mx = M + ((size_t)xi * nb * 8 + (size_t)ob * 8) * tp;
             long t = 0;
             for (; t + 32 < tiles; t += 48) winograd_block(vx + t, u, C, tp, mx + t, 3);
             if (tiles - t > 16) winograd_block(vx + t, u, C, tp, mx + t, 2);
             else if (tiles - t > 0) winograd_block(vx + t, u, C, tp, mx + t, 1);
         }
+    }
+
+    for (int ob = 0; ob < nb; ob++) {
+        const int no = O - ob * 8 < 8 ? O - ob * 8 : 8;
         // 3. Output transform and epilogue.
         for (int o = 0; o < no; o++) {
             const int oc = ob * 8 + o;
@@ -271,8 +274,8 @@ void ck_conv3x3_winograd_avx512(const float *in, int C, size_t inStride, int H, 
                 const int ty = ty0 + r;
                 for (int tx0 = 0; tx0 < tw; tx0 += 16) {
                     __m512 mm[16];
-                    const float *src = M + (size_t)o * tp + (size_t)r * tw + tx0;
-                    for (int xi = 0; xi < 16; xi++) mm[xi] = _mm512_loadu_ps(src + (size_t)xi * 8 * tp);
+                    const float *src = M + (size_t)oc * tp + (size_t)r * tw + tx0;
+                    for (int xi = 0; xi < 16; xi++) mm[xi] = _mm512_loadu_ps(src + (size_t)xi * nb * 8 * tp);
                     __m512 s[4][2];
                     for (int i = 0; i < 4; i++) {  // rows of (U ⊙ V) A
                         s[i][0] = _mm512_add_ps(_mm512_add_ps(mm[i * 4 + 0], mm[i * 4 + 1]), mm[i * 4 + 2]);

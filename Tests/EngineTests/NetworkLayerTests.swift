@@ -76,7 +76,7 @@ import Testing
 
     /// A convolution sized for c→o and o→c at width w.
     func convolution(_ kernel: ConvolutionKernel, _ c: Int, _ o: Int, width w: Int) -> Convolution {
-        Convolution(kernel: kernel, threads: 2, layers: [(c, w), (o, w)])
+        Convolution(kernel: kernel, threads: 2, layers: [(c, o, w), (o, c, w)])
     }
 
     @Test(arguments: kernels)

@@ -49,7 +49,7 @@ size_t ck_winograd_packed_count(int outChannels, int inChannels);
 void ck_winograd_pack_weights(const float *oihw, int O, int C, int flip, float *dst);
 /// Tile rows per task for an input of C channels and width W, and the scratch floats one task needs.
 int ck_winograd_rows_per_task(int inChannels, int width);
-size_t ck_winograd_scratch_count(int inChannels, int width);
+size_t ck_winograd_scratch_count(int inChannels, int outChannels, int width);
 /// Computes the output rows of tile rows [ty0, ty1) (output rows 2·ty0 … 2·ty1−1 clipped to H), all
 /// output channels. `scratch`: ck_winograd_scratch_count floats, 64-byte aligned, private to the caller.
 void ck_conv3x3_winograd_avx512(const float *in, int inChannels, size_t inStride, int height, int width,

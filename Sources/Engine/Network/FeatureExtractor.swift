@@ -74,11 +74,11 @@ public final class FeatureExtractor {
 
     /// The steps and activation geometries (index 0: the preprocessed input) up to `deepestTap`.
     private static func plan(_ architecture: Architecture, height: Int, width: Int, deepestTap: Tap)
-        -> (steps: [Step], geometries: [PaddedGeometry], convolutionInputs: [(inChannels: Int, width: Int)]) {
+        -> (steps: [Step], geometries: [PaddedGeometry], convolutionInputs: [(inChannels: Int, outChannels: Int, width: Int)]) {
         var steps: [Step] = []
         var geometries = [PaddedGeometry(channels: 3, height: height, width: width)]
         var convIndex = 0
-        var inputs: [(inChannels: Int, width: Int)] = []  // forward and backward convolutions
+        var inputs: [(inChannels: Int, outChannels: Int, width: Int)] = []  // forward and backward convolutions
         let layers = architecture.layers
         var i = 0
         while i < layers.count {
@@ -92,7 +92,7 @@ public final class FeatureExtractor {
                 precondition(c == g.channels, "architecture: channel mismatch")
                 steps.append(.convReLU(conv: convIndex, tap: tap))
                 geometries.append(PaddedGeometry(channels: o, height: g.height, width: g.width))
-                inputs += [(c, g.width), (o, g.width)]
+                inputs += [(c, o, g.width), (o, c, g.width)]
                 convIndex += 1
                 i += 2
                 if tap == deepestTap { i = layers.count }
