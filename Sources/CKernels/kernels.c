@@ -314,3 +314,60 @@ void ck_conv3x3_winograd_avx512(const float *in, int C, size_t inStride, int H, 
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Max-pooling.
+
+void ck_maxpool2x2(const float *in, size_t inStride, int H, int W, float *out, size_t outStride, int c0, int c1) {
+    const int ho = H / 2, wo = W / 2;
+    const size_t wpi = (size_t)W + 2, wpo = (size_t)wo + 2;
+    for (int c = c0; c < c1; c++) {
+        for (int y = 0; y < ho; y++) {
+            const float *r0 = in + (size_t)c * inStride + (size_t)(2 * y + 1) * wpi + 1, *r1 = r0 + wpi;
+            float *d = out + (size_t)c * outStride + (size_t)(y + 1) * wpo + 1;
+            for (int x = 0; x < wo; x++) {
+                const float a = r0[2 * x] > r0[2 * x + 1] ? r0[2 * x] : r0[2 * x + 1];
+                const float b = r1[2 * x] > r1[2 * x + 1] ? r1[2 * x] : r1[2 * x + 1];
+                d[x] = a > b ? a : b;
+            }
+        }
+    }
+}
+
+void ck_maxpool2x2_backward(const float *grad, size_t gradStride, const float *ref, size_t refStride,
+                            int H, int W, const float *addend, float *dst, size_t dstStride, int c0, int c1) {
+    const int ho = H / 2, wo = W / 2;
+    const size_t wp = (size_t)W + 2, wpg = (size_t)wo + 2;
+    for (int c = c0; c < c1; c++) {
+        const float *rc = ref + (size_t)c * refStride;
+        float *dc = dst + (size_t)c * dstStride;
+        const float *ac = addend ? addend + (size_t)c * H * W : NULL;
+        for (int y = 0; y < H; y++) {
+            const float *r = rc + (size_t)(y + 1) * wp + 1;
+            float *d = dc + (size_t)(y + 1) * wp + 1;
+            const float *a = ac ? ac + (size_t)y * W : NULL;
+            if (y < 2 * ho) {
+                const int top = (y % 2) == 0;
+                const float *g = grad + (size_t)c * gradStride + (size_t)(y / 2 + 1) * wpg + 1;
+                // The window's other row, to find its first maximum.
+                const float *o = top ? r + wp : r - wp;
+                for (int x = 0; x < 2 * wo; x += 2) {
+                    const float p0 = top ? r[x] : o[x], p1 = top ? r[x + 1] : o[x + 1];
+                    const float p2 = top ? o[x] : r[x], p3 = top ? o[x + 1] : r[x + 1];
+                    const float m01 = p0 > p1 ? p0 : p1, m23 = p2 > p3 ? p2 : p3, m = m01 > m23 ? m01 : m23;
+                    // Row-major first maximum: index 0…3.
+                    const int first = p0 == m ? 0 : p1 == m ? 1 : p2 == m ? 2 : 3;
+                    const float gv = g[x / 2];
+                    const int i0 = top ? 0 : 2;
+                    float v0 = (first == i0 ? gv : 0.0f) + (a ? a[x] : 0.0f);
+                    float v1 = (first == i0 + 1 ? gv : 0.0f) + (a ? a[x + 1] : 0.0f);
+                    d[x] = r[x] > 0 ? v0 : 0.0f;
+                    d[x + 1] = r[x + 1] > 0 ? v1 : 0.0f;
+                }
+                if (W % 2) d[W - 1] = (a && r[W - 1] > 0) ? a[W - 1] : 0.0f;
+            } else {
+                for (int x = 0; x < W; x++) d[x] = (a && r[x] > 0) ? a[x] : 0.0f;
+            }
+        }
+    }
+}
