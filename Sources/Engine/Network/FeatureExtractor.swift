@@ -183,16 +183,16 @@ public final class FeatureExtractor {
         openblas_set_num_threads(Int32(threads))
         ck_flush_denormals()
         var current = 0  // which gradient buffer holds the gradient of step (s)'s output
-        // Start: the deepest step is a ConvReLU tap; d pre-activation = injected · ReLU'.
-        let last = depth - 1
-        guard case let .convReLU(_, lastTap?) = steps[last] else { preconditionFailure("forward ends on a tap") }
-        let start = gradView(current, geometries[last + 1])
-        if let g = injected[lastTap] {
-            start.copyInterior(from: g, threads: threads)
-            Elementwise.addAndMask(start, addend: nil, ref: view(last + 1), threads: threads)
-        } else {
-            zeroInterior(start)
+        // Start at the deepest tap that has a gradient (nothing deeper contributes); d pre-activation =
+        // injected · ReLU'.
+        guard let last = injected.keys.compactMap({ stepIndex(of: $0) }).max() else {
+            inputGradient.fill(0)
+            return inputGradient
         }
+        guard case let .convReLU(_, lastTap?) = steps[last] else { preconditionFailure("taps are ConvReLU steps") }
+        let start = gradView(current, geometries[last + 1])
+        start.copyInterior(from: injected[lastTap]!, threads: threads)
+        Elementwise.addAndMask(start, addend: nil, ref: view(last + 1), threads: threads)
         start.zeroBorder(threads: threads)
         // Invariant at step s: the current buffer holds, for a ConvReLU, d loss / d pre-activation; for a
         // max-pool, d loss / d pool output.
@@ -237,7 +237,4 @@ public final class FeatureExtractor {
         PaddedView(g, in: which == 0 ? gradients.0 : gradients.1)
     }
 
-    private func zeroInterior(_ v: PaddedView) {
-        v.base.update(repeating: 0, count: v.geometry.count)
-    }
 }
