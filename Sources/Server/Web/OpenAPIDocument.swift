@@ -71,6 +71,7 @@ enum OpenAPIDocument {
             "links": {
               "GetJob": {"operationId": "getJob", "parameters": {"id": "$response.body#/id"}},
               "GetJobResult": {"operationId": "getJobResult", "parameters": {"id": "$response.body#/id"}},
+              "GetJobMask": {"operationId": "getJobMask", "parameters": {"id": "$response.body#/id"}},
               "CancelJob": {"operationId": "cancelJob", "parameters": {"id": "$response.body#/id"}}
             }
           },
