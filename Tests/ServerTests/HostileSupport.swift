@@ -141,3 +141,28 @@ func residentMegabytes(pid: Int32) -> (current: Int, peak: Int) {
     }
     return (field("VmRSS"), field("VmHWM"))
 }
+
+/// `POST /resize?<query>` with a raw PNG body on a fresh connection. nil when the server is unreachable
+/// or the connection dies before an answer (a killed server).
+func postImage(port: Int, query: String, png: [UInt8], timeout: Double = 30,
+               headers: [String] = []) -> (status: Int, headers: [String: String], body: [UInt8])? {
+    guard let client = try? RawClient(port: port, receiveTimeout: timeout) else { return nil }
+    let extra = headers.map { $0 + "\r\n" }.joined()
+    let head = "POST /resize?\(query) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n\(extra)"
+        + "Content-Length: \(png.count)\r\nConnection: close\r\n\r\n"
+    guard client.send(Array(head.utf8) + png) else { return nil }
+    return client.readResponse()
+}
+
+/// `GET path` (or another method) on a fresh connection; nil when unreachable.
+func request(port: Int, _ path: String, method: String = "GET", headers: [String] = [],
+             timeout: Double = 30) -> (status: Int, headers: [String: String], body: [UInt8])? {
+    guard let client = try? RawClient(port: port, receiveTimeout: timeout) else { return nil }
+    let extra = headers.map { $0 + "\r\n" }.joined()
+    guard client.send("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(extra)Connection: close\r\n\r\n") else { return nil }
+    return client.readResponse(isHEAD: method == "HEAD")
+}
+
+func jsonObject(_ bytes: [UInt8]) -> [String: Any] {
+    (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:]
+}
