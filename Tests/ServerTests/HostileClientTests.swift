@@ -74,7 +74,9 @@ import Testing
         }
         let p99 = quantile(latencies, 0.99) * 1000
         print("stalled readers: 4 clients computing and not reading ~9 MB responses, /healthz p99 \(String(format: "%.2f", p99)) ms, max \(String(format: "%.2f", (latencies.max() ?? 0) * 1000)) ms over \(latencies.count) requests")
-        #expect(p99 < 50)
+        // The bound is looser than slowloris's 50 ms: the server computes four 2400x2400 resizes on the
+        // same cores meanwhile (and CI runs other suites in parallel). Starved I/O measured 3,500 ms.
+        #expect(p99 < 250)
         // A client that does read gets the same large result in full meanwhile.
         let reader = try RawClient(port: server.port, receiveTimeout: 60)
         reader.send(Array(request.utf8) + input)

@@ -109,7 +109,8 @@ import Testing
     }
 
     /// Image bombs at the HTTP level: refused from the header (422) quickly and without the server's
-    /// memory growing; a zlib stream that inflates far past the image is cut off at the image's size.
+    /// memory growing; a progressive JPEG with 600 scans is refused at the scan bound; a zlib stream that
+    /// inflates far past the image is cut off at the image's size.
     @Test func imageBombsAreRefusedEarlyAndCheaply() throws {
         let server = try ServerProcess()
         _ = request(port: server.port, "/healthz")
@@ -128,6 +129,25 @@ import Testing
             #expect(answer.status == 422, "\(name): \(String(decoding: answer.body, as: UTF8.self))")
             #expect(Date().timeIntervalSince(started) < 1, "\(name)")
         }
+        // A progressive JPEG whose DC refinement scan is repeated 600 times (each copy is valid entropy
+        // data): refused at scan 501 instead of 600 passes over the image. The seed is the fuzz corpus's
+        // 16x12 progressive file (its first byte is the fuzzer's selector).
+        let seed = try [UInt8](Data(contentsOf: ServerProcess.packageRoot.appendingPathComponent("Fuzz/Corpus/jpeg/progressive"))).dropFirst()
+        let jpeg = Array(seed)
+        var starts: [Int] = []
+        for i in 0..<(jpeg.count - 1) where jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA { starts.append(i) }
+        let refinement = try #require(starts.firstIndex { i in
+            let n = Int(jpeg[i + 4]), parameters = i + 5 + 2 * n
+            return jpeg[parameters] == 0 && jpeg[parameters + 1] == 0 && jpeg[parameters + 2] >> 4 != 0
+        })
+        let end = refinement + 1 < starts.count ? starts[refinement + 1] : jpeg.count - 2
+        var scans = Array(jpeg[..<end])
+        for _ in 0..<600 { scans += jpeg[starts[refinement]..<end] }
+        scans += jpeg[end...]
+        let scanBomb = try #require(postImage(port: server.port, query: "w=8&method=scale", png: scans, headers: []))
+        #expect(scanBomb.status == 422, "\(String(decoding: scanBomb.body, as: UTF8.self))")
+        #expect(String(decoding: scanBomb.body, as: UTF8.self).contains("more than 500 scans"))
+
         // 64x64 RGB needs 12,352 bytes of scanlines; this IDAT inflates to 200 MB of zeros.
         let inflating = png(width: 64, height: 64, idat: zlibDeflate(zeros: 200 << 20))
         #expect(inflating.count < 1_500_000)   // 13 bits per 258 bytes: a 1.3 MB upload, 150x expansion
