@@ -444,7 +444,12 @@ int cic_png_info(const uint8_t *data, size_t len, cic_info *info, char *msg) {
     }
     png_set_read_fn(png, &reader, png_read_mem);
     png_guard(png, 0x7fffffff);  // the header is only read: let the caller see and judge any size
-    int channels = png_setup(png, pinfo);
+    // Only png_read_info: png_read_update_info (png_setup) allocates and clears row buffers sized by the
+    // header's width, so a 70-byte PNG claiming a width of 10^9 cost gigabytes before the caller could
+    // check the size (found by Fuzz/FuzzPNG). The channel count needs no transforms.
+    png_read_info(png, pinfo);
+    int color = png_get_color_type(png, pinfo);
+    int channels = (color & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, pinfo, PNG_INFO_tRNS) ? 4 : 3;
     info->width = (int)png_get_image_width(png, pinfo);
     info->height = (int)png_get_image_height(png, pinfo);
     info->orientation = 1;

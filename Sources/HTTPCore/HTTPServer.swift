@@ -108,8 +108,14 @@ public final class HTTPServer: Sendable {
     let accessLog: (@Sendable (AccessLogEntry) -> Void)?
     private let state = Mutex(State())
     private let acceptQueue = DispatchQueue(label: "HTTPServer.accept")
-    /// Connection queues target this one so the number of threads stays bounded.
-    private let connectionTarget = DispatchQueue(label: "HTTPServer.connections", attributes: .concurrent)
+    /// Connection queues are spread over these serial "lanes". A serial queue with no target runs on
+    /// libdispatch's overcommit pool, so a lane gets a thread even while CPU-bound work on concurrent
+    /// queues (the service's inline resizing) holds every thread of the default pool; the number of
+    /// lanes still bounds the threads I/O uses. (Found by Tests/ServerTests/HostileClientTests: with
+    /// one concurrent target queue, two large `scale` requests froze /healthz for 4 s on 2 cores.)
+    private let lanes: [DispatchQueue] = (0..<max(8, 2 * Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))).map {
+        DispatchQueue(label: "HTTPServer.lane.\($0)")
+    }
 
     public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: Logger,
                 accessLog: (@Sendable (AccessLogEntry) -> Void)? = nil) {
@@ -229,7 +235,7 @@ public final class HTTPServer: Sendable {
                 state.nextID += 1
                 let connection = Connection(fd: fd, remoteAddress: remote, server: self,
                                             queue: DispatchQueue(label: "HTTPServer.connection.\(state.nextID)",
-                                                                 target: connectionTarget),
+                                                                 target: lanes[state.nextID % lanes.count]),
                                             rejecting: reject)
                 state.connections[ObjectIdentifier(connection)] = connection
                 if reject { state.rejecting += 1 }

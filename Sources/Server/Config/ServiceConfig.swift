@@ -28,6 +28,8 @@ struct ServiceConfig: Sendable, Equatable {
     var resultTTL = 24 * 3600.0
     var shutdownGrace = 20.0
     var jpegQuality = 90
+    /// Bearer tokens that may use /resize and /jobs; empty = no authentication.
+    var authTokens: [String] = []
 
     static var cpuCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
     /// One worker per two cores: seam carving is single-threaded, the deep method uses `engine_threads`.
@@ -67,6 +69,12 @@ enum ConfigScalar: Sendable {
 struct ConfigurationError: Error, CustomStringConvertible, Equatable {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        String(drop(while: { set.contains($0) }).reversed().drop(while: { set.contains($0) }).reversed())
+    }
 }
 
 extension ServiceConfig {
@@ -149,7 +157,25 @@ extension ServiceConfig {
         seconds("result_ttl", \.resultTTL, 1...31_536_000, "how long finished jobs and their files are kept"),
         seconds("shutdown_grace", \.shutdownGrace, 0...3600, "on SIGTERM, how long in-flight work may take before exit"),
         int("jpeg_quality", \.jpegQuality, 1...100, "quality of format=jpeg outputs"),
+        authTokensKey,
     ]
+
+    /// Comma-separated; each token 16+ characters of RFC 6750 `b64token`. Errors never echo a token, and
+    /// `get` prints only how many there are (the value is a secret).
+    private static let authTokensKey = SettingKey(
+        name: "auth_tokens", kind: .string,
+        help: "comma-separated bearer tokens; when set, /resize and /jobs need Authorization: Bearer",
+        get: { $0.authTokens.isEmpty ? "off" : "\($0.authTokens.count) token(s)" },
+        set: { config, raw in
+            let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=".utf8)
+            let tokens = raw.text.split(separator: ",").map { $0.trimmingCharacters(in: " \t") }.filter { !$0.isEmpty }
+            for (index, token) in tokens.enumerated() {
+                guard token.utf8.count >= 16, token.utf8.allSatisfy(allowed.contains) else {
+                    throw ConfigurationError("auth_tokens: token \(index + 1) must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / =")
+                }
+            }
+            config.authTokens = tokens
+        })
 
     static func key(named name: String) -> SettingKey? { keys.first { $0.name == name } }
 

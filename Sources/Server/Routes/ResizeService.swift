@@ -38,7 +38,9 @@ final class ResizeService: HTTPHandler {
         switch Route.match(method: head.method, path: head.path) {
         case .failure(let problem):
             return problem.response
-        case .success(.resize):
+        case .success(let route) where route.needsAuthorization:
+            if let refusal = unauthorized(head) { return refusal }
+            guard route == .resize else { return nil }
             if shuttingDown.load(ordering: .relaxed) { return Problem.unavailable("the service is shutting down", retryAfter: 5).response }
             do {
                 _ = try ResizeOptions.parse(head.query, defaultWait: config.defaultWait, maxWait: config.maxWait)
@@ -54,7 +56,9 @@ final class ResizeService: HTTPHandler {
 
     func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
         do {
-            switch try Route.match(method: request.head.method, path: request.head.path).get() {
+            let route = try Route.match(method: request.head.method, path: request.head.path).get()
+            if route.needsAuthorization, let refusal = unauthorized(request.head) { return respond(refusal) }
+            switch route {
             case .resize: try resize(request, respond: respond)
             case .job(let id): respond(try jobRoute(id: id, method: request.head.method))
             case .jobResult(let id): respond(try result(id: id, ifNoneMatch: request.head.headers["If-None-Match"]))
@@ -71,6 +75,32 @@ final class ResizeService: HTTPHandler {
         } catch {
             respond(problemResponse(error, request: request.head))
         }
+    }
+
+    // MARK: Authorization (auth_tokens)
+
+    /// nil when no tokens are configured or the request carries one of them as `Authorization: Bearer`;
+    /// else the 401 with `WWW-Authenticate` (RFC 6750). Every configured token is compared in full, in
+    /// constant time, so the answer's timing does not reveal how much of a guess was right.
+    private func unauthorized(_ head: HTTPRequestHead) -> HTTPResponse? {
+        guard !config.authTokens.isEmpty else { return nil }
+        let values = head.headers.values("Authorization")
+        var presented: [UInt8]?
+        if values.count == 1, let space = values[0].firstIndex(of: " "),
+           values[0][..<space].lowercased() == "bearer" {
+            presented = Array(values[0][space...].drop(while: { $0 == " " }).utf8)
+        }
+        var matched = false
+        if let presented {
+            for token in config.authTokens { matched = constantTimeEquals(presented, Array(token.utf8)) || matched }
+        }
+        if matched { return nil }
+        var problem = Problem(status: 401, title: "Unauthorized",
+                              detail: presented == nil ? "this service needs an Authorization: Bearer <token> header"
+                                                       : "the bearer token is not valid")
+        problem.headers = [("WWW-Authenticate", presented == nil ? "Bearer realm=\"deepresize\""
+                                                                 : "Bearer realm=\"deepresize\", error=\"invalid_token\"")]
+        return problem.response
     }
 
     // MARK: POST /resize
@@ -305,6 +335,26 @@ final class ResizeService: HTTPHandler {
 }
 
 private func ms(_ seconds: Double) -> String { String((seconds * 10_000).rounded() / 10) }
+
+/// Compares every byte of `secret` whatever `guess` is, so the time taken does not depend on where they differ.
+private func constantTimeEquals(_ guess: [UInt8], _ secret: [UInt8]) -> Bool {
+    var difference: UInt8 = guess.count == secret.count ? 0 : 1
+    for index in secret.indices {
+        difference |= secret[index] ^ (index < guess.count ? guess[index] : 0)
+    }
+    return difference == 0
+}
+
+extension Route {
+    /// Everything about images and jobs needs a token. The probes, the metrics (scraped by Prometheus,
+    /// which sits inside the deployment), the OpenAPI document and the page (which holds no data) stay open.
+    var needsAuthorization: Bool {
+        switch self {
+        case .resize, .job, .jobResult, .jobMask: true
+        case .health, .ready, .metrics, .openAPI, .page: false
+        }
+    }
+}
 
 extension JobParams {
     init(_ options: ResizeOptions, width: Int, height: Int) {

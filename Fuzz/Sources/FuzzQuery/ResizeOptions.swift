@@ -1,0 +1,1 @@
+../../../Sources/Server/Routes/ResizeOptions.swift
