@@ -1,4 +1,4 @@
-// Stand-ins for the two Server types ResizeOptions.swift (symlinked from Sources/Server/Routes) uses, so
+// Stand-ins for the Server and Engine types ResizeOptions.swift (symlinked from Sources/Server/Routes) uses, so
 // the real parsing code is fuzzed without the rest of the executable target.
 struct Problem: Error, CustomStringConvertible {
     var status: Int
@@ -12,3 +12,6 @@ enum ServiceConfig {
         value.rounded() == value ? String(Int(value)) : String(value)
     }
 }
+
+/// Engine's feature operator (the fuzz package does not build Engine and its C libraries).
+enum FeatureOperator: String, CaseIterable { case linear, seam }

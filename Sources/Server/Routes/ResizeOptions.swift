@@ -1,4 +1,7 @@
+// The query fuzzer (Fuzz/) compiles this file on its own, with a stand-in for Engine's FeatureOperator.
+#if canImport(Engine)
 import Engine
+#endif
 
 /// The three ways to resize (API.md `method`).
 enum ResizeMethod: String, Sendable, CaseIterable {
