@@ -54,10 +54,12 @@ let package = Package(
             ],
             swiftSettings: strict),
 
-        .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore"], swiftSettings: strict),
-        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs"], swiftSettings: strict),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "ImageCodecs"], exclude: ["python"], swiftSettings: strict),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTPCore", "Engine", "ImageCodecs"],
+        // Helpers shared by the test suites (a seeded random generator).
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "ImageCodecs", "TestSupport"], exclude: ["python"], swiftSettings: strict),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTPCore", "Engine", "ImageCodecs", "TestSupport"],
                     swiftSettings: strict),
     ]
 )

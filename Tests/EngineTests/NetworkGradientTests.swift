@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Engine
 
 /// The whole network on the real weights: the gradient of a feature-matching loss with respect to the

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Engine
 
 /// Each layer's forward against a plain reference and its backward against central finite differences,

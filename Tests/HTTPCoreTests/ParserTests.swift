@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import HTTPCore
 
 /// A request as the parser reports it: head, joined body, and whether `.end` came.
@@ -362,7 +363,7 @@ struct ParserRobustnessTests {
             + "PUT /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n"
             + "GET /c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
         let bytes = Array(text.utf8)
-        var generator = SplitMix(seed: 42)
+        var generator = SeededRandom(seed: 42)
         for _ in 0..<300 {
             var parser = HTTPRequestParser()
             var events: [HTTPParserEvent] = []
@@ -379,7 +380,7 @@ struct ParserRobustnessTests {
     }
 
     @Test func randomBytesNeverCrashAndFailWithAnHTTPStatus() {
-        var generator = SplitMix(seed: 1)
+        var generator = SeededRandom(seed: 1)
         let alphabet = Array("GET POST / HTTP/1.1\r\n:Host;chunked Transfer-Encoding Content-Length 0123456789abcdef%\t ".utf8)
         for _ in 0..<2000 {
             var parser = HTTPRequestParser(limits: HTTPParserLimits(maxRequestLineBytes: 64, maxHeaderBytes: 256,
@@ -397,7 +398,7 @@ struct ParserRobustnessTests {
     }
 
     @Test func randomMultipartBytesNeverCrash() {
-        var generator = SplitMix(seed: 3)
+        var generator = SeededRandom(seed: 3)
         let alphabet = Array("--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\ndata--b--".utf8)
         for _ in 0..<2000 {
             var parser = MultipartParser(boundary: "b", limits: MultipartLimits(maxParts: 5, maxPartHeaderBytes: 100))

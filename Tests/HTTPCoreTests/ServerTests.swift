@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Glibc
 import Dispatch
 import Synchronization
@@ -454,7 +455,7 @@ struct ServerStressTests {
 
     @Test func garbageNeverCrashesTheServer() throws {
         try withServer { server, port in
-            var generator = SplitMix(seed: 7)
+            var generator = SeededRandom(seed: 7)
             for _ in 0..<30 {
                 let client = try TestClient(port: port, receiveTimeout: 2)
                 let junk = (0..<Int(generator.next() % 3000)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
@@ -465,18 +466,5 @@ struct ServerStressTests {
             }
             #expect(waitUntil(3) { server.activeConnections == 0 })
         }
-    }
-}
-
-/// A small deterministic generator so fuzz-style tests repeat exactly.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,21 +1,11 @@
 import Testing
+import TestSupport
 import ImageCodecs
 import Foundation
 
 /// Untrusted input: wrong formats, damaged files and size bombs give errors, never a crash or a huge
 /// allocation.
 @Suite struct DecoderSafetyTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func nonImagesAreUnrecognized() {
         let inputs: [[UInt8]] = [[], [0xFF], [0xFF, 0xD8], Array("GIF89a......".utf8), Array("<html></html>".utf8),
                                  [0x89, 0x50, 0x4E, 0x47], Array("RIFF....WEBPVP8 ".utf8)]
@@ -27,7 +17,7 @@ import Foundation
     }
 
     @Test func randomBytesAreRefused() {
-        var rng = SplitMix(state: 1)
+        var rng = SeededRandom(seed: 1)
         for prefix in [[], [0xFF, 0xD8, 0xFF], [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]] as [[UInt8]] {
             for length in [1, 10, 100, 1000, 10_000] {
                 let bytes = prefix + (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
@@ -69,7 +59,7 @@ import Foundation
     }
 
     @Test func corruptedBytesNeverCrash() throws {
-        var rng = SplitMix(state: 42)
+        var rng = SeededRandom(seed: 42)
         for (name, bytes) in try Self.samples() {
             var failures = 0
             for _ in 0..<300 {

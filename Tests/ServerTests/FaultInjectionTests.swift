@@ -3,6 +3,7 @@ import Glibc
 import ImageCodecs
 import Synchronization
 import Testing
+import TestSupport
 @testable import Server
 
 /// Crashes and failing storage, injected into the real server: `kill -9` at random moments, a locked
@@ -20,7 +21,7 @@ import Testing
         // 640x480 → (300 + i)x480: long enough (tens of ms each) that kills land on running jobs too.
         for i in 0..<50 { inputs.append(try ImageEncoder.png(TestImages.scene(width: 640, height: 480, seed: UInt64(i + 1)))) }
         var ids: [Int: String] = [:]           // input index → acknowledged job id
-        var rng = SplitMix64(seed: 0x6b696c6c)
+        var rng = SeededRandom(seed: 0x6b696c6c)
         var kills = 0
         var recovered = 0
         for round in 0..<6 {

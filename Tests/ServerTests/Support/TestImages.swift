@@ -1,11 +1,12 @@
 import Foundation
 import ImageCodecs
+import TestSupport
 
 /// Images made in code, so the tests need no files: a smooth background with a textured disc, like a
 /// simple photo with one object in it.
 enum TestImages {
     static func scene(width: Int, height: Int, seed: UInt64 = 1) -> RasterImage {
-        var generator = SplitMix64(seed: seed)
+        var generator = SeededRandom(seed: seed)
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         let cx = Double(width) * 0.55, cy = Double(height) * 0.5, radius = Double(min(width, height)) * 0.3
         for y in 0..<height {
@@ -29,7 +30,7 @@ enum TestImages {
 
     /// Random pixels: incompressible, for upload-size tests.
     static func noise(width: Int, height: Int, seed: UInt64 = 7) -> RasterImage {
-        var generator = SplitMix64(seed: seed)
+        var generator = SeededRandom(seed: seed)
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         for i in pixels.indices { pixels[i] = UInt8(truncatingIfNeeded: generator.next() >> 24) }
         return RasterImage(width: width, height: height, channels: 3, pixels: pixels)
@@ -46,17 +47,5 @@ enum TestImages {
         let path = NSTemporaryDirectory() + "deepresize-\(UUID().uuidString.prefix(8)).\(suffix)"
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return path
-    }
-}
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
