@@ -76,9 +76,10 @@ struct ResizePipeline: Sendable {
     }
 
     func decode(_ bytes: [UInt8], for method: ResizeMethod, width: Int, height: Int) throws -> RasterImage {
-        // Every method works at most at the size that covers the target (see `workingImage`), so libjpeg
-        // may shrink while decoding down to the target size in both axes.
-        try ImageDecoder.decode(bytes, limits: limits, minimumSize: (width, height))
+        // `scale` and `seam` work at most at the size that covers the target (see `workingImage`), so
+        // libjpeg may shrink while decoding down to the target size in both axes. `deep` works on the input
+        // up to `max_deep_input_pixels`: the decoder may shrink only while the image stays above that.
+        try ImageDecoder.decode(bytes, limits: limits, minimumSize: method == .deep ? deepDecodeMinimum(bytes) : (width, height))
     }
 
     /// What a method produced: the image, and for `deep` its report and the mask drawn over the image it
@@ -87,6 +88,15 @@ struct ResizePipeline: Sendable {
         var image: RasterImage
         var deepReport: DeepResizeReport?
         var maskOverlay: RasterImage?
+    }
+
+    /// The smallest decode that still holds `max_deep_input_pixels` (libjpeg's DCT scaling halves the sides).
+    private func deepDecodeMinimum(_ bytes: [UInt8]) -> (width: Int, height: Int)? {
+        guard let header = try? ImageDecoder.readHeader(bytes), header.width * header.height > maxDeepInputPixels else {
+            return nil
+        }
+        let factor = (Double(maxDeepInputPixels) / Double(header.width * header.height)).squareRoot()
+        return (Int((Double(header.width) * factor).rounded(.up)), Int((Double(header.height) * factor).rounded(.up)))
     }
 
     func resize(_ image: RasterImage, method: ResizeMethod, options: ResizeOptions, width: Int, height: Int,
@@ -100,12 +110,12 @@ struct ResizePipeline: Sendable {
         case .scale:
             return Outcome(image: Resampler.resize(image, width: width, height: height))
         case .seam:
-            return Outcome(image: try SeamCarving.resize(workingImage(image, width: width, height: height, maxPixels: nil),
+            return Outcome(image: try SeamCarving.resize(workingImage(image, width: width, height: height, coverTarget: true, maxPixels: nil),
                                                          width: width, height: height, context: context))
         case .deep:
             try checkAvailable(.deep)
             guard let network else { throw Problem.internal("no network") }
-            let source = workingImage(image, width: width, height: height, maxPixels: maxDeepInputPixels)
+            let source = workingImage(image, width: width, height: height, coverTarget: false, maxPixels: maxDeepInputPixels)
             let deepOptions = DeepResizeOptions(featureOperator: options.featureOperator, protect: options.protect,
                                                 iterations: options.iterations, threads: engineThreads)
             do {
@@ -118,13 +128,16 @@ struct ResizePipeline: Sendable {
         }
     }
 
-    /// The image a content-aware method starts from. Carving thousands of seams out of a camera-sized
-    /// photo (or running VGG-16 over it) would take minutes and change nothing the output can show, so
-    /// when both axes shrink the image is first scaled uniformly to the smallest size that covers the
-    /// target; the method then changes only the aspect ratio. `maxPixels` caps the working size further
-    /// (the network's memory grows with it).
-    func workingImage(_ image: RasterImage, width: Int, height: Int, maxPixels: Int?) -> RasterImage {
-        var factor = min(1, max(Double(width) / Double(image.width), Double(height) / Double(image.height)))
+    /// The image a content-aware method starts from. `seam`: carving thousands of seams out of a
+    /// camera-sized photo would take minutes and remove more than it keeps, so when both axes shrink the
+    /// image is first scaled uniformly to the smallest size that covers the target (`coverTarget`); the
+    /// seams then change only the aspect ratio. `deep` works on the input as given, like the paper and the
+    /// reference, but at most at `maxPixels` (its network's memory grows with the working size).
+    func workingImage(_ image: RasterImage, width: Int, height: Int, coverTarget: Bool, maxPixels: Int?) -> RasterImage {
+        var factor = 1.0
+        if coverTarget {
+            factor = min(1, max(Double(width) / Double(image.width), Double(height) / Double(image.height)))
+        }
         if let maxPixels, Double(image.width * image.height) * factor * factor > Double(maxPixels) {
             factor = (Double(maxPixels) / Double(image.width * image.height)).squareRoot()
         }
