@@ -21,6 +21,8 @@ struct ResizeCommand: AsyncParsableCommand {
     @Option(help: "png or jpeg (default: from the output's extension, else png).") var format: String?
     @Option(name: .shortAndLong, help: "Output file.") var output: String
     @Option(name: .customLong("mask-out"), help: "deep: write the semantic mask over the (dimmed) input here (PNG).") var maskOutput: String?
+    @Flag(name: .customLong("full-input"), help: "deep: work on the input as decoded, without first scaling it uniformly to the smallest size that covers the target (what the PyTorch reference does; for benchmarks).") var fullInput = false
+    @Option(name: .customLong("report-json"), help: "deep: write the run's DeepResizeReport (loss terms, iterations, evaluations, times) here as JSON.") var reportJSON: String?
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {
@@ -48,13 +50,19 @@ struct ResizeCommand: AsyncParsableCommand {
         let bar = isatty(STDERR_FILENO) == 1 ? ProgressBar(label: request.method.rawValue) : nil
         let context = RunContext(report: { progress in bar?.update(progress) })
         do {
-            let (_, width, height) = try pipeline.inspect(bytes, options: request)
+            let (header, width, height) = try pipeline.inspect(bytes, options: request)
             try pipeline.checkAvailable(request.method)
+            if fullInput && request.method != .deep { throw ValidationError("--full-input needs --method deep") }
             let started = monotonicSeconds()
-            let image = try pipeline.decode(bytes, for: request.method, width: width, height: height)
+            // --full-input decodes at full size too (no DCT shrinking for JPEG).
+            let image = try pipeline.decode(bytes, for: request.method, width: fullInput ? header.width : width,
+                                            height: fullInput ? header.height : height)
             let decoded = monotonicSeconds()
-            let outcome = try pipeline.resizeDetailed(image, method: request.method, options: request, width: width,
-                                                      height: height, context: context)
+            let outcome = fullInput
+                ? try deepOnFullInput(image, request: request, width: width, height: height, config: config,
+                                      network: network, context: context)
+                : try pipeline.resizeDetailed(image, method: request.method, options: request, width: width,
+                                              height: height, context: context)
             let processed = monotonicSeconds()
             let encoded = try pipeline.encode(outcome.image, format: request.format)
             bar?.finish()
@@ -62,6 +70,12 @@ struct ResizeCommand: AsyncParsableCommand {
             if let maskOutput {
                 guard let overlay = outcome.maskOverlay else { throw ValidationError("--mask-out needs --method deep") }
                 try write(try ImageEncoder.png(overlay), to: maskOutput)
+            }
+            if let reportJSON {
+                guard let report = outcome.deepReport else { throw ValidationError("--report-json needs --method deep") }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try write([UInt8](try encoder.encode(report)), to: reportJSON)
             }
             var summary = "\(output): \(width)×\(height) \(request.format.rawValue), decode \(ms(decoded - started)) ms, \(request.method.rawValue) \(ms(processed - decoded)) ms, encode \(ms(monotonicSeconds() - processed)) ms"
             if let report = outcome.deepReport {
@@ -77,6 +91,20 @@ struct ResizeCommand: AsyncParsableCommand {
             bar?.finish()
             throw ValidationError(Problem(error).detail)
         }
+    }
+
+    /// The deep method on the image as given (no working-size pre-scale), for side-by-side runs with the reference.
+    private func deepOnFullInput(_ image: RasterImage, request: ResizeOptions, width: Int, height: Int, config: ServiceConfig,
+                                 network: VGGNetwork?, context: RunContext) throws -> ResizePipeline.Outcome {
+        guard let network else { throw ValidationError("no network loaded") }
+        guard image.width * image.height <= config.maxDeepInputPixels else {
+            throw ValidationError("--full-input: \(image.width)×\(image.height) exceeds max_deep_input_pixels \(config.maxDeepInputPixels)")
+        }
+        let options = DeepResizeOptions(featureOperator: request.featureOperator, protect: request.protect,
+                                        iterations: request.iterations, threads: config.engineThreads)
+        let result = try DeepResizer.resize(image, width: width, height: height, options: options, network: network,
+                                            context: context)
+        return ResizePipeline.Outcome(image: result.image, deepReport: result.report, maskOverlay: result.mask.overlay(on: image))
     }
 
     private func write(_ bytes: [UInt8], to path: String) throws {
