@@ -175,9 +175,9 @@ static size_t winograd_tiles_padded(int C, int W) {
     return (tiles + 15) / 16 * 16;
 }
 
-size_t ck_winograd_scratch_count(int C, int W) {
+size_t ck_winograd_scratch_count(int C, int O, int W) {
     const size_t tp = winograd_tiles_padded(C, W);
-    return 16 * (size_t)C * tp + 16 * 8 * tp + 64;
+    return 16 * (size_t)C * tp + 16 * (size_t)((O + 7) / 8 * 8) * tp + 64;
 }
 
 // M[o][0 … 16·nv) = Σ_c U[c][o] V[c][0 … 16·nv) for 8 outputs: the 8 × nv register block.
@@ -251,18 +251,21 @@ void ck_conv3x3_winograd_avx512(const float *in, int C, size_t inStride, int H, 
     const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
 
-    for (int ob = 0; ob < nb; ob++) {
-        const int no = O - ob * 8 < 8 ? O - ob * 8 : 8;
-        // 2. M[ξ][o][t] for this block.
-        for (int xi = 0; xi < 16; xi++) {
+    // 2. M[ξ][o][t], ξ outermost: V[ξ] (C × tp) stays in L2 while every output block reuses it.
+    for (int xi = 0; xi < 16; xi++) {
+        const float *vx = V + (size_t)xi * C * tp;
+        for (int ob = 0; ob < nb; ob++) {
             const float *u = packed + ((size_t)xi * nb + ob) * (size_t)C * 8;
-            const float *vx = V + (size_t)xi * C * tp;
-            float *mx = M + (size_t)xi * 8 * tp;
+            float *mx = M + ((size_t)xi * nb * 8 + (size_t)ob * 8) * tp;
             long t = 0;
             for (; t + 32 < tiles; t += 48) winograd_block(vx + t, u, C, tp, mx + t, 3);
             if (tiles - t > 16) winograd_block(vx + t, u, C, tp, mx + t, 2);
             else if (tiles - t > 0) winograd_block(vx + t, u, C, tp, mx + t, 1);
         }
+    }
+
+    for (int ob = 0; ob < nb; ob++) {
+        const int no = O - ob * 8 < 8 ? O - ob * 8 : 8;
         // 3. Output transform and epilogue.
         for (int o = 0; o < no; o++) {
             const int oc = ob * 8 + o;
@@ -271,8 +274,8 @@ void ck_conv3x3_winograd_avx512(const float *in, int C, size_t inStride, int H, 
                 const int ty = ty0 + r;
                 for (int tx0 = 0; tx0 < tw; tx0 += 16) {
                     __m512 mm[16];
-                    const float *src = M + (size_t)o * tp + (size_t)r * tw + tx0;
-                    for (int xi = 0; xi < 16; xi++) mm[xi] = _mm512_loadu_ps(src + (size_t)xi * 8 * tp);
+                    const float *src = M + (size_t)oc * tp + (size_t)r * tw + tx0;
+                    for (int xi = 0; xi < 16; xi++) mm[xi] = _mm512_loadu_ps(src + (size_t)xi * nb * 8 * tp);
                     __m512 s[4][2];
                     for (int i = 0; i < 4; i++) {  // rows of (U ⊙ V) A
                         s[i][0] = _mm512_add_ps(_mm512_add_ps(mm[i * 4 + 0], mm[i * 4 + 1]), mm[i * 4 + 2]);
@@ -307,6 +310,63 @@ void ck_conv3x3_winograd_avx512(const float *in, int C, size_t inStride, int H, 
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Max-pooling.
+
+void ck_maxpool2x2(const float *in, size_t inStride, int H, int W, float *out, size_t outStride, int c0, int c1) {
+    const int ho = H / 2, wo = W / 2;
+    const size_t wpi = (size_t)W + 2, wpo = (size_t)wo + 2;
+    for (int c = c0; c < c1; c++) {
+        for (int y = 0; y < ho; y++) {
+            const float *r0 = in + (size_t)c * inStride + (size_t)(2 * y + 1) * wpi + 1, *r1 = r0 + wpi;
+            float *d = out + (size_t)c * outStride + (size_t)(y + 1) * wpo + 1;
+            for (int x = 0; x < wo; x++) {
+                const float a = r0[2 * x] > r0[2 * x + 1] ? r0[2 * x] : r0[2 * x + 1];
+                const float b = r1[2 * x] > r1[2 * x + 1] ? r1[2 * x] : r1[2 * x + 1];
+                d[x] = a > b ? a : b;
+            }
+        }
+    }
+}
+
+void ck_maxpool2x2_backward(const float *grad, size_t gradStride, const float *ref, size_t refStride,
+                            int H, int W, const float *addend, float *dst, size_t dstStride, int c0, int c1) {
+    const int ho = H / 2, wo = W / 2;
+    const size_t wp = (size_t)W + 2, wpg = (size_t)wo + 2;
+    for (int c = c0; c < c1; c++) {
+        const float *rc = ref + (size_t)c * refStride;
+        float *dc = dst + (size_t)c * dstStride;
+        const float *ac = addend ? addend + (size_t)c * H * W : NULL;
+        for (int y = 0; y < H; y++) {
+            const float *r = rc + (size_t)(y + 1) * wp + 1;
+            float *d = dc + (size_t)(y + 1) * wp + 1;
+            const float *a = ac ? ac + (size_t)y * W : NULL;
+            if (y < 2 * ho) {
+                const int top = (y % 2) == 0;
+                const float *g = grad + (size_t)c * gradStride + (size_t)(y / 2 + 1) * wpg + 1;
+                // The window's other row, to find its first maximum.
+                const float *o = top ? r + wp : r - wp;
+                for (int x = 0; x < 2 * wo; x += 2) {
+                    const float p0 = top ? r[x] : o[x], p1 = top ? r[x + 1] : o[x + 1];
+                    const float p2 = top ? o[x] : r[x], p3 = top ? o[x + 1] : r[x + 1];
+                    const float m01 = p0 > p1 ? p0 : p1, m23 = p2 > p3 ? p2 : p3, m = m01 > m23 ? m01 : m23;
+                    // Row-major first maximum: index 0…3.
+                    const int first = p0 == m ? 0 : p1 == m ? 1 : p2 == m ? 2 : 3;
+                    const float gv = g[x / 2];
+                    const int i0 = top ? 0 : 2;
+                    float v0 = (first == i0 ? gv : 0.0f) + (a ? a[x] : 0.0f);
+                    float v1 = (first == i0 + 1 ? gv : 0.0f) + (a ? a[x + 1] : 0.0f);
+                    d[x] = r[x] > 0 ? v0 : 0.0f;
+                    d[x + 1] = r[x + 1] > 0 ? v1 : 0.0f;
+                }
+                if (W % 2) d[W - 1] = (a && r[W - 1] > 0) ? a[W - 1] : 0.0f;
+            } else {
+                for (int x = 0; x < W; x++) d[x] = (a && r[x] > 0) ? a[x] : 0.0f;
             }
         }
     }

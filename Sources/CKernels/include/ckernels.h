@@ -49,12 +49,25 @@ size_t ck_winograd_packed_count(int outChannels, int inChannels);
 void ck_winograd_pack_weights(const float *oihw, int O, int C, int flip, float *dst);
 /// Tile rows per task for an input of C channels and width W, and the scratch floats one task needs.
 int ck_winograd_rows_per_task(int inChannels, int width);
-size_t ck_winograd_scratch_count(int inChannels, int width);
+size_t ck_winograd_scratch_count(int inChannels, int outChannels, int width);
 /// Computes the output rows of tile rows [ty0, ty1) (output rows 2·ty0 … 2·ty1−1 clipped to H), all
 /// output channels. `scratch`: ck_winograd_scratch_count floats, 64-byte aligned, private to the caller.
 void ck_conv3x3_winograd_avx512(const float *in, int inChannels, size_t inStride, int height, int width,
                                 const float *packed, const float *bias, int outChannels,
                                 float *out, size_t outStride, int ty0, int ty1, float *scratch,
                                 int relu, const float *addend, const float *maskref);
+
+/// 2×2/2 max-pooling of channels [c0, c1) between padded planes (pointers at plane 0's origin): out
+/// (⌊H/2⌋ × ⌊W/2⌋) from in (H × W). Borders are not touched.
+void ck_maxpool2x2(const float *in, size_t inStride, int height, int width,
+                   float *out, size_t outStride, int c0, int c1);
+
+/// Backward of ck_maxpool2x2 into the pool's input, fused with what precedes the pool (a ReLU whose
+/// output is `ref`): dst = (routed gradient + addend) where ref > 0, else 0, over the whole H × W interior.
+/// Each window's gradient goes to its first maximum in row-major order. `addend` is a plain C×H×W tensor
+/// (a gradient injected at that ReLU) or NULL. Borders are not touched.
+void ck_maxpool2x2_backward(const float *grad, size_t gradStride, const float *ref, size_t refStride,
+                            int height, int width, const float *addend,
+                            float *dst, size_t dstStride, int c0, int c1);
 
 #endif

@@ -65,8 +65,8 @@ struct Convolution {
     private let scratch: [Workbuffer]
     private let scratchCount: Int
 
-    /// Sized for convolutions with the given (input channels, width) pairs.
-    init(kernel: ConvolutionKernel, threads: Int, layers: [(inChannels: Int, width: Int)]) {
+    /// Sized for convolutions with the given (input channels, output channels, width).
+    init(kernel: ConvolutionKernel, threads: Int, layers: [(inChannels: Int, outChannels: Int, width: Int)]) {
         self.threads = threads
         let maxIn = layers.map(\.inChannels).max() ?? 1
         columns = kernel == .gemm ? Workbuffer(capacity: Self.columnsCapacity(maxInChannels: maxIn)) : nil
@@ -80,9 +80,9 @@ struct Convolution {
         max(2 << 20, maxInChannels * 9 * 256)
     }
 
-    static func scratchCapacity(layers: [(inChannels: Int, width: Int)]) -> Int {
+    static func scratchCapacity(layers: [(inChannels: Int, outChannels: Int, width: Int)]) -> Int {
         layers.filter { $0.inChannels >= 16 }
-            .map { ck_winograd_scratch_count(Int32($0.inChannels), Int32($0.width)) }.max() ?? 0
+            .map { ck_winograd_scratch_count(Int32($0.inChannels), Int32($0.outChannels), Int32($0.width)) }.max() ?? 0
     }
 
     func run(input: PaddedView, output: PaddedView, weights: PackedWeights, epilogue: ConvEpilogue) {
@@ -98,7 +98,7 @@ struct Convolution {
     private func runWinograd(input: PaddedView, output: PaddedView, weights: UnsafePointer<Float>, epilogue: ConvEpilogue) {
         let gi = input.geometry, go = output.geometry
         let c = gi.channels, o = go.channels, h = gi.height, w = gi.width
-        precondition(Int(ck_winograd_scratch_count(Int32(c), Int32(w))) <= scratchCount, "Winograd scratch too small")
+        precondition(Int(ck_winograd_scratch_count(Int32(c), Int32(o), Int32(w))) <= scratchCount, "Winograd scratch too small")
         let tileRows = (h + 1) / 2
         let rowsPerTask = Int(ck_winograd_rows_per_task(Int32(c), Int32(w)))
         let tasks = (tileRows + rowsPerTask - 1) / rowsPerTask

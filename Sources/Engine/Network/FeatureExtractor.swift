@@ -74,11 +74,11 @@ public final class FeatureExtractor {
 
     /// The steps and activation geometries (index 0: the preprocessed input) up to `deepestTap`.
     private static func plan(_ architecture: Architecture, height: Int, width: Int, deepestTap: Tap)
-        -> (steps: [Step], geometries: [PaddedGeometry], convolutionInputs: [(inChannels: Int, width: Int)]) {
+        -> (steps: [Step], geometries: [PaddedGeometry], convolutionInputs: [(inChannels: Int, outChannels: Int, width: Int)]) {
         var steps: [Step] = []
         var geometries = [PaddedGeometry(channels: 3, height: height, width: width)]
         var convIndex = 0
-        var inputs: [(inChannels: Int, width: Int)] = []  // forward and backward convolutions
+        var inputs: [(inChannels: Int, outChannels: Int, width: Int)] = []  // forward and backward convolutions
         let layers = architecture.layers
         var i = 0
         while i < layers.count {
@@ -92,7 +92,7 @@ public final class FeatureExtractor {
                 precondition(c == g.channels, "architecture: channel mismatch")
                 steps.append(.convReLU(conv: convIndex, tap: tap))
                 geometries.append(PaddedGeometry(channels: o, height: g.height, width: g.width))
-                inputs += [(c, g.width), (o, g.width)]
+                inputs += [(c, o, g.width), (o, c, g.width)]
                 convIndex += 1
                 i += 2
                 if tap == deepestTap { i = layers.count }
@@ -183,16 +183,16 @@ public final class FeatureExtractor {
         openblas_set_num_threads(Int32(threads))
         ck_flush_denormals()
         var current = 0  // which gradient buffer holds the gradient of step (s)'s output
-        // Start: the deepest step is a ConvReLU tap; d pre-activation = injected · ReLU'.
-        let last = depth - 1
-        guard case let .convReLU(_, lastTap?) = steps[last] else { preconditionFailure("forward ends on a tap") }
-        let start = gradView(current, geometries[last + 1])
-        if let g = injected[lastTap] {
-            start.copyInterior(from: g, threads: threads)
-            Elementwise.addAndMask(start, addend: nil, ref: view(last + 1), threads: threads)
-        } else {
-            zeroInterior(start)
+        // Start at the deepest tap that has a gradient (nothing deeper contributes); d pre-activation =
+        // injected · ReLU'.
+        guard let last = injected.keys.compactMap({ stepIndex(of: $0) }).max() else {
+            inputGradient.fill(0)
+            return inputGradient
         }
+        guard case let .convReLU(_, lastTap?) = steps[last] else { preconditionFailure("taps are ConvReLU steps") }
+        let start = gradView(current, geometries[last + 1])
+        start.copyInterior(from: injected[lastTap]!, threads: threads)
+        Elementwise.addAndMask(start, addend: nil, ref: view(last + 1), threads: threads)
         start.zeroBorder(threads: threads)
         // Invariant at step s: the current buffer holds, for a ConvReLU, d loss / d pre-activation; for a
         // max-pool, d loss / d pool output.
@@ -237,7 +237,4 @@ public final class FeatureExtractor {
         PaddedView(g, in: which == 0 ? gradients.0 : gradients.1)
     }
 
-    private func zeroInterior(_ v: PaddedView) {
-        v.base.update(repeating: 0, count: v.geometry.count)
-    }
 }

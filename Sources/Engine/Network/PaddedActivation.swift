@@ -133,13 +133,8 @@ enum Elementwise {
     static func maxPool(_ src: PaddedView, into dst: PaddedView, threads: Int = 1) {
         let gs = src.geometry, gd = dst.geometry
         parallelFor(tasks: gd.channels, threads: threads) { c in
-            for y in 0..<gd.height {
-                let r0 = src.base + gs.index(c, 2 * y, 0), r1 = r0 + gs.wp
-                let d = dst.base + gd.index(c, y, 0)
-                for x in 0..<gd.width {
-                    d[x] = max(max(r0[2 * x], r0[2 * x + 1]), max(r1[2 * x], r1[2 * x + 1]))
-                }
-            }
+            ck_maxpool2x2(src.origin, gs.stride, Int32(gs.height), Int32(gs.width), dst.origin, gd.stride,
+                          Int32(c), Int32(c + 1))
         }
         dst.zeroBorder(threads: threads)
     }
@@ -150,29 +145,8 @@ enum Elementwise {
     static func maxPoolBackward(_ grad: PaddedView, ref: PaddedView, addend: Tensor?, into dst: PaddedView, threads: Int = 1) {
         let gs = dst.geometry, gd = grad.geometry, addend = addend.map { SharedFloats(base: $0.data) }
         parallelFor(tasks: gs.channels, threads: threads) { c in
-            // Everything not routed: only the addend.
-            for y in 0..<gs.height {
-                let d = dst.base + gs.index(c, y, 0)
-                if let addend {
-                    let a = addend.base + (c * gs.height + y) * gs.width
-                    let r = ref.base + gs.index(c, y, 0)
-                    for x in 0..<gs.width { d[x] = r[x] > 0 ? a[x] : 0 }
-                } else {
-                    d.update(repeating: 0, count: gs.width)
-                }
-            }
-            for y in 0..<gd.height {
-                let r0 = ref.base + gs.index(c, 2 * y, 0), r1 = r0 + gs.wp
-                let d0 = dst.base + gs.index(c, 2 * y, 0), d1 = d0 + gs.wp
-                let g = grad.base + gd.index(c, y, 0)
-                for x in 0..<gd.width {
-                    let a = r0[2 * x], b = r0[2 * x + 1], e = r1[2 * x], f = r1[2 * x + 1]
-                    let m = max(max(a, b), max(e, f))
-                    guard m > 0 else { continue }  // ReLU'(max) = 0: nothing routed
-                    let v = g[x]
-                    if a == m { d0[2 * x] += v } else if b == m { d0[2 * x + 1] += v } else if e == m { d1[2 * x] += v } else { d1[2 * x + 1] += v }
-                }
-            }
+            ck_maxpool2x2_backward(grad.origin, gd.stride, ref.origin, ref.geometry.stride, Int32(gs.height), Int32(gs.width),
+                                   addend?.base, dst.origin, gs.stride, Int32(c), Int32(c + 1))
         }
         dst.zeroBorder(threads: threads)
     }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import CKernels
 import Glibc
 
@@ -101,10 +101,11 @@ public final class VGGNetwork: Sendable {
     public let deepestTap: Tap
     let convs: [ConvolutionWeights]
 
-    /// The default weights location: $DEEPRESIZE_WEIGHTS, else weights/vgg16-imagenet.safetensors under `root`.
-    public static func defaultWeightsPath(repositoryRoot root: String = FileManager.default.currentDirectoryPath) -> String {
+    /// The default weights location: $DEEPRESIZE_WEIGHTS, else weights/vgg16-imagenet.safetensors under
+    /// `root` (default: the current directory).
+    public static func defaultWeightsPath(repositoryRoot root: String? = nil) -> String {
         if let env = ProcessInfo.processInfo.environment["DEEPRESIZE_WEIGHTS"], !env.isEmpty { return env }
-        return root + "/weights/vgg16-imagenet.safetensors"
+        return (root ?? FileManager.default.currentDirectoryPath) + "/weights/vgg16-imagenet.safetensors"
     }
 
     /// Loads and validates a safetensors file (names, shapes, dtypes, offsets; for the VGG-16 ImageNet
