@@ -21,6 +21,7 @@ struct ResizeCommand: AsyncParsableCommand {
     @Option(help: "png or jpeg (default: from the output's extension, else png).") var format: String?
     @Option(name: .shortAndLong, help: "Output file.") var output: String
     @Option(name: .customLong("mask-out"), help: "deep: write the semantic mask over the (dimmed) input here (PNG).") var maskOutput: String?
+    @Option(name: .customLong("report-json"), help: "deep: write the run's DeepResizeReport (loss terms, iterations, evaluations, times) here as JSON.") var reportJSON: String?
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {
@@ -62,6 +63,12 @@ struct ResizeCommand: AsyncParsableCommand {
             if let maskOutput {
                 guard let overlay = outcome.maskOverlay else { throw ValidationError("--mask-out needs --method deep") }
                 try write(try ImageEncoder.png(overlay), to: maskOutput)
+            }
+            if let reportJSON {
+                guard let report = outcome.deepReport else { throw ValidationError("--report-json needs --method deep") }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try write([UInt8](try encoder.encode(report)), to: reportJSON)
             }
             var summary = "\(output): \(width)×\(height) \(request.format.rawValue), decode \(ms(decoded - started)) ms, \(request.method.rawValue) \(ms(processed - decoded)) ms, encode \(ms(monotonicSeconds() - processed)) ms"
             if let report = outcome.deepReport {
