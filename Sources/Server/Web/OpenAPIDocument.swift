@@ -153,11 +153,7 @@ enum OpenAPIDocument {
           "404": {"$ref": "#/components/responses/NotFound"},
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
           "408": {"$ref": "#/components/responses/RequestTimeout"},
-          "409": {
-            "description": "The job has not succeeded (yet): its body says where it is.",
-            "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
-          },
+          "409": {"$ref": "#/components/responses/JobNotSucceeded"},
           "431": {"$ref": "#/components/responses/HeaderTooLarge"},
           "500": {"$ref": "#/components/responses/InternalError"},
           "503": {"$ref": "#/components/responses/Unavailable"}
@@ -187,11 +183,7 @@ enum OpenAPIDocument {
           "404": {"$ref": "#/components/responses/NotFound"},
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
           "408": {"$ref": "#/components/responses/RequestTimeout"},
-          "409": {
-            "description": "The job has not succeeded (yet): its body says where it is.",
-            "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
-          },
+          "409": {"$ref": "#/components/responses/JobNotSucceeded"},
           "431": {"$ref": "#/components/responses/HeaderTooLarge"},
           "500": {"$ref": "#/components/responses/InternalError"},
           "503": {"$ref": "#/components/responses/Unavailable"}
@@ -296,6 +288,11 @@ enum OpenAPIDocument {
       "Allow": {"description": "The methods the path allows.", "required": true, "schema": {"type": "string"}}
     },
     "responses": {
+      "JobNotSucceeded": {
+        "description": "The job has not succeeded (yet): its body says where it is.",
+        "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
+      },
       "BadRequest": {"description": "Malformed request, multipart or parameter (named in detail).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "NotFound": {"description": "Unknown or expired job (after result_ttl).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "MethodNotAllowed": {
