@@ -39,6 +39,10 @@ struct ResizeCommand: AsyncParsableCommand {
         let bytes: [UInt8]
         do {
             request = try ResizeOptions.parse(query, defaultWait: 0, maxWait: 0)
+            // Refused before any work: these outputs exist only for the deep method.
+            if request.method != .deep && (maskOutput != nil || reportJSON != nil) {
+                throw ValidationError("--mask-out and --report-json need --method deep")
+            }
             guard let data = FileManager.default.contents(atPath: input) else {
                 throw ValidationError("cannot read \(input)")
             }
@@ -51,27 +55,20 @@ struct ResizeCommand: AsyncParsableCommand {
         do {
             let (_, width, height) = try pipeline.inspect(bytes, options: request)
             try pipeline.checkAvailable(request.method)
-            let started = monotonicSeconds()
-            let image = try pipeline.decode(bytes, for: request.method, width: width, height: height)
-            let decoded = monotonicSeconds()
-            let outcome = try pipeline.resizeDetailed(image, method: request.method, options: request, width: width,
-                                                      height: height, context: context)
-            let processed = monotonicSeconds()
-            let encoded = try pipeline.encode(outcome.image, format: request.format)
+            let run = try pipeline.run(bytes, options: request, width: width, height: height, context: context)
             bar?.finish()
-            try write(encoded, to: output)
+            try write(run.output, to: output)
             if let maskOutput {
-                guard let overlay = outcome.maskOverlay else { throw ValidationError("--mask-out needs --method deep") }
-                try write(try ImageEncoder.png(overlay), to: maskOutput)
+                if let mask = run.attachments["mask.png"] { try write(mask, to: maskOutput) }
             }
             if let reportJSON {
-                guard let report = outcome.deepReport else { throw ValidationError("--report-json needs --method deep") }
+                guard let report = run.deepReport else { throw ValidationError("no deep report to write") }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 try write([UInt8](try encoder.encode(report)), to: reportJSON)
             }
-            var summary = "\(output): \(width)×\(height) \(request.format.rawValue), decode \(ms(decoded - started)) ms, \(request.method.rawValue) \(ms(processed - decoded)) ms, encode \(ms(monotonicSeconds() - processed)) ms"
-            if let report = outcome.deepReport {
+            var summary = "\(output): \(width)×\(height) \(request.format.rawValue), decode \(ms(run.timings.decode)) ms, \(request.method.rawValue) \(ms(run.timings.process)) ms, encode \(ms(run.timings.encode)) ms"
+            if let report = run.deepReport {
                 summary += String(format: "\n  L %.5f → %.5f (rec %.5f, per %.5f, reg %.5f), %d iterations, %d evaluations, mask %.1f%%",
                                   report.initial.total, report.finalClamped.total, report.finalClamped.reconstruction,
                                   report.finalClamped.perceptual, report.finalClamped.regularization,

@@ -100,12 +100,7 @@ struct ResizePipeline: Sendable {
     }
 
     func resize(_ image: RasterImage, method: ResizeMethod, options: ResizeOptions, width: Int, height: Int,
-                context: RunContext) throws -> RasterImage {
-        try resizeDetailed(image, method: method, options: options, width: width, height: height, context: context).image
-    }
-
-    func resizeDetailed(_ image: RasterImage, method: ResizeMethod, options: ResizeOptions, width: Int, height: Int,
-                        context: RunContext) throws -> Outcome {
+                context: RunContext) throws -> Outcome {
         switch method {
         case .scale:
             return Outcome(image: Resampler.resize(image, width: width, height: height))
@@ -155,11 +150,12 @@ struct ResizePipeline: Sendable {
     }
 
     /// The whole pipeline, timed. `attachments` are the files a job keeps beside its result (the
-    /// `deep` mask over its working image, served at `/jobs/{id}/mask`).
+    /// `deep` mask over its working image, served at `/jobs/{id}/mask`); `deepReport` is `deep`'s losses.
     struct Run {
         var output: [UInt8]
         var timings: Timings
         var attachments: [String: [UInt8]] = [:]
+        var deepReport: DeepResizeReport?
     }
 
     func run(_ bytes: [UInt8], options: ResizeOptions, width: Int, height: Int,
@@ -169,15 +165,15 @@ struct ResizePipeline: Sendable {
         let image = try decode(bytes, for: options.method, width: width, height: height)
         timings.decode = monotonicSeconds() - start
         start = monotonicSeconds()
-        let outcome = try resizeDetailed(image, method: options.method, options: options, width: width, height: height,
-                                         context: context)
+        let outcome = try resize(image, method: options.method, options: options, width: width, height: height,
+                                 context: context)
         timings.process = monotonicSeconds() - start
         start = monotonicSeconds()
         let output = try encode(outcome.image, format: options.format)
         var attachments: [String: [UInt8]] = [:]
         if let mask = outcome.maskOverlay { attachments["mask.png"] = try ImageEncoder.png(mask) }
         timings.encode = monotonicSeconds() - start
-        return Run(output: output, timings: timings, attachments: attachments)
+        return Run(output: output, timings: timings, attachments: attachments, deepReport: outcome.deepReport)
     }
 }
 
