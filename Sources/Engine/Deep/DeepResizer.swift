@@ -3,8 +3,8 @@ public import ImageCodecs
 /// Settings of the deep method (SPEC.md §2–§5; API.md `operator`, `protect`, `iterations`).
 public struct DeepResizeOptions: Sendable, Equatable {
     public var featureOperator: FeatureOperator = .seam
-    /// Seam operator: the mask adds its 1000× penalty (the reference always does). Linear: the mask is
-    /// not used either way (as the reference; SPEC's protected non-uniform scale is not built yet).
+    /// Seam operator: the mask adds its 1000× penalty (the reference always does). Linear: the protected
+    /// non-uniform scale of SPEC §3 for the targets and R0; false is the reference's plain bilinear.
     public var protect: Bool = true
     public var iterations: Int = 100
     public var weights = DeepLossWeights()
@@ -170,8 +170,12 @@ public enum DeepResizer {
         let objective = try DeepObjective(network: network, height: height, width: width, targets: targets,
                                           inputFeatures: inputFeatures, inputMean: mean, inputStd: std,
                                           weights: options.weights, threads: options.threads)
-        // R0 = clamp(bilinear(I), 0, 1).
-        let r0 = FeatureResize.linear(input, height: height, width: width).toArray().map { min(max($0, 0), 1) }
+        // R0 = clamp(bilinear(I), 0, 1); the protected linear operator starts from its own warp of I, so
+        // that R0 already has the proportions its targets ask for.
+        let scaled = options.featureOperator == .linear && options.protect
+            ? FeatureResize.protectedLinear(input, stride: 1, mask: mask, height: height, width: width)
+            : FeatureResize.linear(input, height: height, width: width)
+        let r0 = scaled.toArray().map { min(max($0, 0), 1) }
         return (objective, mask, r0)
     }
 

@@ -1,6 +1,7 @@
 /// How the input's features are brought to the output's size (SPEC.md §3).
 public enum FeatureOperator: String, Sendable, CaseIterable {
-    /// Bilinear (antialiased when shrinking) per layer.
+    /// Bilinear (antialiased when shrinking) per layer; with protection, a non-uniform scale that keeps
+    /// the protected columns (rows) at scale 1 as far as the target allows.
     case linear
     /// Seams found once on the relu4_1 grid, expanded to every layer; growing axes fall back to linear.
     case seam
@@ -69,18 +70,26 @@ public enum FeatureResize {
     /// `linear` on raw CHW planes.
     static func linear(_ src: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int,
                        into dst: UnsafeMutablePointer<Float>, height oh: Int, width ow: Int) {
+        separable(src, channels: channels, height: h, width: w, into: dst, height: oh, width: ow,
+                  horizontal: nil, vertical: nil)
+    }
+
+    /// A separable resampling of raw CHW planes, the width first, then the height (as torch's kernel).
+    /// An axis with nil weights gets the uniform antialiased bilinear ones (`linear`), or is copied when it
+    /// keeps its size.
+    static func separable(_ src: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int,
+                          into dst: UnsafeMutablePointer<Float>, height oh: Int, width ow: Int,
+                          horizontal: AxisWeights?, vertical: AxisWeights?) {
         guard channels > 0, oh > 0, ow > 0 else { return }
         precondition(h > 0 && w > 0, "cannot resize an empty plane to \(ow)x\(oh)")
         // Horizontal pass into a C × h × ow buffer (or straight through when the width is kept).
-        let horizontal = UnsafeMutablePointer<Float>.allocate(capacity: channels * h * ow)
-        defer { horizontal.deallocate() }
-        if ow == w {
-            horizontal.update(from: src, count: channels * h * w)
-        } else {
-            let wx = AxisWeights.antialiasedBilinear(inputCount: w, outputCount: ow)
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: channels * h * ow)
+        defer { rows.deallocate() }
+        if let wx = horizontal ?? (ow == w ? nil : AxisWeights.antialiasedBilinear(inputCount: w, outputCount: ow)) {
+            precondition(wx.inputCount == w && wx.outputCount == ow, "horizontal weights do not fit \(w) → \(ow)")
             wx.weights.withUnsafeBufferPointer { wp in
                 for row in 0..<(channels * h) {
-                    let s = src + row * w, d = horizontal + row * ow
+                    let s = src + row * w, d = rows + row * ow
                     for x in 0..<ow {
                         let base = wx.starts[x], k = x * wx.taps
                         var acc: Float = 0
@@ -89,15 +98,17 @@ public enum FeatureResize {
                     }
                 }
             }
+        } else {
+            rows.update(from: src, count: channels * h * w)
         }
-        if oh == h {
-            dst.update(from: horizontal, count: channels * h * ow)
+        guard let wy = vertical ?? (oh == h ? nil : AxisWeights.antialiasedBilinear(inputCount: h, outputCount: oh)) else {
+            dst.update(from: rows, count: channels * h * ow)
             return
         }
-        let wy = AxisWeights.antialiasedBilinear(inputCount: h, outputCount: oh)
+        precondition(wy.inputCount == h && wy.outputCount == oh, "vertical weights do not fit \(h) → \(oh)")
         wy.weights.withUnsafeBufferPointer { wp in
             for c in 0..<channels {
-                let s = horizontal + c * h * ow, d = dst + c * oh * ow
+                let s = rows + c * h * ow, d = dst + c * oh * ow
                 for y in 0..<oh {
                     let drow = d + y * ow
                     drow.update(repeating: 0, count: ow)
@@ -211,8 +222,9 @@ public enum FeatureResize {
     ///
     /// - Parameters:
     ///   - features: the input's features at the reconstruction taps (relu4_1 must be among them for `seam`).
-    ///   - mask: the protection mask (stride 16) for `seam`; nil protects nothing. `linear` ignores it
-    ///     (as the reference; SPEC's non-uniform protected scale is not built).
+    ///   - mask: the protection mask (stride 16); nil protects nothing. `seam`: the 1000× seam energy.
+    ///     `linear`: the protected non-uniform scale (`protectedLinear`); nil is the reference's plain
+    ///     bilinear.
     ///   - context: cancellation and progress of the seam search.
     public static func targets(for features: [Tap: Tensor], operator op: FeatureOperator, mask: SemanticMask?,
                                outputHeight: Int, outputWidth: Int,
@@ -227,7 +239,12 @@ public enum FeatureResize {
         case .linear:
             var out: [Tap: Tensor] = [:]
             for (tap, f) in features {
-                out[tap] = linear(f, height: outputHeight / tap.stride, width: outputWidth / tap.stride)
+                let (h, w) = (outputHeight / tap.stride, outputWidth / tap.stride)
+                if let mask {
+                    out[tap] = protectedLinear(f, stride: tap.stride, mask: mask, height: h, width: w)
+                } else {
+                    out[tap] = linear(f, height: h, width: w)
+                }
             }
             return out
         case .seam:
