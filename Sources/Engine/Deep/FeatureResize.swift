@@ -3,7 +3,8 @@ public enum FeatureOperator: String, Sendable, CaseIterable {
     /// Bilinear (antialiased when shrinking) per layer; with protection, a non-uniform scale that keeps
     /// the protected columns (rows) at scale 1 as far as the target allows.
     case linear
-    /// Seams found once on the relu4_1 grid, expanded to every layer; growing axes fall back to linear.
+    /// Seams found once on the relu4_1 grid, expanded to every layer: removed on a shrinking axis, inserted
+    /// (the cheapest seams duplicated as the average of their neighbours) on a growing one.
     case seam
 }
 
@@ -125,8 +126,10 @@ public enum FeatureResize {
     /// The `seam` operator after the search: `plan` (on the relu4_1 grid, H8 × W8) applied to every layer
     /// as the reference's `carve_width` (width first, then height on the transposed maps). A removed grid
     /// cell removes the block [s′y, s′y+s′) × [s′x, s′x+s′) at a layer of stride s (s′ = gridStride/s);
-    /// rows past s′·H8 follow the last grid row; columns past s′·W8 are never removed. A layer off its
-    /// target (⌊h/s⌋, ⌊w/s⌋) after carving — or any layer on an axis that grows — gets `linear`.
+    /// rows past s′·H8 follow the last grid row; columns past s′·W8 are never removed. An inserted grid
+    /// cell inserts s′ columns (rows) before its block, the average of the neighbouring blocks
+    /// (`insertColumns`, `insertRows`). A layer off its target (⌊h/s⌋, ⌊w/s⌋) after that — or on an axis
+    /// without seams — gets `linear`.
     ///
     /// - Parameters:
     ///   - features: the input's features per tap (CHW; stride from `Tap.stride`).
@@ -135,11 +138,13 @@ public enum FeatureResize {
     public static func seam(_ features: [Tap: Tensor], plan: FeatureSeamPlan, gridStride: Int = 8,
                             gridHeight: Int, gridWidth: Int,
                             outputHeight: Int, outputWidth: Int) throws -> [Tap: Tensor] {
-        if let r = plan.width, r.width != gridWidth || r.height != gridHeight || r.direction != .vertical {
+        if let r = plan.width ?? plan.widthInsertion?.rounds[0],
+           r.width != gridWidth || r.height != gridHeight || r.direction != .vertical {
             throw FeatureResizeError(message: "width seams are on a \(r.width)x\(r.height) grid, expected \(gridWidth)x\(gridHeight)")
         }
-        let carvedGridWidth = plan.width?.remainingWidth ?? gridWidth
-        if let r = plan.height, r.width != carvedGridWidth || r.height != gridHeight || r.direction != .horizontal {
+        let carvedGridWidth = plan.widthAfterWidthPass ?? gridWidth
+        if let r = plan.height ?? plan.heightInsertion?.rounds[0],
+           r.width != carvedGridWidth || r.height != gridHeight || r.direction != .horizontal {
             throw FeatureResizeError(message: "height seams are on a \(r.width)x\(r.height) grid, expected \(carvedGridWidth)x\(gridHeight)")
         }
         var out: [Tap: Tensor] = [:]
@@ -156,17 +161,21 @@ public enum FeatureResize {
             var g: Tensor
             if let r = plan.width {
                 g = carveColumns(f, removal: r, blockSize: s)
-                if g.width != target.width { g = linear(g, height: g.height, width: target.width) }
+            } else if let i = plan.widthInsertion {
+                g = insertColumns(f, insertion: i, blockSize: s)
             } else {
                 g = linear(f, height: f.height, width: target.width)
             }
+            if g.width != target.width { g = linear(g, height: g.height, width: target.width) }
             // Height.
             if let r = plan.height {
                 g = carveRows(g, removal: r, blockSize: s)
-                if g.height != target.height { g = linear(g, height: target.height, width: g.width) }
+            } else if let i = plan.heightInsertion {
+                g = insertRows(g, insertion: i, blockSize: s)
             } else {
                 g = linear(g, height: target.height, width: g.width)
             }
+            if g.height != target.height { g = linear(g, height: target.height, width: g.width) }
             out[tap] = g
         }
         return out

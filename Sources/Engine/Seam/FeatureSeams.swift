@@ -26,30 +26,50 @@ extension SeamRemoval {
     }
 }
 
-/// The seams of SPEC.md §3 `operator=seam` on the relu4_1 grid: width first, then height on the
-/// width-carved grid, with the mask as a 1000 × penalty.
+/// The seams of SPEC.md §3 `operator=seam` on the relu4_1 grid: width first, then height on the grid left
+/// after the width change, with the mask as a 1000 × penalty. Per axis, at most one of removal (the axis
+/// shrinks) and insertion (it grows) is set; neither when it keeps its size.
 public struct FeatureSeamPlan: Sendable, Equatable {
-    /// Vertical seams on the full grid; nil when the width does not shrink (the reference resizes that axis
-    /// linearly instead).
+    /// Vertical seams removed from the full grid; nil unless the width shrinks.
     public let width: SeamRemoval?
-    /// Horizontal seams on the grid left after `width` (full height × remaining width); nil when the height
-    /// does not shrink.
+    /// Vertical seams inserted into the full grid; nil unless the width grows.
+    public let widthInsertion: SeamInsertion?
+    /// Horizontal seams removed from the grid left after the width change (full height × target width);
+    /// nil unless the height shrinks.
     public let height: SeamRemoval?
+    /// Horizontal seams inserted into that grid; nil unless the height grows.
+    public let heightInsertion: SeamInsertion?
+
+    public init(width: SeamRemoval? = nil, widthInsertion: SeamInsertion? = nil,
+                height: SeamRemoval? = nil, heightInsertion: SeamInsertion? = nil) {
+        precondition(width == nil || widthInsertion == nil, "the width either shrinks or grows")
+        precondition(height == nil || heightInsertion == nil, "the height either shrinks or grows")
+        self.width = width
+        self.widthInsertion = widthInsertion
+        self.height = height
+        self.heightInsertion = heightInsertion
+    }
+
+    /// Grid width after the width pass (nil when the width keeps its size).
+    var widthAfterWidthPass: Int? { width?.remainingWidth ?? widthInsertion?.finalWidth }
 }
 
 extension SeamSearch {
     /// Penalty per masked cell in SPEC.md §3.
     public static let featureMaskPenalty: Double = 1000
 
-    /// SPEC.md §3, as the reference's `seam_resize_features` + `carve_width` (the seam part):
+    /// SPEC.md §3, as the reference's `seam_resize_features` + `carve_width` (the seam part) for shrinking:
     /// A = `meanActivation` / max(max A, 1e-12) in Double; k = `width − targetWidth` vertical seams with
     /// penalty 1000·M; A and M carved; then `height − targetHeight` horizontal seams on the carved A and M.
+    /// A growing axis (where the reference falls back to linear) gets k = target − size seams inserted
+    /// (`SeamSearch.insertSeams`: rounds of at most half the size, each the cheapest seams of the current A
+    /// with the same penalty); A grows by averaging, M by copying the duplicated cell, so the height search
+    /// after a width insertion sees the widened A and M.
     ///
     /// - Parameters:
     ///   - meanActivation: mean over channels of relu4_1 of the input, row-major `height × width` (H8 × W8).
     ///   - mask: the semantic mask on the same grid (true = protected).
-    ///   - targetWidth, targetHeight: the relu4_1 target size (⌊w/8⌋, ⌊h/8⌋); an axis that does not shrink
-    ///     gets no seams.
+    ///   - targetWidth, targetHeight: the relu4_1 target size (⌊w/8⌋, ⌊h/8⌋).
     public static func featureSeams(meanActivation: [Float], mask: [Bool], width: Int, height: Int,
                                     targetWidth: Int, targetHeight: Int,
                                     context: RunContext = .detached) throws -> FeatureSeamPlan {
@@ -69,21 +89,30 @@ extension SeamSearch {
         var penalty = mask.map { $0 ? featureMaskPenalty : 0 }
 
         var widthRemoval: SeamRemoval?
-        var gridWidth = width
+        var widthInsertion: SeamInsertion?
         if targetWidth < width {
             let r = try removeSeams(from: a, width: width, height: height, penalty: penalty,
                                     count: width - targetWidth, rule: .featureSpec, direction: .vertical, context: context)
             a = try r.keeping(a)
             penalty = try r.keeping(penalty)
-            gridWidth = targetWidth
             widthRemoval = r
+        } else if targetWidth > width {
+            widthInsertion = try insertSeams(into: &a, penalty: &penalty, width: width, height: height,
+                                             count: targetWidth - width, rule: .featureSpec, direction: .vertical,
+                                             context: context)
         }
         var heightRemoval: SeamRemoval?
+        var heightInsertion: SeamInsertion?
         if targetHeight < height {
-            heightRemoval = try removeSeams(from: a, width: gridWidth, height: height, penalty: penalty,
+            heightRemoval = try removeSeams(from: a, width: targetWidth, height: height, penalty: penalty,
                                             count: height - targetHeight, rule: .featureSpec, direction: .horizontal,
                                             context: context)
+        } else if targetHeight > height {
+            heightInsertion = try insertSeams(into: &a, penalty: &penalty, width: targetWidth, height: height,
+                                              count: targetHeight - height, rule: .featureSpec,
+                                              direction: .horizontal, context: context)
         }
-        return FeatureSeamPlan(width: widthRemoval, height: heightRemoval)
+        return FeatureSeamPlan(width: widthRemoval, widthInsertion: widthInsertion,
+                               height: heightRemoval, heightInsertion: heightInsertion)
     }
 }

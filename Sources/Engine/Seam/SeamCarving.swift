@@ -59,8 +59,7 @@ public enum SeamCarving {
         var out = image
         var remaining = target - image.width
         while remaining > 0 {
-            // The package's step_ratio = 0.5 with Python's round-half-even.
-            let step = min(max(1, Int((0.5 * Double(out.width)).rounded(.toNearestOrEven))), remaining)
+            let step = SeamSearch.insertionStep(size: out.width, remaining: remaining)
             out = try enlargeWidth(out, by: step, progress: &progress)
             remaining -= step
         }
