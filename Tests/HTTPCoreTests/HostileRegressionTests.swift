@@ -2,6 +2,7 @@ import Dispatch
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 @testable import HTTPCore
 
 /// Found by Tests/ServerTests/HostileClientTests: connections ran on the same libdispatch pool threads as
@@ -24,7 +25,7 @@ import Testing
             var slowest = 0.0
             for _ in 0..<10 {
                 let started = monotonicSeconds()
-                let client = try TestClient(port: port, receiveTimeout: 3)
+                let client = try RawClient(port: port, receiveTimeout: 3)
                 try client.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(try client.readResponse().status == 200)
                 slowest = max(slowest, monotonicSeconds() - started)

@@ -10,7 +10,7 @@ struct ServerTests {
     @Test func simpleGet() throws {
         let log = Box<[AccessLogEntry]>([])
         try withServer(accessLog: { entry in log.value.withLock { $0.append(entry) } }) { _, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             try client.send("GET /hello?a=1&b=x+y HTTP/1.1\r\nHost: localhost\r\n\r\n")
             let r = try client.readResponse()
             #expect(r.status == 200)
@@ -32,7 +32,7 @@ struct ServerTests {
 
     @Test func keepAliveServesSeveralRequestsOnOneConnection() throws {
         try withServer { server, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             for i in 0..<5 {
                 try client.send("POST /n/\(i) HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
                 let r = try client.readResponse()
@@ -46,7 +46,7 @@ struct ServerTests {
     @Test func threePipelinedRequestsInOneWriteAnswerInOrder() throws {
         let handler = TestHandler()
         try withServer(handler: handler) { _, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             try client.send("GET /slow?ms=150 HTTP/1.1\r\nHost: x\r\n\r\n"
                 + "POST /second HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
                 + "GET /third HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -60,7 +60,7 @@ struct ServerTests {
 
     @Test func chunkedUploadInPieces() throws {
         try withServer { _, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             try client.send("PUT /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
             let payload = (0..<5000).map { UInt8(truncatingIfNeeded: $0) }
             var expectedSum = 0
@@ -79,7 +79,7 @@ struct ServerTests {
 
     @Test func expectContinueWithTwoMegabytes() throws {
         try withServer { _, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             let size = 2 * 1024 * 1024
             try client.send("POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: \(size)\r\n\r\n")
             let interim = try client.readResponse()
@@ -99,7 +99,7 @@ struct ServerTests {
                 (["Content-Disposition: form-data; name=\"image\"; filename=\"a.png\"", "Content-Type: image/png"], file),
                 (["Content-Disposition: form-data; name=\"w\""], Array("400".utf8)),
             ])
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             try client.send("POST /form HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=\"XyZ\"\r\n"
                 + "Content-Length: \(body.count)\r\n\r\n")
             try client.send(body)
@@ -121,7 +121,7 @@ struct ServerTests {
     @Test func preflightRejectionWithExpectSkipsContinueAndCloses() throws {
         let handler = TestHandler()
         try withServer(handler: handler) { _, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             try client.send("POST /reject HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2097152\r\n\r\n")
             let r = try client.readResponse()
             #expect(r.status == 415)
@@ -134,7 +134,7 @@ struct ServerTests {
 
     @Test func contentLengthOverLimitIs413BeforeContinue() throws {
         try withServer(testConfiguration { $0.maxBodyBytes = 1000 }) { _, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             try client.send("POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1001\r\n\r\n")
             let r = try client.readResponse()
             #expect(r.status == 413)
@@ -145,7 +145,7 @@ struct ServerTests {
 
     @Test func headerTimeoutIsNotExtendedByATrickle() throws {
         try withServer(testConfiguration { $0.headerTimeout = 0.4 }) { _, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             let began = monotonicSeconds()
             try client.send("GET / HTTP/1.1\r\n")
             var sawResponse = false
@@ -165,7 +165,7 @@ struct ServerTests {
 
     @Test func silentConnectionIsClosedQuietlyAfterTheHeaderTimeout() throws {
         try withServer(testConfiguration { $0.headerTimeout = 0.3 }) { server, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             let began = monotonicSeconds()
             #expect(client.closesWithoutData())
             #expect(monotonicSeconds() - began < 1.5)
@@ -175,7 +175,7 @@ struct ServerTests {
 
     @Test func bodyTimeoutIs408() throws {
         try withServer(testConfiguration { $0.bodyTimeout = 0.3 }) { _, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             let began = monotonicSeconds()
             try client.send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
             let r = try client.readResponse()
@@ -187,7 +187,7 @@ struct ServerTests {
 
     @Test func idleKeepAliveConnectionClosesQuietly() throws {
         try withServer(testConfiguration { $0.keepAliveTimeout = 0.3 }) { server, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             try client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(try client.readResponse().status == 200)
             let began = monotonicSeconds()
@@ -199,14 +199,14 @@ struct ServerTests {
 
     @Test func overMaxConnectionsGets503WhileOthersKeepWorking() throws {
         try withServer(testConfiguration { $0.maxConnections = 2 }) { server, port in
-            let a = try TestClient(port: port)
-            let b = try TestClient(port: port)
+            let a = try RawClient(port: port)
+            let b = try RawClient(port: port)
             for c in [a, b] {
                 try c.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(try c.readResponse().status == 200)
             }
             #expect(server.activeConnections == 2)
-            let extra = try TestClient(port: port)
+            let extra = try RawClient(port: port)
             try? extra.send("GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
             let refused = try extra.readResponse()
             #expect(refused.status == 503)
@@ -221,7 +221,7 @@ struct ServerTests {
             try a.send("GET /bye HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             #expect(try a.readResponse().headers["Connection"] == "close")
             #expect(waitUntil { server.activeConnections == 1 })
-            let later = try TestClient(port: port)
+            let later = try RawClient(port: port)
             try later.send("GET /later HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(try later.readResponse().status == 200)
         }
@@ -229,7 +229,7 @@ struct ServerTests {
 
     @Test func headGetsHeadersOnly() throws {
         try withServer { _, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             try client.send("HEAD /big?bytes=1234 HTTP/1.1\r\nHost: x\r\n\r\n")
             let head = try client.readResponse(isHEAD: true)
             #expect(head.status == 200)
@@ -243,7 +243,7 @@ struct ServerTests {
 
     @Test func handlerAnsweringLaterFromAnotherThreadAndOnlyOnce() throws {
         try withServer { _, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             let began = monotonicSeconds()
             try client.send("GET /slow?ms=400 HTTP/1.1\r\nHost: x\r\n\r\n")
             let r = try client.readResponse()
@@ -260,12 +260,12 @@ struct ServerTests {
 
     @Test func largeResponseIsWrittenFullyWhileOtherClientsAreServed() throws {
         try withServer { _, port in
-            let slowReader = try TestClient(port: port, receiveBuffer: 8192)
+            let slowReader = try RawClient(port: port, receiveBuffer: 8192)
             let size = 4 * 1024 * 1024
             try slowReader.send("GET /big?bytes=\(size) HTTP/1.1\r\nHost: x\r\n\r\n")
             // While the big response is stuck in full socket buffers, another client is served.
             usleep(200_000)
-            let other = try TestClient(port: port)
+            let other = try RawClient(port: port)
             try other.send("GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(try other.readResponse().status == 200)
             let r = try slowReader.readResponse()
@@ -276,11 +276,11 @@ struct ServerTests {
 
     @Test func clientThatStopsReadingIsDroppedAfterWriteTimeout() throws {
         try withServer(testConfiguration { $0.writeTimeout = 0.3 }) { server, port in
-            let stuck = try TestClient(port: port, receiveBuffer: 8192)
+            let stuck = try RawClient(port: port, receiveBuffer: 8192)
             try stuck.send("GET /big?bytes=\(4 * 1024 * 1024) HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(waitUntil { server.activeConnections == 1 })
             #expect(waitUntil(3) { server.activeConnections == 0 }, "stalled writer still open")
-            let other = try TestClient(port: port)
+            let other = try RawClient(port: port)
             try other.send("GET /fine HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(try other.readResponse().status == 200)
         }
@@ -288,7 +288,7 @@ struct ServerTests {
 
     @Test func malformedRequestGets400ProblemAndClose() throws {
         try withServer { _, port in
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             try client.send("GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n")
             let r = try client.readResponse()
             #expect(r.status == 400)
@@ -301,10 +301,10 @@ struct ServerTests {
 
     @Test func oversizedHeadersAre431AndLongTargetsAre414() throws {
         try withServer(testConfiguration { $0.maxHeaderBytes = 512; $0.maxRequestLineBytes = 256 }) { _, port in
-            let a = try TestClient(port: port)
+            let a = try RawClient(port: port)
             try a.send("GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 600))\r\n\r\n")
             #expect(try a.readResponse().status == 431)
-            let b = try TestClient(port: port)
+            let b = try RawClient(port: port)
             try b.send("GET /\(String(repeating: "p", count: 300)) HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(try b.readResponse().status == 414)
         }
@@ -312,11 +312,11 @@ struct ServerTests {
 
     @Test func http10ClosesUnlessKeepAlive() throws {
         try withServer { _, port in
-            let plain = try TestClient(port: port)
+            let plain = try RawClient(port: port)
             try plain.send("GET /old HTTP/1.0\r\n\r\n")
             #expect(try plain.readResponse().headers["Connection"] == "close")
             #expect(plain.closesWithoutData())
-            let kept = try TestClient(port: port)
+            let kept = try RawClient(port: port)
             try kept.send("GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
             #expect(try kept.readResponse().headers["Connection"] == "keep-alive")
             try kept.send("GET /old2 HTTP/1.0\r\n\r\n")
@@ -328,10 +328,10 @@ struct ServerTests {
         let handler = TestHandler()
         let server = HTTPServer(configuration: testConfiguration(), handler: handler, logger: quietLogger)
         let port = try server.start()
-        let idle = try TestClient(port: port)
+        let idle = try RawClient(port: port)
         try idle.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try idle.readResponse().status == 200)
-        let busy = try TestClient(port: port)
+        let busy = try RawClient(port: port)
         try busy.send("GET /slow?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n")
         _ = handler.started.wait(timeout: .now() + 2)   // /first
         #expect(handler.started.wait(timeout: .now() + 2) == .success)
@@ -340,7 +340,7 @@ struct ServerTests {
         let began = monotonicSeconds()
         server.shutdown(gracePeriod: 5) { done.signal() }
         #expect(idle.closesWithoutData())
-        #expect(waitUntil(1) { (try? TestClient(port: port)) == nil }, "still accepting after shutdown")
+        #expect(waitUntil(1) { (try? RawClient(port: port)) == nil }, "still accepting after shutdown")
         let r = try busy.readResponse()
         #expect(r.text == "slow 500")
         #expect(r.headers["Connection"] == "close")
@@ -353,7 +353,7 @@ struct ServerTests {
         let handler = TestHandler()
         let server = HTTPServer(configuration: testConfiguration(), handler: handler, logger: quietLogger)
         let port = try server.start()
-        let client = try TestClient(port: port)
+        let client = try RawClient(port: port)
         try client.send("GET /never HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(handler.started.wait(timeout: .now() + 2) == .success)
         let done = DispatchSemaphore(value: 0)
@@ -385,7 +385,7 @@ struct ServerStressTests {
         try withServer(handler: handler) { server, port in
             // 48 open connections, each with a request in flight at the same time, 10 rounds; half of the
             // requests are answered later from other threads.
-            let clients = try (0..<48).map { _ in try TestClient(port: port) }
+            let clients = try (0..<48).map { _ in try RawClient(port: port) }
             for round in 0..<10 {
                 for (i, client) in clients.enumerated() {
                     let path = i % 2 == 0 ? "/slow?ms=\(i % 7)" : "/c\(i)/\(round)"
@@ -405,19 +405,19 @@ struct ServerStressTests {
     @Test func clientsVanishingMidRequestAreCleanedUp() throws {
         try withServer { server, port in
             do {
-                let midHead = try TestClient(port: port)
+                let midHead = try RawClient(port: port)
                 try midHead.send("GET / HTTP/1.1\r\nHos")
-                let midBody = try TestClient(port: port)
+                let midBody = try RawClient(port: port)
                 try midBody.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
-                let midHandler = try TestClient(port: port)
+                let midHandler = try RawClient(port: port)
                 try midHandler.send("GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n")
-                let midResponse = try TestClient(port: port, receiveBuffer: 4096)
+                let midResponse = try RawClient(port: port, receiveBuffer: 4096)
                 try midResponse.send("GET /big?bytes=3000000 HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(waitUntil { server.activeConnections == 4 })
                 usleep(50_000)
             } // all four close here
             #expect(waitUntil(3) { server.activeConnections == 0 })
-            let client = try TestClient(port: port)
+            let client = try RawClient(port: port)
             try client.send("GET /still-fine HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(try client.readResponse().status == 200)
         }
@@ -425,7 +425,7 @@ struct ServerStressTests {
 
     @Test func connectionFloodIsRefusedWithoutHurtingServedClients() throws {
         try withServer(testConfiguration { $0.maxConnections = 2 }) { server, port in
-            let served = try (0..<2).map { _ in try TestClient(port: port) }
+            let served = try (0..<2).map { _ in try RawClient(port: port) }
             for c in served {
                 try c.send("GET /in HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(try c.readResponse().status == 200)
@@ -433,7 +433,7 @@ struct ServerStressTests {
             var refused503 = 0
             var closed = 0
             do {
-                let flood = try (0..<60).map { _ in try TestClient(port: port, receiveTimeout: 2) }
+                let flood = try (0..<60).map { _ in try RawClient(port: port, receiveTimeout: 2) }
                 for c in flood {
                     if let r = try? c.readResponse() {
                         #expect(r.status == 503)
@@ -457,7 +457,7 @@ struct ServerStressTests {
         try withServer { server, port in
             var generator = SeededRandom(seed: 7)
             for _ in 0..<30 {
-                let client = try TestClient(port: port, receiveTimeout: 2)
+                let client = try RawClient(port: port, receiveTimeout: 2)
                 let junk = (0..<Int(generator.next() % 3000)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
                 try? client.send(junk + Array("\r\n\r\n".utf8))
                 if let r = try? client.readResponse() {

@@ -45,6 +45,43 @@ private func enqueue(_ store: JobStore, input: [UInt8] = pngBytes, method: Strin
     try store.enqueue(method: method, params: params, input: input, inputFormat: "png", inputWidth: 64, inputHeight: 48)
 }
 
+/// Another connection (as a backup or the sqlite3 shell would) holding the database's write lock for
+/// `seconds`, from a thread of its own; `init` returns once the lock is held.
+private final class LockHolder: Sendable {
+    private let released = DispatchSemaphore(value: 0)
+    private let failure = Mutex<String?>(nil)
+
+    init(database: String, seconds: Double) throws {
+        let locked = DispatchSemaphore(value: 0)
+        Thread { [self] in
+            do {
+                let other = try SQLiteConnection(path: database)
+                try other.execute("BEGIN IMMEDIATE")
+                locked.signal()
+                usleep(UInt32(seconds * 1_000_000))
+                try other.execute("COMMIT")
+            } catch {
+                failure.withLock { $0 = "\(error)" }
+                locked.signal()
+            }
+            released.signal()
+        }.start()
+        locked.wait()
+        if let failure = failure.withLock({ $0 }) { throw JobStoreTestError(failure) }
+    }
+
+    /// Waits until the lock is released; the error of the locking connection, if any.
+    func waitForRelease() -> String? {
+        released.wait()
+        return failure.withLock { $0 }
+    }
+}
+
+private struct JobStoreTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
 @Suite("JobStore")
 struct JobStoreTests {
     @Test func enqueueClaimSucceedRoundTrip() throws {
@@ -216,6 +253,75 @@ struct JobStoreTests {
         released.wait()
         #expect(lockFailure.withLock { $0 } == nil)
         #expect(try store.job(id: job.id)?.status == .queued)
+    }
+
+    /// A lock held longer than a request may wait (a backup, a sqlite3 shell): request-path calls give
+    /// up after `LockWait.request`, not after the worker's longer wait that runs beside them (it never
+    /// holds the Mutex for long), and leave nothing behind; reads still answer; the waiting claim takes
+    /// its job, once, when the lock goes.
+    @Test func requestsGiveUpQuicklyWhileAWorkerWaitsForTheLock() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        let queued = try enqueue(store)
+        let holder = try LockHolder(database: dir.path + "/jobs.sqlite3", seconds: 5)
+        let claimed = Mutex<(claim: JobClaim?, seconds: Double, error: String?)?>(nil)
+        let claimDone = DispatchSemaphore(value: 0)
+        Thread {
+            let start = monotonicSeconds()
+            do {
+                let claim = try store.claimNext()
+                claimed.withLock { $0 = (claim, monotonicSeconds() - start, nil) }
+            } catch {
+                claimed.withLock { $0 = (nil, monotonicSeconds() - start, "\(error)") }
+            }
+            claimDone.signal()
+        }.start()
+        usleep(200_000)  // the claim is waiting for the lock now
+
+        var start = monotonicSeconds()
+        let refused = try #require(throws: SQLiteError.self) { try enqueue(store) }
+        let enqueueSeconds = monotonicSeconds() - start
+        #expect(refused.isBusy && refused.isStorageUnavailable && refused.message.contains("locked"))
+        #expect(enqueueSeconds >= JobStore.LockWait.request - 0.05 && enqueueSeconds < 2.5, "enqueue gave up after \(enqueueSeconds) s")
+        start = monotonicSeconds()
+        #expect(throws: SQLiteError.self) { try store.cancel(id: queued.id) }
+        let cancelSeconds = monotonicSeconds() - start
+        #expect(cancelSeconds < 2.5, "cancel gave up after \(cancelSeconds) s")
+        start = monotonicSeconds()
+        #expect(try store.job(id: queued.id)?.status == .queued)  // WAL: reads need no write lock
+        #expect(monotonicSeconds() - start < 0.5)
+        #expect(dir.jobEntries == [queued.id])
+
+        #expect(claimDone.wait(timeout: .now() + 30) == .success)
+        let claim = try #require(claimed.withLock { $0 })
+        #expect(claim.error == nil)
+        #expect(claim.claim?.id == queued.id && claim.claim?.attempt == 1)
+        #expect(claim.seconds >= 4.5, "the claim returned after \(claim.seconds) s, before the lock was released")
+        #expect(holder.waitForRelease() == nil)
+        #expect(try store.job(id: queued.id)?.status == .running)
+        #expect(try store.claimNext() == nil)
+    }
+
+    /// A finishing worker outlasts a lock longer than a request's wait: progress is skipped at once
+    /// (best effort, the job keeps computing), and succeed retries with its files intact and publishes
+    /// the result when the lock goes.
+    @Test func succeedWaitsOutALockedDatabase() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        let job = try enqueue(store)
+        let claim = try #require(try store.claimNext())
+        let holder = try LockHolder(database: dir.path + "/jobs.sqlite3", seconds: 1.5)
+        var start = monotonicSeconds()
+        #expect(throws: SQLiteError.self) { try store.updateProgress(claim, step: 1, total: 2, loss: nil) }
+        #expect(monotonicSeconds() - start < 0.5)
+        start = monotonicSeconds()
+        #expect(try store.succeed(claim, result: [9, 9], format: "png", attachments: ["mask.png": [4]]))
+        #expect(monotonicSeconds() - start >= 1.2)
+        #expect(holder.waitForRelease() == nil)
+        #expect(try store.job(id: job.id)?.status == .succeeded)
+        #expect(try store.resultBytes(id: job.id) == [9, 9])
+        #expect(try store.attachmentBytes(id: job.id, name: "mask.png") == [4])
+        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["input.png", "mask.png", "result.png"])
     }
 
     @Test func cancelQueuedRunningAndFinished() throws {

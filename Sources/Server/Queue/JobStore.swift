@@ -9,6 +9,13 @@
 // All state changes happen under one Mutex around one connection, so in this process two transitions
 // never interleave (cancel vs succeed, two workers claiming); IMMEDIATE transactions, WAL and the busy
 // timeout keep any other connection (sqlite3 CLI) from corrupting or half-reading anything.
+//
+// Another connection holding the write lock (a backup, a sqlite3 shell): no call waits for it under the
+// Mutex for longer than `LockWait.slice`. A call that gets SQLITE_BUSY has changed nothing (the statement
+// or the BEGIN IMMEDIATE failed, and writeTransaction rolled back), so it releases the Mutex, sleeps, and
+// tries again until its own deadline: `LockWait.request` for calls a client waits on (it then gets a 503),
+// `LockWait.background` for workers and housekeeping. A request therefore never queues behind a worker's
+// long wait, and concurrent requests wait side by side instead of one after the other.
 import CSQLite
 import Foundation
 import Glibc
@@ -23,6 +30,18 @@ final class JobStore: Sendable {
     private let clock: @Sendable () -> Double
     private let directoryLock: DirectoryLock
     private let state: Mutex<State>
+
+    /// How long calls keep trying while another connection holds the database's write lock (seconds).
+    enum LockWait {
+        /// Calls a client is waiting on (submit, status, cancel, result, /readyz): past this the request
+        /// gets its 503 "database is locked" rather than hanging.
+        static let request = 1.0
+        /// Workers and housekeeping (claim, finish, requeue, expiry, start-up recovery): nobody waits on
+        /// the answer, and giving up on a finish would throw away a computed result.
+        static let background = 10.0
+        /// Longest busy wait inside one attempt, with the Mutex held.
+        static let slice = 0.05
+    }
 
     private struct State {
         let db: SQLiteConnection
@@ -75,6 +94,32 @@ final class JobStore: Sendable {
         loss, attempts, cancel_requested, created_at, started_at, finished_at, error, result_format, lease
         """
 
+    /// Runs `body` under the Mutex with SQLite's busy timeout set to at most one `LockWait.slice`. On
+    /// SQLITE_BUSY the Mutex is released and `body` runs again after a sleep (growing to 1/20 of `wait`,
+    /// within 0.05…0.2 s) until `wait` seconds have passed; then the busy error is thrown (`wait` 0: one
+    /// attempt). `body` must have no effect when it fails with SQLITE_BUSY, or make `noRetry` true once
+    /// it has.
+    private func withDatabase<T: Sendable>(wait: Double, noRetry: () -> Bool = { false },
+                                           _ body: (inout State) throws -> T) throws -> T {
+        let deadline = monotonicSeconds() + wait
+        var pause = 0.002
+        while true {
+            let slice = min(LockWait.slice, max(0, deadline - monotonicSeconds()))
+            do {
+                return try state.withLock { state in
+                    state.db.setBusyTimeout(milliseconds: Int32((slice * 1000).rounded(.up)))
+                    return try body(&state)
+                }
+            } catch let error as SQLiteError where error.isBusy {
+                let left = deadline - monotonicSeconds()
+                guard left > 0, !noRetry() else { throw error }
+                usleep(UInt32(min(pause, left) * 1_000_000))
+                // Long waits poll less often, so they hold the Mutex a small part of the time.
+                pause = min(pause * 2, max(LockWait.slice, min(0.2, wait / 20)))
+            }
+        }
+    }
+
     // MARK: start-up
 
     /// Call once at start, before workers and requests: 'running' rows belong to a process that died.
@@ -84,7 +129,7 @@ final class JobStore: Sendable {
     @discardableResult
     func recoverInterruptedJobs() throws -> RecoveryReport {
         let now = clock()
-        return try state.withLock { state in
+        return try withDatabase(wait: LockWait.background) { state in
             var report = RecoveryReport()
             let db = state.db
             var known: [String: (status: JobStatus, inputFormat: String, resultFormat: String?)] = [:]
@@ -163,7 +208,7 @@ final class JobStore: Sendable {
         let paramsJSON = try Self.encodeJSON(params)
         let id = JobID.generate()
         // Cheap early refusal, so a full queue does not cost a 25 MB write first.
-        try state.withLock { state in
+        try withDatabase(wait: LockWait.request) { state in
             try Self.checkCapacity(state.db, capacity: queueCapacity)
             state.pending.insert(id)
         }
@@ -173,7 +218,7 @@ final class JobStore: Sendable {
             try JobFiles.makeDirectory(dir, parent: jobsDirectory)
             try JobFiles.writeAtomically(input, to: dir + "/input." + inputFormat, directory: dir)
             let now = clock()
-            return try state.withLock { state in
+            return try withDatabase(wait: LockWait.request) { state in
                 let db = state.db
                 return try db.writeTransaction {
                     try Self.checkCapacity(db, capacity: queueCapacity)
@@ -225,7 +270,7 @@ final class JobStore: Sendable {
     /// IMMEDIATE transaction under the store's lock, so no job is ever handed out twice.
     func claimNext() throws -> JobClaim? {
         let now = clock()
-        return try state.withLock { state in
+        return try withDatabase(wait: LockWait.background) { state in
             let db = state.db
             return try db.writeTransaction { () throws -> JobClaim? in
                 let claim = try db.prepare("""
@@ -244,10 +289,12 @@ final class JobStore: Sendable {
         }
     }
 
-    /// Records progress; false when the caller no longer holds the lease (nothing changed then).
+    /// Records progress; false when the caller no longer holds the lease (nothing changed then). Runs on
+    /// the computing thread and is best effort (the next report overwrites it), so it makes one attempt
+    /// of at most `LockWait.slice` when the database is locked instead of stalling the job.
     @discardableResult
     func updateProgress(_ claim: JobClaim, step: Int, total: Int, loss: Double?) throws -> Bool {
-        try state.withLock { state in
+        try withDatabase(wait: 0) { state in
             let update = try state.db.prepare("""
                 UPDATE jobs SET progress_step = ?, progress_total = ?, loss = ?
                 WHERE id = ? AND status = 'running' AND lease = ?
@@ -285,45 +332,58 @@ final class JobStore: Sendable {
         // between leaves files that the next start removes (the row is not succeeded).
         let extraTempPaths = extraTemps.map(\.temp)
         let now = clock()
-        return try state.withLock { state in
-            let db = state.db
-            var published = false
-            do {
-                return try db.writeTransaction {
-                    guard let row = try Self.leaseState(db, claim) else {
-                        try JobFiles.removeFile(temp)
-                        Self.discard(extraTempPaths)
-                        return false
+        // Retried on SQLITE_BUSY only while no file has been moved or removed: the BEGIN IMMEDIATE that
+        // waits for another connection's lock comes first, and a failure after that undoes the renames and
+        // gives up.
+        var moved = false
+        do {
+            return try withDatabase(wait: LockWait.background, noRetry: { moved }) { state in
+                let db = state.db
+                do {
+                    return try db.writeTransaction {
+                        guard let row = try Self.leaseState(db, claim) else {
+                            moved = true
+                            try JobFiles.removeFile(temp)
+                            Self.discard(extraTempPaths)
+                            return false
+                        }
+                        if row.cancelRequested {
+                            moved = true
+                            try JobFiles.removeFile(temp)
+                            Self.discard(extraTempPaths)
+                            try Self.finish(db, id: claim.id, status: .canceled, error: nil, at: now)
+                            return false
+                        }
+                        moved = true
+                        for extra in extraTemps {
+                            try JobFiles.publish(temp: extra.temp, as: dir + "/" + extra.name, directory: dir)
+                        }
+                        try JobFiles.publish(temp: temp, as: dir + "/result." + format, directory: dir)
+                        let update = try db.prepare("""
+                            UPDATE jobs SET status = 'succeeded', result_format = ?, finished_at = ?, error = NULL
+                            WHERE id = ? AND lease = ?
+                            """)
+                        try update.bind(1, format)
+                        try update.bind(2, now)
+                        try update.bind(3, claim.id)
+                        try update.bind(4, claim.lease)
+                        try update.step()
+                        return true
                     }
-                    if row.cancelRequested {
-                        try JobFiles.removeFile(temp)
-                        Self.discard(extraTempPaths)
-                        try Self.finish(db, id: claim.id, status: .canceled, error: nil, at: now)
-                        return false
+                } catch {
+                    // The row did not change: the published files must not outlive the failed commit.
+                    if moved {
+                        try? JobFiles.removeFile(dir + "/result." + format)
+                        Self.discard(extraTemps.map { dir + "/" + $0.name })
                     }
-                    for extra in extraTemps {
-                        try JobFiles.publish(temp: extra.temp, as: dir + "/" + extra.name, directory: dir)
-                    }
-                    try JobFiles.publish(temp: temp, as: dir + "/result." + format, directory: dir)
-                    published = true
-                    let update = try db.prepare("""
-                        UPDATE jobs SET status = 'succeeded', result_format = ?, finished_at = ?, error = NULL
-                        WHERE id = ? AND lease = ?
-                        """)
-                    try update.bind(1, format)
-                    try update.bind(2, now)
-                    try update.bind(3, claim.id)
-                    try update.bind(4, claim.lease)
-                    try update.step()
-                    return true
+                    throw error
                 }
-            } catch {
-                // The row did not change: the files must not outlive the failed commit.
-                try? JobFiles.removeFile(published ? dir + "/result." + format : temp)
-                Self.discard(extraTempPaths)
-                Self.discard(extraTemps.map { dir + "/" + $0.name })
-                throw error
             }
+        } catch {
+            // Whatever was not published (all of it when the lock never came) is removed.
+            try? JobFiles.removeFile(temp)
+            Self.discard(extraTempPaths)
+            throw error
         }
     }
 
@@ -331,7 +391,7 @@ final class JobStore: Sendable {
     @discardableResult
     func fail(_ claim: JobClaim, error: JobError) throws -> Bool {
         let now = clock()
-        return try state.withLock { state in
+        return try withDatabase(wait: LockWait.background) { state in
             let db = state.db
             return try db.writeTransaction {
                 guard try Self.leaseState(db, claim) != nil else { return false }
@@ -345,7 +405,7 @@ final class JobStore: Sendable {
     @discardableResult
     func finishCanceled(_ claim: JobClaim) throws -> Bool {
         let now = clock()
-        return try state.withLock { state in
+        return try withDatabase(wait: LockWait.background) { state in
             let db = state.db
             return try db.writeTransaction {
                 guard try Self.leaseState(db, claim) != nil else { return false }
@@ -360,7 +420,7 @@ final class JobStore: Sendable {
     @discardableResult
     func requeue(_ claim: JobClaim) throws -> Bool {
         let now = clock()
-        return try state.withLock { state in
+        return try withDatabase(wait: LockWait.background) { state in
             let db = state.db
             return try db.writeTransaction {
                 guard let row = try Self.leaseState(db, claim) else { return false }
@@ -376,7 +436,7 @@ final class JobStore: Sendable {
 
     /// True when the worker holding `claim` should stop: cancel requested, or lease lost.
     func shouldStop(_ claim: JobClaim) throws -> Bool {
-        try state.withLock { state in
+        try withDatabase(wait: LockWait.background) { state in
             guard let row = try Self.leaseState(state.db, claim) else { return true }
             return row.cancelRequested
         }
@@ -389,13 +449,13 @@ final class JobStore: Sendable {
     func job(id: String) throws -> JobRecord? {
         guard JobID.isValid(id) else { return nil }
         let now = clock()
-        return try state.withLock { state in try liveRecord(state.db, id: id, now: now) }
+        return try withDatabase(wait: LockWait.request) { state in try liveRecord(state.db, id: id, now: now) }
     }
 
     /// 1-based position among queued jobs (1 = next to run); nil unless the job is queued.
     func queuePosition(id: String) throws -> Int? {
         guard JobID.isValid(id) else { return nil }
-        return try state.withLock { state in
+        return try withDatabase(wait: LockWait.request) { state in
             let query = try state.db.prepare("""
                 SELECT (SELECT COUNT(*) FROM jobs AS o WHERE o.status = 'queued' AND o.seq <= j.seq)
                 FROM jobs AS j WHERE j.id = ? AND j.status = 'queued'
@@ -444,7 +504,7 @@ final class JobStore: Sendable {
     func cancel(id: String) throws -> JobRecord? {
         guard JobID.isValid(id) else { return nil }
         let now = clock()
-        return try state.withLock { state in
+        return try withDatabase(wait: LockWait.request) { state in
             let db = state.db
             return try db.writeTransaction {
                 guard let job = try liveRecord(db, id: id, now: now) else { return nil }
@@ -465,7 +525,7 @@ final class JobStore: Sendable {
 
     func isCancelRequested(id: String) throws -> Bool {
         guard JobID.isValid(id) else { return false }
-        return try state.withLock { state in
+        return try withDatabase(wait: LockWait.request) { state in
             let query = try state.db.prepare("SELECT cancel_requested FROM jobs WHERE id = ?")
             try query.bind(1, id)
             return try query.step() && query.int(0) != 0
@@ -479,7 +539,7 @@ final class JobStore: Sendable {
     @discardableResult
     func expire() throws -> Int {
         let cutoff = clock() - resultTTL
-        let ids: [String] = try state.withLock { state in
+        let ids: [String] = try withDatabase(wait: LockWait.background) { state in
             let db = state.db
             return try db.writeTransaction {
                 let delete = try db.prepare("""
@@ -501,7 +561,7 @@ final class JobStore: Sendable {
 
     /// Jobs per status (every status present, zero when none), for metrics and /readyz.
     func counts() throws -> [JobStatus: Int] {
-        try state.withLock { state in
+        try withDatabase(wait: LockWait.request) { state in
             var counts = Dictionary(uniqueKeysWithValues: JobStatus.allCases.map { ($0, 0) })
             let query = try state.db.prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status")
             while try query.step() {
@@ -515,7 +575,7 @@ final class JobStore: Sendable {
     /// directory. Throws (SQLiteError / JobStoreError.fileSystem) when either cannot be written.
     func checkWritable() throws {
         let now = clock()
-        try state.withLock { state in
+        try withDatabase(wait: LockWait.request) { state in
             let db = state.db
             try db.writeTransaction {
                 let beat = try db.prepare("""

@@ -12,6 +12,10 @@ struct SQLiteError: Error, CustomStringConvertible, Equatable {
 
     var primaryCode: Int32 { code & 0xFF }
 
+    /// Another connection holds the lock we need (SQLITE_BUSY after the busy timeout): the statement
+    /// did nothing, and trying again later may succeed.
+    var isBusy: Bool { primaryCode == SQLITE_BUSY }
+
     /// Failures of the storage itself rather than of our SQL: the server answers 503 for these.
     var isStorageUnavailable: Bool {
         switch primaryCode {
@@ -44,7 +48,8 @@ final class SQLiteConnection {
     ///   of the *process* loses nothing; a power loss may roll back the last few commits but can never
     ///   corrupt the database (WAL frames are checksummed). Our job files are fsynced separately, and
     ///   the start-up recovery repairs rows and files that disagree.
-    /// - busy_timeout: a second connection (sqlite3 CLI, a second process) waits instead of failing.
+    /// - busy_timeout: a second connection (sqlite3 CLI, a second process) waits instead of failing;
+    ///   `setBusyTimeout` changes it per operation (JobStore waits in short slices, see there).
     /// - foreign_keys=ON: off by default in SQLite, and we want constraints enforced if we add any.
     init(path: String, readOnly: Bool = false, busyTimeoutMs: Int32 = 5_000) throws {
         self.path = path
@@ -86,6 +91,12 @@ final class SQLiteConnection {
             sqlite3_close_v2(handle)
         }
         handle = nil
+    }
+
+    /// How long the next statements wait for another connection's lock before SQLITE_BUSY (0 = fail at
+    /// once). SQLite's busy handler sleeps and retries within this time.
+    func setBusyTimeout(milliseconds: Int32) {
+        if let handle { sqlite3_busy_timeout(handle, max(0, milliseconds)) }
     }
 
     func error(_ code: Int32, _ context: String) -> SQLiteError {
