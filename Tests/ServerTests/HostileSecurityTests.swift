@@ -155,7 +155,8 @@ import TestSupport
         let started = Date()
         let answer = try #require(postImage(port: server.port, query: "w=32&method=scale", png: inflating))
         #expect(answer.status == 200 || answer.status == 400, "\(String(decoding: answer.body, as: UTF8.self))")
-        #expect(Date().timeIntervalSince(started) < 2)
+        // Loose on purpose (a loaded 2-core CI machine took 2.3 s once); the RSS bound below is the sharp check.
+        #expect(Date().timeIntervalSince(started) < 5)
         let grown = residentMegabytes(pid: server.pid).peak - baseline
         print("image bombs: server peak RSS grew by \(grown) MB")
         #expect(grown < 100, "peak RSS grew by \(grown) MB")
