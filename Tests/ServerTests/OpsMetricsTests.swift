@@ -93,7 +93,8 @@ import Testing
                              ("deepresize_job_processing_seconds", "histogram"),
                              ("deepresize_optimizer_iteration_seconds", "histogram"),
                              ("deepresize_workers_busy", "gauge"), ("deepresize_workers", "gauge"),
-                             ("process_resident_memory_bytes", "gauge")] {
+                             ("process_resident_memory_bytes", "gauge"),
+                             ("deepresize_job_memory_reserved_bytes", "gauge"), ("deepresize_job_memory_budget_bytes", "gauge")] {
             #expect(types[name] == type, "\(name): \(types[name] ?? "missing")")
         }
         // README's Metrics table lists exactly the series the server exports.
@@ -166,15 +167,24 @@ import Testing
         #expect(during.value("deepresize_workers_busy") == 1)
         #expect(during.value("deepresize_jobs_running") == 1)
         #expect(during.value("deepresize_queue_depth") == 1)
+        // The running job holds its estimated peak of the budget (the default: from the machine's memory).
+        #expect(during.value("deepresize_job_memory_reserved_bytes") > 0)
+        #expect(during.value("deepresize_job_memory_budget_bytes") > during.value("deepresize_job_memory_reserved_bytes"))
 
         let canceled = try curl(["-X", "DELETE"], "\(server.baseURL)/jobs/\(secondID)")
         #expect(try canceled.json()["status"] as? String == "canceled")
         let stopping = try curl(["-X", "DELETE"], "\(server.baseURL)/jobs/\(firstID)")
         #expect(try stopping.json()["status"] as? String == "running", "the first job ended before it could be canceled")
         #expect(try pollJob(server, id: firstID, timeout: 60)["status"] as? String == "canceled")
-        let after = try scrape(server)
+        // The worker gives the reservation back just after it records the end of the job.
+        var after = try scrape(server)
+        while after.value("deepresize_job_memory_reserved_bytes") != 0, Date() < deadline.addingTimeInterval(30) {
+            Thread.sleep(forTimeInterval: 0.02)
+            after = try scrape(server)
+        }
         #expect(after.value("deepresize_jobs_finished_total", ["method": "seam", "status": "canceled"]) == 2)
         #expect(after.value("deepresize_queue_depth") == 0)
+        #expect(after.value("deepresize_job_memory_reserved_bytes") == 0)
         // Only the running one was processed; the queued one never reached a worker.
         #expect(after.value("deepresize_job_processing_seconds_count", ["method": "seam"]) == 1)
     }

@@ -31,8 +31,20 @@ final class Service: Sendable {
         // The Prometheus factory is bootstrapped into MetricsSystem once per process, on first use.
         let metrics = ServiceMetrics(factory: ServiceMetrics.processFactory)
         waiters = JobWaiters()
+        // Measured now, with the weights loaded: what the process holds before any job.
+        let (budget, origin) = MemoryBudget.configured(config, resident: ServiceMetrics.residentBytes() ?? 0)
+        logger.notice("job memory budget \(formatBytes(budget.total)) (\(origin))")
+        // The largest deep job the limits allow (square input and output at their caps): say so at start when
+        // it cannot run, rather than only in the 422s.
+        let side = { (pixels: Int) in max(1, Int(Double(pixels).squareRoot())) }
+        let largest = pipeline.estimatedJobBytes(method: .deep, sourceWidth: side(config.maxDeepInputPixels),
+                                                 sourceHeight: side(config.maxDeepInputPixels), sourceFormat: .jpeg, encodedBytes: 0,
+                                                 width: side(config.maxDeepOutputPixels), height: side(config.maxDeepOutputPixels))
+        if network != nil && largest > budget.total {
+            logger.warning("a deep job at max_deep_input_pixels and max_deep_output_pixels needs about \(formatBytes(largest)), more than the job memory budget: such requests get 422 (raise the memory limit or job_memory_budget_bytes, or lower those limits)")
+        }
         workers = WorkerPool(store: store, pipeline: pipeline, waiters: waiters, count: config.workers, logger: logger,
-                             metrics: metrics)
+                             metrics: metrics, budget: budget)
         routes = ResizeService(config: config, store: store, pipeline: pipeline, workers: workers,
                                waiters: waiters, logger: logger, metrics: metrics)
         var http = HTTPServerConfiguration()

@@ -53,7 +53,7 @@ struct ResizeCommand: AsyncParsableCommand {
         let bar = isatty(STDERR_FILENO) == 1 ? ProgressBar(label: request.method.rawValue) : nil
         let context = RunContext(report: { progress in bar?.update(progress) })
         do {
-            let (_, width, height) = try pipeline.inspect(bytes, options: request)
+            let (header, width, height) = try pipeline.inspect(bytes, options: request)
             try pipeline.checkAvailable(request.method)
             let run = try pipeline.run(bytes, options: request, width: width, height: height, context: context)
             bar?.finish()
@@ -68,6 +68,12 @@ struct ResizeCommand: AsyncParsableCommand {
                 try write([UInt8](try encoder.encode(report)), to: reportJSON)
             }
             var summary = "\(output): \(width)×\(height) \(request.format.rawValue), decode \(ms(run.timings.decode)) ms, \(request.method.rawValue) \(ms(run.timings.process)) ms, encode \(ms(run.timings.encode)) ms"
+            if request.method.isQueued {
+                // What the server's workers reserve for this job (job_memory_budget_bytes).
+                let estimate = pipeline.estimatedJobBytes(method: request.method, sourceWidth: header.width, sourceHeight: header.height,
+                                                          sourceFormat: header.format, encodedBytes: bytes.count, width: width, height: height)
+                summary += ", estimated job memory \(formatBytes(estimate))"
+            }
             if let report = run.deepReport {
                 summary += String(format: "\n  L %.5f → %.5f (rec %.5f, per %.5f, reg %.5f), %d iterations, %d evaluations, mask %.1f%%",
                                   report.initial.total, report.finalClamped.total, report.finalClamped.reconstruction,

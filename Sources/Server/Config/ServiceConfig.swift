@@ -9,6 +9,8 @@ struct ServiceConfig: Sendable, Equatable {
     var weightsPath = "./weights/vgg16-imagenet.safetensors"
     var workers = ServiceConfig.defaultWorkers
     var engineThreads = ServiceConfig.cpuCount
+    /// Bytes the running jobs may hold together by their estimates; 0 = from the memory limit (MemoryBudget).
+    var jobMemoryBudgetBytes = 0
     var logLevel = "info"
 
     var maxBodyBytes = 25 * 1024 * 1024
@@ -138,6 +140,7 @@ extension ServiceConfig {
         string("weights", \.weightsPath, "VGG-16 weights (safetensors), made by scripts/fetch-weights"),
         int("workers", \.workers, 1...64, "worker threads running queued jobs (default: one per two cores)"),
         int("engine_threads", \.engineThreads, 1...256, "threads one deep job's network uses (default: all cores)"),
+        jobMemoryBudgetKey,
         string("log_level", \.logLevel, "trace, debug, info, notice, warning, error or critical",
                allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
         int("max_body_bytes", \.maxBodyBytes, 1024...(1 << 31), "largest request body (413 above)"),

@@ -7,6 +7,12 @@ import Synchronization
 /// `workers` threads that claim queued jobs from the store and run them through the pipeline. Progress is
 /// written to the store at most every `progressInterval` seconds; cancellation (DELETE) and shutdown are
 /// noticed between two steps of a method.
+///
+/// Memory: before claiming the oldest queued job a worker reserves its estimated peak from `budget`
+/// (`ResizePipeline.estimatedJobBytes`); while that does not fit next to the running jobs the job stays
+/// queued (no claim, no lease, no attempt used; DELETE cancels it as any queued job) and the worker waits
+/// for a release. The queue stays first in, first out: later jobs wait behind it. The reservation is
+/// released when the run ends, whatever the outcome (succeeded, failed, canceled, requeued at shutdown).
 final class WorkerPool: Sendable {
     private let store: JobStore
     private let pipeline: ResizePipeline
@@ -15,6 +21,7 @@ final class WorkerPool: Sendable {
     private let count: Int
     private let progressInterval: Double
     private let metrics: ServiceMetrics
+    let budget: MemoryBudget
     private let wakeup = DispatchSemaphore(value: 0)
     private let state = Mutex<State>(State())
     private let stopped = DispatchGroup()
@@ -26,7 +33,7 @@ final class WorkerPool: Sendable {
     }
 
     init(store: JobStore, pipeline: ResizePipeline, waiters: JobWaiters, count: Int, logger: Logger,
-         progressInterval: Double = 0.25, metrics: ServiceMetrics = ServiceMetrics()) {
+         progressInterval: Double = 0.25, metrics: ServiceMetrics = ServiceMetrics(), budget: MemoryBudget = .unlimited) {
         self.store = store
         self.pipeline = pipeline
         self.waiters = waiters
@@ -34,6 +41,7 @@ final class WorkerPool: Sendable {
         self.logger = logger
         self.progressInterval = progressInterval
         self.metrics = metrics
+        self.budget = budget
     }
 
     func start() {
@@ -62,6 +70,7 @@ final class WorkerPool: Sendable {
     func stop(timeout: Double) -> Bool {
         state.withLock { $0.stopping = true }
         for _ in 0..<count { wakeup.signal() }
+        budget.interrupt()
         return stopped.wait(timeout: .now() + timeout) == .success
     }
 
@@ -69,21 +78,77 @@ final class WorkerPool: Sendable {
 
     private func run(worker: Int) {
         while !isStopping {
-            let claim: JobClaim?
+            guard let admitted = admitNext(worker: worker) else { continue }
+            state.withLock { $0.busy += 1 }
+            process(admitted.claim, worker: worker)
+            state.withLock { $0.busy -= 1 }
+            budget.release(admitted.bytes)
+        }
+    }
+
+    /// The oldest queued job, claimed with its estimated peak reserved from the budget. Nil when there is
+    /// nothing to run now: the queue stayed empty for a second, the store failed, or the pool is stopping.
+    /// While the job's estimate does not fit, it stays queued and this waits for releases (re-reading the
+    /// queue every second, so a job canceled or taken meanwhile is noticed).
+    private func admitNext(worker: Int) -> (claim: JobClaim, bytes: Int)? {
+        var announced: String?
+        while !isStopping {
+            let next: JobRecord?
             do {
-                claim = try store.claimNext()
+                next = try store.nextQueued()
             } catch {
+                logger.error("worker \(worker): cannot read the queue: \(error)")
+                _ = wakeup.wait(timeout: .now() + 1)
+                return nil
+            }
+            guard let next else {
+                _ = wakeup.wait(timeout: .now() + 1)
+                return nil
+            }
+            let bytes = pipeline.estimatedJobBytes(for: next, encodedBytes: store.inputByteCount(next) ?? 0)
+            if let problem = budget.refusal(for: bytes) {
+                // Accepted under a larger budget (or an older estimate); it would wait forever.
+                refuse(next, problem)
+                continue
+            }
+            guard budget.reserve(bytes, timeout: 1) else {
+                if announced != next.id {
+                    announced = next.id
+                    logger.info("job waits for memory", metadata: [
+                        "job": "\(next.id)", "needs": "\(formatBytes(bytes))",
+                        "reserved": "\(formatBytes(budget.reservedBytes))", "budget": "\(formatBytes(budget.total))"])
+                }
+                continue
+            }
+            if isStopping {
+                budget.release(bytes)
+                return nil
+            }
+            do {
+                if let claim = try store.claim(id: next.id) { return (claim, bytes) }
+            } catch {
+                budget.release(bytes)
                 logger.error("worker \(worker): cannot claim a job: \(error)")
                 _ = wakeup.wait(timeout: .now() + 1)
-                continue
+                return nil
             }
-            guard let claim else {
-                _ = wakeup.wait(timeout: .now() + 1)
-                continue
+            budget.release(bytes)  // another worker took it, or it was canceled: look again
+        }
+        return nil
+    }
+
+    /// Fails a queued job whose estimate exceeds the whole budget.
+    private func refuse(_ job: JobRecord, _ problem: Problem) {
+        do {
+            guard let claim = try store.claim(id: job.id) else { return }
+            logger.warning("job refused: larger than the memory budget", metadata: ["job": "\(job.id)", "error": "\(problem)"])
+            if try store.fail(claim, error: JobError(status: problem.status, title: problem.title, detail: problem.detail)) {
+                recordFinish(claim, .failed, started: monotonicSeconds())
             }
-            state.withLock { $0.busy += 1 }
-            process(claim, worker: worker)
-            state.withLock { $0.busy -= 1 }
+            waiters.finished(id: job.id)
+        } catch {
+            logger.error("cannot refuse job \(job.id): \(error)")
+            _ = wakeup.wait(timeout: .now() + 1)
         }
     }
 

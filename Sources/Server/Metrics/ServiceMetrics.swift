@@ -14,6 +14,8 @@ import Prometheus
 /// - `deepresize_optimizer_iteration_seconds` (histogram): one L-BFGS iteration of `deep`.
 /// - `deepresize_workers_busy`, `deepresize_workers`: workers running a job, and all workers.
 /// - `process_resident_memory_bytes`: resident set size from /proc/self/statm.
+/// - `deepresize_job_memory_reserved_bytes`, `deepresize_job_memory_budget_bytes`: the estimated peaks the
+///   running jobs reserved, and the budget they share (`MemoryBudget`).
 final class ServiceMetrics: Sendable {
     /// What the scrape reads from the running service; nil fields are skipped.
     struct Snapshot: Sendable {
@@ -21,6 +23,8 @@ final class ServiceMetrics: Sendable {
         var running: Int?
         var busyWorkers: Int?
         var workers: Int?
+        var jobMemoryReserved: Int?
+        var jobMemoryBudget: Int?
     }
 
     static let requestsTotal = "deepresize_http_requests_total"
@@ -34,6 +38,8 @@ final class ServiceMetrics: Sendable {
     static let workersBusy = "deepresize_workers_busy"
     static let workersTotal = "deepresize_workers"
     static let residentMemory = "process_resident_memory_bytes"
+    static let jobMemoryReserved = "deepresize_job_memory_reserved_bytes"
+    static let jobMemoryBudget = "deepresize_job_memory_budget_bytes"
 
     /// The process-wide Prometheus factory, bootstrapped into `MetricsSystem` the first time it is used
     /// (the bootstrap may happen only once per process; a static let runs its initialiser exactly once).
@@ -72,6 +78,8 @@ final class ServiceMetrics: Sendable {
     private let busyGauge: CoreMetrics.Gauge
     private let workersGauge: CoreMetrics.Gauge
     private let memoryGauge: CoreMetrics.Gauge
+    private let reservedGauge: CoreMetrics.Gauge
+    private let budgetGauge: CoreMetrics.Gauge
     private let iterationTimer: CoreMetrics.Timer
 
     /// - Parameter factory: where the series go; the Prometheus one renders `/metrics`. With any other
@@ -84,6 +92,8 @@ final class ServiceMetrics: Sendable {
         busyGauge = CoreMetrics.Gauge(label: Self.workersBusy, factory: factory)
         workersGauge = CoreMetrics.Gauge(label: Self.workersTotal, factory: factory)
         memoryGauge = CoreMetrics.Gauge(label: Self.residentMemory, factory: factory)
+        reservedGauge = CoreMetrics.Gauge(label: Self.jobMemoryReserved, factory: factory)
+        budgetGauge = CoreMetrics.Gauge(label: Self.jobMemoryBudget, factory: factory)
         // Registered now so the series exists (with zero counts) before the first deep job runs.
         iterationTimer = CoreMetrics.Timer(label: Self.optimizerIteration, factory: factory)
         for method in ResizeMethod.allCases where method.isQueued {
@@ -137,6 +147,8 @@ final class ServiceMetrics: Sendable {
         if let running = snapshot.running { runningGauge.record(running) }
         if let busy = snapshot.busyWorkers { busyGauge.record(busy) }
         if let workers = snapshot.workers { workersGauge.record(workers) }
+        if let reserved = snapshot.jobMemoryReserved { reservedGauge.record(reserved) }
+        if let budget = snapshot.jobMemoryBudget { budgetGauge.record(budget) }
         if let rss = Self.residentBytes() { memoryGauge.record(rss) }
         return registry?.emitToBuffer()
     }

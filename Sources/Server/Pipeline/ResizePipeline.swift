@@ -129,17 +129,24 @@ struct ResizePipeline: Sendable {
     /// seams then change only the aspect ratio. `deep` works on the input as given, like the paper and the
     /// reference, but at most at `maxPixels` (its network's memory grows with the working size).
     func workingImage(_ image: RasterImage, width: Int, height: Int, coverTarget: Bool, maxPixels: Int?) -> RasterImage {
+        guard let size = Self.workingSize(imageWidth: image.width, imageHeight: image.height, width: width, height: height,
+                                          coverTarget: coverTarget, maxPixels: maxPixels) else { return image }
+        return Resampler.resize(image, width: size.width, height: size.height)
+    }
+
+    /// The size `workingImage` scales an image of imageWidth × imageHeight to; nil when it keeps it as is.
+    /// (The memory estimate uses it too.)
+    static func workingSize(imageWidth: Int, imageHeight: Int, width: Int, height: Int, coverTarget: Bool,
+                            maxPixels: Int?) -> (width: Int, height: Int)? {
         var factor = 1.0
         if coverTarget {
-            factor = min(1, max(Double(width) / Double(image.width), Double(height) / Double(image.height)))
+            factor = min(1, max(Double(width) / Double(imageWidth), Double(height) / Double(imageHeight)))
         }
-        if let maxPixels, Double(image.width * image.height) * factor * factor > Double(maxPixels) {
-            factor = (Double(maxPixels) / Double(image.width * image.height)).squareRoot()
+        if let maxPixels, Double(imageWidth * imageHeight) * factor * factor > Double(maxPixels) {
+            factor = (Double(maxPixels) / Double(imageWidth * imageHeight)).squareRoot()
         }
-        guard factor < 1 else { return image }
-        let scaledWidth = max(1, Int((Double(image.width) * factor).rounded()))
-        let scaledHeight = max(1, Int((Double(image.height) * factor).rounded()))
-        return Resampler.resize(image, width: scaledWidth, height: scaledHeight)
+        guard factor < 1 else { return nil }
+        return (max(1, Int((Double(imageWidth) * factor).rounded())), max(1, Int((Double(imageHeight) * factor).rounded())))
     }
 
     func encode(_ image: RasterImage, format: OutputFormat) throws -> [UInt8] {

@@ -269,6 +269,34 @@ final class JobStore: Sendable {
     /// Hands the oldest queued job to the caller: status running, attempts + 1, a fresh lease. One
     /// IMMEDIATE transaction under the store's lock, so no job is ever handed out twice.
     func claimNext() throws -> JobClaim? {
+        try claim(where: "seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1)")
+    }
+
+    /// Claims job `id` as `claimNext` does, if it is still queued (nil when another worker took it or it
+    /// was canceled meanwhile). The worker pool peeks with `nextQueued`, reserves memory, then claims.
+    func claim(id: String) throws -> JobClaim? {
+        try claim(where: "id = ? AND status = 'queued'", id: id)
+    }
+
+    /// The oldest queued job, without claiming it.
+    func nextQueued() throws -> JobRecord? {
+        try withDatabase(wait: LockWait.background) { state in
+            let query = try state.db.prepare("SELECT \(Self.columns) FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1")
+            guard try query.step() else { return nil }
+            let record = try Self.decode(query)
+            query.reset()
+            return record
+        }
+    }
+
+    /// Size of the stored input file (the memory estimate counts it); nil when it is missing.
+    func inputByteCount(_ job: JobRecord) -> Int? {
+        var info = stat()
+        guard stat(jobDirectory(job.id) + "/input." + job.inputFormat, &info) == 0 else { return nil }
+        return Int(info.st_size)
+    }
+
+    private func claim(where condition: String, id: String? = nil) throws -> JobClaim? {
         let now = clock()
         return try withDatabase(wait: LockWait.background) { state in
             let db = state.db
@@ -276,10 +304,11 @@ final class JobStore: Sendable {
                 let claim = try db.prepare("""
                     UPDATE jobs SET status = 'running', attempts = attempts + 1, lease = lease + 1,
                         started_at = ?, finished_at = NULL, progress_step = 0, loss = NULL, cancel_requested = 0
-                    WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1)
+                    WHERE \(condition)
                     RETURNING \(Self.columns)
                     """)
                 try claim.bind(1, now)
+                if let id { try claim.bind(2, id) }
                 guard try claim.step() else { return nil }
                 let record = try Self.decode(claim)
                 let lease = claim.int(17)

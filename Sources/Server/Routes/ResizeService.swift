@@ -109,6 +109,12 @@ final class ResizeService: HTTPHandler {
         let options = try ResizeOptions.parse(request.head.query, defaultWait: config.defaultWait, maxWait: config.maxWait)
         let image = try Self.imageBytes(of: request)
         let (header, width, height) = try pipeline.inspect(image, options: options)
+        if options.method.isQueued {
+            // A job larger than the whole memory budget would wait in the queue forever.
+            let bytes = pipeline.estimatedJobBytes(method: options.method, sourceWidth: header.width, sourceHeight: header.height,
+                                                   sourceFormat: header.format, encodedBytes: image.count, width: width, height: height)
+            if let problem = workers.budget.refusal(for: bytes) { throw problem }
+        }
         let preferAsync = request.head.headers.values("Prefer").contains { $0.lowercased().contains("respond-async") }
         let head = request.head
         inline.run { [self] in
@@ -302,7 +308,9 @@ final class ResizeService: HTTPHandler {
     private func metricsResponse() -> HTTPResponse {
         let counts = try? store.counts()
         let snapshot = ServiceMetrics.Snapshot(queued: counts?[.queued], running: counts?[.running],
-                                               busyWorkers: workers.busyWorkers, workers: config.workers)
+                                               busyWorkers: workers.busyWorkers, workers: config.workers,
+                                               jobMemoryReserved: workers.budget.reservedBytes,
+                                               jobMemoryBudget: workers.budget.total)
         guard let text = metrics.render(snapshot) else { return Problem.notFound("metrics are not enabled in this process").response }
         return staticResponse(text, contentType: ServiceMetrics.contentType)
     }

@@ -80,7 +80,7 @@ enum OpenAPIDocument {
           "408": {"$ref": "#/components/responses/RequestTimeout"},
           "413": {"description": "The body is larger than max_body_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
           "415": {"description": "Not a JPEG or PNG (by content), or a body type other than multipart/form-data, image/jpeg, image/png.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-          "422": {"description": "Decodable but outside the limits (max_input_pixels, max_output_dimension, max_deep_output_pixels).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+          "422": {"description": "Decodable but outside the limits (max_input_pixels, max_output_dimension, max_deep_output_pixels), or a deep/seam job whose estimated memory exceeds job_memory_budget_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
           "429": {
             "description": "The job queue is full (queue_capacity).",
             "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},

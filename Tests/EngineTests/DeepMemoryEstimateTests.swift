@@ -1,0 +1,30 @@
+import Engine
+import Testing
+
+/// `DeepResizer.estimatedPeakBytes` against peaks measured on the real thing: the server's memory budget
+/// reserves this number per `deep` job, so it must stay close to what a run really takes.
+@Suite("Deep: resizer memory estimate against measured peaks")
+struct DeepMemoryEstimateTests {
+    /// Release build, winograd kernel, 2 engine threads, `--iterations 3` (the peak comes in the setup and
+    /// the first evaluations): peak RSS of `deepresize resize --method deep` (`/usr/bin/time -v`) less the
+    /// process at rest with the weights loaded (168 MiB, the idle server's VmRSS). docs/operations.md
+    /// ("Memory") has the table; these are its numbers in MB.
+    static let measured: [(input: (Int, Int), output: (Int, Int), megabytes: Double)] = [
+        ((320, 240), (200, 150), 229),
+        ((640, 480), (400, 300), 859),
+        ((1155, 866), (894, 670), 2743),
+        ((1155, 866), (1000, 1000), 3674),
+        ((1334, 750), (400, 300), 2778),  // a 5640×3172 JPEG, worked on at max_deep_input_pixels (1 MP)
+    ]
+
+    @Test("the estimate stays within -10 % … +20 % of the measured job memory")
+    func estimateTracksMeasuredPeaks() {
+        for run in Self.measured {
+            let estimate = DeepResizer.estimatedPeakBytes(inputWidth: run.input.0, inputHeight: run.input.1,
+                                                          outputWidth: run.output.0, outputHeight: run.output.1, threads: 2)
+            let ratio = Double(estimate) / (run.megabytes * 1e6)
+            #expect(ratio > 0.90 && ratio < 1.20,
+                    "\(run.input) → \(run.output): estimate \(estimate / 1_000_000) MB, measured \(Int(run.megabytes)) MB (ratio \(ratio))")
+        }
+    }
+}
