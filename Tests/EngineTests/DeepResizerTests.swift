@@ -168,66 +168,6 @@ struct DeepResizerTests {
         #expect(steps.withLock { $0.map(\.step) } == [1] && steps.withLock { $0[0].total } == 50)
     }
 
-    @Test("coarse-to-fine: both phases at the right sizes for an odd output, progress counts on, trace and report")
-    func coarseToFine() throws {
-        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
-        let input = try ladybird()
-        let steps = Mutex<[StepProgress]>([])
-        let context = RunContext(report: { p in steps.withLock { $0.append(p) } })
-        let options = DeepResizeOptions(iterations: 6, coarseShare: 0.5)
-        let out = try DeepResizer.resize(rgb: input, width: 101, height: 75, options: options, network: network,
-                                         context: context)
-        #expect(out.image.width == 101 && out.image.height == 75 && out.image.channels == 3)
-        let coarse = try #require(out.report.coarse)
-        #expect(coarse.width == 51 && coarse.height == 38 && coarse.iterations == 3)
-        #expect(coarse.finalLoss < coarse.initial.total)
-        let seen = steps.withLock { $0 }
-        // One step per iteration, 1…6 of 6 across both phases.
-        #expect(seen.map(\.step) == Array(1...6))
-        #expect(seen.allSatisfy { $0.total == 6 })
-        #expect(out.report.iterations == 6 && out.report.iterationsRequested == 6)
-        #expect(out.report.trace.map(\.phase) == ["coarse", "coarse", "coarse", "full", "full", "full"])
-        #expect(out.report.trace.map(\.iteration) == Array(1...6))
-        #expect(out.report.evaluations == coarse.evaluations + out.report.trace.last!.evaluations)
-        #expect(out.report.finalClamped.total < out.report.initial.total)
-        // The image is in [0,1].
-        #expect(out.image.toArray().allSatisfy { $0 >= 0 && $0 <= 1 })
-    }
-
-    @Test("coarse-to-fine: a cancelled job stops in either phase", arguments: [1, 4])
-    func coarseToFineCancel(after: Int) throws {
-        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
-        let input = try ladybird()
-        let steps = Mutex<[StepProgress]>([])
-        let context = RunContext(report: { p in steps.withLock { $0.append(p) } },
-                                 isCancelled: { steps.withLock { $0.count } >= after })
-        #expect(throws: OperationCancelled.self) {
-            _ = try DeepResizer.resize(rgb: input, width: 101, height: 75,
-                                       options: DeepResizeOptions(iterations: 6, coarseShare: 0.5),
-                                       network: network, context: context)
-        }
-        // The coarse phase has steps 1…3: cancelled after step 1 it stops there, after step 4 in the full one.
-        #expect(steps.withLock { $0.map(\.step) } == Array(1...after))
-    }
-
-    @Test("coarse-to-fine plan: half size rounded up, the split of the budget, off when too small")
-    func coarsePlan() {
-        func plan(_ w: Int, _ h: Int, _ iterations: Int, _ share: Double) -> DeepResizePlan {
-            DeepResizer.plan(width: w, height: h, options: DeepResizeOptions(iterations: iterations, coarseShare: share))
-        }
-        #expect(plan(101, 75, 100, 0.4) == DeepResizePlan(coarse: .init(width: 51, height: 38, iterations: 40), iterations: 100))
-        #expect(plan(400, 300, 100, 0.25).coarse == .init(width: 200, height: 150, iterations: 25))
-        #expect(plan(400, 300, 100, 0).coarse == nil)
-        // At least one iteration in each phase.
-        #expect(plan(400, 300, 10, 0.99).coarse?.iterations == 9)
-        #expect(plan(400, 300, 10, 0.01).coarse?.iterations == 1)
-        #expect(plan(400, 300, 1, 0.5).coarse == nil)
-        // The half size must still reach relu4_1: 15 → 8 is fine, 14 → 7 is not.
-        #expect(plan(15, 300, 100, 0.5).coarse?.width == 8)
-        #expect(plan(14, 300, 100, 0.5).coarse == nil)
-        #expect(plan(300, 14, 100, 0.5).coarse == nil)
-    }
-
     @Test("too small images and bad settings are errors")
     func errors() throws {
         let network = try NetworkFixtures.network(deepestTap: .relu5_1)

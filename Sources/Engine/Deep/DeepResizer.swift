@@ -11,68 +11,29 @@ public struct DeepResizeOptions: Sendable, Equatable {
     public var weights = DeepLossWeights()
     /// Compute threads of the network passes.
     public var threads: Int = 2
-    /// Coarse-to-fine (SPEC.md §5, ours, for speed): the share of `iterations` that runs first on the
-    /// half-size problem (the same objective built for the half-size output: targets resized from the
-    /// input's features with the same operator and mask), whose result, upsampled bilinearly, is the
-    /// full-size start. 0: off (one full-size solve from the linearly scaled input). `iterations` stays
-    /// the total of both phases; `DeepResizer.plan` gives the split.
-    public var coarseShare: Double = 0
-    /// Early stop on stalled progress, in each phase (SPEC.md §5, ours); nil: every phase runs its budget.
+    /// Early stop on stalled progress (SPEC.md §5, ours); nil: the whole budget runs.
     public var earlyStop: LBFGSStall? = nil
 
     public init(featureOperator: FeatureOperator = .seam, protect: Bool = true, iterations: Int = 100,
-                weights: DeepLossWeights = DeepLossWeights(), threads: Int = 2, coarseShare: Double = 0,
-                earlyStop: LBFGSStall? = nil) {
+                weights: DeepLossWeights = DeepLossWeights(), threads: Int = 2, earlyStop: LBFGSStall? = nil) {
         self.featureOperator = featureOperator
         self.protect = protect
         self.iterations = iterations
         self.weights = weights
         self.threads = threads
-        self.coarseShare = coarseShare
         self.earlyStop = earlyStop
     }
 }
 
-/// How a run splits its `iterations` (`DeepResizer.plan`).
-public struct DeepResizePlan: Sendable, Equatable {
-    public struct Coarse: Sendable, Equatable {
-        public var width: Int
-        public var height: Int
-        /// Iterations at this size (the first `iterations` steps of the progress).
-        public var iterations: Int
-    }
-
-    /// nil: no coarse phase.
-    public var coarse: Coarse?
-    /// Both phases together (= `DeepResizeOptions.iterations`); the full-size phase gets what the coarse
-    /// phase did not use.
-    public var iterations: Int
-}
-
 /// One point of a run's loss curve: after an L-BFGS iteration.
 public struct DeepResizeTracePoint: Sendable, Equatable, Codable {
-    /// "coarse" or "full".
-    public var phase: String
-    /// The progress step (1…iterations, counting on across the phases).
+    /// The progress step (1…iterations).
     public var iteration: Int
-    /// Evaluations of this phase's objective so far (the first one included).
+    /// Evaluations so far (the first one included).
     public var evaluations: Int
-    /// L of this phase's objective at the accepted point (before any clamp).
+    /// L at the accepted point (before the clamp).
     public var loss: Double
     /// Since the optimisation started.
-    public var seconds: Double
-}
-
-/// The coarse phase of a coarse-to-fine run.
-public struct DeepResizeCoarseReport: Sendable, Equatable, Codable {
-    public var width: Int
-    public var height: Int
-    public var iterations: Int
-    public var evaluations: Int
-    public var stop: String
-    /// L and its terms of the half-size objective at its start, and L at its result.
-    public var initial: DeepLossTerms
-    public var finalLoss: Double
     public var seconds: Double
 }
 
@@ -87,10 +48,9 @@ public struct DeepResizeReport: Sendable, Equatable, Codable {
     public var iterationsRequested: Int
     public var iterations: Int
     public var evaluations: Int
-    /// Why L-BFGS stopped (`LBFGSStop`), in the full-size phase.
+    /// Why L-BFGS stopped (`LBFGSStop`).
     public var stop: String
-    /// L and its terms at the full-size phase's start (the first full-size evaluation): R0, or with
-    /// coarse-to-fine the upsampled coarse result.
+    /// L and its terms at R0 (the first evaluation).
     public var initial: DeepLossTerms
     /// At the optimiser's result, before the clamp.
     public var final: DeepLossTerms
@@ -98,13 +58,11 @@ public struct DeepResizeReport: Sendable, Equatable, Codable {
     public var finalClamped: DeepLossTerms
     /// Share of protected cells of the relu5_1 mask.
     public var maskFraction: Double
-    /// The coarse phase (nil: none ran). `iterations` and `evaluations` above include its own.
-    public var coarse: DeepResizeCoarseReport?
-    /// L after every iteration, both phases.
+    /// L after every iteration (the loss curve).
     public var trace: [DeepResizeTracePoint]
-    /// Where the full-size phase's evaluations spent their time (summed).
+    /// Where the optimisation's evaluations spent their time (summed).
     public var evaluationTimes: DeepObjectiveTimings
-    /// The full-size phase's time outside the evaluations: L-BFGS's own vector work (and the progress
+    /// The optimisation's time outside the evaluations: L-BFGS's own vector work (and the progress
     /// callback).
     public var lbfgsSeconds: Double
     public var setupSeconds: Double
@@ -157,40 +115,16 @@ public enum DeepResizer {
         }
         try context.checkCancelled()
 
-        let plan = Self.plan(width: width, height: height, options: options)
-        var prepared = try prepare(input: input, width: width, height: height, options: options, network: network,
-                                   context: context, coarse: plan.coarse.map { ($0.width, $0.height) })
-        let objective = prepared.objective, mask = prepared.mask
-        var x = prepared.r0
+        let (objective, mask, r0) = try prepare(input: input, width: width, height: height, options: options,
+                                                network: network, context: context)
+        var x = r0
         let setupEnd = clock.now
         let seconds = { (d: Duration) in Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
         let trace = TraceRecorder(start: setupEnd)
-
-        // Coarse phase: the half-size problem from its own linearly scaled start, then upsampled.
-        var coarseReport: DeepResizeCoarseReport?
-        var done = 0  // progress steps so far
-        if let coarse = plan.coarse, let coarseSetup = prepared.coarse {
-            let phaseStart = clock.now
-            var xc = coarseSetup.r0
-            let run = try solve(coarseSetup.objective, &xc, iterations: coarse.iterations, phase: "coarse",
-                                offset: 0, total: plan.iterations, options: options, trace: trace, context: context)
-            coarseReport = DeepResizeCoarseReport(
-                width: coarse.width, height: coarse.height, iterations: run.result.iterations,
-                evaluations: run.result.evaluations, stop: run.result.stop.rawValue, initial: run.first,
-                finalLoss: run.result.loss, seconds: seconds(clock.now - phaseStart))
-            done = run.result.iterations
-            prepared.coarse = nil  // frees the half-size workspace before the full-size phase
-            try context.checkCancelled()
-            x = FeatureResize.linear(Tensor(channels: 3, height: coarse.height, width: coarse.width, values: xc),
-                                     height: height, width: width).toArray()
-        }
-
-        let fullStart = clock.now
-        let run = try solve(objective, &x, iterations: plan.iterations - done, phase: "full", offset: done,
-                            total: plan.iterations, options: options, trace: trace, context: context)
+        let run = try solve(objective, &x, iterations: options.iterations, options: options, trace: trace,
+                            context: context)
         let optimizeEnd = clock.now
-        let fullTimings = objective.timings  // before the two evaluations for the report
-        let fullSeconds = seconds(optimizeEnd - fullStart)
+        let timings = objective.timings  // before the two evaluations for the report
         let final = try x.withUnsafeBufferPointer { try objective.evaluate($0, gradient: nil) }
         for i in x.indices { x[i] = min(max(x[i], 0), 1) }
         let finalClamped = try x.withUnsafeBufferPointer { try objective.evaluate($0, gradient: nil) }
@@ -199,44 +133,29 @@ public enum DeepResizer {
         let report = DeepResizeReport(
             featureOperator: options.featureOperator.rawValue, protect: options.protect,
             inputWidth: input.width, inputHeight: input.height, outputWidth: width, outputHeight: height,
-            iterationsRequested: options.iterations, iterations: done + run.result.iterations,
-            evaluations: (coarseReport?.evaluations ?? 0) + run.result.evaluations,
-            stop: run.result.stop.rawValue, initial: run.first, final: final, finalClamped: finalClamped,
-            maskFraction: mask.fraction, coarse: coarseReport, trace: trace.points,
-            evaluationTimes: fullTimings, lbfgsSeconds: max(0, fullSeconds - fullTimings.total),
+            iterationsRequested: options.iterations, iterations: run.result.iterations,
+            evaluations: run.result.evaluations, stop: run.result.stop.rawValue, initial: run.first, final: final,
+            finalClamped: finalClamped, maskFraction: mask.fraction, trace: trace.points, evaluationTimes: timings,
+            lbfgsSeconds: max(0, seconds(optimizeEnd - setupEnd) - timings.total),
             setupSeconds: seconds(setupEnd - start),
             optimizeSeconds: seconds(optimizeEnd - setupEnd), totalSeconds: seconds(clock.now - start))
         return DeepResizeOutput(image: output, report: report, mask: mask)
     }
 
-    /// The phases of a run: with `coarseShare` > 0, round(share · iterations) iterations (at least 1, and
-    /// at least 1 left for the full size) on the output halved, ⌈w/2⌉ × ⌈h/2⌉, when that is still at least
-    /// `minimumOutputSide` on both sides; the rest at full size.
-    public static func plan(width: Int, height: Int, options: DeepResizeOptions) -> DeepResizePlan {
-        let total = options.iterations
-        let cw = (width + 1) / 2, ch = (height + 1) / 2
-        guard options.coarseShare > 0, total >= 2, cw >= minimumOutputSide, ch >= minimumOutputSide else {
-            return DeepResizePlan(coarse: nil, iterations: total)
-        }
-        let n = min(total - 1, max(1, Int((options.coarseShare * Double(total)).rounded())))
-        return DeepResizePlan(coarse: .init(width: cw, height: ch, iterations: n), iterations: total)
-    }
-
-    /// One L-BFGS phase on `objective` from `x`: progress steps offset + 1 … (of `total`), the trace, and
-    /// cancellation between evaluations.
-    private static func solve(_ objective: DeepObjective, _ x: inout [Float], iterations: Int, phase: String,
-                              offset: Int, total: Int, options: DeepResizeOptions, trace: TraceRecorder,
+    /// L-BFGS on `objective` from `x`: progress after every iteration (into the trace too), cancellation
+    /// between evaluations.
+    private static func solve(_ objective: DeepObjective, _ x: inout [Float], iterations: Int,
+                              options: DeepResizeOptions, trace: TraceRecorder,
                               context: RunContext) throws -> (result: LBFGSResult, first: DeepLossTerms) {
         var first: DeepLossTerms?
         var lbfgs = LBFGSOptions(iterations: iterations)
         lbfgs.finalClamp = nil  // clamped by the caller, after the pre-clamp terms are taken
         lbfgs.stall = options.earlyStop
-        let phaseContext = RunContext(report: { p in
-            let point = trace.record(phase: phase, iteration: offset + p.step, loss: p.loss ?? .nan)
-            context.report(StepProgress(step: point.iteration, total: total, loss: p.loss))
+        let traced = RunContext(report: { p in
+            trace.record(iteration: p.step, loss: p.loss ?? .nan)
+            context.report(p)
         }, isCancelled: context.isCancelled)
-        trace.beginPhase()
-        let result = try LBFGS.minimize(&x, options: lbfgs, context: phaseContext) { xp, g in
+        let result = try LBFGS.minimize(&x, options: lbfgs, context: traced) { xp, g in
             // Also between the evaluations of a line search (up to ~25 of them): a cancelled job stops sooner.
             try context.checkCancelled()
             let terms = try objective.evaluate(xp, gradient: g)
@@ -273,8 +192,7 @@ public enum DeepResizer {
     /// Setup: the input's features (one pass to relu5_1), the mask, the targets, the objective and R0.
     /// A function of its own so the input-sized features are freed before the optimisation runs.
     private static func prepare(input: Tensor, width: Int, height: Int, options: DeepResizeOptions,
-                                network: VGGNetwork, context: RunContext,
-                                coarse: (width: Int, height: Int)?) throws -> Prepared {
+                                network: VGGNetwork, context: RunContext) throws -> (DeepObjective, SemanticMask, [Float]) {
         let inputFeatures: [Tap: Tensor]
         do {
             let extractor = try FeatureExtractor(network: network, height: input.height, width: input.width,
@@ -287,45 +205,16 @@ public enum DeepResizer {
         for tap in DeepObjective.reconstructionTaps { reconstruction[tap] = inputFeatures[tap]! }
         // The seam search reports seams, not iterations: only its cancellation goes through.
         let searchContext = RunContext(report: { _ in }, isCancelled: context.isCancelled)
-        let (mean, std) = DeepLoss.channelStatistics(input)
-        let makeObjective = { (width: Int, height: Int) in
-            try buildObjective(reconstruction: reconstruction, inputFeatures: inputFeatures, mask: mask, mean: mean, std: std,
-                          width: width, height: height, options: options, network: network, context: searchContext)
-        }
-        let objective = try makeObjective(width, height)
-        // R0 = clamp(bilinear(I), 0, 1).
-        let r0 = FeatureResize.linear(input, height: height, width: width).toArray().map { min(max($0, 0), 1) }
-        // Coarse-to-fine: the same objective and start at the half size.
-        let coarseSetup = try coarse.map { size in
-            Prepared.Coarse(objective: try makeObjective(size.width, size.height),
-                            r0: FeatureResize.linear(input, height: size.height, width: size.width).toArray()
-                                .map { min(max($0, 0), 1) })
-        }
-        return Prepared(objective: objective, mask: mask, r0: r0, coarse: coarseSetup)
-    }
-
-    private struct Prepared {
-        struct Coarse {
-            let objective: DeepObjective
-            let r0: [Float]
-        }
-        let objective: DeepObjective
-        let mask: SemanticMask
-        let r0: [Float]
-        var coarse: Coarse?
-    }
-
-    /// L of SPEC.md §4 for a width × height output: the targets (the operator applied to the input's
-    /// features, with the mask when protecting) and the input's statistics.
-    private static func buildObjective(reconstruction: [Tap: Tensor], inputFeatures: [Tap: Tensor], mask: SemanticMask,
-                                  mean: [Double], std: [Double], width: Int, height: Int, options: DeepResizeOptions,
-                                  network: VGGNetwork, context: RunContext) throws -> DeepObjective {
         let targets = try FeatureResize.targets(for: reconstruction, operator: options.featureOperator,
                                                 mask: options.protect ? mask : nil,
-                                                outputHeight: height, outputWidth: width, context: context)
-        return try DeepObjective(network: network, height: height, width: width, targets: targets,
-                                 inputFeatures: inputFeatures, inputMean: mean, inputStd: std,
-                                 weights: options.weights, threads: options.threads)
+                                                outputHeight: height, outputWidth: width, context: searchContext)
+        let (mean, std) = DeepLoss.channelStatistics(input)
+        let objective = try DeepObjective(network: network, height: height, width: width, targets: targets,
+                                          inputFeatures: inputFeatures, inputMean: mean, inputStd: std,
+                                          weights: options.weights, threads: options.threads)
+        // R0 = clamp(bilinear(I), 0, 1).
+        let r0 = FeatureResize.linear(input, height: height, width: width).toArray().map { min(max($0, 0), 1) }
+        return (objective, mask, r0)
     }
 
     /// `resize(rgb:…)` on an 8-bit image. An alpha channel is resized with the `linear` operator.
@@ -362,19 +251,14 @@ private final class TraceRecorder: Sendable {
 
     init(start: ContinuousClock.Instant) { self.start = start }
 
-    /// A new phase counts its evaluations from 0.
-    func beginPhase() { state.withLock { $0.evaluations = 0 } }
-
     func countEvaluation() { state.withLock { $0.evaluations += 1 } }
 
-    func record(phase: String, iteration: Int, loss: Double) -> DeepResizeTracePoint {
+    func record(iteration: Int, loss: Double) {
         let d = ContinuousClock.now - start
         let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-        return state.withLock {
-            let point = DeepResizeTracePoint(phase: phase, iteration: iteration, evaluations: $0.evaluations,
-                                             loss: loss, seconds: seconds)
-            $0.points.append(point)
-            return point
+        state.withLock {
+            $0.points.append(DeepResizeTracePoint(iteration: iteration, evaluations: $0.evaluations, loss: loss,
+                                                  seconds: seconds))
         }
     }
 

@@ -16,8 +16,6 @@ struct ServiceConfig: Sendable, Equatable {
     var maxOutputDimension = 8192
     var maxDeepOutputPixels = 1_000_000
     var maxDeepInputPixels = 1_000_000
-    /// Share (%) of a deep job's iterations run at half size first (coarse-to-fine; 0 = off).
-    var deepCoarsePercent = 0
     var queueCapacity = 100
     var defaultWait = 60.0
     var maxWait = 300.0
@@ -147,7 +145,6 @@ extension ServiceConfig {
         int("max_output_dimension", \.maxOutputDimension, 1...65_535, "largest output width or height for scale (422 above)"),
         int("max_deep_output_pixels", \.maxDeepOutputPixels, 1...100_000_000, "largest output area for deep and seam (422 above)"),
         int("max_deep_input_pixels", \.maxDeepInputPixels, 4096...100_000_000, "deep works on the input scaled down to at most this area"),
-        int("deep_coarse_percent", \.deepCoarsePercent, 0...90, "share of a deep job's iterations run at half size first (0 = off)"),
         int("queue_capacity", \.queueCapacity, 1...1_000_000, "queued jobs before /resize answers 429"),
         seconds("default_wait", \.defaultWait, 0...86_400, "how long /resize waits for a job when the query has no wait"),
         seconds("max_wait", \.maxWait, 0...86_400, "largest wait a client may ask for"),

@@ -11,8 +11,6 @@ struct ResizePipeline: Sendable {
     var maxDeepInputPixels: Int
     var jpegQuality: Int
     var engineThreads: Int
-    /// `deep_coarse_percent` / 100: `DeepResizeOptions.coarseShare`.
-    var deepCoarseShare: Double
     /// The shared, read-only VGG-16 of `deep`; nil when the weights could not be loaded (then `deep`
     /// answers 503 and /readyz says why, while `scale` and `seam` keep working).
     var network: VGGNetwork?
@@ -25,7 +23,6 @@ struct ResizePipeline: Sendable {
         maxDeepInputPixels = config.maxDeepInputPixels
         jpegQuality = config.jpegQuality
         engineThreads = config.engineThreads
-        deepCoarseShare = Double(config.deepCoarsePercent) / 100
         self.network = network
         self.networkProblem = networkProblem
     }
@@ -115,8 +112,7 @@ struct ResizePipeline: Sendable {
             guard let network else { throw Problem.internal("no network") }
             let source = workingImage(image, width: width, height: height, coverTarget: false, maxPixels: maxDeepInputPixels)
             let deepOptions = DeepResizeOptions(featureOperator: options.featureOperator, protect: options.protect,
-                                                iterations: options.iterations, threads: engineThreads,
-                                                coarseShare: deepCoarseShare)
+                                                iterations: options.iterations, threads: engineThreads)
             do {
                 let result = try DeepResizer.resize(source, width: width, height: height, options: deepOptions,
                                                     network: network, context: context)
