@@ -334,40 +334,92 @@ void ck_maxpool2x2(const float *in, size_t inStride, int H, int W, float *out, s
     }
 }
 
+// One 2x2 window of the backward (scalar): rows r0/r1 of the ReLU output, d0/d1 of the result, a0/a1 of
+// the addend (or NULL), column x (even), incoming gradient gv.
+static inline void maxpool_backward_window(const float *r0, const float *r1, const float *a0, const float *a1,
+                                           float *d0, float *d1, int x, float gv) {
+    const float p0 = r0[x], p1 = r0[x + 1], p2 = r1[x], p3 = r1[x + 1];
+    const float m01 = p0 > p1 ? p0 : p1, m23 = p2 > p3 ? p2 : p3, m = m01 > m23 ? m01 : m23;
+    // Row-major first maximum: index 0…3.
+    const int first = p0 == m ? 0 : p1 == m ? 1 : p2 == m ? 2 : 3;
+    const float v0 = (first == 0 ? gv : 0.0f) + (a0 ? a0[x] : 0.0f);
+    const float v1 = (first == 1 ? gv : 0.0f) + (a0 ? a0[x + 1] : 0.0f);
+    const float v2 = (first == 2 ? gv : 0.0f) + (a1 ? a1[x] : 0.0f);
+    const float v3 = (first == 3 ? gv : 0.0f) + (a1 ? a1[x + 1] : 0.0f);
+    d0[x] = p0 > 0 ? v0 : 0.0f;
+    d0[x + 1] = p1 > 0 ? v1 : 0.0f;
+    d1[x] = p2 > 0 ? v2 : 0.0f;
+    d1[x + 1] = p3 > 0 ? v3 : 0.0f;
+}
+
+// 8 windows (16 columns of two rows) at column x with AVX-512, the same result as the scalar window.
+__attribute__((target("avx512f")))
+static inline void maxpool_backward_block16(const float *r0, const float *r1, const float *a0, const float *a1,
+                                            float *d0, float *d1, const float *g, int x) {
+    const __m512 a = _mm512_loadu_ps(r0 + x), b = _mm512_loadu_ps(r1 + x);
+    // Swap neighbours: lane 2k ↔ 2k+1 (the other column of the window).
+    const __m512 as = _mm512_permute_ps(a, 0xB1), bs = _mm512_permute_ps(b, 0xB1);
+    const __m512 ma = _mm512_max_ps(a, as), m = _mm512_max_ps(ma, _mm512_max_ps(b, bs));
+    const __mmask16 even = 0x5555;
+    // Row 0: p0 wins if it is the max; p1 if it is and p0 is not.
+    const __mmask16 sel0 = _mm512_cmp_ps_mask(a, m, _CMP_EQ_OQ) & (even | _mm512_cmp_ps_mask(as, m, _CMP_NEQ_UQ));
+    // Row 1: only if neither of row 0 is the max; p2 before p3.
+    const __mmask16 sel1 = _mm512_cmp_ps_mask(b, m, _CMP_EQ_OQ) & _mm512_cmp_ps_mask(ma, m, _CMP_NEQ_UQ)
+        & (even | _mm512_cmp_ps_mask(bs, m, _CMP_NEQ_UQ));
+    // g[x/2 … x/2+8) each twice.
+    const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    const __m512 gv = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(g + x / 2)));
+    __m512 v0 = _mm512_maskz_mov_ps(sel0, gv), v1 = _mm512_maskz_mov_ps(sel1, gv);
+    if (a0) {
+        v0 = _mm512_add_ps(v0, _mm512_loadu_ps(a0 + x));
+        v1 = _mm512_add_ps(v1, _mm512_loadu_ps(a1 + x));
+    }
+    const __m512 zero = _mm512_setzero_ps();
+    _mm512_storeu_ps(d0 + x, _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, zero, _CMP_GT_OQ), v0));
+    _mm512_storeu_ps(d1 + x, _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(b, zero, _CMP_GT_OQ), v1));
+}
+
+__attribute__((target("avx512f")))
+static void maxpool_backward_rows_avx512(const float *r0, const float *r1, const float *a0, const float *a1,
+                                         float *d0, float *d1, const float *g, int wo) {
+    int x = 0;
+    for (; x + 16 <= 2 * wo; x += 16) maxpool_backward_block16(r0, r1, a0, a1, d0, d1, g, x);
+    for (; x < 2 * wo; x += 2) maxpool_backward_window(r0, r1, a0, a1, d0, d1, x, g[x / 2]);
+}
+
 void ck_maxpool2x2_backward(const float *grad, size_t gradStride, const float *ref, size_t refStride,
                             int H, int W, const float *addend, float *dst, size_t dstStride, int c0, int c1) {
     const int ho = H / 2, wo = W / 2;
     const size_t wp = (size_t)W + 2, wpg = (size_t)wo + 2;
+    const int vector = ck_has_avx512();
     for (int c = c0; c < c1; c++) {
         const float *rc = ref + (size_t)c * refStride;
         float *dc = dst + (size_t)c * dstStride;
         const float *ac = addend ? addend + (size_t)c * H * W : NULL;
-        for (int y = 0; y < H; y++) {
+        for (int yo = 0; yo < ho; yo++) {
+            const int y = 2 * yo;
+            const float *r0 = rc + (size_t)(y + 1) * wp + 1, *r1 = r0 + wp;
+            float *d0 = dc + (size_t)(y + 1) * wp + 1, *d1 = d0 + wp;
+            const float *a0 = ac ? ac + (size_t)y * W : NULL, *a1 = ac ? a0 + W : NULL;
+            const float *g = grad + (size_t)c * gradStride + (size_t)(yo + 1) * wpg + 1;
+            if (vector) {
+                maxpool_backward_rows_avx512(r0, r1, a0, a1, d0, d1, g, wo);
+            } else {
+                for (int x = 0; x < 2 * wo; x += 2) maxpool_backward_window(r0, r1, a0, a1, d0, d1, x, g[x / 2]);
+            }
+            // An odd last column is outside every window: only the addend through the ReLU.
+            if (W % 2) {
+                d0[W - 1] = (a0 && r0[W - 1] > 0) ? a0[W - 1] : 0.0f;
+                d1[W - 1] = (a1 && r1[W - 1] > 0) ? a1[W - 1] : 0.0f;
+            }
+        }
+        // An odd last row likewise.
+        if (H % 2) {
+            const int y = H - 1;
             const float *r = rc + (size_t)(y + 1) * wp + 1;
             float *d = dc + (size_t)(y + 1) * wp + 1;
             const float *a = ac ? ac + (size_t)y * W : NULL;
-            if (y < 2 * ho) {
-                const int top = (y % 2) == 0;
-                const float *g = grad + (size_t)c * gradStride + (size_t)(y / 2 + 1) * wpg + 1;
-                // The window's other row, to find its first maximum.
-                const float *o = top ? r + wp : r - wp;
-                for (int x = 0; x < 2 * wo; x += 2) {
-                    const float p0 = top ? r[x] : o[x], p1 = top ? r[x + 1] : o[x + 1];
-                    const float p2 = top ? o[x] : r[x], p3 = top ? o[x + 1] : r[x + 1];
-                    const float m01 = p0 > p1 ? p0 : p1, m23 = p2 > p3 ? p2 : p3, m = m01 > m23 ? m01 : m23;
-                    // Row-major first maximum: index 0…3.
-                    const int first = p0 == m ? 0 : p1 == m ? 1 : p2 == m ? 2 : 3;
-                    const float gv = g[x / 2];
-                    const int i0 = top ? 0 : 2;
-                    float v0 = (first == i0 ? gv : 0.0f) + (a ? a[x] : 0.0f);
-                    float v1 = (first == i0 + 1 ? gv : 0.0f) + (a ? a[x + 1] : 0.0f);
-                    d[x] = r[x] > 0 ? v0 : 0.0f;
-                    d[x + 1] = r[x + 1] > 0 ? v1 : 0.0f;
-                }
-                if (W % 2) d[W - 1] = (a && r[W - 1] > 0) ? a[W - 1] : 0.0f;
-            } else {
-                for (int x = 0; x < W; x++) d[x] = (a && r[x] > 0) ? a[x] : 0.0f;
-            }
+            for (int x = 0; x < W; x++) d[x] = (a && r[x] > 0) ? a[x] : 0.0f;
         }
     }
 }

@@ -197,6 +197,62 @@ struct DeepLBFGSTests {
         }
     }
 
+    @Test("stall rule: stops only when f fell by ≤ tolerance·|f| over the window")
+    func stallRule() {
+        let rule = LBFGSStall(window: 3, tolerance: 1e-3)
+        #expect(!rule.isStalled([5, 4, 3]))                      // fewer than `window` iterations
+        #expect(!rule.isStalled([1, 0.9, 0.8, 0.7]))             // 30 % over the window
+        #expect(rule.isStalled([1, 1, 1, 1]))                    // no progress
+        #expect(rule.isStalled([1.0005, 1.0003, 1.0001, 1.0]))   // 0.05 % over the window
+        #expect(!rule.isStalled([1.0005, 1.0003, 1.0001, 1.0, 0.99]))
+        // Geometric decrease by 1 % per iteration never stalls at 1e-3 over 3.
+        var f = [1.0]
+        for _ in 0..<200 { f.append(f.last! * 0.99); #expect(!rule.isStalled(f)) }
+    }
+
+    @Test("early stop: triggers on a converged problem, not on one that still decreases")
+    func earlyStop() throws {
+        // A separable quadratic 1 + Σ ½ dᵢ (xᵢ − cᵢ)² (n = 50, d from 1 to 100): L-BFGS brings f to ~1 and
+        // then keeps making tiny steps (Float x) until its budget is spent.
+        let n = 50
+        let d = (0..<n).map { pow(10, 2 * Double($0) / Double(n - 1)) }
+        let c = (0..<n).map { sin(Double($0)) }
+        let q: LBFGS.Objective = { x, g in
+            var f = 1.0
+            for i in 0..<n {
+                let e = Double(x[i]) - c[i]
+                f += 0.5 * d[i] * e * e
+                g[i] = Float(d[i] * e)
+            }
+            return f
+        }
+        var full = [Float](repeating: 0, count: n)
+        let all = try LBFGS.minimize(&full, options: LBFGSOptions(iterations: 300), objective: q)
+        var options = LBFGSOptions(iterations: 300)
+        options.stall = LBFGSStall(window: 5, tolerance: 1e-5)
+        var early = [Float](repeating: 0, count: n)
+        let stopped = try LBFGS.minimize(&early, options: options, objective: q)
+        #expect(stopped.stop == .stalled)
+        #expect(stopped.iterations < all.iterations, "\(stopped.iterations) vs \(all.iterations)")
+        #expect(stopped.loss <= all.loss * (1 + 1e-4), "stopped at \(stopped.loss), the whole budget reaches \(all.loss)")
+
+        // Rosenbrock from (−1.2, 1) decreases steadily until it converges: the rule never fires, the run is
+        // the same step for step.
+        var a: [Float] = [-1.2, 1], b: [Float] = [-1.2, 1]
+        let plain = try LBFGS.minimize(&a, options: LBFGSOptions(iterations: 100), objective: rosenbrock)
+        var watched = LBFGSOptions(iterations: 100)
+        watched.stall = LBFGSStall(window: 3, tolerance: 1e-3)
+        let same = try LBFGS.minimize(&b, options: watched, objective: rosenbrock)
+        #expect(same == plain)
+        #expect(a == b)
+        #expect(same.stop != .stalled)
+
+        var x: [Float] = [0, 0]
+        var bad = LBFGSOptions(iterations: 5)
+        bad.stall = LBFGSStall(window: 0, tolerance: 1e-3)
+        #expect(throws: LBFGSError.self) { _ = try LBFGS.minimize(&x, options: bad, objective: rosenbrock) }
+    }
+
     @Test("cubic interpolation: exact for a cubic, midpoint without a real minimiser")
     func cubic() {
         // f(t) = (t − 0.3)² has its minimum at 0.3; values and slopes at 0 and 1.

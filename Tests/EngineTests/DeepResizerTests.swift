@@ -145,6 +145,31 @@ struct DeepResizerTests {
         #expect(steps.withLock { $0.count } == seen.count + 2)
     }
 
+    @Test("the report's loss curve has one point per iteration; early stop reaches the optimiser and the report")
+    func traceAndEarlyStop() throws {
+        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
+        let input = try ladybird()
+        let out = try DeepResizer.resize(rgb: input, width: 101, height: 75, options: DeepResizeOptions(iterations: 5),
+                                         network: network)
+        let trace = out.report.trace
+        #expect(trace.map(\.iteration) == Array(1...5))
+        #expect(zip(trace, trace.dropFirst()).allSatisfy { $0.loss >= $1.loss && $0.evaluations < $1.evaluations && $0.seconds <= $1.seconds })
+        #expect(trace.last!.evaluations == out.report.evaluations)
+        #expect(abs(trace.last!.loss - out.report.final.total) <= 1e-6 * out.report.final.total)
+        #expect(out.report.evaluationTimes.evaluations == out.report.evaluations)
+        #expect(out.report.evaluationTimes.forward > 0 && out.report.evaluationTimes.backward > 0)
+        #expect(out.report.evaluationTimes.total <= out.report.optimizeSeconds)
+
+        // A rule that any iteration meets (less than 100 % progress over one iteration) stops after the first:
+        // progress 1 of 50, then done.
+        let steps = Mutex<[StepProgress]>([])
+        let stopped = try DeepResizer.resize(rgb: input, width: 101, height: 75,
+                                             options: DeepResizeOptions(iterations: 50, earlyStop: LBFGSStall(window: 1, tolerance: 1)),
+                                             network: network, context: RunContext(report: { p in steps.withLock { $0.append(p) } }))
+        #expect(stopped.report.stop == "stalled" && stopped.report.iterations == 1)
+        #expect(steps.withLock { $0.map(\.step) } == [1] && steps.withLock { $0[0].total } == 50)
+    }
+
     @Test("too small images and bad settings are errors")
     func errors() throws {
         let network = try NetworkFixtures.network(deepestTap: .relu5_1)

@@ -214,6 +214,37 @@ import TestSupport
         #expect(out.values == [0, 0, 0, 0])
     }
 
+    /// The vectorised backward (16 columns at a time) against the rule written out: many ties (values 0…3),
+    /// dead windows, widths with a vector part, a scalar rest and an odd last column, with and without addend.
+    @Test(arguments: [(2, 7, 37), (1, 6, 32), (3, 5, 50), (1, 4, 17)])
+    func maxPoolBackwardVectorMatchesRule(c: Int, h: Int, w: Int) {
+        var rng = SeededRandom(seed: UInt64(c * 1000 + h * 100 + w))
+        let x = (0..<(c * h * w)).map { _ in Float(Int.random(in: 0...3, using: &rng)) }
+        let (ph, pw) = (h / 2, w / 2)
+        let r = rng.floats(c * ph * pw), a = rng.floats(c * h * w)
+        for withAddend in [false, true] {
+            var expected = [Float](repeating: 0, count: c * h * w)
+            for ch in 0..<c {
+                for y in 0..<h { for xx in 0..<w {
+                    let i = (ch * h + y) * w + xx
+                    expected[i] = withAddend && x[i] > 0 ? a[i] : 0
+                } }
+                for y in 0..<ph { for xx in 0..<pw {
+                    let idx = [(2 * y, 2 * xx), (2 * y, 2 * xx + 1), (2 * y + 1, 2 * xx), (2 * y + 1, 2 * xx + 1)]
+                        .map { (ch * h + $0.0) * w + $0.1 }
+                    let m = idx.map { x[$0] }.max()!
+                    let first = idx.first { x[$0] == m }!
+                    if x[first] > 0 { expected[first] += r[(ch * ph + y) * pw + xx] }
+                } }
+            }
+            let input = Activation(c, h, w, values: x), grad = Activation(c, ph, pw, values: r), dx = Activation(c, h, w)
+            Elementwise.maxPoolBackward(grad.view, ref: input.view,
+                                        addend: withAddend ? Tensor(channels: c, height: h, width: w, values: a) : nil,
+                                        into: dx.view, threads: 2)
+            #expect(dx.values == expected, "\(c)x\(h)x\(w) addend \(withAddend)")
+        }
+    }
+
     /// RGB [0,1] → Caffe BGR: forward values and backward against finite differences.
     @Test func caffePreprocessingForwardAndBackward() {
         var rng = SeededRandom(seed: 5)

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Testing
 @testable import Server
@@ -17,6 +18,22 @@ import Testing
         #expect(config.maxWait == 120)
         #expect(config.workers == 3)
         #expect(config.queueCapacity == 100)
+    }
+
+    @Test func booleanSettingFromFileEnvironmentAndFlags() async throws {
+        #expect(try await ConfigLoader.load(file: nil, overrides: [:], environment: [:]).deepEarlyStop == true)
+        let path = try file(#"{"deep_early_stop": false}"#)
+        #expect(try await ConfigLoader.load(file: path, overrides: [:], environment: [:]).deepEarlyStop == false)
+        #expect(try await ConfigLoader.load(file: nil, overrides: [:], environment: ["DEEPRESIZE_DEEP_EARLY_STOP": "false"]).deepEarlyStop == false)
+        #expect(try await ConfigLoader.load(file: path, overrides: ["deep_early_stop": "true"], environment: [:]).deepEarlyStop == true)
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await ConfigLoader.load(file: nil, overrides: ["deep_early_stop": "maybe"], environment: [:])
+        }
+        // The pipeline passes the engine's default rule, or none.
+        var config = ServiceConfig()
+        #expect(ResizePipeline(config: config).deepEarlyStop == DeepResizeOptions.defaultEarlyStop)
+        config.deepEarlyStop = false
+        #expect(ResizePipeline(config: config).deepEarlyStop == nil)
     }
 
     @Test func malformedOrUnknownSettingsAreErrorsNotDefaults() async throws {

@@ -1,3 +1,23 @@
+/// Where an objective's evaluations spent their time: wall seconds summed over all evaluations so far.
+public struct DeepObjectiveTimings: Sendable, Equatable, Codable {
+    public var evaluations = 0
+    /// Copying x in, the network forward to relu4_1.
+    public var forward = 0.0
+    /// L_rec and its gradient with respect to the features.
+    public var reconstruction = 0.0
+    /// L_per (Gram) and its gradient with respect to the features.
+    public var perceptual = 0.0
+    /// The network backward to the image, copying the gradient out.
+    public var backward = 0.0
+    /// L_reg and adding its gradient.
+    public var regularization = 0.0
+
+    public init() {}
+
+    /// All of it.
+    public var total: Double { forward + reconstruction + perceptual + backward + regularization }
+}
+
 /// L(R) of SPEC.md §4 with its gradient with respect to R, for one output size: one forward to relu4_1
 /// and one backward per evaluation (d L/d Φ injected at relu1_1 … relu4_1), the regulariser's gradient
 /// added directly. Owns its workspace (extractor, gradient tensors, Gram scratch): one per job, not
@@ -11,6 +31,7 @@ public final class DeepObjective {
     public let weights: DeepLossWeights
     /// The terms of the last evaluation.
     public private(set) var lastTerms: DeepLossTerms?
+    public private(set) var timings = DeepObjectiveTimings()
 
     private let extractor: FeatureExtractor
     private let targets: [Tap: Tensor]
@@ -76,8 +97,16 @@ public final class DeepObjective {
     /// L at `x` (planar RGB, 3·height·width); writes ∇L into `gradient` (same layout) when given.
     public func evaluate(_ x: UnsafeBufferPointer<Float>, gradient: UnsafeMutableBufferPointer<Float>?) throws -> DeepLossTerms {
         precondition(x.count == image.count, "x has \(x.count) values, expected \(image.count)")
+        let clock = ContinuousClock()
+        var mark = clock.now
+        func lap() -> Double {
+            let now = clock.now, d = now - mark
+            mark = now
+            return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        }
         image.data.update(from: x.baseAddress!, count: image.count)
         let phi = try extractor.forward(image: image, to: .relu4_1)
+        timings.forward += lap()
         let w = weights
         var rec = 0.0
         for tap in Self.reconstructionTaps {
@@ -86,6 +115,7 @@ public final class DeepObjective {
                                                            scale: w.alpha * w.layerWeight,
                                                            gradient: gradient == nil ? nil : featureGradients[tap])
         }
+        timings.reconstruction += lap()
         var per = 0.0
         if w.beta != 0 {
             for tap in Self.gramTaps {
@@ -99,11 +129,13 @@ public final class DeepObjective {
                 }
             }
         }
+        timings.perceptual += lap()
         var reg = 0.0
         if let gradient {
             let dR = try extractor.backward(gradients: featureGradients)
             precondition(gradient.count == dR.count, "gradient buffer has \(gradient.count) values, expected \(dR.count)")
             gradient.baseAddress!.update(from: dR.data, count: dR.count)
+            timings.backward += lap()
             let g = regularizerGradient
             g.fill(0)
             reg = DeepLoss.totalVariation(image, scale: w.gamma, addGradientTo: g)
@@ -115,6 +147,8 @@ public final class DeepObjective {
         let terms = DeepLossTerms(total: w.alpha * rec + w.beta * per + w.gamma * reg,
                                   reconstruction: rec, perceptual: per, regularization: reg)
         lastTerms = terms
+        timings.regularization += lap()
+        timings.evaluations += 1
         return terms
     }
 }

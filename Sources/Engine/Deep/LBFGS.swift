@@ -24,6 +24,9 @@ public struct LBFGSOptions: Sendable, Equatable {
     /// Clamp every coordinate into this range after the last iteration (SPEC §5: no box during the
     /// iterations, R clamped to [0,1] at the end). nil: no clamp.
     public var finalClamp: ClosedRange<Float>? = nil
+    /// Early stop on stalled progress (ours, SPEC.md §5; not in torch): stop once f fell by less than
+    /// `tolerance · |f|` over the last `window` iterations. nil: run the whole budget.
+    public var stall: LBFGSStall? = nil
 
     /// `maxEvaluations` defaults to ⌊2.5 × iterations⌋, as the reference's `int(iters * 2.5)`.
     public init(iterations: Int, maxEvaluations: Int? = nil) {
@@ -32,7 +35,27 @@ public struct LBFGSOptions: Sendable, Equatable {
     }
 }
 
-/// Why the optimiser stopped (the order of torch's checks).
+/// The early-stop rule of `LBFGSOptions.stall`: after iteration k ≥ window, stop when
+/// f(k − window) − f(k) ≤ tolerance · |f(k)| (f(0) is the value at the start).
+public struct LBFGSStall: Sendable, Equatable {
+    public var window: Int
+    public var tolerance: Double
+
+    public init(window: Int, tolerance: Double) {
+        self.window = window
+        self.tolerance = tolerance
+    }
+
+    /// Whether the rule stops after the last entry of `losses` (losses[0] = f at the start, then one per
+    /// iteration).
+    public func isStalled(_ losses: [Double]) -> Bool {
+        let k = losses.count - 1
+        guard window >= 1, k >= window else { return false }
+        return losses[k - window] - losses[k] <= tolerance * abs(losses[k])
+    }
+}
+
+/// Why the optimiser stopped (the order of torch's checks, then ours).
 public enum LBFGSStop: String, Sendable, Equatable {
     case maxIterations
     case maxEvaluations
@@ -44,6 +67,8 @@ public enum LBFGSStop: String, Sendable, Equatable {
     case stepTolerance
     /// |f − f_prev| < toleranceChange.
     case lossTolerance
+    /// `LBFGSOptions.stall`: too little progress over the last window of iterations.
+    case stalled
 }
 
 public struct LBFGSResult: Sendable, Equatable {
@@ -81,6 +106,9 @@ public enum LBFGS {
         guard options.maxEvaluations >= 1 else { throw LBFGSError(message: "evaluations must be at least 1, got \(options.maxEvaluations)") }
         guard options.historySize >= 1 else { throw LBFGSError(message: "history must be at least 1, got \(options.historySize)") }
         guard !x.isEmpty else { throw LBFGSError(message: "nothing to optimise (empty vector)") }
+        if let stall = options.stall, stall.window < 1 || !(stall.tolerance >= 0) {
+            throw LBFGSError(message: "stall window must be at least 1 and tolerance at least 0, got \(stall.window), \(stall.tolerance)")
+        }
         let (result, solution) = try withoutActuallyEscaping(objective) { objective in
             var run = Run(x: x, options: options, objective: objective)
             let result = try run.minimize(context: context)
@@ -152,6 +180,7 @@ public enum LBFGS {
             var al = [Double](repeating: 0, count: options.historySize)
             var iteration = 0
             var stop = LBFGSStop.maxIterations
+            var losses = [loss]  // f at the start, then after every iteration (for `stall`)
 
             while iteration < options.maxIterations {
                 try context.checkCancelled()
@@ -221,6 +250,8 @@ public enum LBFGS {
                 for i in 0..<n { stepMax = max(stepMax, Double(abs(d[i] * tf))) }
                 if stepMax <= options.toleranceChange { stop = .stepTolerance; break }
                 if abs(loss - prevLoss) < options.toleranceChange { stop = .lossTolerance; break }
+                losses.append(loss)
+                if let stall = options.stall, stall.isStalled(losses) { stop = .stalled; break }
             }
             return LBFGSResult(iterations: iteration, evaluations: evaluations, initialLoss: initialLoss, loss: loss, stop: stop)
         }

@@ -18,6 +18,8 @@ struct ServiceConfig: Sendable, Equatable {
     var maxOutputDimension = 8192
     var maxDeepOutputPixels = 1_000_000
     var maxDeepInputPixels = 1_000_000
+    /// `deep` ends a job early once L fell by < 0.1 % over 10 iterations (DeepResizeOptions.defaultEarlyStop).
+    var deepEarlyStop = true
     var queueCapacity = 100
     var defaultWait = 60.0
     var maxWait = 300.0
@@ -110,6 +112,19 @@ extension ServiceConfig {
         })
     }
 
+    private static func bool(_ name: String, _ path: any WritableKeyPath<ServiceConfig, Bool> & Sendable, _ help: String) -> SettingKey {
+        SettingKey(name: name, kind: .bool, help: help, get: { String($0[keyPath: path]) }, set: { config, raw in
+            let value: Bool?
+            switch raw {
+            case .bool(let b): value = b
+            case .string(let s): value = ["true": true, "false": false][s.lowercased()]
+            case .int, .double: value = nil
+            }
+            guard let value else { throw ConfigurationError("\(name): '\(raw.text)' is not true or false") }
+            config[keyPath: path] = value
+        })
+    }
+
     private static func seconds(_ name: String, _ path: any WritableKeyPath<ServiceConfig, Double> & Sendable,
                                 _ range: ClosedRange<Double>, _ help: String) -> SettingKey {
         SettingKey(name: name, kind: .seconds, help: help, get: { formatSeconds($0[keyPath: path]) }, set: { config, raw in
@@ -148,6 +163,7 @@ extension ServiceConfig {
         int("max_output_dimension", \.maxOutputDimension, 1...65_535, "largest output width or height for scale (422 above)"),
         int("max_deep_output_pixels", \.maxDeepOutputPixels, 1...100_000_000, "largest output area for deep and seam (422 above)"),
         int("max_deep_input_pixels", \.maxDeepInputPixels, 4096...100_000_000, "deep works on the input scaled down to at most this area"),
+        bool("deep_early_stop", \.deepEarlyStop, "deep stops before its iterations once L fell by less than 0.1 % over 10 iterations"),
         int("queue_capacity", \.queueCapacity, 1...1_000_000, "queued jobs before /resize answers 429"),
         seconds("default_wait", \.defaultWait, 0...86_400, "how long /resize waits for a job when the query has no wait"),
         seconds("max_wait", \.maxWait, 0...86_400, "largest wait a client may ask for"),

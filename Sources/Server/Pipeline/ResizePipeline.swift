@@ -11,6 +11,8 @@ struct ResizePipeline: Sendable {
     var maxDeepInputPixels: Int
     var jpegQuality: Int
     var engineThreads: Int
+    /// `deep_early_stop`: `DeepResizeOptions.defaultEarlyStop`, or nil (every iteration runs).
+    var deepEarlyStop: LBFGSStall?
     /// The shared, read-only VGG-16 of `deep`; nil when the weights could not be loaded (then `deep`
     /// answers 503 and /readyz says why, while `scale` and `seam` keep working).
     var network: VGGNetwork?
@@ -23,6 +25,7 @@ struct ResizePipeline: Sendable {
         maxDeepInputPixels = config.maxDeepInputPixels
         jpegQuality = config.jpegQuality
         engineThreads = config.engineThreads
+        deepEarlyStop = config.deepEarlyStop ? DeepResizeOptions.defaultEarlyStop : nil
         self.network = network
         self.networkProblem = networkProblem
     }
@@ -112,7 +115,8 @@ struct ResizePipeline: Sendable {
             guard let network else { throw Problem.internal("no network") }
             let source = workingImage(image, width: width, height: height, coverTarget: false, maxPixels: maxDeepInputPixels)
             let deepOptions = DeepResizeOptions(featureOperator: options.featureOperator, protect: options.protect,
-                                                iterations: options.iterations, threads: engineThreads)
+                                                iterations: options.iterations, threads: engineThreads,
+                                                earlyStop: deepEarlyStop)
             do {
                 let result = try DeepResizer.resize(source, width: width, height: height, options: deepOptions,
                                                     network: network, context: context)
