@@ -2,30 +2,6 @@ import Foundation
 import Testing
 @testable import Engine
 
-/// Reconstruction taps with their strides.
-private let taps: [Tap] = [.relu1_1, .relu2_1, .relu3_1, .relu4_1]
-
-/// A hash-like texture in [1, 2) on the stride-8 grid.
-private func texture(_ y: Int, _ x: Int) -> Float {
-    let v = sin(Double(y) * 12.9898 + Double(x) * 78.233) * 43758.5453
-    return Float(1 + (v - v.rounded(.down)))
-}
-
-/// Features of an image of `height`×`width` at the four taps: relu4_1 is `grid` (two equal channels, so
-/// its channel mean is the grid), the finer taps hold unique values that encode (c, y, x).
-private func features(height: Int, width: Int, grid: (Int, Int) -> Float) -> [Tap: Tensor] {
-    var out: [Tap: Tensor] = [:]
-    for tap in taps {
-        let size = tap.outputSize(height: height, width: width)
-        let t = Tensor(channels: 2, height: size.height, width: size.width)
-        for c in 0..<2 { for y in 0..<size.height { for x in 0..<size.width {
-            t[c, y, x] = tap == .relu4_1 ? grid(y, x) : Float(c * 200_000 + y * 400 + x)
-        } } }
-        out[tap] = t
-    }
-    return out
-}
-
 /// `t` restricted to rows and columns where `keepRow` / `keepColumn` hold.
 private func restricted(_ t: Tensor, keepRow: (Int) -> Bool, keepColumn: (Int) -> Bool) -> [Float] {
     var out: [Float] = []
@@ -70,7 +46,7 @@ struct DeepFeatureResizeTests {
         let f = features(height: height, width: width) { y, x in (b..<(b + k + 2)).contains(x) ? 0 : texture(y, x) }
         let out = try FeatureResize.targets(for: f, operator: .seam, mask: nil, outputHeight: height,
                                             outputWidth: width - 8 * k)
-        for tap in taps {
+        for tap in featureTaps {
             let s = 8 / tap.stride
             let src = f[tap]!, got = out[tap]!
             #expect(got.height == (height / tap.stride) && got.width == (width - 8 * k) / tap.stride, "\(tap)")
@@ -87,7 +63,7 @@ struct DeepFeatureResizeTests {
         let f = features(height: height, width: width) { y, x in (r..<(r + k + 2)).contains(y) ? 0 : texture(y, x) }
         let out = try FeatureResize.targets(for: f, operator: .seam, mask: nil, outputHeight: height - 8 * k,
                                             outputWidth: width)
-        for tap in taps {
+        for tap in featureTaps {
             let s = 8 / tap.stride
             let src = f[tap]!, got = out[tap]!
             #expect(got.height == (height - 8 * k) / tap.stride && got.width == width / tap.stride, "\(tap)")
@@ -119,7 +95,7 @@ struct DeepFeatureResizeTests {
         for (w, h) in [(401, 299), (700, 301), (401, 520)] {
             for op in FeatureOperator.allCases {
                 let out = try FeatureResize.targets(for: f, operator: op, mask: nil, outputHeight: h, outputWidth: w)
-                for tap in taps {
+                for tap in featureTaps {
                     let t = out[tap]!
                     #expect(t.height == h / tap.stride && t.width == w / tap.stride, "\(op) \(tap) \(w)x\(h)")
                     #expect(t.channels == 2)

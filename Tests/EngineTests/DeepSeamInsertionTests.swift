@@ -4,29 +4,6 @@ import Testing
 
 /// SPEC.md §3 "Enlarging" for `operator=seam`: seams inserted on a growing axis.
 
-private let insertionTaps: [Tap] = [.relu1_1, .relu2_1, .relu3_1, .relu4_1]
-
-/// A hash-like texture in [1, 2).
-private func noise(_ y: Int, _ x: Int) -> Float {
-    let v = sin(Double(y) * 12.9898 + Double(x) * 78.233) * 43758.5453
-    return Float(1 + (v - v.rounded(.down)))
-}
-
-/// Features of an image of `height`×`width` at the four taps: relu4_1 is `grid` (two equal channels, so its
-/// channel mean is the grid), the finer taps hold values that encode (c, y, x).
-private func insertionFeatures(height: Int, width: Int, grid: (Int, Int) -> Float) -> [Tap: Tensor] {
-    var out: [Tap: Tensor] = [:]
-    for tap in insertionTaps {
-        let size = tap.outputSize(height: height, width: width)
-        let t = Tensor(channels: 2, height: size.height, width: size.width)
-        for c in 0..<2 { for y in 0..<size.height { for x in 0..<size.width {
-            t[c, y, x] = tap == .relu4_1 ? grid(y, x) : Float(c * 200_000 + y * 400 + x)
-        } } }
-        out[tap] = t
-    }
-    return out
-}
-
 /// The relu4_1 channel mean, row-major, as `targets` gives it to the search.
 private func gridMean(_ f: [Tap: Tensor]) -> (a: [Float], width: Int, height: Int) {
     let g = f[.relu4_1]!
@@ -56,10 +33,10 @@ struct DeepSeamInsertionTests {
     func widthBand() throws {
         let w8 = 40, k = 10, b = 6
         let (height, width, outWidth) = (299, 321, 401)
-        let f = insertionFeatures(height: height, width: width) { y, x in (b..<(b + k + 2)).contains(x) ? 0 : noise(y, x) }
+        let f = features(height: height, width: width) { y, x in (b..<(b + k + 2)).contains(x) ? 0 : texture(y, x) }
         let out = try FeatureResize.targets(for: f, operator: .seam, mask: nil, outputHeight: height, outputWidth: outWidth)
         let band = Set((b + 1)...(b + k))
-        for tap in insertionTaps {
+        for tap in featureTaps {
             let s = 8 / tap.stride
             let src = f[tap]!, got = out[tap]!
             #expect(got.height == height / tap.stride && got.width == outWidth / tap.stride, "\(tap)")
@@ -84,9 +61,9 @@ struct DeepSeamInsertionTests {
         let k = 3, r = 2
         let (height, width) = (8 * 10 + 7, 8 * 7 + 1)
         let outHeight = height + 8 * k
-        let f = insertionFeatures(height: height, width: width) { y, x in (r..<(r + k + 2)).contains(y) ? 0 : noise(y, x) }
+        let f = features(height: height, width: width) { y, x in (r..<(r + k + 2)).contains(y) ? 0 : texture(y, x) }
         let out = try FeatureResize.targets(for: f, operator: .seam, mask: nil, outputHeight: outHeight, outputWidth: width)
-        for tap in insertionTaps {
+        for tap in featureTaps {
             let s = 8 / tap.stride
             let src = f[tap]!, got = out[tap]!
             #expect(got.height == outHeight / tap.stride && got.width == width / tap.stride, "\(tap)")
@@ -147,7 +124,7 @@ struct DeepSeamInsertionTests {
         let (w, h) = (20, 14)
         // A zero-energy (cheapest) object in columns 5…12, rows 3…10, textured elsewhere; the mask covers it.
         let inBand = { (y: Int, x: Int) in (5...12).contains(x) && (3...10).contains(y) }
-        let a = (0..<(w * h)).map { inBand($0 / w, $0 % w) ? Float(0) : noise($0 / w, $0 % w) }
+        let a = (0..<(w * h)).map { inBand($0 / w, $0 % w) ? Float(0) : texture($0 / w, $0 % w) }
         let mask = (0..<(w * h)).map { inBand($0 / w, $0 % w) }
         let free = try SeamSearch.featureSeams(meanActivation: a, mask: [Bool](repeating: false, count: w * h),
                                                width: w, height: h, targetWidth: w + 5, targetHeight: h + 3)
@@ -177,7 +154,7 @@ struct DeepSeamInsertionTests {
     @Test("insertSeams grows the field by averages and the penalty by copying the duplicated cell")
     func insertSeamsCarriesPenalty() throws {
         let (w, h, k) = (10, 6, 4)
-        let source = (0..<(w * h)).map { Double(noise($0 / w, $0 % w)) }
+        let source = (0..<(w * h)).map { Double(texture($0 / w, $0 % w)) }
         var field = source
         var penalty = (0..<(w * h)).map { (2...3).contains($0 / w) ? SeamSearch.featureMaskPenalty : 0 }
         let insertion = try SeamSearch.insertSeams(into: &field, penalty: &penalty, width: w, height: h, count: k,
@@ -225,7 +202,7 @@ struct DeepSeamInsertionTests {
     @Test("growth beyond 2× takes rounds; every layer gets its exact size and keeps the source")
     func rounds() throws {
         let (height, width, outHeight, outWidth) = (53, 83, 117, 203)
-        let f = insertionFeatures(height: height, width: width) { y, x in noise(y, x) }
+        let f = features(height: height, width: width) { y, x in texture(y, x) }
         let (a, w8, h8) = gridMean(f)
         #expect(w8 == 10 && h8 == 6)
         let plan = try SeamSearch.featureSeams(meanActivation: a, mask: [Bool](repeating: false, count: a.count),
@@ -237,7 +214,7 @@ struct DeepSeamInsertionTests {
         #expect(heightPlan.rounds.map(\.seams.count) == [3, 4, 1])
         #expect(heightPlan.rounds.map(\.height) == [6, 9, 13] && heightPlan.rounds.allSatisfy { $0.width == 25 })
         let out = try FeatureResize.targets(for: f, operator: .seam, mask: nil, outputHeight: outHeight, outputWidth: outWidth)
-        for tap in insertionTaps {
+        for tap in featureTaps {
             let t = out[tap]!
             #expect(t.height == outHeight / tap.stride && t.width == outWidth / tap.stride, "\(tap)")
         }
@@ -250,10 +227,10 @@ struct DeepSeamInsertionTests {
 
     @Test("mixed: shrink the width and grow the height, and the reverse (odd sizes, every layer exact)")
     func mixed() throws {
-        let f = insertionFeatures(height: 171, width: 245) { y, x in noise(y, x) }  // grid 30 × 21
+        let f = features(height: 171, width: 245) { y, x in texture(y, x) }  // grid 30 × 21
         for (w, h) in [(151, 299), (401, 97), (245, 401), (130, 171)] {
             let out = try FeatureResize.targets(for: f, operator: .seam, mask: nil, outputHeight: h, outputWidth: w)
-            for tap in insertionTaps {
+            for tap in featureTaps {
                 let t = out[tap]!
                 #expect(t.height == h / tap.stride && t.width == w / tap.stride, "\(tap) \(w)x\(h)")
                 #expect(t.toArray().allSatisfy { $0.isFinite })
@@ -284,7 +261,7 @@ struct DeepSeamInsertionTests {
         for y in 0..<h { for x in 0..<w {
             let inDisc = (x - 30) * (x - 30) + (y - 16) * (y - 16) < 64
             for c in 0..<3 {
-                values[c * w * h + y * w + x] = inDisc ? 0.1 + 0.2 * Float(c) : 0.3 + 0.5 * Float(x) / Float(w) + noise(y, x + c) * 0.05
+                values[c * w * h + y * w + x] = inDisc ? 0.1 + 0.2 * Float(c) : 0.3 + 0.5 * Float(x) / Float(w) + texture(y, x + c) * 0.05
             }
         } }
         let input = Tensor(channels: 3, height: h, width: w, values: values)
