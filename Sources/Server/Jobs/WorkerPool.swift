@@ -157,6 +157,9 @@ final class WorkerPool: Sendable {
         let started = monotonicSeconds()
         let lastWrite = Mutex<Double>(0)
         let lastStep = Mutex<(step: Int, at: Double)?>(nil)
+        // The last report and whether the store has it: a run that ends early (deep's early stop) or between
+        // two writes still leaves its true last iteration and loss in the job.
+        let lastReport = Mutex<(progress: StepProgress, written: Bool)?>(nil)
         let isDeep = job.method == ResizeMethod.deep.rawValue
         let context = RunContext(
             report: { [store, progressInterval, metrics] progress in
@@ -176,6 +179,7 @@ final class WorkerPool: Sendable {
                     return true
                 }
                 if due { _ = try? store.updateProgress(claim, step: progress.step, total: progress.total, loss: progress.loss) }
+                lastReport.withLock { $0 = (progress, due) }
             },
             isCancelled: { [self] in state.withLock { $0.stopping || $0.canceled.contains(job.id) } })
         logger.info("job started", metadata: ["job": "\(job.id)", "method": "\(job.method)", "attempt": "\(claim.attempt)"])
@@ -184,6 +188,10 @@ final class WorkerPool: Sendable {
             let input = try store.inputBytes(id: job.id)
             let run = try pipeline.run(input, options: options, width: job.params.width,
                                        height: job.params.height, context: context)
+            if let last = lastReport.withLock({ $0 }), !last.written {
+                _ = try? store.updateProgress(claim, step: last.progress.step, total: last.progress.total,
+                                              loss: last.progress.loss)
+            }
             let stored = try store.succeed(claim, result: run.output, format: options.format.rawValue,
                                            attachments: run.attachments)
             if stored {

@@ -1,0 +1,44 @@
+import Foundation
+import ImageCodecs
+import Logging
+import Testing
+@testable import Server
+
+/// What a finished job says about its progress: the store is written at most every `progressInterval`, so
+/// a run that ends between two writes — a deep run stopped early on stalled progress, short of
+/// `iterations` — must still leave its last iteration and loss in the job.
+@Suite(.serialized) struct WorkerProgressTests {
+    @Test func anEarlyStoppedDeepJobShowsItsLastIteration() throws {
+        var config = ServiceConfig()
+        config.weightsPath = ServerProcess.weightsPath
+        config.engineThreads = 2
+        let (network, problem) = ResizePipeline.loadNetwork(config)
+        let vgg = try #require(network, "weights: \(problem ?? "?")")
+        let dir = try ServerProcess.temporaryDirectory("worker-progress")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try JobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
+        // An interval no run reaches: only the first report and the final flush can be written.
+        let workers = WorkerPool(store: store, pipeline: ResizePipeline(config: config, network: vgg),
+                                 waiters: JobWaiters(), count: 1, logger: Logger(label: "test"),
+                                 progressInterval: 1e6, metrics: .standalone())
+        let png = try ImageEncoder.png(TestImages.scene(width: 48, height: 32))
+        // A tiny problem converges long before 400 iterations, so the early stop ends it.
+        let id = try store.enqueue(method: "deep",
+                                   params: JobParams(width: 40, height: 32, op: "linear", protect: false,
+                                                     iterations: 400, format: "png"),
+                                   input: png, inputFormat: "png", inputWidth: 48, inputHeight: 32).id
+        workers.start()
+        defer { _ = workers.stop(timeout: 10) }
+        let deadline = Date().addingTimeInterval(180)
+        var job = try #require(try store.job(id: id))
+        while !job.status.isFinished && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+            job = try #require(try store.job(id: id))
+        }
+        #expect(job.status == .succeeded, "\(job.status) \(String(describing: job.error))")
+        #expect(job.progressTotal == 400)
+        #expect(job.progressStep > 1 && job.progressStep < 400,
+                "the job shows iteration \(job.progressStep) of 400: its last report was not stored")
+        #expect(job.loss.map { $0 > 0 && $0.isFinite } == true)
+    }
+}
