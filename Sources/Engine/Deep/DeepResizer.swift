@@ -175,9 +175,10 @@ public enum DeepResizer {
     }
 
     /// About how many bytes a run allocates at its peak, so a caller can refuse sizes first: the setup
-    /// (an input-sized extractor to relu5_1 plus copies of its taps and the targets) or the optimisation
-    /// (an output-sized extractor to relu4_1, targets and their gradients, L-BFGS's ~30 vectors of 3·h·w),
-    /// whichever is larger.
+    /// (an input-sized extractor to relu5_1 plus copies of its taps and the targets), the handover (the
+    /// input's taps still alive while the output-sized objective is built) or the optimisation (an
+    /// output-sized extractor to relu4_1, targets and their gradients, L-BFGS's ~30 vectors of 3·h·w),
+    /// whichever is largest.
     public static func estimatedPeakBytes(inputWidth: Int, inputHeight: Int, outputWidth: Int, outputHeight: Int,
                                           kernel: ConvolutionKernel = .best, threads: Int = 2) -> Int {
         let channels: [Tap: Int] = [.relu1_1: 64, .relu2_1: 128, .relu3_1: 256, .relu4_1: 512, .relu5_1: 512]
@@ -191,10 +192,13 @@ public enum DeepResizer {
         let setup = FeatureExtractor.workspaceBytes(kernel: kernel, height: inputHeight, width: inputWidth,
                                                     deepestTap: .relu5_1, threads: threads)
             + tapBytes(Tap.allCases, height: inputHeight, width: inputWidth) + targets
-        let optimisation = FeatureExtractor.workspaceBytes(kernel: kernel, height: outputHeight, width: outputWidth,
-                                                           deepestTap: .relu4_1, threads: threads)
-            + 2 * targets + 30 * 4 * 3 * outputHeight * outputWidth
-        return max(setup, optimisation)
+        let outputWorkspace = FeatureExtractor.workspaceBytes(kernel: kernel, height: outputHeight, width: outputWidth,
+                                                              deepestTap: .relu4_1, threads: threads)
+        // The end of the setup: the objective (its workspace, targets and their gradients) is built while
+        // the input's features are still alive.
+        let handover = tapBytes(Tap.allCases, height: inputHeight, width: inputWidth) + outputWorkspace + 2 * targets
+        let optimisation = outputWorkspace + 2 * targets + 30 * 4 * 3 * outputHeight * outputWidth
+        return max(setup, handover, optimisation)
     }
 
     /// Setup: the input's features (one pass to relu5_1), the mask, the targets, the objective and R0.
