@@ -11,7 +11,7 @@ struct ProtectedAxis {
     /// The unprotected cells are never scaled by less than `bound` × the uniform scale (shrinking) or more
     /// than uniform ÷ `bound` (enlarging); past that the protected cells give way too. Without a bound a
     /// large mask would crush the rest of the picture to nothing (a 50 % mask at a 60 % width leaves the
-    /// background a fifth of its width; with the bound, a third, and the object keeps 90 %).
+    /// background a fifth of its width; with the bound the background keeps 0.3 and the object 0.9).
     static let bound = 0.5
 
     let inputCount: Int

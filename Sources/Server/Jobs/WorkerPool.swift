@@ -178,8 +178,9 @@ final class WorkerPool: Sendable {
                     last = now
                     return true
                 }
-                if due { _ = try? store.updateProgress(claim, step: progress.step, total: progress.total, loss: progress.loss) }
-                lastReport.withLock { $0 = (progress, due) }
+                let written = due && (try? store.updateProgress(claim, step: progress.step, total: progress.total,
+                                                               loss: progress.loss)) == true
+                lastReport.withLock { $0 = (progress, written) }
             },
             isCancelled: { [self] in state.withLock { $0.stopping || $0.canceled.contains(job.id) } })
         logger.info("job started", metadata: ["job": "\(job.id)", "method": "\(job.method)", "attempt": "\(claim.attempt)"])

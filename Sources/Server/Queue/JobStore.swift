@@ -320,7 +320,7 @@ final class JobStore: Sendable {
 
     /// Records progress; false when the caller no longer holds the lease (nothing changed then). Runs on
     /// the computing thread and is best effort (the next report overwrites it), so it makes one attempt
-    /// of at most `LockWait.slice` when the database is locked instead of stalling the job.
+    /// that does not wait when the database is locked instead of stalling the job.
     @discardableResult
     func updateProgress(_ claim: JobClaim, step: Int, total: Int, loss: Double?) throws -> Bool {
         try withDatabase(wait: 0) { state in
@@ -365,6 +365,8 @@ final class JobStore: Sendable {
         // waits for another connection's lock comes first, and a failure after that undoes the renames and
         // gives up.
         var moved = false
+        // Set once this attempt starts publishing: only then are result files in the job directory its own.
+        var published = false
         do {
             return try withDatabase(wait: LockWait.background, noRetry: { moved }) { state in
                 let db = state.db
@@ -384,6 +386,7 @@ final class JobStore: Sendable {
                             return false
                         }
                         moved = true
+                        published = true
                         for extra in extraTemps {
                             try JobFiles.publish(temp: extra.temp, as: dir + "/" + extra.name, directory: dir)
                         }
@@ -401,7 +404,7 @@ final class JobStore: Sendable {
                     }
                 } catch {
                     // The row did not change: the published files must not outlive the failed commit.
-                    if moved {
+                    if published {
                         try? JobFiles.removeFile(dir + "/result." + format)
                         Self.discard(extraTemps.map { dir + "/" + $0.name })
                     }
