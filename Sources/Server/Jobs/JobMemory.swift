@@ -54,13 +54,6 @@ extension ResizePipeline {
                                  encodedBytes: encodedBytes, width: job.params.width, height: job.params.height)
     }
 
-    /// The smallest decode that still holds `max_deep_input_pixels` (as `decode` asks libjpeg for).
-    private func deepDecodeMinimum(width: Int, height: Int) -> (width: Int, height: Int)? {
-        guard width * height > maxDeepInputPixels else { return nil }
-        let factor = (Double(maxDeepInputPixels) / Double(width * height)).squareRoot()
-        return (Int((Double(width) * factor).rounded(.up)), Int((Double(height) * factor).rounded(.up)))
-    }
-
     /// The size `ImageDecoder.decode` returns: a JPEG at the smallest DCT scale n/8 whose size still covers
     /// `minimum` (libjpeg rounds each side up), a PNG as it is.
     static func decodedSize(format: ImageFormat, width: Int, height: Int,

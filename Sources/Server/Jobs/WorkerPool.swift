@@ -155,11 +155,10 @@ final class WorkerPool: Sendable {
     private func process(_ claim: JobClaim, worker: Int) {
         let job = claim.job
         let started = monotonicSeconds()
-        let lastWrite = Mutex<Double>(0)
         let lastStep = Mutex<(step: Int, at: Double)?>(nil)
-        // The last report and whether the store has it: a run that ends early (deep's early stop) or between
-        // two writes still leaves its true last iteration and loss in the job.
-        let lastReport = Mutex<(progress: StepProgress, written: Bool)?>(nil)
+        // When the store last took a report, and the latest report it does not have: a run that ends between
+        // two writes (deep's early stop) or after a failed write still leaves its last iteration and loss.
+        let progressWrites = Mutex<(at: Double, unwritten: StepProgress?)>((0, nil))
         let isDeep = job.method == ResizeMethod.deep.rawValue
         let context = RunContext(
             report: { [store, progressInterval, metrics] progress in
@@ -173,14 +172,16 @@ final class WorkerPool: Sendable {
                 }) {
                     for _ in 0..<timing.steps { metrics.optimizerIteration(seconds: timing.seconds / Double(timing.steps)) }
                 }
-                let due = lastWrite.withLock { last -> Bool in
-                    guard now - last >= progressInterval || progress.step >= progress.total else { return false }
-                    last = now
+                let due = progressWrites.withLock { writes -> Bool in
+                    writes.unwritten = progress
+                    guard now - writes.at >= progressInterval || progress.step >= progress.total else { return false }
+                    writes.at = now
                     return true
                 }
-                let written = due && (try? store.updateProgress(claim, step: progress.step, total: progress.total,
-                                                               loss: progress.loss)) == true
-                lastReport.withLock { $0 = (progress, written) }
+                if due, (try? store.updateProgress(claim, step: progress.step, total: progress.total,
+                                                   loss: progress.loss)) == true {
+                    progressWrites.withLock { $0.unwritten = nil }
+                }
             },
             isCancelled: { [self] in state.withLock { $0.stopping || $0.canceled.contains(job.id) } })
         logger.info("job started", metadata: ["job": "\(job.id)", "method": "\(job.method)", "attempt": "\(claim.attempt)"])
@@ -189,9 +190,8 @@ final class WorkerPool: Sendable {
             let input = try store.inputBytes(id: job.id)
             let run = try pipeline.run(input, options: options, width: job.params.width,
                                        height: job.params.height, context: context)
-            if let last = lastReport.withLock({ $0 }), !last.written {
-                _ = try? store.updateProgress(claim, step: last.progress.step, total: last.progress.total,
-                                              loss: last.progress.loss)
+            if let last = progressWrites.withLock({ $0.unwritten }) {
+                _ = try? store.updateProgress(claim, step: last.step, total: last.total, loss: last.loss)
             }
             let stored = try store.succeed(claim, result: run.output, format: options.format.rawValue,
                                            attachments: run.attachments)

@@ -95,11 +95,15 @@ struct ResizePipeline: Sendable {
 
     /// The smallest decode that still holds `max_deep_input_pixels` (libjpeg's DCT scaling halves the sides).
     private func deepDecodeMinimum(_ bytes: [UInt8]) -> (width: Int, height: Int)? {
-        guard let header = try? ImageDecoder.readHeader(bytes), header.width * header.height > maxDeepInputPixels else {
-            return nil
-        }
-        let factor = (Double(maxDeepInputPixels) / Double(header.width * header.height)).squareRoot()
-        return (Int((Double(header.width) * factor).rounded(.up)), Int((Double(header.height) * factor).rounded(.up)))
+        guard let header = try? ImageDecoder.readHeader(bytes) else { return nil }
+        return deepDecodeMinimum(width: header.width, height: header.height)
+    }
+
+    /// The same for a source of width × height; nil when it is within the limit (decode it whole).
+    func deepDecodeMinimum(width: Int, height: Int) -> (width: Int, height: Int)? {
+        guard width * height > maxDeepInputPixels else { return nil }
+        let factor = (Double(maxDeepInputPixels) / Double(width * height)).squareRoot()
+        return (Int((Double(width) * factor).rounded(.up)), Int((Double(height) * factor).rounded(.up)))
     }
 
     func resize(_ image: RasterImage, method: ResizeMethod, options: ResizeOptions, width: Int, height: Int,
