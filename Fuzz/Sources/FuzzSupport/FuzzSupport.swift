@@ -2,8 +2,10 @@
 
 /// Deterministic split points derived from the input itself, so a crash reproduces from the saved
 /// input alone (libFuzzer replays the file; no other state).
+/// The generator is the test suites' `SeededRandom` (SeededRandom.swift here links to
+/// Tests/TestSupport's), seeded with the input's FNV-1a hash.
 public struct Splitter {
-    private var state: UInt64
+    private var random: SeededRandom
 
     public init(seed bytes: some Collection<UInt8>) {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
@@ -11,16 +13,10 @@ public struct Splitter {
             hash ^= UInt64(byte)
             hash = hash &* 0x100_0000_01b3
         }
-        state = hash
+        random = SeededRandom(seed: hash)
     }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { random.next() }
 
     /// `bytes` cut into pieces of 1…maxPiece bytes (mostly tiny, sometimes large).
     public mutating func pieces(_ bytes: [UInt8], maxPiece: Int = 64) -> [ArraySlice<UInt8>] {
