@@ -128,10 +128,11 @@ struct DeepResizerTests {
         let out = try DeepResizer.resize(image, width: 40, height: 48, options: DeepResizeOptions(iterations: 4),
                                          network: network, context: context)
         #expect(out.image.width == 40 && out.image.height == 48 && out.image.channels == 4)
+        let report = try #require(out.report)
         let seen = steps.withLock { $0 }
-        #expect(seen.map(\.step) == Array(1...out.report.iterations))
+        #expect(seen.map(\.step) == Array(1...report.iterations))
         #expect(seen.allSatisfy { $0.total == 4 && $0.loss != nil })
-        #expect(out.report.finalClamped.total < out.report.initial.total)
+        #expect(report.finalClamped.total < report.initial.total)
         // Alpha: a left-to-right ramp stays a ramp.
         let a0 = out.image.pixels[3], a1 = out.image.pixels[39 * 4 + 3]
         #expect(a0 < 20 && a1 > 230, "alpha \(a0) … \(a1)")

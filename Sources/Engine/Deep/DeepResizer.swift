@@ -1,27 +1,61 @@
 public import ImageCodecs
 import Synchronization
 
-/// Settings of the deep method (SPEC.md §2–§5; API.md `operator`, `protect`, `iterations`).
+/// Where the optimisation starts.
+public enum DeepStart: String, Sendable, CaseIterable {
+    /// The targets' own geometry applied to the image: for `seam`, the image's pixels carved (or grown) by
+    /// the relu1_1 seams; for `linear` with `protect`, the protected warp. R0 then already has the
+    /// proportions and the sharpness the targets ask for (docs/spec.md, "The start").
+    case geometry
+    /// The reference's R0 = clamp(bilinear(I)), whatever the operator.
+    case bilinear
+}
+
+/// Settings of the deep method (docs/spec.md; docs/api.md `operator`, `protect`, `iterations`).
 public struct DeepResizeOptions: Sendable, Equatable {
     public var featureOperator: FeatureOperator = .seam
     /// Seam operator: the mask adds its 1000× penalty (the reference always does). Linear: the protected
-    /// non-uniform scale of SPEC §3 for the targets and R0; false is the reference's plain bilinear.
+    /// non-uniform scale for the targets and R0; false is the reference's plain bilinear.
     public var protect: Bool = true
-    public var iterations: Int = 100
+    public var iterations: Int = DeepResizeOptions.defaultIterations
     public var weights = DeepLossWeights()
     /// Compute threads of the network passes.
     public var threads: Int = 2
-    /// Early stop on stalled progress (SPEC.md §5, ours); nil: the whole budget runs. The default,
-    /// `defaultEarlyStop`, ends a run once L fell by less than 0.1 % over the last 10 iterations.
+    /// Early stop on stalled progress (ours); nil: the whole budget runs.
     public var earlyStop: LBFGSStall? = DeepResizeOptions.defaultEarlyStop
+    /// Seam operator: refine the relu4_1 seams at every finer layer (`SeamRefinement`); false removes
+    /// 8 × 8 blocks at relu1_1 as the reference does.
+    public var refineSeams = true
+    public var start: DeepStart = .geometry
+    /// Refined seams: how their cuts become the smooth map every layer is sampled through
+    /// (`SourceMap.Smoothing`).
+    public var mapSmoothing = SourceMap.Smoothing.none
+    /// Scale the source uniformly first and leave only the remaining change of aspect to the operator
+    /// (`ResizeGeometry`); false hands the whole change to the operator, as the reference does.
+    public var uniformFirst = true
+    /// The largest working image (its memory grows with it); nil: no limit.
+    public var maxWorkingPixels: Int?
 
-    /// Measured (BENCHMARKS.md, "Early stop"): on the 8 real-photo quality runs at 200×150 and LadyBird at
-    /// 400×300 it changes the final L by at most +0.4 % (budget 300, where it stops after 81–230 iterations)
-    /// and +0.1 % (budget 100); at 400×300 with the default 100 iterations L still falls 3–8 % per 10
-    /// iterations and it never fires.
+    public static let defaultIterations = 100
+
+    /// Measured (BENCHMARKS.md, "Early stop"): ends a run once L fell by less than 0.1 % over the last
+    /// 10 iterations.
     public static let defaultEarlyStop = LBFGSStall(window: 10, tolerance: 1e-3)
 
-    public init(featureOperator: FeatureOperator = .seam, protect: Bool = true, iterations: Int = 100,
+    /// What the PyTorch reference does (docs/spec.md, "Where deepresize departs"): the whole change to the
+    /// operator, relu4_1 seams as 8 × 8 blocks, R0 the bilinear resize, every iteration run.
+    public static func reference(featureOperator: FeatureOperator = .seam, protect: Bool = true,
+                                 iterations: Int = defaultIterations, threads: Int = 2) -> DeepResizeOptions {
+        var options = DeepResizeOptions(featureOperator: featureOperator, protect: protect, iterations: iterations,
+                                        threads: threads, earlyStop: nil)
+        options.refineSeams = false
+        options.start = .bilinear
+        options.uniformFirst = false
+        return options
+    }
+
+    public init(featureOperator: FeatureOperator = .seam, protect: Bool = true,
+                iterations: Int = DeepResizeOptions.defaultIterations,
                 weights: DeepLossWeights = DeepLossWeights(), threads: Int = 2,
                 earlyStop: LBFGSStall? = DeepResizeOptions.defaultEarlyStop) {
         self.featureOperator = featureOperator
@@ -48,6 +82,10 @@ public struct DeepResizeTracePoint: Sendable, Equatable, Codable {
 /// What a run did (the reference's `--report-json` fields).
 public struct DeepResizeReport: Sendable, Equatable, Codable {
     public var featureOperator: String
+    /// The image as given, before the uniform scale of `ResizeGeometry` (the same as the input when the
+    /// caller hands `resize(rgb:…)` its working image directly).
+    public var sourceWidth: Int
+    public var sourceHeight: Int
     public var protect: Bool
     public var inputWidth: Int
     public var inputHeight: Int
@@ -139,7 +177,8 @@ public enum DeepResizer {
 
         let output = Tensor(channels: 3, height: height, width: width, values: x)
         let report = DeepResizeReport(
-            featureOperator: options.featureOperator.rawValue, protect: options.protect,
+            featureOperator: options.featureOperator.rawValue, sourceWidth: input.width, sourceHeight: input.height,
+            protect: options.protect,
             inputWidth: input.width, inputHeight: input.height, outputWidth: width, outputHeight: height,
             iterationsRequested: options.iterations, iterations: run.result.iterations,
             evaluations: run.result.evaluations, stop: run.result.stop.rawValue, initial: run.first, final: final,
@@ -217,37 +256,89 @@ public enum DeepResizer {
         for tap in DeepObjective.reconstructionTaps { reconstruction[tap] = inputFeatures[tap]! }
         // The seam search reports seams, not iterations: only its cancellation goes through.
         let searchContext = RunContext(report: { _ in }, isCancelled: context.isCancelled)
-        let targets = try FeatureResize.targets(for: reconstruction, operator: options.featureOperator,
-                                                mask: options.protect ? mask : nil,
+        let protection = options.protect ? mask : nil
+        let targets: [Tap: Tensor]
+        var sourceMap: SourceMap?
+        if options.featureOperator == .seam && options.refineSeams {
+            let plans = try FeatureResize.layeredSeamPlans(features: reconstruction, mask: protection, outputHeight: height,
+                                                           outputWidth: width, context: searchContext)
+            let map = try SourceMap(plan: plans[.relu1_1]!, inputHeight: input.height, inputWidth: input.width,
+                                    outputHeight: height, outputWidth: width, smoothing: options.mapSmoothing)
+            var t: [Tap: Tensor] = [:]
+            for (tap, f) in reconstruction { t[tap] = map.sample(f, stride: tap.stride) }
+            targets = t
+            sourceMap = map
+        } else {
+            targets = try FeatureResize.targets(for: reconstruction, operator: options.featureOperator, mask: protection,
                                                 outputHeight: height, outputWidth: width, context: searchContext)
+        }
         let (mean, std) = DeepLoss.channelStatistics(input)
         let objective = try DeepObjective(network: network, height: height, width: width, targets: targets,
                                           inputFeatures: inputFeatures, inputMean: mean, inputStd: std,
                                           weights: options.weights, threads: options.threads)
-        // R0 = clamp(bilinear(I), 0, 1); the protected linear operator starts from its own warp of I, so
-        // that R0 already has the proportions its targets ask for.
-        let scaled = options.featureOperator == .linear && options.protect
-            ? FeatureResize.protectedLinear(input, stride: 1, mask: mask, height: height, width: width)
-            : FeatureResize.linear(input, height: height, width: width)
-        let r0 = scaled.toArray().map { min(max($0, 0), 1) }
+        let start: Tensor
+        switch (options.start, options.featureOperator) {
+        case (.geometry, .seam):
+            // The image's own pixels carved by the relu1_1 seams (stride 1: the same grid); with block seams,
+            // the relu4_1 seams as 8 × 8 pixel blocks.
+            if let sourceMap {
+                start = sourceMap.sample(input, stride: 1)
+            } else {
+                start = try FeatureResize.targets(for: [.relu1_1: input, .relu4_1: reconstruction[.relu4_1]!],
+                                                  operator: .seam, mask: protection, outputHeight: height,
+                                                  outputWidth: width, context: searchContext)[.relu1_1]!
+            }
+        case (.geometry, .linear) where options.protect:
+            start = FeatureResize.protectedLinear(input, stride: 1, mask: mask, height: height, width: width)
+        case (.geometry, .linear), (.bilinear, _):
+            start = FeatureResize.linear(input, height: height, width: width)
+        }
+        let r0 = start.toArray().map { min(max($0, 0), 1) }
         return (objective, mask, r0)
     }
 
-    /// `resize(rgb:…)` on an 8-bit image. An alpha channel is resized with the `linear` operator.
+    /// The geometry `resize(_:…)` follows for a source of `source` pixels (memory estimates use it too).
+    public static func geometry(source: PixelSize, target: PixelSize, options: DeepResizeOptions) -> ResizeGeometry {
+        if options.uniformFirst {
+            return ResizeGeometry(source: source, target: target, maxWorkingPixels: options.maxWorkingPixels,
+                                  minimumWorkingSide: minimumInputSide)
+        }
+        // The reference: the operator does the whole change, on the source (scaled down to the limit).
+        var working = source
+        if let limit = options.maxWorkingPixels, source.area > limit {
+            let f = (Double(limit) / Double(source.area)).squareRoot()
+            working = PixelSize(width: max(1, Int(Double(source.width) * f)), height: max(1, Int(Double(source.height) * f)))
+        }
+        return ResizeGeometry(source: source, target: target, working: working)
+    }
+
+    /// The deep method on an 8-bit image, with its geometry: the image is first scaled uniformly
+    /// (`ResizeGeometry`, Lanczos); when that already gives the target (the request keeps the aspect
+    /// ratio) it is the answer and nothing is reconstructed, else `resize(rgb:…)` changes the rest of the
+    /// aspect. An alpha channel is resized with the `linear` operator.
     public static func resize(_ image: RasterImage, width: Int, height: Int, options: DeepResizeOptions = DeepResizeOptions(),
-                              network: VGGNetwork, context: RunContext = .detached) throws -> (image: RasterImage, report: DeepResizeReport, mask: SemanticMask) {
+                              network: VGGNetwork, context: RunContext = .detached) throws -> DeepResizeResult {
         guard image.channels == 3 || image.channels == 4 else {
             throw DeepResizeError("image has \(image.channels) channels, expected 3 (RGB) or 4 (RGBA)")
         }
-        guard image.pixels.count == image.width * image.height * image.channels else {
+        guard image.width >= 1, image.height >= 1, image.pixels.count == image.width * image.height * image.channels else {
             throw DeepResizeError("image pixel buffer holds \(image.pixels.count) bytes, expected \(image.width * image.height * image.channels)")
         }
-        let out = try resize(rgb: Tensor(rgbOf: image), width: width, height: height, options: options,
+        guard width >= 1, height >= 1 else { throw DeepResizeError("output \(width)x\(height) is empty") }
+        let geometry = geometry(source: PixelSize(width: image.width, height: image.height),
+                                target: PixelSize(width: width, height: height), options: options)
+        if geometry.isUniform {
+            return DeepResizeResult(image: Resampler.resize(image, width: width, height: height, threads: options.threads),
+                                    geometry: geometry, report: nil, mask: nil, working: nil)
+        }
+        let working = geometry.working == geometry.source
+            ? image : Resampler.resize(image, width: geometry.working.width, height: geometry.working.height, threads: options.threads)
+        let out = try resize(rgb: Tensor(rgbOf: working), width: width, height: height, options: options,
                              network: network, context: context)
         guard var rgb = out.image.rgbImage() else { throw DeepResizeError("empty output") }
-        if image.channels == 4 {
-            let alpha = Tensor(channels: 1, height: image.height, width: image.width)
-            for i in 0..<(image.width * image.height) { alpha.data[i] = Float(image.pixels[i * 4 + 3]) }
+        if working.channels == 4 {
+            let alpha = Tensor(channels: 1, height: working.height, width: working.width)
+            for i in 0..<(working.width * working.height) { alpha.data[i] = Float(working.pixels[i * 4 + 3]) }
             let a = FeatureResize.linear(alpha, height: height, width: width)
             var pixels = [UInt8](repeating: 0, count: width * height * 4)
             for i in 0..<(width * height) {
@@ -256,7 +347,32 @@ public enum DeepResizer {
             }
             rgb = RasterImage(width: width, height: height, channels: 4, pixels: pixels)
         }
-        return (rgb, out.report, out.mask)
+        var report = out.report
+        report.sourceWidth = image.width
+        report.sourceHeight = image.height
+        return DeepResizeResult(image: rgb, geometry: geometry, report: report, mask: out.mask, working: working)
+    }
+}
+
+/// What `DeepResizer.resize(_:…)` made of an 8-bit image.
+public struct DeepResizeResult {
+    public let image: RasterImage
+    public let geometry: ResizeGeometry
+    /// The reconstruction's report; nil when the uniform scale was the answer (the request kept the aspect
+    /// ratio, so there was nothing content-aware to do and the optimiser did not run).
+    public let report: DeepResizeReport?
+    /// The relu5_1 mask of the working image; nil when nothing was reconstructed.
+    public let mask: SemanticMask?
+    /// The image the reconstruction started from (the source after the uniform scale).
+    public let working: RasterImage?
+
+    /// One line for logs and the CLI: what was done.
+    public var summary: String {
+        guard report != nil else {
+            return "uniform scale \(geometry.source) → \(geometry.target): the aspect ratio is kept, nothing to reconstruct"
+        }
+        let scaled = geometry.working == geometry.source ? "" : "uniform scale \(geometry.source) → \(geometry.working), then "
+        return scaled + "reconstructed \(geometry.working) → \(geometry.target)"
     }
 }
 

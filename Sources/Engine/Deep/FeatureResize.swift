@@ -259,15 +259,9 @@ public enum FeatureResize {
         case .seam:
             guard let grid = features[.relu4_1] else { throw FeatureResizeError(message: "the seam operator needs relu4_1") }
             let h8 = grid.height, w8 = grid.width
-            let plane = h8 * w8
-            var mean = [Float](repeating: 0, count: plane)
-            for i in 0..<plane {
-                var s = 0.0
-                for c in 0..<grid.channels { s += Double(grid.plane(c)[i]) }
-                mean[i] = Float(s / Double(max(grid.channels, 1)))
-            }
+            let mean = meanActivation(grid)
             let m8 = mask?.resampled(toStride: Tap.relu4_1.stride, width: w8, height: h8)
-                ?? [Bool](repeating: false, count: plane)
+                ?? [Bool](repeating: false, count: h8 * w8)
             let target8 = Tap.relu4_1.outputSize(height: outputHeight, width: outputWidth)
             let plan = try SeamSearch.featureSeams(meanActivation: mean, mask: m8, width: w8, height: h8,
                                                    targetWidth: target8.width, targetHeight: target8.height,

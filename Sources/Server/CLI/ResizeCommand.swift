@@ -74,6 +74,7 @@ struct ResizeCommand: AsyncParsableCommand {
                                                           sourceFormat: header.format, encodedBytes: bytes.count, width: width, height: height)
                 summary += ", estimated job memory \(formatBytes(estimate))"
             }
+            if let line = run.deepSummary { summary += "\n  " + line }
             if let report = run.deepReport {
                 summary += String(format: "\n  L %.5f → %.5f (rec %.5f, per %.5f, reg %.5f), %d iterations, %d evaluations, mask %.1f%%",
                                   report.initial.total, report.finalClamped.total, report.finalClamped.reconstruction,

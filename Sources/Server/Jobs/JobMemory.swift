@@ -17,29 +17,32 @@ extension ResizePipeline {
         guard sourceWidth > 0, sourceHeight > 0, width > 0, height > 0 else { return 0 }
         let channels = sourceFormat == .png ? 4 : 3
         let decoded = Self.decodedSize(format: sourceFormat, width: sourceWidth, height: sourceHeight,
-                                       minimum: method == .deep ? deepDecodeMinimum(width: sourceWidth, height: sourceHeight)
-                                                                : (width, height))
+                                       minimum: method == .scale ? (width, height)
+                                           : decodeMinimum(method: method, sourceWidth: sourceWidth, sourceHeight: sourceHeight,
+                                                           width: width, height: height))
         let decodedPixels = decoded.width * decoded.height
         let outputPixels = width * height
         // The encoded input, the decoded image, the output image and its encoding (at most the raster).
         var bytes = max(0, encodedBytes) + decodedPixels * channels + 2 * outputPixels * channels
+        // The resampler's float bands (at most about 8 MB each, two passes): `scale`, and the uniform scale
+        // that `seam` and `deep` start with.
+        bytes += 16 << 20
+        let geometry = geometry(method: method, sourceWidth: decoded.width, sourceHeight: decoded.height,
+                                width: width, height: height)
+        let working = geometry.working
         switch method {
         case .scale:
-            // The resampler's float bands (at most about 8 MB each, two passes).
-            bytes += 16 << 20
+            break
         case .seam:
-            let working = Self.workingSize(imageWidth: decoded.width, imageHeight: decoded.height, width: width, height: height,
-                                           coverTarget: true, maxPixels: nil) ?? decoded
-            let cells = max(working.width * working.height, outputPixels)
+            let cells = max(working.area, outputPixels)
             // The working image, its transposed copy, and the seam grid (energy, costs, origins,
             // back pointers: about 24 B a cell) rounded up to 40 B.
             bytes += 2 * cells * channels + 40 * cells
+        case .deep where geometry.isUniform:
+            break  // answered by the uniform scale alone
         case .deep:
-            let working = Self.workingSize(imageWidth: decoded.width, imageHeight: decoded.height, width: width, height: height,
-                                           coverTarget: false, maxPixels: maxDeepInputPixels) ?? decoded
-            let workingPixels = working.width * working.height
             // The working raster, its float tensor (12 B/px) and the mask overlay (RGBA); the output tensor.
-            bytes += workingPixels * (channels + 12 + 4) + 12 * outputPixels
+            bytes += working.area * (channels + 12 + 4) + 12 * outputPixels
             bytes += DeepResizer.estimatedPeakBytes(inputWidth: working.width, inputHeight: working.height,
                                                     outputWidth: width, outputHeight: height, threads: engineThreads)
         }

@@ -1,6 +1,7 @@
 import Engine
 import ImageCodecs
 import Glibc
+import Foundation // DEV
 
 /// decode → resize → encode, the same for the HTTP path, the workers and the CLI. It holds only limits
 /// and settings; the methods themselves live in Engine.
@@ -79,31 +80,55 @@ struct ResizePipeline: Sendable {
     }
 
     func decode(_ bytes: [UInt8], for method: ResizeMethod, width: Int, height: Int) throws -> RasterImage {
-        // `scale` and `seam` work at most at the size that covers the target (see `workingImage`), so
-        // libjpeg may shrink while decoding down to the target size in both axes. `deep` works on the input
-        // up to `max_deep_input_pixels`: the decoder may shrink only while the image stays above that.
-        try ImageDecoder.decode(bytes, limits: limits, minimumSize: method == .deep ? deepDecodeMinimum(bytes) : (width, height))
+        // libjpeg may shrink while decoding (DCT scaling) as long as the image still covers what the method
+        // works on: the target for `scale`, the uniformly scaled working image for `seam` and `deep`.
+        let header = try ImageDecoder.readHeader(bytes)
+        return try ImageDecoder.decode(bytes, limits: limits,
+                                       minimumSize: decodeMinimum(method: method, sourceWidth: header.width,
+                                                                  sourceHeight: header.height, width: width, height: height))
     }
 
-    /// What a method produced: the image, and for `deep` its report and the mask drawn over the image it
-    /// worked on.
+    /// The smallest decode that still holds what `method` works on (at most the source itself).
+    func decodeMinimum(method: ResizeMethod, sourceWidth: Int, sourceHeight: Int, width: Int, height: Int) -> (width: Int, height: Int) {
+        guard method != .scale, sourceWidth > 0, sourceHeight > 0, width > 0, height > 0 else { return (width, height) }
+        let working = geometry(method: method, sourceWidth: sourceWidth, sourceHeight: sourceHeight, width: width, height: height).working
+        return (min(working.width, sourceWidth), min(working.height, sourceHeight))
+    }
+
+    /// How `seam` and `deep` split a request: a uniform scale to the working size, then a content-aware
+    /// change of the axis (or axes) still off the target (`ResizeGeometry`). `deep` also caps the working
+    /// image at `max_deep_input_pixels`, since its network's memory grows with it.
+    func geometry(method: ResizeMethod, sourceWidth: Int, sourceHeight: Int, width: Int, height: Int) -> ResizeGeometry {
+        let source = PixelSize(width: sourceWidth, height: sourceHeight), target = PixelSize(width: width, height: height)
+        guard method == .deep else { return ResizeGeometry(source: source, target: target) }
+        var options = DeepResizeOptions()
+        options.maxWorkingPixels = maxDeepInputPixels
+        return DeepResizer.geometry(source: source, target: target, options: options)
+    }
+
+    /// What a method produced: the image, and for `deep` its report (nil when the uniform scale was the
+    /// answer) and the mask drawn over the image it worked on.
     struct Outcome {
         var image: RasterImage
         var deepReport: DeepResizeReport?
         var maskOverlay: RasterImage?
+        /// What `deep` did, in one line (for logs and the CLI).
+        var deepSummary: String?
     }
 
-    /// The smallest decode that still holds `max_deep_input_pixels` (libjpeg's DCT scaling halves the sides).
-    private func deepDecodeMinimum(_ bytes: [UInt8]) -> (width: Int, height: Int)? {
-        guard let header = try? ImageDecoder.readHeader(bytes) else { return nil }
-        return deepDecodeMinimum(width: header.width, height: header.height)
-    }
-
-    /// The same for a source of width × height; nil when it is within the limit (decode it whole).
-    func deepDecodeMinimum(width: Int, height: Int) -> (width: Int, height: Int)? {
-        guard width * height > maxDeepInputPixels else { return nil }
-        let factor = (Double(maxDeepInputPixels) / Double(width * height)).squareRoot()
-        return (Int((Double(width) * factor).rounded(.up)), Int((Double(height) * factor).rounded(.up)))
+    func deepOptions(_ options: ResizeOptions) -> DeepResizeOptions {
+        var deep = DeepResizeOptions(featureOperator: options.featureOperator, protect: options.protect,
+                                     iterations: options.iterations, threads: engineThreads, earlyStop: deepEarlyStop)
+        deep.maxWorkingPixels = maxDeepInputPixels
+        // DEV-EXPERIMENT (remove): 
+        let env = ProcessInfo.processInfo.environment
+        if let v = env["DEV_SIGMA"], let d = Double(v) { deep.mapSmoothing = .init(sigma: d, bound: Double(env["DEV_BOUND"] ?? "inf")!) }
+        if let v = env["DEV_BETA"], let d = Double(v) { deep.weights.beta = d }
+        if let v = env["DEV_GAMMA"], let d = Double(v) { deep.weights.gamma = d }
+        if env["DEV_BLOCKS"] != nil { deep.refineSeams = false }
+        if env["DEV_BILINEAR"] != nil { deep.start = .bilinear }
+        if env["DEV_NOGEOM"] != nil { deep.uniformFirst = false }
+        return deep
     }
 
     func resize(_ image: RasterImage, method: ResizeMethod, options: ResizeOptions, width: Int, height: Int,
@@ -112,49 +137,25 @@ struct ResizePipeline: Sendable {
         case .scale:
             return Outcome(image: Resampler.resize(image, width: width, height: height))
         case .seam:
-            return Outcome(image: try SeamCarving.resize(workingImage(image, width: width, height: height, coverTarget: true, maxPixels: nil),
-                                                         width: width, height: height, context: context))
+            let working = geometry(method: .seam, sourceWidth: image.width, sourceHeight: image.height,
+                                   width: width, height: height).working
+            let start = working == PixelSize(width: image.width, height: image.height)
+                ? image : Resampler.resize(image, width: working.width, height: working.height)
+            return Outcome(image: try SeamCarving.resize(start, width: width, height: height, context: context))
         case .deep:
             try checkAvailable(.deep)
             guard let network else { throw Problem.internal("no network") }
-            let source = workingImage(image, width: width, height: height, coverTarget: false, maxPixels: maxDeepInputPixels)
-            let deepOptions = DeepResizeOptions(featureOperator: options.featureOperator, protect: options.protect,
-                                                iterations: options.iterations, threads: engineThreads,
-                                                earlyStop: deepEarlyStop)
             do {
-                let result = try DeepResizer.resize(source, width: width, height: height, options: deepOptions,
+                let result = try DeepResizer.resize(image, width: width, height: height, options: deepOptions(options),
                                                     network: network, context: context)
-                return Outcome(image: result.image, deepReport: result.report, maskOverlay: result.mask.overlay(on: source))
+                var overlay: RasterImage?
+                if let mask = result.mask, let working = result.working { overlay = mask.overlay(on: working) }
+                return Outcome(image: result.image, deepReport: result.report, maskOverlay: overlay,
+                               deepSummary: result.summary)
             } catch let error as DeepResizeError {
                 throw Problem.unprocessable(error.description)
             }
         }
-    }
-
-    /// The image a content-aware method starts from. `seam`: carving thousands of seams out of a
-    /// camera-sized photo would take minutes and remove more than it keeps, so when both axes shrink the
-    /// image is first scaled uniformly to the smallest size that covers the target (`coverTarget`); the
-    /// seams then change only the aspect ratio. `deep` works on the input as given, like the paper and the
-    /// reference, but at most at `maxPixels` (its network's memory grows with the working size).
-    func workingImage(_ image: RasterImage, width: Int, height: Int, coverTarget: Bool, maxPixels: Int?) -> RasterImage {
-        guard let size = Self.workingSize(imageWidth: image.width, imageHeight: image.height, width: width, height: height,
-                                          coverTarget: coverTarget, maxPixels: maxPixels) else { return image }
-        return Resampler.resize(image, width: size.width, height: size.height)
-    }
-
-    /// The size `workingImage` scales an image of imageWidth × imageHeight to; nil when it keeps it as is.
-    /// (The memory estimate uses it too.)
-    static func workingSize(imageWidth: Int, imageHeight: Int, width: Int, height: Int, coverTarget: Bool,
-                            maxPixels: Int?) -> (width: Int, height: Int)? {
-        var factor = 1.0
-        if coverTarget {
-            factor = min(1, max(Double(width) / Double(imageWidth), Double(height) / Double(imageHeight)))
-        }
-        if let maxPixels, Double(imageWidth * imageHeight) * factor * factor > Double(maxPixels) {
-            factor = (Double(maxPixels) / Double(imageWidth * imageHeight)).squareRoot()
-        }
-        guard factor < 1 else { return nil }
-        return (max(1, Int((Double(imageWidth) * factor).rounded())), max(1, Int((Double(imageHeight) * factor).rounded())))
     }
 
     func encode(_ image: RasterImage, format: OutputFormat) throws -> [UInt8] {
@@ -171,6 +172,7 @@ struct ResizePipeline: Sendable {
         var timings: Timings
         var attachments: [String: [UInt8]] = [:]
         var deepReport: DeepResizeReport?
+        var deepSummary: String?
     }
 
     func run(_ bytes: [UInt8], options: ResizeOptions, width: Int, height: Int,
@@ -188,7 +190,8 @@ struct ResizePipeline: Sendable {
         var attachments: [String: [UInt8]] = [:]
         if let mask = outcome.maskOverlay { attachments["mask.png"] = try ImageEncoder.png(mask) }
         timings.encode = monotonicSeconds() - start
-        return Run(output: output, timings: timings, attachments: attachments, deepReport: outcome.deepReport)
+        return Run(output: output, timings: timings, attachments: attachments, deepReport: outcome.deepReport,
+                   deepSummary: outcome.deepSummary)
     }
 }
 

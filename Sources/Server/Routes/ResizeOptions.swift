@@ -23,7 +23,7 @@ struct ResizeOptions: Sendable, Equatable {
     var method: ResizeMethod = .deep
     var featureOperator: FeatureOperator = .seam
     var protect = true
-    var iterations = 100
+    var iterations = DeepResizeOptions.defaultIterations
     var format: OutputFormat = .png
     var wait: Double
 
