@@ -50,7 +50,7 @@ struct DeepResizerTests {
         let input = try ladybird()
         for r in Self.reference {
             let out = try DeepResizer.resize(rgb: input, width: r.w, height: r.h,
-                                             options: DeepResizeOptions(featureOperator: r.op, iterations: r.iterations),
+                                             options: .reference(featureOperator: r.op, iterations: r.iterations),
                                              network: network)
             let rep = out.report
             let label = "\(r.op) \(r.w)x\(r.h)"
@@ -169,6 +169,42 @@ struct DeepResizerTests {
                                              network: network, context: RunContext(report: { p in steps.withLock { $0.append(p) } }))
         #expect(stopped.report.stop == "stalled" && stopped.report.iterations == 1)
         #expect(steps.withLock { $0.map(\.step) } == [1] && steps.withLock { $0[0].total } == 50)
+    }
+
+    @Test("R0 from the targets' own geometry starts far nearer the answer than the bilinear resize")
+    func geometryStart() throws {
+        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
+        let input = try ladybird()
+        for (w, h) in [(100, 121), (163, 80), (220, 121)] {
+            var bilinear = DeepResizeOptions(iterations: 1)
+            bilinear.start = .bilinear
+            let fromGeometry = try DeepResizer.resize(rgb: input, width: w, height: h, options: DeepResizeOptions(iterations: 1),
+                                                      network: network).report
+            let fromBilinear = try DeepResizer.resize(rgb: input, width: w, height: h, options: bilinear, network: network).report
+            // Same targets, so the same objective: only the start differs.
+            #expect(fromGeometry.initial.reconstruction < 0.5 * fromBilinear.initial.reconstruction,
+                    "\(w)×\(h): L_rec0 \(fromGeometry.initial.reconstruction) vs bilinear \(fromBilinear.initial.reconstruction)")
+            #expect(fromGeometry.initial.total < fromBilinear.initial.total)
+        }
+    }
+
+    @Test("an image request that keeps the aspect ratio is the uniform scale; otherwise only the other axis is reconstructed")
+    func geometry() throws {
+        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
+        var pixels = [UInt8](repeating: 0, count: 128 * 96 * 3)
+        for i in pixels.indices { pixels[i] = UInt8((i * 37 + i / 384 * 11) % 256) }
+        let image = RasterImage(width: 128, height: 96, channels: 3, pixels: pixels)
+        let same = try DeepResizer.resize(image, width: 64, height: 48, options: DeepResizeOptions(iterations: 2), network: network)
+        #expect(same.report == nil && same.mask == nil && same.geometry.isUniform)
+        #expect(same.image == Resampler.resize(image, width: 64, height: 48))
+        let other = try DeepResizer.resize(image, width: 48, height: 32, options: DeepResizeOptions(iterations: 2), network: network)
+        let report = try #require(other.report)
+        // 128×96 → 48×32: scaled to 48×36 (the width fits), then only the height is content-aware.
+        #expect(report.inputWidth == 48 && report.inputHeight == 36 && report.sourceWidth == 128 && report.sourceHeight == 96)
+        #expect(other.image.width == 48 && other.image.height == 32)
+        // The reference's geometry hands the whole change to the operator.
+        let whole = try DeepResizer.resize(image, width: 48, height: 32, options: .reference(iterations: 1), network: network)
+        #expect(whole.report?.inputWidth == 128 && whole.report?.inputHeight == 96)
     }
 
     @Test("too small images and bad settings are errors")

@@ -17,9 +17,9 @@ import Testing
         let mask = SemanticMask(features: feats[.relu5_1]!)
         var rec: [Tap: Tensor] = [:]
         for t in DeepObjective.reconstructionTaps { rec[t] = feats[t]! }
-        let plans = try FeatureResize.layeredSeamPlans(features: rec, mask: mask, outputHeight: h, outputWidth: w)
+        let plans = try FeatureResize.layeredSeamPlans(features: rec, mask: mask, image: input, edgeWeight: 1, outputHeight: h, outputWidth: w)
         let sigma = Double(env["DEV_SIGMA"] ?? "0")!
-        let map = try SourceMap(plan: plans[.relu1_1]!, inputHeight: input.height, inputWidth: input.width, outputHeight: h, outputWidth: w, smoothing: .init(sigma: sigma, bound: Double(env["DEV_BOUND"] ?? "inf")!))
+        let map = try SourceMap(plan: plans[.relu1_1]!, inputHeight: input.height, inputWidth: input.width, outputHeight: h, outputWidth: w)
         let r0 = map.sample(input, stride: 1)
         let t4 = map.sample(rec[.relu4_1]!, stride: 8)
         for yy in stride(from: 0, to: h, by: 60) {

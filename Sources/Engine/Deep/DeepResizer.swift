@@ -27,9 +27,11 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// 8 × 8 blocks at relu1_1 as the reference does.
     public var refineSeams = true
     public var start: DeepStart = .geometry
-    /// Refined seams: how their cuts become the smooth map every layer is sampled through
-    /// (`SourceMap.Smoothing`).
-    public var mapSmoothing = SourceMap.Smoothing.none
+    /// Refined seams: the weight of the image's own edges (pooled to each level) in the seams' energy,
+    /// relative to the largest; 0 leaves the features' energy alone (docs/spec.md, "Seam energy").
+    public var edgeWeight: Double = 1
+    /// Refined seams: what the levels below relu4_1 search on.
+    public var fineField: SeamRefinementField = .luminance
     /// Scale the source uniformly first and leave only the remaining change of aspect to the operator
     /// (`ResizeGeometry`); false hands the whole change to the operator, as the reference does.
     public var uniformFirst = true
@@ -260,10 +262,12 @@ public enum DeepResizer {
         let targets: [Tap: Tensor]
         var sourceMap: SourceMap?
         if options.featureOperator == .seam && options.refineSeams {
-            let plans = try FeatureResize.layeredSeamPlans(features: reconstruction, mask: protection, outputHeight: height,
+            let plans = try FeatureResize.layeredSeamPlans(features: reconstruction, mask: protection, image: input,
+                                                           edgeWeight: options.edgeWeight, fineField: options.fineField,
+                                                           outputHeight: height,
                                                            outputWidth: width, context: searchContext)
             let map = try SourceMap(plan: plans[.relu1_1]!, inputHeight: input.height, inputWidth: input.width,
-                                    outputHeight: height, outputWidth: width, smoothing: options.mapSmoothing)
+                                    outputHeight: height, outputWidth: width)
             var t: [Tap: Tensor] = [:]
             for (tap, f) in reconstruction { t[tap] = map.sample(f, stride: tap.stride) }
             targets = t

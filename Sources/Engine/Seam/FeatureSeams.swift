@@ -70,8 +70,10 @@ extension SeamSearch {
     ///   - meanActivation: mean over channels of relu4_1 of the input, row-major `height × width` (H8 × W8).
     ///   - mask: the semantic mask on the same grid (true = protected).
     ///   - targetWidth, targetHeight: the relu4_1 target size (⌊w/8⌋, ⌊h/8⌋).
+    ///   - extraEnergy: added to every cell's energy with the mask's penalty (same layout); nil adds none.
     public static func featureSeams(meanActivation: [Float], mask: [Bool], width: Int, height: Int,
-                                    targetWidth: Int, targetHeight: Int,
+                                    targetWidth: Int, targetHeight: Int, extraEnergy: [Double]? = nil,
+                                    rule: SeamEnergyRule = .featureSpec,
                                     context: RunContext = .detached) throws -> FeatureSeamPlan {
         guard width >= 1, height >= 1 else { throw SeamSearchError.emptyField(width: width, height: height) }
         guard meanActivation.count == width * height else {
@@ -87,29 +89,35 @@ extension SeamSearch {
         let peak = max(a.max() ?? 0, 1e-12)
         a = a.map { $0 / peak }
         var penalty = mask.map { $0 ? featureMaskPenalty : 0 }
+        if let extraEnergy {
+            guard extraEnergy.count == width * height else {
+                throw SeamSearchError.sizeMismatch(what: "extra energy", expected: width * height, actual: extraEnergy.count)
+            }
+            for i in penalty.indices { penalty[i] += extraEnergy[i] }
+        }
 
         var widthRemoval: SeamRemoval?
         var widthInsertion: SeamInsertion?
         if targetWidth < width {
             let r = try removeSeams(from: a, width: width, height: height, penalty: penalty,
-                                    count: width - targetWidth, rule: .featureSpec, direction: .vertical, context: context)
+                                    count: width - targetWidth, rule: rule, direction: .vertical, context: context)
             a = try r.keeping(a)
             penalty = try r.keeping(penalty)
             widthRemoval = r
         } else if targetWidth > width {
             widthInsertion = try insertSeams(into: &a, penalty: &penalty, width: width, height: height,
-                                             count: targetWidth - width, rule: .featureSpec, direction: .vertical,
+                                             count: targetWidth - width, rule: rule, direction: .vertical,
                                              context: context)
         }
         var heightRemoval: SeamRemoval?
         var heightInsertion: SeamInsertion?
         if targetHeight < height {
             heightRemoval = try removeSeams(from: a, width: targetWidth, height: height, penalty: penalty,
-                                            count: height - targetHeight, rule: .featureSpec, direction: .horizontal,
+                                            count: height - targetHeight, rule: rule, direction: .horizontal,
                                             context: context)
         } else if targetHeight > height {
             heightInsertion = try insertSeams(into: &a, penalty: &penalty, width: targetWidth, height: height,
-                                              count: targetHeight - height, rule: .featureSpec,
+                                              count: targetHeight - height, rule: rule,
                                               direction: .horizontal, context: context)
         }
         return FeatureSeamPlan(width: widthRemoval, widthInsertion: widthInsertion,

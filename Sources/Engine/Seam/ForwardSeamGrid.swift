@@ -17,6 +17,8 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
     private(set) var width: Int
     /// Adds SPEC.md §3's backward term |A(y,x+1)−A(y,x)| + |A(y+1,x)−A(y,x)| to each cell's energy.
     let addsGradientEnergy: Bool
+    /// Ties between a cell's three parents go to the one straight above first (else to the lowest offset).
+    let tiesGoStraight: Bool
     /// Update costs around the last seam instead of recomputing them all (same result, faster).
     let incremental: Bool
 
@@ -31,13 +33,15 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
 
     /// `fill(field, penalty)` writes the initial values, row-major with row stride `width`; `penalty`
     /// is nil when the grid has none.
-    init(width: Int, height: Int, addsGradientEnergy: Bool, hasPenalty: Bool, incremental: Bool = true,
+    init(width: Int, height: Int, addsGradientEnergy: Bool, tiesGoStraight: Bool = false, hasPenalty: Bool,
+         incremental: Bool = true,
          fill: (UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>?) -> Void) {
         precondition(width >= 1 && height >= 1, "seam grid needs a positive size")
         self.height = height
         self.stride = width
         self.width = width
         self.addsGradientEnergy = addsGradientEnergy
+        self.tiesGoStraight = tiesGoStraight
         self.incremental = incremental
         let cells = width * height
         field = .allocate(capacity: cells)
@@ -155,9 +159,15 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
                 let cu = abs(r - l)
                 var best = Scalar.infinity
                 var off: Int8 = -1
-                if x > 0 { best = prev[x - 1] + (cu + abs(u - l)) }
                 let viaUp = prev[x] + cu
-                if viaUp < best { best = viaUp; off = 0 }
+                if tiesGoStraight {
+                    best = viaUp
+                    off = 0
+                    if x > 0, prev[x - 1] + (cu + abs(u - l)) < best { best = prev[x - 1] + (cu + abs(u - l)); off = -1 }
+                } else {
+                    if x > 0 { best = prev[x - 1] + (cu + abs(u - l)) }
+                    if viaUp < best { best = viaUp; off = 0 }
+                }
                 if x + 1 < w {
                     let viaRight = prev[x + 1] + (cu + abs(u - r))
                     if viaRight < best { best = viaRight; off = 1 }

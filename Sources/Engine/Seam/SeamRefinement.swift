@@ -1,3 +1,4 @@
+import Foundation // DEV
 /// Seams carried from a coarse field to one `factor` times finer, each following the fine field's own
 /// energy instead of copying the coarse cells as factor × factor blocks.
 ///
@@ -14,7 +15,7 @@
 /// gives one fewer, or one more is searched over the whole field.
 public enum SeamRefinement {
     /// How many coarse cells on each side of the coarse seam its fine seams may stray.
-    public static let bandRadius = 1
+    public static var bandRadius: Int { Int(ProcessInfo.processInfo.environment["DEV_RADIUS"] ?? "1")! }
 
     /// Refines `parent` (seams found on the coarse field) on `field`, a `factor` times finer field laid out
     /// like the coarse one (row-major height × width, same direction); removes `count` seams.
@@ -92,7 +93,7 @@ public enum SeamRefinement {
         precondition(count >= 1, "insert at least one seam")
         guard let parent else {
             return try SeamSearch.insertSeams(into: &field, penalty: &penalty, width: width, height: height,
-                                              count: count, rule: .featureSpec, direction: direction, context: context)
+                                              count: count, rule: .featureStraightTies, direction: direction, context: context)
         }
         var rounds: [SeamRemoval] = []
         var (w, h, done) = (width, height, 0)
@@ -113,7 +114,7 @@ public enum SeamRefinement {
         if done < count {
             // The fine field is narrower than twice the coarse one's step could use: finish unrefined.
             rounds += try SeamSearch.insertSeams(into: &field, penalty: &penalty, width: w, height: h,
-                                                 count: count - done, rule: .featureSpec, direction: direction,
+                                                 count: count - done, rule: .featureStraightTies, direction: direction,
                                                  context: context).rounds
         }
         return SeamInsertion(rounds: rounds)
@@ -218,7 +219,7 @@ final class BandedSeamGrid {
     }
 
     /// Forward-energy costs inside the windows, row by row (SPEC.md §3's energy and transitions, borders
-    /// replicated, ties to the lowest offset). The cells a path can reach form an interval in each row; a
+    /// replicated; ties go straight down). The cells a path can reach form an interval in each row; a
     /// window that does not touch the one reached above it (a coarse seam's original columns can jump
     /// where it passed cells removed before it) is widened toward it, just enough for an 8-connected path.
     private func relaxWindows() {
@@ -250,10 +251,16 @@ final class BandedSeamGrid {
                 }
                 let up = row - stride, prev = costRow - stride
                 let (plo, phi) = window[y - 1]
+                // Ties go straight down: in flat regions every path costs about the same, and the coarse
+                // search's rule (lowest offset first) would send the one-pixel seams along 45° diagonals,
+                // which cut a smooth gradient into a sawtooth.
                 var best = Double.infinity
-                var off: Int8 = -1
-                if x > 0, x - 1 >= plo, x - 1 <= phi { best = prev[x - 1] + (cu + abs(up[x] - l)) }
-                if x >= plo, x <= phi, prev[x] + cu < best { best = prev[x] + cu; off = 0 }
+                var off: Int8 = 0
+                if x >= plo, x <= phi { best = prev[x] + cu }
+                if x > 0, x - 1 >= plo, x - 1 <= phi, prev[x - 1] + (cu + abs(up[x] - l)) < best {
+                    best = prev[x - 1] + (cu + abs(up[x] - l))
+                    off = -1
+                }
                 if x + 1 < w, x + 1 >= plo, x + 1 <= phi, prev[x + 1] + (cu + abs(up[x] - r)) < best {
                     best = prev[x + 1] + (cu + abs(up[x] - r))
                     off = 1

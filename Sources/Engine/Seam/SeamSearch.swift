@@ -4,6 +4,10 @@ public enum SeamEnergyRule: Sendable, Equatable {
     /// |A(y,x+1)−A(y,x)| + |A(y+1,x)−A(y,x)| (0 past the last column/row) plus the penalty, on top of the
     /// forward costs. Accumulated in Double, like the reference's float64 numpy, so the seams match it.
     case featureSpec
+    /// `featureSpec`'s energy, but ties go straight down (offset 0, then −1, then +1). Ours, for the
+    /// refined seam operator: in a flat region every path costs the same, and the lowest-offset rule then
+    /// sends the seams along 45° diagonals, which cut smooth gradients into a sawtooth.
+    case featureStraightTies
     /// Classic forward energy (Rubinstein, Shamir, Avidan 2008) as the PyPI `seam-carving` package's
     /// `energy_mode="forward"`: only the forward costs, plus the penalty. Accumulated in the field's own
     /// precision (Float for the pixel method, like the package).
@@ -74,7 +78,7 @@ public enum SeamSearch {
                                    context: RunContext = .detached) throws -> SeamRemoval {
         try validate(field, penalty, width: width, height: height, count: count, direction: direction)
         switch rule {
-        case .featureSpec:
+        case .featureSpec, .featureStraightTies:
             return try search(Double.self, field: field, penalty: penalty, width: width, height: height,
                               count: count, rule: rule, direction: direction, context: context)
         case .pixelForward:
@@ -109,7 +113,8 @@ public enum SeamSearch {
         // The grid always carves columns; horizontal seams carve the transposed field.
         let gw = transposed ? height : width
         let gh = transposed ? width : height
-        let grid = ForwardSeamGrid<S>(width: gw, height: gh, addsGradientEnergy: rule == .featureSpec,
+        let grid = ForwardSeamGrid<S>(width: gw, height: gh, addsGradientEnergy: rule != .pixelForward,
+                                      tiesGoStraight: rule == .featureStraightTies,
                                       hasPenalty: penalty != nil) { a, p in
             for gy in 0..<gh {
                 for gx in 0..<gw {

@@ -122,9 +122,10 @@ struct ResizePipeline: Sendable {
         deep.maxWorkingPixels = maxDeepInputPixels
         // DEV-EXPERIMENT (remove): 
         let env = ProcessInfo.processInfo.environment
-        if let v = env["DEV_SIGMA"], let d = Double(v) { deep.mapSmoothing = .init(sigma: d, bound: Double(env["DEV_BOUND"] ?? "inf")!) }
         if let v = env["DEV_BETA"], let d = Double(v) { deep.weights.beta = d }
         if let v = env["DEV_GAMMA"], let d = Double(v) { deep.weights.gamma = d }
+        if let v = env["DEV_EDGE"], let d = Double(v) { deep.edgeWeight = d }
+        if env["DEV_FEATFIELD"] != nil { deep.fineField = .features }
         if env["DEV_BLOCKS"] != nil { deep.refineSeams = false }
         if env["DEV_BILINEAR"] != nil { deep.start = .bilinear }
         if env["DEV_NOGEOM"] != nil { deep.uniformFirst = false }
