@@ -55,17 +55,18 @@ struct SeamRefinementTests {
             #expect(r.removed.count { $0 } == count * 2 * ch)
             // Every row loses exactly `count` cells, and the seams stay 8-connected.
             for y in 0..<(2 * ch) { #expect((0..<fw).count { r.removed[y * fw + $0] } == count) }
-            // The fine seams of coarse seam j stay within one coarse cell of it, except where the coarse
-            // seam's original columns jump and the band is widened just enough to stay connected: never
-            // more than two coarse cells away, and inside the band almost everywhere.
+            // The fine seams of coarse seam j stay within `bandRadius` coarse cells of it, except where the
+            // coarse seam's original columns jump and the band is widened just enough to stay connected:
+            // never more than one coarse cell further, and inside the band almost everywhere.
+            let radius = SeamRefinement.bandRadius
             var inside = 0, cells = 0
             for (i, seam) in r.seams.prefix(2 * parent.seams.count).enumerated() {
                 let p = parent.seams[i / 2]
                 for (y, x) in seam.enumerated() {
                     let cx = p[min(y / 2, ch - 1)]
                     cells += 1
-                    if x >= 2 * (cx - 1) && x <= 2 * (cx + 2) - 1 { inside += 1 }
-                    #expect(x >= 2 * (cx - 2) && x <= 2 * (cx + 3) - 1, "seam \(i) row \(y): \(x) far from coarse \(cx)")
+                    if x >= 2 * (cx - radius) && x <= 2 * (cx + radius + 1) - 1 { inside += 1 }
+                    #expect(x >= 2 * (cx - radius - 1) && x <= 2 * (cx + radius + 2) - 1, "seam \(i) row \(y): \(x) far from coarse \(cx)")
                 }
             }
             #expect(Double(inside) >= 0.95 * Double(cells), "\(inside) of \(cells) cells inside their band")

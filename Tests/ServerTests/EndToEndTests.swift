@@ -83,11 +83,33 @@ import Testing
         #expect(mask.status == 200 && mask.headers["content-type"] == "image/png")
         let maskImage = try ImageDecoder.decode(mask.body)
         #expect(maskImage.width == 160 && maskImage.height == 120)
-        // The optimiser starts from the antialiased bilinear resize (SPEC §5); the result must have moved.
+        // The optimiser starts from the seams' own geometry, not the bilinear resize; the result is not that
+        // resize.
         let start = try #require(FeatureResize.linear(Tensor(rgbOf: TestImages.scene(width: 160, height: 120)),
                                                       height: 120, width: 100).rgbImage())
         let difference = zip(result.pixels, start.pixels).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) }
         #expect(Double(difference) / Double(result.pixels.count) > 1, "the deep result is the initial linear resize")
+    }
+
+    /// The README's own line, `curl -F image=@photo.jpg 'localhost:8080/resize?w=400&h=300'`, on a real photo
+    /// with every default (method deep, default wait): the image comes back, never a 202.
+    @Test func theReadmeLineAnswersTheImage() throws {
+        let server = try ServerProcess(settings: ["engine_threads": "2"])
+        let photo = ServerProcess.packageRoot.appendingPathComponent("Tests/Fixtures/ladybird-320x240.jpg").path
+        // Same aspect ratio (4:3 → 4:3): the uniform scale is the answer, at once.
+        let started = Date()
+        let same = try curl(["-F", "image=@\(photo)"], "\(server.baseURL)/resize?w=240&h=180")
+        #expect(same.status == 200, "\(same.text)")
+        #expect(same.headers["content-type"] == "image/png")
+        let image = try ImageDecoder.decode(same.body)
+        #expect(image.width == 240 && image.height == 180)
+        #expect(Date().timeIntervalSince(started) < 10)
+        // A change of aspect is reconstructed, and still answered within the default wait.
+        let narrow = try curl(["-F", "image=@\(photo)"], "\(server.baseURL)/resize?w=200&h=240")
+        #expect(narrow.status == 200, "\(narrow.text)")
+        #expect(narrow.headers["content-type"] == "image/png")
+        let carved = try ImageDecoder.decode(narrow.body)
+        #expect(carved.width == 200 && carved.height == 240)
     }
 
     @Test func aQuickJobIsAnsweredWithinTheWait() throws {

@@ -251,8 +251,8 @@ import Testing
         defer { server.terminate() }
         #expect(server.output.contains("job memory budget 67 MB (job_memory_budget_bytes)"), "\(server.output)")
         let input = try TestImages.file(TestImages.scene(width: 640, height: 480))
-        // deep 640×480 → 400×300 needs about 0.9 GB.
-        let refused = try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=400&h=300&method=deep&wait=0")
+        // deep 640×480 → 400×480 (reconstructed on the whole 640×480) needs about 1 GB.
+        let refused = try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=400&h=480&method=deep&wait=0")
         #expect(refused.status == 422)
         #expect(refused.headers["content-type"] == "application/problem+json")
         let detail = try refused.json()["detail"] as? String ?? ""

@@ -38,7 +38,9 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// The largest working image (its memory grows with it); nil: no limit.
     public var maxWorkingPixels: Int?
 
-    public static let defaultIterations = 100
+    /// Measured (BENCHMARKS.md, "Deep v2"): from the geometry start, L after 20 iterations is below the
+    /// bilinear start's after 100, and the curve flattens past it.
+    public static let defaultIterations = 20
 
     /// Measured (BENCHMARKS.md, "Early stop"): ends a run once L fell by less than 0.1 % over the last
     /// 10 iterations.

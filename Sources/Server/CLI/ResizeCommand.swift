@@ -17,7 +17,7 @@ struct ResizeCommand: AsyncParsableCommand {
     @Option(help: "deep, seam or scale.") var method: String = ResizeMethod.deep.rawValue
     @Option(name: .customLong("operator"), help: "deep: seam or linear.") var featureOperator: String = FeatureOperator.seam.rawValue
     @Option(help: "deep: protect the semantic mask (true or false).") var protect: String = "true"
-    @Option(help: "deep: optimiser iterations (1…1000).") var iterations: Int = 100
+    @Option(help: "deep: optimiser iterations (1…1000).") var iterations: Int = DeepResizeOptions.defaultIterations
     @Option(help: "png or jpeg (default: from the output's extension, else png).") var format: String?
     @Option(name: .shortAndLong, help: "Output file.") var output: String
     @Option(name: .customLong("mask-out"), help: "deep: write the semantic mask over the (dimmed) input here (PNG).") var maskOutput: String?
@@ -62,10 +62,16 @@ struct ResizeCommand: AsyncParsableCommand {
                 if let mask = run.attachments["mask.png"] { try write(mask, to: maskOutput) }
             }
             if let reportJSON {
-                guard let report = run.deepReport else { throw ValidationError("no deep report to write") }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try write([UInt8](try encoder.encode(report)), to: reportJSON)
+                if let report = run.deepReport {
+                    try write([UInt8](try encoder.encode(report)), to: reportJSON)
+                } else {
+                    // The uniform scale answered: say so, with the sizes, instead of a loss report.
+                    let note = UniformScaleNote(sourceWidth: header.width, sourceHeight: header.height, outputWidth: width,
+                                                outputHeight: height, summary: run.deepSummary ?? "uniform scale")
+                    try write([UInt8](try encoder.encode(note)), to: reportJSON)
+                }
             }
             var summary = "\(output): \(width)×\(height) \(request.format.rawValue), decode \(ms(run.timings.decode)) ms, \(request.method.rawValue) \(ms(run.timings.process)) ms, encode \(ms(run.timings.encode)) ms"
             if request.method.isQueued {
@@ -99,6 +105,16 @@ struct ResizeCommand: AsyncParsableCommand {
     static func format(forPath path: String) -> String {
         let lower = path.lowercased()
         return lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") ? OutputFormat.jpeg.rawValue : OutputFormat.png.rawValue
+    }
+
+    /// `--report-json` of a deep request that kept the aspect ratio: no reconstruction ran.
+    private struct UniformScaleNote: Encodable {
+        var reconstructed = false
+        var sourceWidth: Int
+        var sourceHeight: Int
+        var outputWidth: Int
+        var outputHeight: Int
+        var summary: String
     }
 
     private func ms(_ seconds: Double) -> String { String(Int((seconds * 1000).rounded())) }

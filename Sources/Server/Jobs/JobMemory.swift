@@ -24,12 +24,13 @@ extension ResizePipeline {
         let outputPixels = width * height
         // The encoded input, the decoded image, the output image and its encoding (at most the raster).
         var bytes = max(0, encodedBytes) + decodedPixels * channels + 2 * outputPixels * channels
-        // The resampler's float bands (at most about 8 MB each, two passes): `scale`, and the uniform scale
-        // that `seam` and `deep` start with.
-        bytes += 16 << 20
         let geometry = geometry(method: method, sourceWidth: decoded.width, sourceHeight: decoded.height,
                                 width: width, height: height)
         let working = geometry.working
+        // The resampler's float bands (at most about 8 MB each, two passes): `scale`, and the uniform scale
+        // that `seam` and `deep` start with (small images need far less).
+        let resampled = method == .scale ? PixelSize(width: width, height: height) : working
+        bytes += min(16 << 20, 8 * channels * decoded.height * resampled.width)
         switch method {
         case .scale:
             break

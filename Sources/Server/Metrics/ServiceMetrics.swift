@@ -50,7 +50,7 @@ final class ServiceMetrics: Sendable {
     }()
 
     /// A factory with bucket layouts that fit each series: requests take milliseconds, jobs take seconds
-    /// to minutes (a `deep` job at 100 iterations is about half a minute on two cores).
+    /// to minutes (a `deep` job at its default 20 iterations takes seconds to tens of seconds on two cores).
     static func makeFactory(registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
         var factory = PrometheusMetricsFactory(registry: registry)
         let jobBuckets: [Duration] = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800].map(seconds)

@@ -1,7 +1,6 @@
 import Engine
 import ImageCodecs
 import Glibc
-import Foundation // DEV
 
 /// decode → resize → encode, the same for the HTTP path, the workers and the CLI. It holds only limits
 /// and settings; the methods themselves live in Engine.
@@ -120,15 +119,6 @@ struct ResizePipeline: Sendable {
         var deep = DeepResizeOptions(featureOperator: options.featureOperator, protect: options.protect,
                                      iterations: options.iterations, threads: engineThreads, earlyStop: deepEarlyStop)
         deep.maxWorkingPixels = maxDeepInputPixels
-        // DEV-EXPERIMENT (remove): 
-        let env = ProcessInfo.processInfo.environment
-        if let v = env["DEV_BETA"], let d = Double(v) { deep.weights.beta = d }
-        if let v = env["DEV_GAMMA"], let d = Double(v) { deep.weights.gamma = d }
-        if let v = env["DEV_EDGE"], let d = Double(v) { deep.edgeWeight = d }
-        if env["DEV_FEATFIELD"] != nil { deep.fineField = .features }
-        if env["DEV_BLOCKS"] != nil { deep.refineSeams = false }
-        if env["DEV_BILINEAR"] != nil { deep.start = .bilinear }
-        if env["DEV_NOGEOM"] != nil { deep.uniformFirst = false }
         return deep
     }
 

@@ -27,7 +27,7 @@ enum OpenAPIDocument {
           {"name": "method", "in": "query", "schema": {"type": "string", "enum": ["deep", "seam", "scale"], "default": "deep"}},
           {"name": "operator", "in": "query", "description": "How deep resizes the feature maps.", "schema": {"type": "string", "enum": ["seam", "linear"], "default": "seam"}},
           {"name": "protect", "in": "query", "description": "Protect the semantic mask (deep).", "schema": {"type": "string", "enum": ["true", "false"], "default": "true"}},
-          {"name": "iterations", "in": "query", "description": "Optimiser budget (deep).", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+          {"name": "iterations", "in": "query", "description": "Optimiser budget (deep).", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}},
           {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["png", "jpeg"], "default": "png"}},
           {"name": "wait", "in": "query", "description": "Seconds the request may wait for a queued job before it answers 202 (default default_wait = 60, at most max_wait = 300), in plain decimal notation.", "schema": {"type": "number", "minimum": 0, "maximum": 300, "default": 60}},
           {"name": "Prefer", "in": "header", "description": "respond-async: answer 202 at once.", "schema": {"type": "string"}}

@@ -84,7 +84,7 @@ enum WebPage {
     </select>
     <div id="deep-options">
       <div class="row">
-        <div><label for="iterations">Iterations</label><input type="number" id="iterations" min="1" max="1000" value="100"></div>
+        <div><label for="iterations">Iterations</label><input type="number" id="iterations" min="1" max="1000" value="20"></div>
         <div><label for="operator">Operator</label><select id="operator"><option>seam</option><option>linear</option></select></div>
       </div>
       <div class="check"><input type="checkbox" id="protect" checked><label for="protect" style="margin:0">protect the important regions</label></div>
@@ -284,7 +284,7 @@ $("form").addEventListener("submit", async (e) => {
   if ($("w").value) params.set("w", $("w").value);
   if ($("h").value) params.set("h", $("h").value);
   if (method === "deep") {
-    params.set("iterations", $("iterations").value || "100");
+    params.set("iterations", $("iterations").value || "20");
     params.set("operator", $("operator").value);
     params.set("protect", $("protect").checked ? "true" : "false");
   }
