@@ -48,13 +48,16 @@ struct ResizePipeline: Sendable {
     /// Reads the header (no pixels) and checks the input and output limits: the checks a request can fail
     /// before any work is queued.
     func inspect(_ bytes: [UInt8], options: ResizeOptions) throws -> (header: ImageHeader, width: Int, height: Int) {
-        guard ImageDecoder.sniff(bytes) != nil else { throw ImageCodecError.unrecognizedFormat }
+        // Not a JPEG, PNG or WebP: unrecognizedFormat, or unsupported naming a known format (GIF, AVIF…).
         let header = try ImageDecoder.readHeader(bytes)
         if header.width * header.height > limits.maxPixels {
             throw Problem.unprocessable("source resolution \(megapixels(header.width * header.height)) MP (\(header.width)×\(header.height)) exceeds \(megapixels(limits.maxPixels)) MP")
         }
         let size = options.targetSize(sourceWidth: header.width, sourceHeight: header.height)
         try checkOutput(width: size.width, height: size.height, method: options.method)
+        if options.format == .webp && max(size.width, size.height) > ImageEncoder.webpMaxDimension {
+            throw Problem.unprocessable("output \(size.width)×\(size.height) exceeds WebP's largest dimension \(ImageEncoder.webpMaxDimension); ask for format=png or format=jpeg")
+        }
         return (header, size.width, size.height)
     }
 
@@ -79,10 +82,16 @@ struct ResizePipeline: Sendable {
     }
 
     func decode(_ bytes: [UInt8], for method: ResizeMethod, width: Int, height: Int) throws -> RasterImage {
+        try decodeDetailed(bytes, for: method, width: width, height: height).image
+    }
+
+    /// `decode`, also saying what became of an embedded ICC profile (converted to sRGB, or ignored).
+    func decodeDetailed(_ bytes: [UInt8], for method: ResizeMethod, width: Int, height: Int) throws -> DecodedImage {
         // `scale` and `seam` work at most at the size that covers the target (see `workingImage`), so
         // libjpeg may shrink while decoding down to the target size in both axes. `deep` works on the input
         // up to `max_deep_input_pixels`: the decoder may shrink only while the image stays above that.
-        try ImageDecoder.decode(bytes, limits: limits, minimumSize: method == .deep ? deepDecodeMinimum(bytes) : (width, height))
+        try ImageDecoder.decodeDetailed(bytes, limits: limits,
+                                        minimumSize: method == .deep ? deepDecodeMinimum(bytes) : (width, height))
     }
 
     /// What a method produced: the image, and for `deep` its report and the mask drawn over the image it
@@ -157,10 +166,12 @@ struct ResizePipeline: Sendable {
         return (max(1, Int((Double(imageWidth) * factor).rounded())), max(1, Int((Double(imageHeight) * factor).rounded())))
     }
 
-    func encode(_ image: RasterImage, format: OutputFormat) throws -> [UInt8] {
+    /// `quality` (JPEG, WebP): the request's; nil: `jpeg_quality`.
+    func encode(_ image: RasterImage, format: OutputFormat, quality: Int? = nil) throws -> [UInt8] {
         switch format {
         case .png: try ImageEncoder.png(image)
-        case .jpeg: try ImageEncoder.jpeg(image, quality: jpegQuality)
+        case .jpeg: try ImageEncoder.jpeg(image, quality: quality ?? jpegQuality)
+        case .webp: try ImageEncoder.webp(image, quality: quality ?? jpegQuality)
         }
     }
 
@@ -171,24 +182,28 @@ struct ResizePipeline: Sendable {
         var timings: Timings
         var attachments: [String: [UInt8]] = [:]
         var deepReport: DeepResizeReport?
+        /// What became of the input's ICC profile.
+        var colour: ColourProfile = .none
     }
 
     func run(_ bytes: [UInt8], options: ResizeOptions, width: Int, height: Int,
              context: RunContext = .detached) throws -> Run {
         var timings = Timings()
         var start = monotonicSeconds()
-        let image = try decode(bytes, for: options.method, width: width, height: height)
+        let decoded = try decodeDetailed(bytes, for: options.method, width: width, height: height)
+        let image = decoded.image
         timings.decode = monotonicSeconds() - start
         start = monotonicSeconds()
         let outcome = try resize(image, method: options.method, options: options, width: width, height: height,
                                  context: context)
         timings.process = monotonicSeconds() - start
         start = monotonicSeconds()
-        let output = try encode(outcome.image, format: options.format)
+        let output = try encode(outcome.image, format: options.format, quality: options.quality)
         var attachments: [String: [UInt8]] = [:]
         if let mask = outcome.maskOverlay { attachments["mask.png"] = try ImageEncoder.png(mask) }
         timings.encode = monotonicSeconds() - start
-        return Run(output: output, timings: timings, attachments: attachments, deepReport: outcome.deepReport)
+        return Run(output: output, timings: timings, attachments: attachments, deepReport: outcome.deepReport,
+                   colour: decoded.colour)
     }
 }
 
