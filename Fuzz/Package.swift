@@ -35,6 +35,7 @@ let package = Package(
         .executableTarget(name: "FuzzMultipart", dependencies: ["HTTPCore", "FuzzSupport"], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzJPEG", dependencies: ["ImageCodecs", "FuzzImageCheck"], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzPNG", dependencies: ["ImageCodecs", "FuzzImageCheck"], swiftSettings: fuzzer),
+        .executableTarget(name: "FuzzWebP", dependencies: ["ImageCodecs", "FuzzImageCheck"], swiftSettings: fuzzer),
         // The Server's real ResizeOptions.swift (symlinked) with two small stand-ins for what it uses.
         .executableTarget(name: "FuzzQuery", dependencies: ["HTTPCore", "FuzzSupport"], swiftSettings: fuzzer),
     ]
