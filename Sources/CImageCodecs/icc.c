@@ -178,7 +178,7 @@ int cic_icc_to_srgb(const uint8_t *profile, size_t len, int grey, uint8_t *pixel
 
     icc_budget budget = {0, ICC_MEMORY_LIMIT, 0, {0}};
     cmsPluginMemHandler memory = {
-        {cmsPluginMagicNumber, LCMS_VERSION, cmsPluginMemHandlerSig, NULL},
+        {cmsPluginMagicNumber, 2060, cmsPluginMemHandlerSig, NULL},  // any lcms2 since contexts (2.6)
         icc_malloc, icc_free, icc_realloc, NULL, NULL, NULL,
     };
     cmsContext ctx = cmsCreateContext(&memory, &budget);

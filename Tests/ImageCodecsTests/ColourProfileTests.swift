@@ -218,8 +218,7 @@ import ImageCodecs
         var decoded: DecodedImage?
         let elapsed = try clock.measure { decoded = try ImageDecoder.decodeDetailed(tagged) }
         guard let decoded else { return }
-        guard case .ignored(let reason) = decoded.colour else { Issue.record("\(decoded.colour)"); return }
-        #expect(!reason.isEmpty)
+        #expect(decoded.colour == .ignored("the ICC profile needs more than 64 MB to apply"))
         #expect(decoded.image == Self.swatches())
         #expect(elapsed < .seconds(1), "\(elapsed)")
     }
