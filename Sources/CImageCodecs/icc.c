@@ -208,6 +208,10 @@ int cic_icc_to_srgb(const uint8_t *profile, size_t len, int grey, uint8_t *pixel
     } else if (space == cmsSigGrayData && grey) {
         // One grey sample per pixel, the R of R = G = B; G, B (and A) are skipped as extra channels.
         in_format = COLORSPACE_SH(PT_GRAY) | CHANNELS_SH(1) | BYTES_SH(1) | EXTRA_SH(channels - 1);
+    } else if (space == cmsSigCmykData) {
+        // The JPEG decoder has already turned the inks into RGB by formula (docs/images.md).
+        snprintf(text, sizeof text, "CMYK ICC profiles are not applied (the inks are converted by formula)");
+        goto done;
     } else {
         snprintf(text, sizeof text, "a %s ICC profile does not fit a %s image", space_name(space),
                  grey ? "greyscale" : "colour");

@@ -104,6 +104,16 @@ import ImageCodecs
         #expect(grey.image == (try ImageDecoder.decode(jpeg)))
     }
 
+    @Test func cmykProfilesAreReportedNotApplied() throws {
+        var cmyk = ICCBuilder.grey(.gamma(1.8), description: "CMYK test")
+        cmyk.colourSpace = "CMYK"
+        cmyk.deviceClass = "prtr"
+        let tagged = ICCEmbed.jpeg(JPEGFixtures.cmykQuadrants, profile: cmyk.build())
+        let decoded = try ImageDecoder.decodeDetailed(tagged)
+        #expect(decoded.colour == .ignored("CMYK ICC profiles are not applied (the inks are converted by formula)"))
+        #expect(decoded.image == (try ImageDecoder.decode(JPEGFixtures.cmykQuadrants)))
+    }
+
     // MARK: JPEG APP2
 
     @Test func displayP3JPEGSingleAndMultiSegment() throws {
