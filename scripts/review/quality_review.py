@@ -116,14 +116,14 @@ def cases_for(photo, src, inputs_dir, crops, sizes, camera):
         for s in sizes:
             what, fw, fh = SIZES[s]
             w, h = round(iw * fw), round(ih * fh)
-            out.append(dict(photo=photo["name"], kinds=photo["kinds"], input=str(inp), input_size=[iw, ih],
+            out.append(dict(photo=photo["name"], kinds=photo["kinds"], crop=crop, input=str(inp), input_size=[iw, ih],
                             size=[w, h], what=what, same_aspect=(w * ih == h * iw),
                             id=f"{photo['name']}-{iw}x{ih}-{w}x{h}"))
     if camera and "camera" in photo["kinds"]:
         with Image.open(src) as im:
             iw, ih = ImageOps.exif_transpose(im).size
         for (w, h), what in CAMERA_SIZES:
-            out.append(dict(photo=photo["name"], kinds=photo["kinds"], input=str(src), input_size=[iw, ih],
+            out.append(dict(photo=photo["name"], kinds=photo["kinds"], crop="original", input=str(src), input_size=[iw, ih],
                             size=[w, h], what=what, same_aspect=(w * ih == h * iw),
                             id=f"{photo['name']}-{iw}x{ih}-{w}x{h}"))
     return out
