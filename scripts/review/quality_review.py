@@ -556,6 +556,8 @@ def main():
                 f = d / f"{m}.stamp.json"
                 if f.exists():
                     runs[m] = json.loads(f.read_text())["run"]
+            if not runs:
+                continue
         else:
             d, runs = run_case(args, c, env, bin_sha, f"[{i}/{len(cases)}]")
         r = case_metrics(c, d, runs, bin_sha)
