@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 // deepresize: an HTTP image-resizing service built around "Image Resizing by Reconstruction from
 // Deep Features" (Arar et al., arXiv 1904.08475). Module map: HTTPCore knows HTTP, ImageCodecs knows
-// JPEG/PNG bytes, Engine knows pixels and tensors, Server wires them (config, routes, queue, workers, CLI).
+// JPEG/PNG/WebP bytes, Engine knows pixels and tensors, Server wires them (config, routes, queue, workers, CLI).
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -32,9 +32,12 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
+        .systemLibrary(name: "CLCMS2", pkgConfig: "lcms2", providers: [.apt(["liblcms2-dev"])]),
 
         // The setjmp owner: libjpeg and libpng report fatal errors by longjmp, which Swift cannot catch.
-        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"],
+        // It also holds the libwebp codec and the lcms2 conversion of embedded ICC profiles to sRGB.
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CWebP", "CLCMS2"],
                 cSettings: [.unsafeFlags(["-O2"])]),
 
         .target(name: "HTTPCore", dependencies: [.product(name: "Logging", package: "swift-log")],

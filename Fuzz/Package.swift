@@ -2,7 +2,7 @@
 // libFuzzer targets for deepresize's untrusted-input parsers. A separate package so the main build and
 // its flags are untouched. The root package exports no library product (only the `deepresize`
 // executable), so a path dependency on ".." could not reach its modules; instead Sources/HTTPCore,
-// ImageCodecs, CImageCodecs, CJPEG and CPNG here are symlinks to the root package's directories: the
+// ImageCodecs, CImageCodecs, CJPEG, CPNG, CWebP and CLCMS2 here are symlinks to the root package's directories: the
 // fuzzers always build the current code, instrumented. Build and run with scripts/fuzz.
 import PackageDescription
 
@@ -21,7 +21,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg"),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng"),
-        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebp"),
+        .systemLibrary(name: "CLCMS2", pkgConfig: "lcms2"),
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CWebP", "CLCMS2"]),
         .target(name: "HTTPCore", dependencies: [.product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "ImageCodecs", dependencies: ["CImageCodecs"], swiftSettings: strict),
@@ -33,6 +35,7 @@ let package = Package(
         .executableTarget(name: "FuzzMultipart", dependencies: ["HTTPCore", "FuzzSupport"], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzJPEG", dependencies: ["ImageCodecs", "FuzzImageCheck"], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzPNG", dependencies: ["ImageCodecs", "FuzzImageCheck"], swiftSettings: fuzzer),
+        .executableTarget(name: "FuzzWebP", dependencies: ["ImageCodecs", "FuzzImageCheck"], swiftSettings: fuzzer),
         // The Server's real ResizeOptions.swift (symlinked) with two small stand-ins for what it uses.
         .executableTarget(name: "FuzzQuery", dependencies: ["HTTPCore", "FuzzSupport"], swiftSettings: fuzzer),
     ]

@@ -158,7 +158,8 @@ static void jpeg_src_skip(j_decompress_ptr cinfo, long count) {
     src->bytes_in_buffer -= (size_t)count;
 }
 
-static void jpeg_prepare(j_decompress_ptr cinfo, jpeg_mem_source *src, const uint8_t *data, size_t len) {
+static void jpeg_prepare(j_decompress_ptr cinfo, jpeg_mem_source *src, const uint8_t *data, size_t len,
+                         int save_icc) {
     memset(src, 0, sizeof *src);
     src->pub.init_source = jpeg_src_init;
     src->pub.fill_input_buffer = jpeg_src_fill;
@@ -169,6 +170,7 @@ static void jpeg_prepare(j_decompress_ptr cinfo, jpeg_mem_source *src, const uin
     src->pub.bytes_in_buffer = len;
     cinfo->src = &src->pub;
     jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
+    if (save_icc) jpeg_save_markers(cinfo, JPEG_APP0 + 2, 0xFFFF);
     jpeg_read_header(cinfo, TRUE);
 }
 
@@ -185,12 +187,13 @@ int cic_jpeg_info(const uint8_t *data, size_t len, cic_info *info, char *msg) {
         jpeg_destroy_decompress(&cinfo);
         return err.code;
     }
-    jpeg_prepare(&cinfo, &src, data, len);
+    jpeg_prepare(&cinfo, &src, data, len, 0);
     info->width = (int)cinfo.image_width;
     info->height = (int)cinfo.image_height;
     info->components = cinfo.num_components;
     info->orientation = jpeg_orientation(&cinfo);
     info->has_alpha = 0;
+    info->grey = cinfo.jpeg_color_space == JCS_GRAYSCALE;
     for (int i = 0; i < 8; i++) {
         cinfo.scale_num = (unsigned)(i + 1);
         cinfo.scale_denom = 8;
@@ -258,7 +261,7 @@ int cic_jpeg_decode(const uint8_t *data, size_t len, int scale_num, int max_scan
     }
     progress.progress_monitor = jpeg_progress;
     cinfo.progress = &progress;
-    jpeg_prepare(&cinfo, &src, data, len);
+    jpeg_prepare(&cinfo, &src, data, len, 0);
     int orientation = jpeg_orientation(&cinfo);
     int cmyk = cinfo.num_components == 4;
     int inverted = cmyk && cinfo.saw_Adobe_marker;
@@ -316,6 +319,79 @@ int cic_jpeg_decode(const uint8_t *data, size_t len, int scale_num, int max_scan
     free(stored);
     free(cmyk_rows);
     return CIC_OK;
+}
+
+// MARK: - JPEG ICC profile (APP2 "ICC_PROFILE\0", sequence number, count, then that part of the profile)
+
+int cic_jpeg_icc(const uint8_t *data, size_t len, size_t max_len, uint8_t **out, size_t *out_len, char *msg) {
+    struct jpeg_decompress_struct cinfo;
+    jpeg_err err;
+    jpeg_mem_source src;
+    *out = NULL;
+    *out_len = 0;
+    if (len == 0) { set_msg(msg, "empty input"); return CIC_CORRUPT; }
+    cinfo.err = jpeg_std_error(&err.pub);
+    jpeg_err_init(&err, msg);
+    jpeg_create_decompress(&cinfo);
+    if (setjmp(err.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        return err.code;
+    }
+    jpeg_prepare(&cinfo, &src, data, len, 1);
+    const uint8_t *parts[256] = {0};
+    size_t sizes[256] = {0};
+    unsigned count = 0;
+    size_t total = 0;
+    char text[CIC_MSG_LEN];
+    int code = CIC_OK;
+    for (jpeg_saved_marker_ptr m = cinfo.marker_list; m && code == CIC_OK; m = m->next) {
+        if (m->marker != JPEG_APP0 + 2 || m->data_length < 14 || memcmp(m->data, "ICC_PROFILE\0", 12) != 0)
+            continue;
+        unsigned seq = m->data[12], n = m->data[13];
+        if (n == 0 || seq == 0 || seq > n) {
+            snprintf(text, sizeof text, "ICC_PROFILE segment numbered %u of %u", seq, n);
+            code = CIC_CORRUPT;
+        } else if (count != 0 && n != count) {
+            snprintf(text, sizeof text, "ICC_PROFILE segments disagree on their count (%u, %u)", count, n);
+            code = CIC_CORRUPT;
+        } else if (parts[seq - 1]) {
+            snprintf(text, sizeof text, "ICC_PROFILE segment %u of %u appears twice", seq, n);
+            code = CIC_CORRUPT;
+        } else {
+            count = n;
+            parts[seq - 1] = m->data + 14;
+            sizes[seq - 1] = m->data_length - 14;
+            total += sizes[seq - 1];
+        }
+    }
+    for (unsigned i = 0; i < count && code == CIC_OK; i++) {
+        if (!parts[i]) {
+            snprintf(text, sizeof text, "ICC_PROFILE segment %u of %u is missing", i + 1, count);
+            code = CIC_CORRUPT;
+        }
+    }
+    if (code == CIC_OK && count > 0 && total > max_len) {
+        snprintf(text, sizeof text, "ICC profile of %zu bytes exceeds %zu bytes", total, max_len);
+        code = CIC_LIMIT;
+    }
+    if (code == CIC_OK && count > 0) {
+        uint8_t *profile = total ? malloc(total) : NULL;
+        if (!profile) {
+            snprintf(text, sizeof text, total ? "out of memory" : "empty ICC profile");
+            code = total ? CIC_NOMEM : CIC_CORRUPT;
+        } else {
+            size_t at = 0;
+            for (unsigned i = 0; i < count; i++) {
+                memcpy(profile + at, parts[i], sizes[i]);
+                at += sizes[i];
+            }
+            *out = profile;
+            *out_len = total;
+        }
+    }
+    jpeg_destroy_decompress(&cinfo);
+    if (code != CIC_OK) set_msg(msg, text);
+    return code;
 }
 
 // MARK: - JPEG encoder
@@ -385,6 +461,7 @@ typedef struct {
     const uint8_t *data;
     size_t len, pos;
     char *msg;
+    char *warning;  // cic_png_icc: the first warning about iCCP (why libpng dropped the profile)
 } png_reader;
 
 static void png_on_error(png_structp png, png_const_charp text) {
@@ -393,7 +470,10 @@ static void png_on_error(png_structp png, png_const_charp text) {
     png_longjmp(png, 1);
 }
 
-static void png_on_warning(png_structp png, png_const_charp text) { (void)png; (void)text; }
+static void png_on_warning(png_structp png, png_const_charp text) {
+    png_reader *r = (png_reader *)png_get_error_ptr(png);
+    if (r && r->warning && r->warning[0] == 0 && text && strstr(text, "iCCP")) set_msg(r->warning, text);
+}
 
 static void png_read_mem(png_structp png, png_bytep dst, size_t n) {
     png_reader *r = (png_reader *)png_get_io_ptr(png);
@@ -429,7 +509,7 @@ static int png_setup(png_structp png, png_infop pinfo) {
 }
 
 int cic_png_info(const uint8_t *data, size_t len, cic_info *info, char *msg) {
-    png_reader reader = {data, len, 0, msg};
+    png_reader reader = {data, len, 0, msg, NULL};
     png_structp volatile png = NULL;
     png_infop volatile pinfo = NULL;
     memset(info, 0, sizeof *info);
@@ -455,13 +535,61 @@ int cic_png_info(const uint8_t *data, size_t len, cic_info *info, char *msg) {
     info->orientation = 1;
     info->components = channels;
     info->has_alpha = channels == 4;
+    info->grey = !(color & PNG_COLOR_MASK_COLOR);
     png_destroy_read_struct((png_structpp)&png, (png_infopp)&pinfo, NULL);
     return CIC_OK;
 }
 
+// libpng inflates iCCP itself, refusing (with a warning, and no allocation) a profile whose header
+// claims more than the chunk limit, which is set to `max_len` here; it also drops profiles whose header
+// is inconsistent or whose colour space does not fit the image type. Such a drop is reported as damage.
+int cic_png_icc(const uint8_t *data, size_t len, size_t max_len, uint8_t **out, size_t *out_len, char *msg) {
+    char warning[CIC_MSG_LEN] = "";
+    png_reader reader = {data, len, 0, msg, warning};
+    png_structp volatile png = NULL;
+    png_infop volatile pinfo = NULL;
+    *out = NULL;
+    *out_len = 0;
+    if (len < 8 || png_sig_cmp(data, 0, 8) != 0) { set_msg(msg, "not a PNG signature"); return CIC_CORRUPT; }
+    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, png_on_error, png_on_warning);
+    if (!png) { set_msg(msg, "out of memory"); return CIC_NOMEM; }
+    pinfo = png_create_info_struct(png);
+    if (!pinfo) { png_destroy_read_struct((png_structpp)&png, NULL, NULL); set_msg(msg, "out of memory"); return CIC_NOMEM; }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct((png_structpp)&png, (png_infopp)&pinfo, NULL);
+        return CIC_CORRUPT;
+    }
+    png_set_read_fn(png, &reader, png_read_mem);
+    png_guard(png, 0x7fffffff);
+    png_set_chunk_malloc_max(png, max_len < 8 * 1024 * 1024 ? 8 * 1024 * 1024 : max_len);
+    png_read_info(png, pinfo);  // reads every chunk before the first IDAT, where iCCP must be
+    png_charp name = NULL;
+    int compression = 0;
+    png_bytep profile = NULL;
+    png_uint_32 length = 0;
+    int code = CIC_OK;
+    if (png_get_iCCP(png, pinfo, &name, &compression, &profile, &length) && profile && length > 0) {
+        if (length > max_len) {
+            char text[CIC_MSG_LEN];
+            snprintf(text, sizeof text, "ICC profile of %u bytes exceeds %zu bytes", (unsigned)length, max_len);
+            set_msg(msg, text);
+            code = CIC_LIMIT;
+        } else {
+            uint8_t *copy = malloc(length);
+            if (!copy) { set_msg(msg, "out of memory"); code = CIC_NOMEM; }
+            else { memcpy(copy, profile, length); *out = copy; *out_len = length; }
+        }
+    } else if (warning[0]) {
+        set_msg(msg, warning);
+        code = CIC_CORRUPT;
+    }
+    png_destroy_read_struct((png_structpp)&png, (png_infopp)&pinfo, NULL);
+    return code;
+}
+
 int cic_png_decode(const uint8_t *data, size_t len, uint8_t *out, int width, int height, int channels,
                    char *msg) {
-    png_reader reader = {data, len, 0, msg};
+    png_reader reader = {data, len, 0, msg, NULL};
     png_structp volatile png = NULL;
     png_infop volatile pinfo = NULL;
     png_bytep *volatile rows = NULL;

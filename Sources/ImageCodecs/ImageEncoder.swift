@@ -1,6 +1,6 @@
 internal import CImageCodecs
 
-/// `RasterImage` → PNG or JPEG bytes.
+/// `RasterImage` → PNG, JPEG or WebP bytes.
 public enum ImageEncoder {
     /// zlib level for PNG output: 4, the first level with lazy matching. On 400x300 photo results it
     /// measured as small as levels 5–9 (LadyBird: 175 KB vs 177 KB at 6) in well under half the time
@@ -23,6 +23,20 @@ public enum ImageEncoder {
                             out, length, msg)
         }
     }
+
+    /// Lossy WebP (libwebp, method 4), quality 1…100 like JPEG's; RGBA keeps its alpha (the alpha
+    /// plane is lossless; it is left out when every pixel is opaque). Quality 100 is still lossy: see
+    /// docs/images.md for why there is no lossless switch. At most 16383 pixels a side (WebP's limit).
+    public static func webp(_ image: RasterImage, quality: Int = 90) throws -> [UInt8] {
+        let q = Int32(min(max(quality, 1), 100))
+        return try encode(image) { pixels, out, length, msg in
+            cic_webp_encode(pixels, Int32(image.width), Int32(image.height), Int32(image.channels), q,
+                            out, length, msg)
+        }
+    }
+
+    /// WebP's largest width or height.
+    public static let webpMaxDimension = 16383
 
     private static func encode(
         _ image: RasterImage,

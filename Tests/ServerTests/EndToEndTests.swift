@@ -146,7 +146,7 @@ import Testing
         try problem(["-F", "image=@\(input)"], "\(base)/resize?w=10&w=12&method=scale", 400, mentions: "more than once")
         try problem(["-F", "other=@\(input)"], "\(base)/resize?w=10&method=scale", 400, mentions: "image")
         let text = try TestImages.write(Array("hello, not an image".utf8), suffix: "png")
-        try problem(["-F", "image=@\(text)"], "\(base)/resize?w=10&method=scale", 415, mentions: "not a JPEG or PNG")
+        try problem(["-F", "image=@\(text)"], "\(base)/resize?w=10&method=scale", 415, mentions: "not a JPEG, PNG or WebP")
         try problem(["--data-binary", "@\(input)", "-H", "Content-Type: text/plain"], "\(base)/resize?w=10&method=scale", 415, mentions: "multipart")
         try problem(["-F", "image=@\(input)"], "\(base)/resize?w=400&h=300&method=seam", 422, mentions: "exceeds")
         try problem(["-F", "image=@\(input)"], "\(base)/resize?w=9000&method=scale", 422, mentions: "8192")

@@ -1,4 +1,4 @@
-// The decode oracle shared by FuzzJPEG and FuzzPNG.
+// The decode oracle shared by FuzzJPEG, FuzzPNG and FuzzWebP.
 public import ImageCodecs
 import FuzzSupport
 
@@ -7,14 +7,18 @@ public let fuzzLimits = DecodeLimits(maxPixels: 1 << 18, maxDimension: 2048)
 
 /// readHeader, then decode (full size, or shrink-on-load chosen by `selector`). Never crashes; a decoded
 /// image has the size the header promised (or a DCT-scaled one covering the requested minimum); the only
-/// errors are "corrupt" of the same format and "exceeds limits".
+/// errors are "corrupt" of the same format and "exceeds limits" (and, for WebP, "unsupported": an
+/// animation).
 public func decodeAndCheck(_ bytes: [UInt8], selector: UInt8, format: ImageFormat) {
     let header: ImageHeader
     do {
         header = try ImageDecoder.readHeader(bytes)
     } catch let error as ImageCodecError {
-        guard case .corrupt(let f, _) = error, f == format else { fuzzFailure("readHeader: unexpected \(error)") }
-        return
+        switch error {
+        case .corrupt(let f, _) where f == format: return
+        case .unsupported where format == .webp: return
+        default: fuzzFailure("readHeader: unexpected \(error)")
+        }
     } catch {
         fuzzFailure("readHeader threw a foreign error \(error)")
     }
@@ -34,10 +38,12 @@ public func decodeAndCheck(_ bytes: [UInt8], selector: UInt8, format: ImageForma
         }
         if format == .jpeg && image.channels != 3 { fuzzFailure("JPEG with \(image.channels) channels") }
         if format == .png && image.channels != (header.hasAlpha ? 4 : 3) { fuzzFailure("PNG channels") }
+        if format == .webp && image.channels != (header.hasAlpha ? 4 : 3) { fuzzFailure("WebP channels") }
     } catch let error as ImageCodecError {
         switch error {
         case .corrupt(let f, _) where f == format: break
         case .exceedsLimits: break
+        case .unsupported where format == .webp: break
         default: fuzzFailure("decode: unexpected \(error)")
         }
     } catch {

@@ -1,6 +1,7 @@
 // The request-target → query → ResizeOptions chain on arbitrary bytes: `parseRequestTarget`,
 // `parseQueryString` and the Server's real `ResizeOptions.parse`. Oracles: never crash; accepted
-// options are inside their documented ranges; a parsed query re-encoded and parsed again gives the same
+// options are inside their documented ranges (quality only, and always, for jpeg and webp; Accept only
+// picks webp or png); a parsed query re-encoded and parsed again gives the same
 // pairs (the decoder is lossless); every refusal is a 400 whose text names what was wrong.
 import FuzzSupport
 import HTTPCore
@@ -32,8 +33,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
 
     do {
-        let options = try ResizeOptions.parse(query, defaultWait: 60, maxWait: maxWait)
+        // The raw input doubles as the Accept header, so the format negotiation sees arbitrary text too.
+        let options = try ResizeOptions.parse(query, accept: text, defaultQuality: 90, defaultWait: 60, maxWait: maxWait)
         if options.width == nil && options.height == nil { fuzzFailure("accepted without w or h") }
+        if let q = options.quality, !ResizeOptions.qualityRange.contains(q) { fuzzFailure("quality \(q)") }
+        if options.format.isLossy != (options.quality != nil) { fuzzFailure("quality \(String(describing: options.quality)) for \(options.format)") }
+        if options.formatFromAccept && options.format == .jpeg { fuzzFailure("Accept chose jpeg") }
         if let w = options.width, !ResizeOptions.dimensionRange.contains(w) { fuzzFailure("w \(w)") }
         if let h = options.height, !ResizeOptions.dimensionRange.contains(h) { fuzzFailure("h \(h)") }
         if !ResizeOptions.iterationRange.contains(options.iterations) { fuzzFailure("iterations") }

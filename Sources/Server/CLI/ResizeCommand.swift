@@ -11,14 +11,15 @@ struct ResizeCommand: AsyncParsableCommand {
         // -h is the height here, as in `deepresize resize a.jpg -w 400 -h 300`; help is --help.
         helpNames: [.long])
 
-    @Argument(help: "Input JPEG or PNG.") var input: String
+    @Argument(help: "Input JPEG, PNG or WebP.") var input: String
     @Option(name: .customShort("w"), help: "Target width (keeps the aspect ratio when -h is absent).") var width: Int?
     @Option(name: .customShort("h"), help: "Target height (keeps the aspect ratio when -w is absent).") var height: Int?
     @Option(help: "deep, seam or scale.") var method: String = ResizeMethod.deep.rawValue
     @Option(name: .customLong("operator"), help: "deep: seam or linear.") var featureOperator: String = FeatureOperator.seam.rawValue
     @Option(help: "deep: protect the semantic mask (true or false).") var protect: String = "true"
     @Option(help: "deep: optimiser iterations (1…1000).") var iterations: Int = DeepResizeOptions.defaultIterations
-    @Option(help: "png or jpeg (default: from the output's extension, else png).") var format: String?
+    @Option(help: "png, jpeg or webp (default: from the output's extension, else png).") var format: String?
+    @Option(help: "jpeg and webp: quality 1…100 (default: jpeg_quality).") var quality: Int?
     @Option(name: .shortAndLong, help: "Output file.") var output: String
     @Option(name: .customLong("mask-out"), help: "deep: write the semantic mask over the (dimmed) input here (PNG).") var maskOutput: String?
     @Option(name: .customLong("report-json"), help: "deep: write the run's DeepResizeReport (loss terms, iterations, evaluations, times) here as JSON.") var reportJSON: String?
@@ -30,6 +31,7 @@ struct ResizeCommand: AsyncParsableCommand {
             ("method", method), ("operator", featureOperator), ("protect", protect), ("iterations", String(iterations)),
             ("format", format ?? Self.format(forPath: output)),
         ]
+        if let quality { query.append(("quality", String(quality))) }
         if let width { query.append(("w", String(width))) }
         if let height { query.append(("h", String(height))) }
         let request: ResizeOptions
@@ -38,7 +40,7 @@ struct ResizeCommand: AsyncParsableCommand {
         let pipeline = ResizePipeline(config: config, network: network, networkProblem: networkProblem)
         let bytes: [UInt8]
         do {
-            request = try ResizeOptions.parse(query, defaultWait: 0, maxWait: 0)
+            request = try ResizeOptions.parse(query, defaultQuality: config.jpegQuality, defaultWait: 0, maxWait: 0)
             // Refused before any work: these outputs exist only for the deep method.
             if request.method != .deep && (maskOutput != nil || reportJSON != nil) {
                 throw ValidationError("--mask-out and --report-json need --method deep")
@@ -73,7 +75,10 @@ struct ResizeCommand: AsyncParsableCommand {
                     try write([UInt8](try encoder.encode(note)), to: reportJSON)
                 }
             }
-            var summary = "\(output): \(width)×\(height) \(request.format.rawValue), decode \(ms(run.timings.decode)) ms, \(request.method.rawValue) \(ms(run.timings.process)) ms, encode \(ms(run.timings.encode)) ms"
+            var summary = "\(output): \(width)×\(height) \(request.format.rawValue)"
+            if let quality = request.quality { summary += " q\(quality)" }
+            summary += ", decode \(ms(run.timings.decode)) ms, \(request.method.rawValue) \(ms(run.timings.process)) ms, encode \(ms(run.timings.encode)) ms"
+            if run.colour != .none { summary += ", \(run.colour)" }
             if request.method.isQueued {
                 // What the server's workers reserve for this job (job_memory_budget_bytes).
                 let estimate = pipeline.estimatedJobBytes(method: request.method, sourceWidth: header.width, sourceHeight: header.height,
@@ -104,7 +109,9 @@ struct ResizeCommand: AsyncParsableCommand {
 
     static func format(forPath path: String) -> String {
         let lower = path.lowercased()
-        return lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") ? OutputFormat.jpeg.rawValue : OutputFormat.png.rawValue
+        if lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") { return OutputFormat.jpeg.rawValue }
+        if lower.hasSuffix(".webp") { return OutputFormat.webp.rawValue }
+        return OutputFormat.png.rawValue
     }
 
     /// `--report-json` of a deep request that kept the aspect ratio: no reconstruction ran.

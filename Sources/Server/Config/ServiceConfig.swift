@@ -175,7 +175,7 @@ extension ServiceConfig {
         int("max_attempts", \.maxAttempts, 1...100, "runs of a job interrupted by crashes before it is failed"),
         seconds("result_ttl", \.resultTTL, 1...31_536_000, "how long finished jobs and their files are kept"),
         seconds("shutdown_grace", \.shutdownGrace, 0...3600, "on SIGTERM, how long in-flight work may take before exit"),
-        int("jpeg_quality", \.jpegQuality, 1...100, "quality of format=jpeg outputs"),
+        int("jpeg_quality", \.jpegQuality, 1...100, "quality of jpeg and webp outputs whose request gives no quality"),
         authTokensKey,
     ]
 

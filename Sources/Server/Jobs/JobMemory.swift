@@ -10,12 +10,12 @@ extension ResizePipeline {
     /// (`DeepResizer.estimatedPeakBytes` for the working sizes after `max_deep_input_pixels`) plus the
     /// pipeline's buffers; `seam`: its grid over the working (covering) image; `scale`: the decoded and the
     /// output image and the resampler's bands. Every method adds the encoded input, the decoded image and
-    /// the output. A PNG counts 4 channels (it may carry alpha; a queued job's record does not say), so
-    /// the number at submission and at the worker is the same.
+    /// the output. A PNG or WebP counts 4 channels (it may carry alpha; a queued job's record does not
+    /// say), so the number at submission and at the worker is the same.
     func estimatedJobBytes(method: ResizeMethod, sourceWidth: Int, sourceHeight: Int, sourceFormat: ImageFormat,
                            encodedBytes: Int, width: Int, height: Int) -> Int {
         guard sourceWidth > 0, sourceHeight > 0, width > 0, height > 0 else { return 0 }
-        let channels = sourceFormat == .png ? 4 : 3
+        let channels = sourceFormat == .jpeg ? 3 : 4
         let decoded = Self.decodedSize(format: sourceFormat, width: sourceWidth, height: sourceHeight,
                                        minimum: method == .scale ? (width, height)
                                            : decodeMinimum(method: method, sourceWidth: sourceWidth, sourceHeight: sourceHeight,

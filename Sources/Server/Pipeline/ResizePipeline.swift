@@ -48,13 +48,16 @@ struct ResizePipeline: Sendable {
     /// Reads the header (no pixels) and checks the input and output limits: the checks a request can fail
     /// before any work is queued.
     func inspect(_ bytes: [UInt8], options: ResizeOptions) throws -> (header: ImageHeader, width: Int, height: Int) {
-        guard ImageDecoder.sniff(bytes) != nil else { throw ImageCodecError.unrecognizedFormat }
+        // Not a JPEG, PNG or WebP: unrecognizedFormat, or unsupported naming a known format (GIF, AVIF…).
         let header = try ImageDecoder.readHeader(bytes)
         if header.width * header.height > limits.maxPixels {
             throw Problem.unprocessable("source resolution \(megapixels(header.width * header.height)) MP (\(header.width)×\(header.height)) exceeds \(megapixels(limits.maxPixels)) MP")
         }
         let size = options.targetSize(sourceWidth: header.width, sourceHeight: header.height)
         try checkOutput(width: size.width, height: size.height, method: options.method)
+        if options.format == .webp && max(size.width, size.height) > ImageEncoder.webpMaxDimension {
+            throw Problem.unprocessable("output \(size.width)×\(size.height) exceeds WebP's largest dimension \(ImageEncoder.webpMaxDimension); ask for format=png or format=jpeg")
+        }
         return (header, size.width, size.height)
     }
 
@@ -79,12 +82,18 @@ struct ResizePipeline: Sendable {
     }
 
     func decode(_ bytes: [UInt8], for method: ResizeMethod, width: Int, height: Int) throws -> RasterImage {
+        try decodeDetailed(bytes, for: method, width: width, height: height).image
+    }
+
+    /// `decode`, also saying what became of an embedded ICC profile (converted to sRGB, or ignored).
+    func decodeDetailed(_ bytes: [UInt8], for method: ResizeMethod, width: Int, height: Int) throws -> DecodedImage {
         // libjpeg may shrink while decoding (DCT scaling) as long as the image still covers what the method
         // works on: the target for `scale`, the uniformly scaled working image for `seam` and `deep`.
         let header = try ImageDecoder.readHeader(bytes)
-        return try ImageDecoder.decode(bytes, limits: limits,
-                                       minimumSize: decodeMinimum(method: method, sourceWidth: header.width,
-                                                                  sourceHeight: header.height, width: width, height: height))
+        return try ImageDecoder.decodeDetailed(bytes, limits: limits,
+                                               minimumSize: decodeMinimum(method: method, sourceWidth: header.width,
+                                                                          sourceHeight: header.height, width: width,
+                                                                          height: height))
     }
 
     /// The smallest decode that still holds what `method` works on (at most the source itself).
@@ -149,10 +158,12 @@ struct ResizePipeline: Sendable {
         }
     }
 
-    func encode(_ image: RasterImage, format: OutputFormat) throws -> [UInt8] {
+    /// `quality` (JPEG, WebP): the request's; nil: `jpeg_quality`.
+    func encode(_ image: RasterImage, format: OutputFormat, quality: Int? = nil) throws -> [UInt8] {
         switch format {
         case .png: try ImageEncoder.png(image)
-        case .jpeg: try ImageEncoder.jpeg(image, quality: jpegQuality)
+        case .jpeg: try ImageEncoder.jpeg(image, quality: quality ?? jpegQuality)
+        case .webp: try ImageEncoder.webp(image, quality: quality ?? jpegQuality)
         }
     }
 
@@ -164,25 +175,28 @@ struct ResizePipeline: Sendable {
         var attachments: [String: [UInt8]] = [:]
         var deepReport: DeepResizeReport?
         var deepSummary: String?
+        /// What became of the input's ICC profile.
+        var colour: ColourProfile = .none
     }
 
     func run(_ bytes: [UInt8], options: ResizeOptions, width: Int, height: Int,
              context: RunContext = .detached) throws -> Run {
         var timings = Timings()
         var start = monotonicSeconds()
-        let image = try decode(bytes, for: options.method, width: width, height: height)
+        let decoded = try decodeDetailed(bytes, for: options.method, width: width, height: height)
+        let image = decoded.image
         timings.decode = monotonicSeconds() - start
         start = monotonicSeconds()
         let outcome = try resize(image, method: options.method, options: options, width: width, height: height,
                                  context: context)
         timings.process = monotonicSeconds() - start
         start = monotonicSeconds()
-        let output = try encode(outcome.image, format: options.format)
+        let output = try encode(outcome.image, format: options.format, quality: options.quality)
         var attachments: [String: [UInt8]] = [:]
         if let mask = outcome.maskOverlay { attachments["mask.png"] = try ImageEncoder.png(mask) }
         timings.encode = monotonicSeconds() - start
         return Run(output: output, timings: timings, attachments: attachments, deepReport: outcome.deepReport,
-                   deepSummary: outcome.deepSummary)
+                   deepSummary: outcome.deepSummary, colour: decoded.colour)
     }
 }
 

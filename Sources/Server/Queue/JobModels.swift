@@ -16,18 +16,22 @@ struct JobParams: Sendable, Codable, Equatable {
     var protect: Bool?
     var iterations: Int?
     var format: String
+    /// JPEG/WebP quality (absent for PNG, and in rows written before it existed: then `jpeg_quality`).
+    var quality: Int?
 
-    init(width: Int, height: Int, op: String? = nil, protect: Bool? = nil, iterations: Int? = nil, format: String) {
+    init(width: Int, height: Int, op: String? = nil, protect: Bool? = nil, iterations: Int? = nil, format: String,
+         quality: Int? = nil) {
         self.width = width
         self.height = height
         self.op = op
         self.protect = protect
         self.iterations = iterations
         self.format = format
+        self.quality = quality
     }
 
     enum CodingKeys: String, CodingKey {
-        case width = "w", height = "h", op = "operator", protect, iterations, format
+        case width = "w", height = "h", op = "operator", protect, iterations, format, quality
     }
 }
 

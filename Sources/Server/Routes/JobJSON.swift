@@ -11,6 +11,7 @@ extension JobRecord {
         if let name = params.op, let op = FeatureOperator(rawValue: name) { options.featureOperator = op }
         if let protect = params.protect { options.protect = protect }
         if let iterations = params.iterations { options.iterations = iterations }
+        options.quality = params.quality
         return options
     }
 
@@ -22,6 +23,7 @@ extension JobRecord {
                             ("iterations", params.iterations.map(JSON.int) ?? .null)]
         }
         paramFields.append(("format", .string(params.format)))
+        if let quality = params.quality { paramFields.append(("quality", .int(quality))) }
         let fraction = status == .succeeded ? 1 : (progressTotal > 0 ? min(1, Double(progressStep) / Double(progressTotal)) : 0)
         var fields: [(String, JSON)] = [
             ("id", .string(id)),

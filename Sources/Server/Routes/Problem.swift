@@ -54,11 +54,13 @@ extension Problem {
         case let codec as ImageCodecError:
             switch codec {
             case .unrecognizedFormat:
-                self = .unsupportedMedia("the image is not a JPEG or PNG (checked by its content, not its name)")
+                self = .unsupportedMedia("the image is not a \(ImageFormat.acceptedNames) (checked by its content, not its name)")
+            case .unsupported(let what):
+                self = .unsupportedMedia("\(what) is not supported; send a \(ImageFormat.acceptedNames) (checked by its content, not its name)")
             case .exceedsLimits(let message):
                 self = .unprocessable(message)
             case .corrupt(let format, let message):
-                self = .badRequest("the \(format.rawValue.uppercased()) image cannot be decoded: \(message)")
+                self = .badRequest("the \(format.displayName) image cannot be decoded: \(message)")
             case .encodeFailed(let message):
                 self = .internal("encoding the result failed: \(message)")
             }

@@ -11,8 +11,45 @@ enum ResizeMethod: String, Sendable, CaseIterable {
 }
 
 enum OutputFormat: String, Sendable, CaseIterable {
-    case png, jpeg
+    case png, jpeg, webp
     var contentType: String { "image/\(rawValue)" }
+    /// Whether `quality` means anything for this format.
+    var isLossy: Bool { self != .png }
+
+    /// The format of an answer whose request names none: WebP when `Accept` lists `image/webp` (q > 0) at
+    /// least as high as PNG, else PNG (API.md). Wildcards never select WebP: curl and fetch() send `*/*`
+    /// and get the PNG the README promises; browsers list `image/webp` for images.
+    static func negotiated(accept: String?) -> OutputFormat {
+        guard let accept else { return .png }
+        var webp: Double?, png: Double?, imageAny: Double?, any: Double?
+        func trimmed(_ text: Substring) -> String {
+            let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+            return String(text.drop(while: blank).reversed().drop(while: blank).reversed()).lowercased()
+        }
+        for range in accept.split(separator: ",") {
+            let parts = range.split(separator: ";")
+            guard let first = parts.first else { continue }
+            let type = trimmed(first)
+            var q = 1.0
+            for parameter in parts.dropFirst() {
+                let pair = parameter.split(separator: "=", maxSplits: 1)
+                if pair.count == 2, trimmed(pair[0]) == "q" {
+                    // A malformed weight counts as 0 (not acceptable), never as a preference.
+                    q = Double(trimmed(pair[1])).flatMap { $0.isFinite ? min(max($0, 0), 1) : nil } ?? 0
+                }
+            }
+            switch type {
+            case "image/webp": webp = max(webp ?? 0, q)
+            case "image/png": png = max(png ?? 0, q)
+            case "image/*": imageAny = max(imageAny ?? 0, q)
+            case "*/*": any = max(any ?? 0, q)
+            default: break
+            }
+        }
+        let webpQ = webp ?? 0
+        let pngQ = png ?? imageAny ?? any ?? 0
+        return webpQ > 0 && webpQ >= pngQ ? .webp : .png
+    }
 }
 
 /// The query of `POST /resize`, validated. Every parameter appears at most once; an unknown one or a bad
@@ -25,14 +62,22 @@ struct ResizeOptions: Sendable, Equatable {
     var protect = true
     var iterations = DeepResizeOptions.defaultIterations
     var format: OutputFormat = .png
+    /// `format` was absent, so `Accept` chose it: the answer carries `Vary: Accept`.
+    var formatFromAccept = false
+    /// JPEG/WebP quality; nil: the configured `jpeg_quality`.
+    var quality: Int?
     var wait: Double
 
-    static let parameterNames = ["w", "h", "method", "operator", "protect", "iterations", "format", "wait"]
+    static let parameterNames = ["w", "h", "method", "operator", "protect", "iterations", "format", "quality", "wait"]
     static let iterationRange = 1...1000
+    static let qualityRange = 1...100
     /// Dimensions are checked against the configured limits later; this only keeps the numbers sane.
     static let dimensionRange = 1...1_000_000
 
-    static func parse(_ query: [(name: String, value: String)], defaultWait: Double, maxWait: Double) throws -> ResizeOptions {
+    /// `accept`: the request's `Accept` header, which chooses the format when the query names none.
+    /// `defaultQuality` (`jpeg_quality`), when given, fills in `quality` for a JPEG or WebP answer.
+    static func parse(_ query: [(name: String, value: String)], accept: String? = nil, defaultQuality: Int? = nil,
+                      defaultWait: Double, maxWait: Double) throws -> ResizeOptions {
         var options = ResizeOptions(wait: defaultWait)
         var seen = Set<String>()
         for (name, value) in query {
@@ -55,6 +100,7 @@ struct ResizeOptions: Sendable, Equatable {
                 }
             case "iterations": options.iterations = try integer(name, value, in: iterationRange)
             case "format": options.format = try choice(name, value, OutputFormat.self)
+            case "quality": options.quality = try integer(name, value, in: qualityRange)
             case "wait":
                 guard value.utf8.allSatisfy({ $0 == UInt8(ascii: ".") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
                       let seconds = Double(value), seconds.isFinite, seconds >= 0, seconds <= maxWait else {
@@ -67,6 +113,16 @@ struct ResizeOptions: Sendable, Equatable {
         if options.width == nil && options.height == nil {
             throw Problem.badRequest("give w, h or both (target size in pixels)")
         }
+        if seen.contains("format") {
+            if options.quality != nil && !options.format.isLossy {
+                throw Problem.badRequest("quality applies to format=jpeg or format=webp, not format=\(options.format.rawValue)")
+            }
+        } else {
+            options.format = OutputFormat.negotiated(accept: accept)
+            options.formatFromAccept = true
+        }
+        if options.format.isLossy, options.quality == nil, let defaultQuality { options.quality = defaultQuality }
+        if !options.format.isLossy { options.quality = nil }
         return options
     }
 

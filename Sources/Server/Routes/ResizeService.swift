@@ -106,7 +106,10 @@ final class ResizeService: HTTPHandler {
     // MARK: POST /resize
 
     private func resize(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) throws {
-        let options = try ResizeOptions.parse(request.head.query, defaultWait: config.defaultWait, maxWait: config.maxWait)
+        let options = try ResizeOptions.parse(request.head.query, accept: request.head.headers.values("Accept").joined(separator: ","),
+                                              defaultQuality: config.jpegQuality, defaultWait: config.defaultWait, maxWait: config.maxWait)
+        // Without `format`, Accept chose the encoding: caches must key the answer on it.
+        let respond = options.formatFromAccept ? Self.varyingOnAccept(respond) : respond
         let image = try Self.imageBytes(of: request)
         let (header, width, height) = try pipeline.inspect(image, options: options)
         if options.method.isQueued {
@@ -122,7 +125,8 @@ final class ResizeService: HTTPHandler {
                 if options.method.isQueued {
                     try pipeline.checkAvailable(options.method)
                     // Decode once now so a broken file is a 400 to this request, never a failed job later.
-                    _ = try pipeline.decode(image, for: options.method, width: width, height: height)
+                    let decoded = try pipeline.decodeDetailed(image, for: options.method, width: width, height: height)
+                    logIgnoredProfile(decoded.colour)
                     let job = try store.enqueue(method: options.method.rawValue, params: JobParams(options, width: width, height: height),
                                                 input: image, inputFormat: header.format.rawValue,
                                                 inputWidth: header.width, inputHeight: header.height)
@@ -135,6 +139,7 @@ final class ResizeService: HTTPHandler {
                     }
                 } else {
                     let run = try pipeline.run(image, options: options, width: width, height: height)
+                    logIgnoredProfile(run.colour)
                     var response = HTTPResponse(status: 200, body: run.output)
                     response.headers.set("Content-Type", options.format.contentType)
                     response.headers.set("Server-Timing", Self.serverTiming(queue: 0, run.timings))
@@ -144,6 +149,19 @@ final class ResizeService: HTTPHandler {
                 respond(problemResponse(error, request: head))
             }
         }
+    }
+
+    static func varyingOnAccept(_ respond: @escaping @Sendable (HTTPResponse) -> Void) -> @Sendable (HTTPResponse) -> Void {
+        { response in
+            var response = response
+            response.headers.add("Vary", "Accept")
+            respond(response)
+        }
+    }
+
+    /// An embedded ICC profile that could not be used: the image was taken as sRGB (docs/images.md).
+    private func logIgnoredProfile(_ colour: ColourProfile) {
+        if case .ignored(let reason) = colour { logger.notice("ICC profile ignored, input taken as sRGB: \(reason)") }
     }
 
     private func waitForJob(_ id: String, timeout: Double, request: HTTPRequestHead,
@@ -192,9 +210,9 @@ final class ResizeService: HTTPHandler {
         let mediaType = contentType.split(separator: ";").first.map { $0.trimmingSpaces.lowercased() } ?? ""
         switch mediaType {
         case "multipart/form-data": return .multipart
-        case "image/jpeg", "image/png", "application/octet-stream": return .raw
+        case "image/jpeg", "image/png", "image/webp", "application/octet-stream": return .raw
         default:
-            throw Problem.unsupportedMedia("send the image as multipart/form-data field 'image' (curl -F image=@photo.jpg) or as a raw image/jpeg or image/png body, not '\(contentType)'")
+            throw Problem.unsupportedMedia("send the image as multipart/form-data field 'image' (curl -F image=@photo.jpg) or as a raw image/jpeg, image/png or image/webp body, not '\(contentType)'")
         }
     }
 
@@ -369,7 +387,7 @@ extension JobParams {
         let deep = options.method == .deep
         self.init(width: width, height: height, op: deep ? options.featureOperator.rawValue : nil,
                   protect: deep ? options.protect : nil, iterations: deep ? options.iterations : nil,
-                  format: options.format.rawValue)
+                  format: options.format.rawValue, quality: options.format.isLossy ? options.quality : nil)
     }
 }
 

@@ -28,13 +28,15 @@ enum OpenAPIDocument {
           {"name": "operator", "in": "query", "description": "How deep resizes the feature maps.", "schema": {"type": "string", "enum": ["seam", "linear"], "default": "seam"}},
           {"name": "protect", "in": "query", "description": "Protect the semantic mask (deep).", "schema": {"type": "string", "enum": ["true", "false"], "default": "true"}},
           {"name": "iterations", "in": "query", "description": "Optimiser budget (deep).", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}},
-          {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["png", "jpeg"], "default": "png"}},
+          {"name": "format", "in": "query", "description": "Output encoding. When absent, Accept decides: webp when it lists image/webp at least as high as PNG (wildcards never select WebP), else png; the answer then carries Vary: Accept.", "schema": {"type": "string", "enum": ["png", "jpeg", "webp"]}},
+          {"name": "quality", "in": "query", "description": "JPEG or WebP quality (lossy; default jpeg_quality = 90). A 400 with format=png.", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
           {"name": "wait", "in": "query", "description": "Seconds the request may wait for a queued job before it answers 202 (default default_wait = 60, at most max_wait = 300), in plain decimal notation.", "schema": {"type": "number", "minimum": 0, "maximum": 300, "default": 60}},
-          {"name": "Prefer", "in": "header", "description": "respond-async: answer 202 at once.", "schema": {"type": "string"}}
+          {"name": "Prefer", "in": "header", "description": "respond-async: answer 202 at once.", "schema": {"type": "string"}},
+          {"name": "Accept", "in": "header", "description": "Chooses between WebP and PNG when format is absent.", "schema": {"type": "string"}}
         ],
         "requestBody": {
           "required": true,
-          "description": "A JPEG or PNG (recognised by content), as multipart field `image` or as the raw body; at most max_body_bytes (25 MiB).",
+          "description": "A JPEG, PNG or still WebP (recognised by content; an embedded ICC profile is converted to sRGB), as multipart field `image` or as the raw body; at most max_body_bytes (25 MiB).",
           "content": {
             "multipart/form-data": {
               "schema": {
@@ -42,10 +44,11 @@ enum OpenAPIDocument {
                 "required": ["image"],
                 "properties": {"image": {"type": "string", "contentMediaType": "application/octet-stream"}}
               },
-              "encoding": {"image": {"contentType": "image/jpeg, image/png, application/octet-stream"}}
+              "encoding": {"image": {"contentType": "image/jpeg, image/png, image/webp, application/octet-stream"}}
             },
             "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
-            "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}
+            "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
+            "image/webp": {"schema": {"type": "string", "contentMediaType": "image/webp"}}
           }
         },
         "responses": {
@@ -53,11 +56,13 @@ enum OpenAPIDocument {
             "description": "The resized image.",
             "headers": {
               "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"},
-              "Server-Timing": {"description": "queue, decode, process and encode durations in milliseconds.", "schema": {"type": "string"}}
+              "Server-Timing": {"description": "queue, decode, process and encode durations in milliseconds.", "schema": {"type": "string"}},
+              "Vary": {"description": "Accept, when the query has no format.", "schema": {"type": "string"}}
             },
             "content": {
               "image/png": {"schema": {"$ref": "#/components/schemas/Image"}},
-              "image/jpeg": {"schema": {"$ref": "#/components/schemas/Image"}}
+              "image/jpeg": {"schema": {"$ref": "#/components/schemas/Image"}},
+              "image/webp": {"schema": {"$ref": "#/components/schemas/Image"}}
             }
           },
           "202": {
@@ -79,7 +84,7 @@ enum OpenAPIDocument {
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
           "408": {"$ref": "#/components/responses/RequestTimeout"},
           "413": {"description": "The body is larger than max_body_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-          "415": {"description": "Not a JPEG or PNG (by content), or a body type other than multipart/form-data, image/jpeg, image/png.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+          "415": {"description": "Not a JPEG, PNG or still WebP (by content: GIF, AVIF, HEIC, an animated WebP…), or a body type other than multipart/form-data, image/jpeg, image/png, image/webp.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
           "422": {"description": "Decodable but outside the limits (max_input_pixels, max_output_dimension, max_deep_output_pixels), or a deep/seam job whose estimated memory exceeds job_memory_budget_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
           "429": {
             "description": "The job queue is full (queue_capacity).",
@@ -145,7 +150,8 @@ enum OpenAPIDocument {
             "headers": {"ETag": {"$ref": "#/components/headers/ETag"}, "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"}},
             "content": {
               "image/png": {"schema": {"$ref": "#/components/schemas/Image"}},
-              "image/jpeg": {"schema": {"$ref": "#/components/schemas/Image"}}
+              "image/jpeg": {"schema": {"$ref": "#/components/schemas/Image"}},
+              "image/webp": {"schema": {"$ref": "#/components/schemas/Image"}}
             }
           },
           "304": {"description": "If-None-Match matched.", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}},
@@ -338,7 +344,8 @@ enum OpenAPIDocument {
               "operator": {"type": ["string", "null"], "enum": ["seam", "linear", null]},
               "protect": {"type": ["boolean", "null"]},
               "iterations": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000},
-              "format": {"type": "string", "enum": ["png", "jpeg"]}
+              "format": {"type": "string", "enum": ["png", "jpeg", "webp"]},
+              "quality": {"type": "integer", "minimum": 1, "maximum": 100, "description": "jpeg and webp only."}
             }
           },
           "input": {
@@ -347,7 +354,7 @@ enum OpenAPIDocument {
             "properties": {
               "width": {"type": "integer", "minimum": 1},
               "height": {"type": "integer", "minimum": 1},
-              "format": {"type": "string", "enum": ["jpeg", "png"]}
+              "format": {"type": "string", "enum": ["jpeg", "png", "webp"]}
             }
           },
           "progress": {

@@ -67,8 +67,8 @@ enum WebPage {
 <main>
   <form class="panel" id="form">
     <div id="drop" tabindex="0">
-      <input type="file" id="file" accept="image/jpeg,image/png">
-      <div id="drop-text">Drop a JPEG or PNG here, or <u>choose a file</u></div>
+      <input type="file" id="file" accept="image/jpeg,image/png,image/webp">
+      <div id="drop-text">Drop a JPEG, PNG or WebP here, or <u>choose a file</u></div>
     </div>
     <div class="row">
       <div><label for="w">Width (px)</label><input type="number" id="w" min="1" step="1"></div>
@@ -90,7 +90,7 @@ enum WebPage {
       <div class="check"><input type="checkbox" id="protect" checked><label for="protect" style="margin:0">protect the important regions</label></div>
     </div>
     <label for="format">Output format</label>
-    <select id="format"><option value="png">PNG</option><option value="jpeg">JPEG</option></select>
+    <select id="format"><option value="png">PNG</option><option value="jpeg">JPEG</option><option value="webp">WebP</option></select>
     <button type="submit" id="submit" disabled>Resize</button>
     <button type="button" id="cancel" class="secondary" style="display:none">Cancel</button>
     <div id="progress-box"><progress id="progress" max="1" value="0"></progress><div id="status"></div></div>
@@ -149,7 +149,7 @@ async function problemText(response) {
 function setFile(file) {
   clearError();
   if (!file) return;
-  if (!/^image\/(jpeg|png)$/.test(file.type)) { showError(`${file.name} is not a JPEG or PNG.`); return; }
+  if (!/^image\/(jpeg|png|webp)$/.test(file.type)) { showError(`${file.name} is not a JPEG, PNG or WebP.`); return; }
   const url = URL.createObjectURL(file);
   const img = new Image();
   img.onload = () => {

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import ImageCodecs
+@testable import Server
+
+/// `format`, `quality` and the `Accept` negotiation of POST /resize (API.md).
+@Suite struct FormatOptionsTests {
+    private func parse(_ query: [(String, String)], accept: String? = nil, defaultQuality: Int? = 90) throws -> ResizeOptions {
+        try ResizeOptions.parse(query.map { (name: $0.0, value: $0.1) }, accept: accept, defaultQuality: defaultQuality,
+                                defaultWait: 60, maxWait: 300)
+    }
+
+    @Test func acceptChoosesBetweenWebPAndPNG() {
+        let cases: [(String?, OutputFormat)] = [
+            (nil, .png), ("", .png), ("*/*", .png), ("image/*", .png), ("image/png", .png),
+            ("image/webp", .webp), ("image/webp,*/*", .webp), ("IMAGE/WEBP", .webp),
+            // Chrome and Firefox for an <img>.
+            ("image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", .webp),
+            ("image/avif,image/webp,*/*", .webp),
+            ("image/png, image/webp;q=0.5", .png), ("image/webp;q=0.5, image/*;q=0.4", .webp),
+            ("image/webp;q=0", .png), ("image/webp;q=0.0, */*", .png), ("image/webp;q=abc", .png),
+            ("image/webp ; q=1.0 , image/png;q=1", .webp), ("text/html", .png),
+        ]
+        for (accept, expected) in cases {
+            #expect(OutputFormat.negotiated(accept: accept) == expected, "Accept: \(accept ?? "none")")
+        }
+    }
+
+    @Test func formatFromAcceptIsMarked() throws {
+        let negotiated = try parse([("w", "10")], accept: "image/webp")
+        #expect(negotiated.format == .webp && negotiated.formatFromAccept)
+        #expect(negotiated.quality == 90)
+        let fallback = try parse([("w", "10")], accept: "*/*")
+        #expect(fallback.format == .png && fallback.formatFromAccept && fallback.quality == nil)
+        let explicit = try parse([("w", "10"), ("format", "png")], accept: "image/webp")
+        #expect(explicit.format == .png && !explicit.formatFromAccept)
+    }
+
+    @Test func qualityIsPerRequestWithTheConfiguredDefault() throws {
+        #expect(try parse([("w", "10"), ("format", "jpeg")], defaultQuality: 77).quality == 77)
+        #expect(try parse([("w", "10"), ("format", "webp"), ("quality", "35")]).quality == 35)
+        #expect(try parse([("w", "10"), ("format", "jpeg"), ("quality", "100")]).quality == 100)
+        #expect(try parse([("w", "10"), ("format", "jpeg")], defaultQuality: nil).quality == nil)
+        // Without format, a quality applies when Accept picks WebP and is dropped for PNG.
+        #expect(try parse([("w", "10"), ("quality", "40")], accept: "image/webp").quality == 40)
+        #expect(try parse([("w", "10"), ("quality", "40")], accept: "*/*").quality == nil)
+    }
+
+    @Test func badQualitiesAreRefused() {
+        let cases: [([(String, String)], String)] = [
+            ([("w", "10"), ("format", "jpeg"), ("quality", "0")], "quality must be an integer from 1 to 100"),
+            ([("w", "10"), ("format", "jpeg"), ("quality", "101")], "quality must be an integer from 1 to 100"),
+            ([("w", "10"), ("format", "webp"), ("quality", "9.5")], "quality must be"),
+            ([("w", "10"), ("format", "png"), ("quality", "80")], "quality applies to format=jpeg or format=webp, not format=png"),
+            ([("w", "10"), ("format", "jpeg"), ("quality", "80"), ("quality", "81")], "more than once"),
+            ([("w", "10"), ("format", "avif")], "format must be one of png, jpeg, webp"),
+        ]
+        for (query, message) in cases {
+            do {
+                _ = try parse(query)
+                Issue.record("accepted \(query)")
+            } catch let problem as Problem {
+                #expect(problem.status == 400 && problem.detail.contains(message), "\(query): \(problem.detail)")
+            } catch {
+                Issue.record("unexpected \(error)")
+            }
+        }
+    }
+
+    @Test func webpOutputsOverItsLargestSideAreRefusedUpFront() throws {
+        var config = ServiceConfig()
+        config.maxOutputDimension = 20_000
+        let pipeline = ResizePipeline(config: config)
+        let input = try ImageEncoder.png(RasterImage(width: 40, height: 20))
+        #expect(try pipeline.inspect(input, options: parse([("w", "16383"), ("method", "scale"), ("format", "webp")])).width == 16383)
+        do {
+            _ = try pipeline.inspect(input, options: parse([("w", "16384"), ("method", "scale"), ("format", "webp")]))
+            Issue.record("accepted a 16384-pixel WebP")
+        } catch let problem as Problem {
+            #expect(problem.status == 422 && problem.detail.contains("WebP's largest dimension 16383"), "\(problem)")
+        }
+        #expect(try pipeline.inspect(input, options: parse([("w", "16384"), ("method", "scale"), ("format", "png")])).width == 16384)
+    }
+
+    @Test func jobParamsKeepFormatAndQuality() throws {
+        let options = try parse([("w", "10"), ("format", "webp"), ("quality", "61"), ("method", "seam")])
+        let params = JobParams(options, width: 10, height: 8)
+        #expect(params.format == "webp" && params.quality == 61)
+        #expect(JobParams(try parse([("w", "10"), ("format", "png")]), width: 10, height: 8).quality == nil)
+        // A row written before quality existed decodes, without one.
+        let old = try JSONDecoder().decode(JobParams.self, from: Data(#"{"w":4,"h":3,"format":"jpeg"}"#.utf8))
+        #expect(old.quality == nil && old.format == "jpeg")
+    }
+}
