@@ -48,8 +48,10 @@ public final class DeepObjective {
 
     /// - Parameters:
     ///   - targets: T_l for relu1_1 … relu4_1, each (⌊h/s⌋, ⌊w/s⌋).
-    ///   - inputFeatures: the input's relu3_1 and relu4_1 (for the Gram term; ignored when β = 0).
-    ///   - inputMean, inputStd: the input image's per-channel RGB statistics (std 1/N).
+    ///   - inputFeatures: the relu3_1 and relu4_1 whose Gram matrices the output's should match: the input's
+    ///     (the reference) or the targets' (`DeepStatisticsSource`); ignored when β = 0.
+    ///   - inputMean, inputStd: the per-channel RGB statistics (std 1/N) the output's should match: the
+    ///     input image's, or R0's.
     public init(network: VGGNetwork, height: Int, width: Int, targets: [Tap: Tensor], inputFeatures: [Tap: Tensor],
                 inputMean: [Double], inputStd: [Double], weights: DeepLossWeights = DeepLossWeights(),
                 threads: Int = 2) throws {

@@ -11,6 +11,16 @@ public enum DeepStart: String, Sendable, CaseIterable {
     case bilinear
 }
 
+/// Which image's global statistics (the Gram term's matrices, the regulariser's colour mean and
+/// standard deviation) the output is held to.
+public enum DeepStatisticsSource: String, Sendable, CaseIterable {
+    /// The input's, as the reference: when seams remove most of one region (a sky), the remaining part is
+    /// pushed toward the whole input's colours, which tints flat areas (docs/spec.md).
+    case input
+    /// The resized content's: the targets' Gram matrices and R0's colour statistics.
+    case output
+}
+
 /// Settings of the deep method (docs/spec.md; docs/api.md `operator`, `protect`, `iterations`).
 public struct DeepResizeOptions: Sendable, Equatable {
     public var featureOperator: FeatureOperator = .seam
@@ -30,6 +40,7 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// Refined seams: the weight of the image's own edges (pooled to each level) in the seams' energy,
     /// relative to the largest; 0 leaves the features' energy alone (docs/spec.md, "Seam energy").
     public var edgeWeight: Double = 1
+    public var statistics: DeepStatisticsSource = .output
     /// Refined seams: what the levels below relu4_1 search on.
     public var fineField: SeamRefinementField = .luminance
     /// Scale the source uniformly first and leave only the remaining change of aspect to the operator
@@ -54,6 +65,7 @@ public struct DeepResizeOptions: Sendable, Equatable {
                                         threads: threads, earlyStop: nil)
         options.refineSeams = false
         options.start = .bilinear
+        options.statistics = .input
         options.uniformFirst = false
         return options
     }
@@ -278,10 +290,6 @@ public enum DeepResizer {
             targets = try FeatureResize.targets(for: reconstruction, operator: options.featureOperator, mask: protection,
                                                 outputHeight: height, outputWidth: width, context: searchContext)
         }
-        let (mean, std) = DeepLoss.channelStatistics(input)
-        let objective = try DeepObjective(network: network, height: height, width: width, targets: targets,
-                                          inputFeatures: inputFeatures, inputMean: mean, inputStd: std,
-                                          weights: options.weights, threads: options.threads)
         let start: Tensor
         switch (options.start, options.featureOperator) {
         case (.geometry, .seam):
@@ -299,6 +307,14 @@ public enum DeepResizer {
         case (.geometry, .linear), (.bilinear, _):
             start = FeatureResize.linear(input, height: height, width: width)
         }
+        // The Gram matrices and colour statistics the output is held to: the input's (the reference), or
+        // those of the resized content itself (the targets and R0), which keep the proportions the seams
+        // left (a sky that lost half its rows is not pushed back toward the whole input's colours).
+        let (gramFeatures, statsImage) = options.statistics == .input ? (inputFeatures, input) : (targets, start)
+        let (mean, std) = DeepLoss.channelStatistics(statsImage)
+        let objective = try DeepObjective(network: network, height: height, width: width, targets: targets,
+                                          inputFeatures: gramFeatures, inputMean: mean, inputStd: std,
+                                          weights: options.weights, threads: options.threads)
         let r0 = start.toArray().map { min(max($0, 0), 1) }
         return (objective, mask, r0)
     }

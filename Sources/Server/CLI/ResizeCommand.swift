@@ -20,6 +20,7 @@ struct ResizeCommand: AsyncParsableCommand {
     @Option(help: "deep: optimiser iterations (1…1000).") var iterations: Int = DeepResizeOptions.defaultIterations
     @Option(help: "png, jpeg or webp (default: from the output's extension, else png).") var format: String?
     @Option(help: "jpeg and webp: quality 1…100 (default: jpeg_quality).") var quality: Int?
+    @Option(help: "deep: where the optimiser starts, geometry (the seams or warp applied to the image) or bilinear (the plain resize; for comparisons).") var start: String = DeepStart.geometry.rawValue
     @Option(name: .shortAndLong, help: "Output file.") var output: String
     @Option(name: .customLong("mask-out"), help: "deep: write the semantic mask over the (dimmed) input here (PNG).") var maskOutput: String?
     @Option(name: .customLong("report-json"), help: "deep: write the run's DeepResizeReport (loss terms, iterations, evaluations, times) here as JSON.") var reportJSON: String?
@@ -34,7 +35,7 @@ struct ResizeCommand: AsyncParsableCommand {
         if let quality { query.append(("quality", String(quality))) }
         if let width { query.append(("w", String(width))) }
         if let height { query.append(("h", String(height))) }
-        let request: ResizeOptions
+        var request: ResizeOptions
         let needsNetwork = method == ResizeMethod.deep.rawValue
         let (network, networkProblem) = needsNetwork ? ResizePipeline.loadNetwork(config) : (nil, nil)
         let pipeline = ResizePipeline(config: config, network: network, networkProblem: networkProblem)

@@ -128,6 +128,7 @@ struct ResizePipeline: Sendable {
         var deep = DeepResizeOptions(featureOperator: options.featureOperator, protect: options.protect,
                                      iterations: options.iterations, threads: engineThreads, earlyStop: deepEarlyStop)
         deep.maxWorkingPixels = maxDeepInputPixels
+        deep.start = options.start
         return deep
     }
 

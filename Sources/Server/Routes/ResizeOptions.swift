@@ -67,6 +67,9 @@ struct ResizeOptions: Sendable, Equatable {
     /// JPEG/WebP quality; nil: the configured `jpeg_quality`.
     var quality: Int?
     var wait: Double
+    /// deep: where the optimiser starts. Not an HTTP parameter: `deepresize resize --start` sets it, for
+    /// measuring the start (BENCHMARKS.md).
+    var start: DeepStart = .geometry
 
     static let parameterNames = ["w", "h", "method", "operator", "protect", "iterations", "format", "quality", "wait"]
     static let iterationRange = 1...1000
