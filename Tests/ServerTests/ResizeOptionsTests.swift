@@ -9,7 +9,7 @@ import Testing
     @Test func defaultsFollowTheContract() throws {
         let options = try parse([("w", "400"), ("h", "300")])
         #expect(options.method == .deep && options.featureOperator == .seam && options.protect)
-        #expect(options.iterations == 100 && options.format == .png && options.wait == 60)
+        #expect(options.iterations == 20 && options.format == .png && options.wait == 60)
     }
 
     @Test func everyBadValueNamesItsParameter() {
