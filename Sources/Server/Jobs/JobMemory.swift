@@ -35,8 +35,8 @@ extension ResizePipeline {
             // back pointers: about 24 B a cell) rounded up to 40 B.
             bytes += 2 * cells * channels + 40 * cells
         case .deep:
-            let working = Self.workingSize(imageWidth: decoded.width, imageHeight: decoded.height, width: width, height: height,
-                                           coverTarget: false, maxPixels: maxDeepInputPixels) ?? decoded
+            let working = deepWorkingSize(sourceWidth: sourceWidth, sourceHeight: sourceHeight, sourceFormat: sourceFormat,
+                                          width: width, height: height)
             let workingPixels = working.width * working.height
             // The working raster, its float tensor (12 B/px) and the mask overlay (RGBA); the output tensor.
             bytes += workingPixels * (channels + 12 + 4) + 12 * outputPixels
@@ -44,6 +44,17 @@ extension ResizePipeline {
                                                     outputWidth: width, outputHeight: height, threads: engineThreads)
         }
         return bytes
+    }
+
+    /// The size `deep` works at for a source of sourceWidth × sourceHeight (after the decoder's DCT scaling
+    /// and `workingImage`): what the memory estimate counts and what `checkMethodSize` holds to the method's
+    /// minimum.
+    func deepWorkingSize(sourceWidth: Int, sourceHeight: Int, sourceFormat: ImageFormat,
+                         width: Int, height: Int) -> (width: Int, height: Int) {
+        let decoded = Self.decodedSize(format: sourceFormat, width: sourceWidth, height: sourceHeight,
+                                       minimum: deepDecodeMinimum(width: sourceWidth, height: sourceHeight))
+        return Self.workingSize(imageWidth: decoded.width, imageHeight: decoded.height, width: width, height: height,
+                                coverTarget: false, maxPixels: maxDeepInputPixels) ?? decoded
     }
 
     /// The estimate for a stored job; 0 when its record names no method this server knows (the run fails

@@ -55,7 +55,37 @@ struct ResizePipeline: Sendable {
         }
         let size = options.targetSize(sourceWidth: header.width, sourceHeight: header.height)
         try checkOutput(width: size.width, height: size.height, method: options.method)
+        try checkMethodSize(header, width: size.width, height: size.height, method: options.method)
         return (header, size.width, size.height)
+    }
+
+    /// What the methods themselves cannot do, whatever the configured limits: `deep` needs an output of at
+    /// least 8×8 (VGG's relu4_1 has stride 8) and an image to work on of at least 16×16 (relu5_1 has stride
+    /// 16), judged on the size it really works at (`deepWorkingSize`, the one the memory estimate uses);
+    /// `seam` takes sides up to `SeamCarving.maximumSide`. Checked in `inspect`, so before the memory
+    /// estimate and before any pixel is decoded.
+    func checkMethodSize(_ header: ImageHeader, width: Int, height: Int, method: ResizeMethod) throws {
+        switch method {
+        case .scale:
+            return
+        case .seam:
+            if width > SeamCarving.maximumSide || height > SeamCarving.maximumSide {
+                throw Problem.unprocessable("output \(width)×\(height) has a side over \(SeamCarving.maximumSide) px, the most method=seam handles")
+            }
+        case .deep:
+            let least = DeepResizer.minimumOutputSide
+            if width < least || height < least {
+                throw Problem.unprocessable("output \(width)×\(height) is too small for method=deep: each side needs at least \(least) px; use method=scale or seam")
+            }
+            let working = deepWorkingSize(sourceWidth: header.width, sourceHeight: header.height, sourceFormat: header.format,
+                                          width: width, height: height)
+            let side = DeepResizer.minimumInputSide
+            if working.width < side || working.height < side {
+                let source = "\(header.width)×\(header.height)"
+                let worked = working == (header.width, header.height) ? source : "\(working.width)×\(working.height) (the input is \(source))"
+                throw Problem.unprocessable("method=deep works on this image at \(worked) and needs at least \(side)×\(side) px; use method=scale or seam")
+            }
+        }
     }
 
     func checkOutput(width: Int, height: Int, method: ResizeMethod) throws {

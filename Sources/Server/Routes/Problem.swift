@@ -1,3 +1,4 @@
+import Engine
 import HTTPCore
 import ImageCodecs
 
@@ -62,6 +63,10 @@ extension Problem {
             case .encodeFailed(let message):
                 self = .internal("encoding the result failed: \(message)")
             }
+        case let engine as SeamCarvingError:
+            self = .unprocessable(engine.description)
+        case let engine as DeepResizeError:
+            self = .unprocessable(engine.description)
         case JobStoreError.queueFull(let retryAfter):
             self = Problem(status: 429, title: "Too Many Requests",
                            detail: "the job queue is full; try again in \(retryAfter) s",

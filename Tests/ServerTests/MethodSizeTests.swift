@@ -1,0 +1,48 @@
+import Engine
+import Foundation
+import ImageCodecs
+import Testing
+
+@testable import Server
+
+/// The sizes a method cannot handle are refused by `inspect` with a 422 that says why, before the memory
+/// estimate runs and before any pixel is decoded (issue 11: each of these requests killed the server with
+/// SIGFPE in the estimate).
+@Suite struct MethodSizeTests {
+    static let pipeline = ResizePipeline(config: ServiceConfig())
+
+    static func inspect(_ width: Int, _ height: Int, _ query: [(name: String, value: String)]) throws {
+        let bytes = try ImageEncoder.png(TestImages.scene(width: width, height: height))
+        let options = try ResizeOptions.parse(query, defaultWait: 0, maxWait: 0)
+        _ = try pipeline.inspect(bytes, options: options)
+    }
+
+    @Test("the issue's reproductions are 422 with a reason",
+          arguments: [(1, 1, "100", "100"), (160, 120, "7", "100"), (160, 120, "1", "1"), (15, 200, "15", "200"),
+                      (1, 20000, nil, "1"), (200, 15, "100", "100")] as [(Int, Int, String?, String?)])
+    func deepRefusesWhatItCannotDo(width: Int, height: Int, w: String?, h: String?) throws {
+        var query: [(name: String, value: String)] = [("method", "deep")]
+        if let w { query.append(("w", w)) }
+        if let h { query.append(("h", h)) }
+        let problem = try #require(throws: Problem.self) { try Self.inspect(width, height, query) }
+        #expect(problem.status == 422)
+        #expect(problem.detail.contains("method=deep"), "\(problem.detail)")
+    }
+
+    @Test func deepAcceptsTheSmallestItCanDo() throws {
+        try Self.inspect(16, 16, [("method", "deep"), ("w", "8"), ("h", "8")])
+        try Self.inspect(640, 480, [("method", "deep"), ("w", "8"), ("h", "8")])
+    }
+
+    @Test func seamRefusesASideLongerThanItHandles() throws {
+        let problem = try #require(throws: Problem.self) {
+            try Self.inspect(4, 4, [("method", "seam"), ("w", "999999"), ("h", "1")])
+        }
+        #expect(problem.status == 422)
+    }
+
+    @Test func engineRefusalsAre4xxNot500() {
+        #expect(Problem(SeamCarvingError.invalidTargetSize(width: 0, height: 1)).status == 422)
+        #expect(Problem(DeepResizeError("too small")).status == 422)
+    }
+}
