@@ -46,3 +46,34 @@ import Testing
         #expect(Problem(DeepResizeError("too small")).status == 422)
     }
 }
+
+/// `seam` is bounded by its work (pixels × seams), not by the size of the upload.
+@Suite struct SeamWorkTests {
+    @Test func theIssuesTinyPNGAskedForAWideStripIsRefused() throws {
+        // 1×20000 PNG (under 1 KB), w=1000&h=1: held the only worker for 133 s.
+        let problem = try #require(throws: Problem.self) {
+            try MethodSizeTests.inspect(1, 20000, [("method", "seam"), ("w", "1000"), ("h", "1")])
+        }
+        #expect(problem.status == 422)
+        #expect(problem.detail.contains("max_seam_work"), "\(problem.detail)")
+    }
+
+    @Test func ordinaryJobsAtTheOutputCapFitTheDefault() throws {
+        let pipeline = MethodSizeTests.pipeline
+        // A 4K photo to 1 MP, a small image doubled, a tiny one grown to the cap.
+        for (source, target) in [((3840, 2160), (1000, 1000)), ((500, 500), (1000, 1000)), ((16, 16), (1000, 1000)),
+                                 ((8404, 4726), (1000, 562))] {
+            let work = pipeline.seamWork(sourceWidth: source.0, sourceHeight: source.1, sourceFormat: .jpeg,
+                                         width: target.0, height: target.1)
+            #expect(work.pixelSeams <= ServiceConfig().maxSeamWork, "\(source) → \(target): \(work)")
+        }
+        let work = pipeline.seamWork(sourceWidth: 1, sourceHeight: 20000, sourceFormat: .png, width: 1000, height: 1)
+        #expect(work.seams == 999 + 19999 && work.pixels == 1000 * 20000)
+    }
+
+    @Test func scientificNotation() {
+        #expect(scientific(4_000_000_000) == "4e9")
+        #expect(scientific(419_960_000_000) == "4.2e11")
+        #expect(scientific(999) == "999")
+    }
+}

@@ -18,6 +18,8 @@ struct ServiceConfig: Sendable, Equatable {
     var maxOutputDimension = 8192
     var maxDeepOutputPixels = 1_000_000
     var maxDeepInputPixels = 1_000_000
+    /// `seam`'s cost bound: pixels × seams (`ResizePipeline.seamWork`).
+    var maxSeamWork = 4_000_000_000
     /// `deep` ends a job early once L fell by < 0.1 % over 10 iterations (DeepResizeOptions.defaultEarlyStop).
     var deepEarlyStop = true
     var queueCapacity = 100
@@ -163,6 +165,8 @@ extension ServiceConfig {
         int("max_output_dimension", \.maxOutputDimension, 1...65_535, "largest output width or height for scale (422 above)"),
         int("max_deep_output_pixels", \.maxDeepOutputPixels, 1...100_000_000, "largest output area for deep and seam (422 above)"),
         int("max_deep_input_pixels", \.maxDeepInputPixels, 4096...100_000_000, "deep works on the input scaled down to at most this area"),
+        int("max_seam_work", \.maxSeamWork, 1...1_000_000_000_000_000,
+            "largest seam job in pixels × seams: its largest image area times the seams it carves or inserts (422 above)"),
         bool("deep_early_stop", \.deepEarlyStop, "deep stops before its iterations once L fell by less than 0.1 % over 10 iterations"),
         int("queue_capacity", \.queueCapacity, 1...1_000_000, "queued jobs before /resize answers 429"),
         seconds("default_wait", \.defaultWait, 0...86_400, "how long /resize waits for a job when the query has no wait"),

@@ -9,6 +9,7 @@ struct ResizePipeline: Sendable {
     var maxOutputDimension: Int
     var maxDeepOutputPixels: Int
     var maxDeepInputPixels: Int
+    var maxSeamWork: Int
     var jpegQuality: Int
     var engineThreads: Int
     /// `deep_early_stop`: `DeepResizeOptions.defaultEarlyStop`, or nil (every iteration runs).
@@ -23,6 +24,7 @@ struct ResizePipeline: Sendable {
         maxOutputDimension = config.maxOutputDimension
         maxDeepOutputPixels = config.maxDeepOutputPixels
         maxDeepInputPixels = config.maxDeepInputPixels
+        maxSeamWork = config.maxSeamWork
         jpegQuality = config.jpegQuality
         engineThreads = config.engineThreads
         deepEarlyStop = config.deepEarlyStop ? DeepResizeOptions.defaultEarlyStop : nil
@@ -72,6 +74,11 @@ struct ResizePipeline: Sendable {
             if width > SeamCarving.maximumSide || height > SeamCarving.maximumSide {
                 throw Problem.unprocessable("output \(width)×\(height) has a side over \(SeamCarving.maximumSide) px, the most method=seam handles")
             }
+            let work = seamWork(sourceWidth: header.width, sourceHeight: header.height, sourceFormat: header.format,
+                                width: width, height: height)
+            if work.pixelSeams > maxSeamWork {
+                throw Problem.unprocessable("method=seam from \(header.width)×\(header.height) to \(width)×\(height) carves or inserts \(work.seams) seams through images of up to \(work.pixels) pixels: \(scientific(work.pixelSeams)) pixels × seams, over max_seam_work (\(scientific(maxSeamWork))); ask for a size closer to the input's aspect ratio, or use method=scale")
+            }
         case .deep:
             let least = DeepResizer.minimumOutputSide
             if width < least || height < least {
@@ -99,6 +106,21 @@ struct ResizePipeline: Sendable {
                 throw Problem.unprocessable("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxDeepOutputPixels)) MP for method=\(method.rawValue)")
             }
         }
+    }
+
+    /// What a seam job costs: seam carving removes or inserts one seam at a time across the whole image,
+    /// so its time grows with the seams (`seams`) times the largest area it works on (`pixels`: the working
+    /// image, the image between the width and the height pass, the output). Not the file size: a 943-byte
+    /// 1×20000 PNG asked for 1000×1 is 21,000 seams through 20 MP.
+    func seamWork(sourceWidth: Int, sourceHeight: Int, sourceFormat: ImageFormat,
+                  width: Int, height: Int) -> (seams: Int, pixels: Int, pixelSeams: Int) {
+        let decoded = Self.decodedSize(format: sourceFormat, width: sourceWidth, height: sourceHeight, minimum: (width, height))
+        let working = Self.workingSize(imageWidth: decoded.width, imageHeight: decoded.height, width: width, height: height,
+                                       coverTarget: true, maxPixels: nil) ?? decoded
+        let seams = abs(working.width - width) + abs(working.height - height)
+        let pixels = max(working.width * working.height, width * working.height, width * height)
+        let (product, overflow) = seams.multipliedReportingOverflow(by: pixels)
+        return (seams, pixels, overflow ? Int.max : product)
     }
 
     /// `deep` needs the network's weights.
@@ -220,6 +242,16 @@ struct ResizePipeline: Sendable {
         timings.encode = monotonicSeconds() - start
         return Run(output: output, timings: timings, attachments: attachments, deepReport: outcome.deepReport)
     }
+}
+
+/// 4.2e11, 4e9: large counts in problem details.
+func scientific(_ value: Int) -> String {
+    guard value >= 100_000 else { return String(value) }
+    var mantissa = Double(value)
+    var exponent = 0
+    while mantissa >= 10 { mantissa /= 10; exponent += 1 }
+    let rounded = (mantissa * 10).rounded() / 10
+    return (rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)) + "e" + String(exponent)
 }
 
 func megapixels(_ pixels: Int) -> String {
