@@ -19,7 +19,7 @@ struct ServiceConfig: Sendable, Equatable {
     var maxDeepOutputPixels = 1_000_000
     var maxDeepInputPixels = 1_000_000
     /// `seam`'s cost bound: pixels × seams (`ResizePipeline.seamWork`).
-    var maxSeamWork = 4_000_000_000
+    var maxSeamWork = 2_000_000_000
     /// `deep` ends a job early once L fell by < 0.1 % over 10 iterations (DeepResizeOptions.defaultEarlyStop).
     var deepEarlyStop = true
     var queueCapacity = 100
