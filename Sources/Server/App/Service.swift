@@ -23,6 +23,13 @@ final class Service: Sendable {
             logger.notice("recovered jobs interrupted by a previous process",
                           metadata: ["requeued": "\(recovered.requeued)", "failed": "\(recovered.failed)"])
         }
+        if !recovered.unclaimed.isEmpty {
+            logger.error("""
+                \(recovered.unclaimed.count) entries of the jobs directory have no row in the database (restored from an \
+                older backup, or its WAL was lost): moved to \(config.dataDirectory)/\(JobStore.unclaimedDirectoryName), \
+                not deleted; their jobs are unknown to the API
+                """, metadata: ["first": "\(recovered.unclaimed.prefix(5).joined(separator: ","))"])
+        }
         let (network, networkProblem) = ResizePipeline.loadNetwork(config)
         if let networkProblem {
             logger.error("method=deep is unavailable until the weights load: \(networkProblem)")
@@ -83,7 +90,9 @@ final class Service: Sendable {
                 logger.warning("workers did not stop within the grace period; their jobs rerun at the next start")
             }
             waiters.releaseAll()
-            http.shutdown(gracePeriod: grace) {
+            http.shutdown(gracePeriod: grace) { [self] in
+                // jobs.sqlite3 alone then holds every commit (a copy of it is a backup; the WAL is empty).
+                do { try store.checkpoint() } catch { logger.warning("checkpointing the job database failed: \(error)") }
                 completion()
             }
         }

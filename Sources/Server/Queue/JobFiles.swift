@@ -144,6 +144,29 @@ enum JobFiles {
         if unlink(path) != 0 && errno != ENOENT { throw fail("removing", path) }
     }
 
+    /// Removes a job directory: its markers (`.pending`, `.expired`) last, so a crash half-way never leaves
+    /// an unmarked directory with some of its files (which the start-up sweep would have to keep).
+    static func removeJobDirectory(_ path: String) throws {
+        guard isDirectory(path) else { return try removeTree(path) }
+        let names = try list(path)
+        for name in names where !name.hasPrefix(".") || name.hasPrefix(tempPrefix) { try removeTree(path + "/" + name) }
+        for name in try list(path) { try removeTree(path + "/" + name) }
+        if rmdir(path) != 0 && errno != ENOENT { throw fail("removing directory", path) }
+    }
+
+    /// Moves `path` into `directory` as `name` (or `name.2`, `name.3` … when taken), fsyncing both parents.
+    static func moveAside(_ path: String, into directory: String, name: String) throws {
+        var target = directory + "/" + name
+        var suffix = 1
+        while exists(target) {
+            suffix += 1
+            target = directory + "/" + name + "." + String(suffix)
+        }
+        guard rename(path, target) == 0 else { throw fail("moving aside", path) }
+        try syncDirectory(directory)
+        if let slash = path.lastIndex(of: "/") { try syncDirectory(String(path[..<slash])) }
+    }
+
     /// Removes a directory and everything in it (we only ever create one level of plain files, but
     /// a stray subdirectory is handled too). Symlinks are removed, never followed.
     static func removeTree(_ path: String) throws {

@@ -89,6 +89,14 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
     case fileSystem(operation: String, path: String, errno: Int32)
     /// A row we cannot decode (hand-edited or damaged database).
     case corruptRecord(id: String, detail: String)
+    /// The data directory holds job files, but the database has neither jobs nor the directory's identity:
+    /// it is missing, empty, or lost its WAL. Starting would serve an empty queue over files it cannot
+    /// account for, so the store refuses.
+    case databaseLost(directory: String, jobDirectories: Int, detail: String)
+    /// The database's identity is not the data directory's: it was made by another store.
+    case foreignDatabase(directory: String, fileIdentity: String, databaseIdentity: String)
+    /// `PRAGMA quick_check` found damage.
+    case damagedDatabase(path: String, detail: String)
 
     var description: String {
         switch self {
@@ -108,6 +116,18 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
             return "\(operation) \(path) failed: \(String(cString: strerror(code))) (errno \(code))"
         case .corruptRecord(let id, let detail):
             return "job \(id) in the database cannot be read: \(detail)"
+        case .databaseLost(let directory, let count, let detail):
+            return "\(directory)/jobs holds \(count) job \(count == 1 ? "directory" : "directories") but \(detail): the database "
+                + "was lost (missing, emptied, or its -wal file deleted or damaged), and starting would leave those jobs "
+                + "unreachable. Restore jobs.sqlite3 from a backup (docs/operations.md, \"Backups\"; remove a stale "
+                + "jobs.sqlite3-wal and -shm with it), or move \(directory)/jobs aside to start with an empty queue"
+        case .foreignDatabase(let directory, let fileIdentity, let databaseIdentity):
+            return "the database in \(directory) belongs to another job store (its identity is \(databaseIdentity), the "
+                + "directory's \(JobStore.identityFileName) says \(fileIdentity)): put back this directory's own jobs.sqlite3, or "
+                + "move the directory's jobs and \(JobStore.identityFileName) aside"
+        case .damagedDatabase(let path, let detail):
+            return "the job database \(path) is damaged (PRAGMA quick_check: \(detail)); restore it from a backup "
+                + "(docs/operations.md, \"Backups\")"
         }
     }
 
@@ -116,7 +136,7 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .fileSystem(_, _, let code):
             return [ENOSPC, EROFS, EIO, EDQUOT, EACCES, EPERM].contains(code)
-        case .directoryInUse:
+        case .directoryInUse, .damagedDatabase:
             return true
         default:
             return false

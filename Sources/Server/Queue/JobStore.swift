@@ -2,10 +2,20 @@
 // result.<ext>). One server per data directory is the supported setup, and DIR/jobs.lock enforces it.
 //
 // Crash rules (files are written before the row that points at them, rows deleted before their files):
-// - crash between the input file and the INSERT: an orphan directory with no row, swept at start;
+// - crash between the input file and the INSERT: an orphan directory with no row, marked `.pending`
+//   (created before the input, removed after the commit), swept at start;
 // - crash between the result file and the UPDATE: the row is still running, so it runs again at start
 //   (result files of unfinished jobs are removed, and a rerun's rename replaces a stale one anyway);
 // - crash while running: recoverInterruptedJobs() requeues it, or fails it after max_attempts.
+// - crash between deleting expired rows and their files: the directories were marked `.expired` before
+//   the DELETE, and are swept at start.
+// The start-up sweep deletes a job directory without a row only when it carries one of those markers: a
+// directory of an acknowledged job never does, so a database that lost rows (restored from an older
+// backup, its WAL lost) never costs their files. Such directories are moved to DIR/unclaimed instead, and a
+// database that has neither the data directory's identity (DIR/store-id, the same UUID as `store_id` in
+// its `meta` table) nor any job refuses to start while job files exist: it is not the database that made
+// them. `PRAGMA quick_check` runs at every start.
+//
 // All state changes happen under one Mutex around one connection, so in this process two transitions
 // never interleave (cancel vs succeed, two workers claiming); IMMEDIATE transactions, WAL and the busy
 // timeout keep any other connection (sqlite3 CLI) from corrupting or half-reading anything.
@@ -49,6 +59,15 @@ final class JobStore: Sendable {
         var pending: Set<String> = []
     }
 
+    /// The file in the data directory that holds the store's identity, a UUID also kept in the database
+    /// (`meta.store_id`); both are written when the store is created.
+    static let identityFileName = "store-id"
+    /// Markers in a job directory that has no row (yet, or any more): the sweep may delete it.
+    static let pendingMarker = ".pending"
+    static let expiredMarker = ".expired"
+    /// Where the sweep moves job directories the database does not know (DIR/unclaimed/<name>).
+    static let unclaimedDirectoryName = "unclaimed"
+
     /// What start-up recovery did, for the log.
     struct RecoveryReport: Sendable, Equatable {
         /// Running jobs put back in the queue.
@@ -59,6 +78,9 @@ final class JobStore: Sendable {
         var canceled = 0
         /// Orphan directories, stray temp files and stale result files deleted.
         var removedFiles = 0
+        /// Entries of DIR/jobs the database has no row for and that carry no marker (jobs the database
+        /// forgot): moved to DIR/unclaimed, never deleted.
+        var unclaimed: [String] = []
     }
 
     static let systemClock: @Sendable () -> Double = {
@@ -69,6 +91,7 @@ final class JobStore: Sendable {
 
     var databasePath: String { directory + "/jobs.sqlite3" }
     private var jobsDirectory: String { directory + "/jobs" }
+    private var unclaimedDirectory: String { directory + "/" + Self.unclaimedDirectoryName }
     private func jobDirectory(_ id: String) -> String { jobsDirectory + "/" + id }
 
     /// Opens (creating if needed) the store in `directory`.
@@ -83,10 +106,106 @@ final class JobStore: Sendable {
         self.clock = clock
         try JobFiles.makeDirectories(directory)
         directoryLock = try DirectoryLock(path: directory + "/jobs.lock", directory: directory)
-        let db = try SQLiteConnection(path: directory + "/jobs.sqlite3", readOnly: sqliteReadOnly)
+        let db = try Self.openChecked(directory: directory, readOnly: sqliteReadOnly)
         try JobSchema.migrate(db)
+        if !sqliteReadOnly { try Self.establishIdentity(db, directory: directory) }
         try JobFiles.makeDirectory(directory + "/jobs", parent: directory)
         state = Mutex(State(db: db))
+    }
+
+    /// Opens the database only when it can be the one that made the job files: a missing or empty file,
+    /// or one with neither jobs nor the directory's identity, while DIR/jobs holds unmarked job
+    /// directories, refuses (before SQLite creates or changes anything); so does a database whose
+    /// identity is another's, and one that `PRAGMA quick_check` finds damaged.
+    private static func openChecked(directory: String, readOnly: Bool) throws -> SQLiteConnection {
+        let path = directory + "/jobs.sqlite3"
+        let fileIdentity = try readIdentityFile(directory)
+        let jobFiles = try unmarkedEntries(directory + "/jobs")
+        var info = stat()
+        let exists = lstat(path, &info) == 0
+        if !jobFiles.isEmpty && (!exists || info.st_size == 0) {
+            throw JobStoreError.databaseLost(directory: directory, jobDirectories: jobFiles.count,
+                                             detail: exists ? "jobs.sqlite3 is empty" : "jobs.sqlite3 is missing")
+        }
+        let db: SQLiteConnection
+        var problems: [String] = []
+        do {
+            db = try SQLiteConnection(path: path, readOnly: readOnly)
+            let check = try db.prepare("PRAGMA quick_check")
+            while try check.step(), problems.count < 5 { problems.append(check.text(0)) }
+            check.reset()
+        } catch let error as SQLiteError where [SQLITE_CORRUPT, SQLITE_NOTADB].contains(error.primaryCode) {
+            throw JobStoreError.damagedDatabase(path: path, detail: error.message)
+        }
+        if problems != ["ok"] {
+            throw JobStoreError.damagedDatabase(path: path, detail: problems.joined(separator: "; "))
+        }
+        // A database without the schema (user_version 0) has neither jobs nor an identity.
+        let hasSchema = (try db.queryInt("PRAGMA user_version") ?? 0) > 0
+        let databaseIdentity = hasSchema ? try readIdentity(db) : nil
+        if let fileIdentity, let databaseIdentity, fileIdentity != databaseIdentity {
+            throw JobStoreError.foreignDatabase(directory: directory, fileIdentity: fileIdentity, databaseIdentity: databaseIdentity)
+        }
+        if databaseIdentity == nil && !jobFiles.isEmpty {
+            let jobs = hasSchema ? (try db.queryInt("SELECT COUNT(*) FROM jobs") ?? 0) : 0
+            if jobs == 0 {
+                throw JobStoreError.databaseLost(
+                    directory: directory, jobDirectories: jobFiles.count,
+                    detail: "jobs.sqlite3 has no jobs and not the store's identity"
+                        + (fileIdentity.map { " (\($0), in \(directory)/\(identityFileName))" } ?? ""))
+            }
+            // Jobs but no identity: a database from before identities, or a directory that lost its identity
+            // file. Its rows are kept; directories it does not know go to DIR/unclaimed.
+        }
+        return db
+    }
+
+    /// Writes the identity where it is missing: the database first, then the file, so a file identity
+    /// always names a database that held it. A new store gets a fresh UUID.
+    private static func establishIdentity(_ db: SQLiteConnection, directory: String) throws {
+        let fileIdentity = try readIdentityFile(directory)
+        var identity = try readIdentity(db)
+        if identity == nil {
+            let chosen = fileIdentity ?? JobID.generate()
+            try db.writeTransaction {
+                let insert = try db.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING")
+                try insert.bind(1, chosen)
+                try insert.step()
+            }
+            identity = try readIdentity(db)
+        }
+        guard let identity, fileIdentity != identity else { return }
+        try JobFiles.writeAtomically(Array((identity + "\n").utf8), to: directory + "/" + identityFileName, directory: directory)
+    }
+
+    /// The database's identity (`meta.store_id`), nil when it has none.
+    private static func readIdentity(_ db: SQLiteConnection) throws -> String? {
+        let query = try db.prepare("SELECT value FROM meta WHERE key = 'store_id'")
+        return try query.step() ? query.text(0) : nil
+    }
+
+    /// DIR/store-id's identity; nil when the file is missing. A file that holds no UUID is an error.
+    static func readIdentityFile(_ directory: String) throws -> String? {
+        let path = directory + "/" + identityFileName
+        guard let bytes = try JobFiles.read(path) else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard JobID.isValid(text) else {
+            throw JobStoreError.damagedDatabase(path: path, detail: "the identity file holds no store identity (a UUID)")
+        }
+        return text
+    }
+
+    /// Entries of DIR/jobs that are neither temp files nor directories marked `.pending`/`.expired`: what
+    /// only the database can account for.
+    private static func unmarkedEntries(_ jobs: String) throws -> [String] {
+        try JobFiles.list(jobs).filter { name in
+            !name.hasPrefix(JobFiles.tempPrefix) && !isMarked(jobs + "/" + name)
+        }
+    }
+
+    private static func isMarked(_ path: String) -> Bool {
+        JobFiles.isDirectory(path)
+            && (JobFiles.exists(path + "/" + pendingMarker) || JobFiles.exists(path + "/" + expiredMarker))
     }
 
     private static let columns = """
@@ -178,8 +297,18 @@ final class JobStore: Sendable {
             for name in try JobFiles.list(jobsDirectory) where !state.pending.contains(name) {
                 let path = jobsDirectory + "/" + name
                 guard JobID.isValid(name), let job = known[name], JobFiles.isDirectory(path) else {
-                    try JobFiles.removeTree(path)
-                    report.removedFiles += 1
+                    if name.hasPrefix(JobFiles.tempPrefix) || Self.isMarked(path) {
+                        // A temp file, an enqueue that never committed, or an expired job: never acknowledged,
+                        // or past its result_ttl.
+                        try JobFiles.removeJobDirectory(path)
+                        report.removedFiles += 1
+                    } else {
+                        // Not ours to delete: the database does not know it, but nothing says it was never
+                        // acknowledged (a database restored from an older backup, or one that lost its WAL).
+                        try JobFiles.makeDirectory(unclaimedDirectory, parent: directory)
+                        try JobFiles.moveAside(path, into: unclaimedDirectory, name: name)
+                        report.unclaimed.append(name)
+                    }
                     continue
                 }
                 for file in try JobFiles.list(path) {
@@ -216,9 +345,11 @@ final class JobStore: Sendable {
         do {
             defer { _ = state.withLock { $0.pending.remove(id) } }
             try JobFiles.makeDirectory(dir, parent: jobsDirectory)
+            // Until the row commits, the directory says it may be deleted without one (a crash in between).
+            try JobFiles.writeAtomically([], to: dir + "/" + Self.pendingMarker, directory: dir)
             try JobFiles.writeAtomically(input, to: dir + "/input." + inputFormat, directory: dir)
             let now = clock()
-            return try withDatabase(wait: LockWait.request) { state in
+            let record = try withDatabase(wait: LockWait.request) { state in
                 let db = state.db
                 return try db.writeTransaction {
                     try Self.checkCapacity(db, capacity: queueCapacity)
@@ -241,8 +372,12 @@ final class JobStore: Sendable {
                     return record
                 }
             }
+            // Committed: from now on only the row accounts for the directory. (A crash before this unlink
+            // leaves the marker in a known directory, which the sweep removes.)
+            try? JobFiles.removeFile(dir + "/" + Self.pendingMarker)
+            return record
         } catch {
-            try? JobFiles.removeTree(dir)
+            try? JobFiles.removeJobDirectory(dir)
             throw error
         }
     }
@@ -571,6 +706,21 @@ final class JobStore: Sendable {
     @discardableResult
     func expire() throws -> Int {
         let cutoff = clock() - resultTTL
+        // The directories are marked before their rows go, so a crash in between leaves directories the
+        // sweep may delete (a row whose directory is marked is past its result_ttl: nobody sees it).
+        let due: [String] = try withDatabase(wait: LockWait.background) { state in
+            let query = try state.db.prepare("""
+                SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled')
+                AND finished_at IS NOT NULL AND finished_at < ?
+                """)
+            try query.bind(1, cutoff)
+            var ids: [String] = []
+            while try query.step() { ids.append(query.text(0)) }
+            return ids
+        }
+        for id in due where JobID.isValid(id) && JobFiles.isDirectory(jobDirectory(id)) {
+            try JobFiles.writeAtomically([], to: jobDirectory(id) + "/" + Self.expiredMarker, directory: jobDirectory(id))
+        }
         let ids: [String] = try withDatabase(wait: LockWait.background) { state in
             let db = state.db
             return try db.writeTransaction {
@@ -586,7 +736,7 @@ final class JobStore: Sendable {
             }
         }
         for id in ids where JobID.isValid(id) {
-            try JobFiles.removeTree(jobDirectory(id))
+            try JobFiles.removeJobDirectory(jobDirectory(id))
         }
         return ids.count
     }
@@ -621,6 +771,16 @@ final class JobStore: Sendable {
         let temp = try JobFiles.writeTemp([0], in: jobsDirectory)
         try JobFiles.removeFile(temp)
     }
+
+    /// Copies the WAL into the main file and empties it (`wal_checkpoint(TRUNCATE)`): at a clean shutdown,
+    /// so jobs.sqlite3 alone holds everything. Best effort: a reader elsewhere may keep part of the WAL.
+    func checkpoint() throws {
+        try withDatabase(wait: LockWait.background) { state in
+            _ = try state.db.queryText("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+    }
+
+    func checkpointForTests() throws { try checkpoint() }
 
     // MARK: helpers (called with the lock held)
 
