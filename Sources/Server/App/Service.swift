@@ -99,8 +99,9 @@ final class Service: Sendable {
     }
 
     /// Finished jobs older than `result_ttl` are deleted with their files, a second after start and then
-    /// every minute.
-    private func scheduleExpiry(after delay: Double = 1) {
+    /// every minute; job ends the database would not take are written again; every fifth round the
+    /// database gets a `PRAGMA quick_check` (damage makes /readyz answer 503).
+    private func scheduleExpiry(after delay: Double = 1, round: Int = 0) {
         housekeeping.asyncAfter(deadline: .now() + delay) { [self] in
             do {
                 let removed = try store.expire()
@@ -108,7 +109,12 @@ final class Service: Sendable {
             } catch {
                 logger.warning("expiring old jobs failed: \(error)")
             }
-            scheduleExpiry(after: 60)
+            let unwritten = store.retryUnrecorded()
+            if unwritten > 0 { logger.error("\(unwritten) finished jobs are not recorded in the job database yet (it does not take writes)") }
+            if round % 5 == 4 {
+                do { try store.verifyIntegrity() } catch { logger.warning("checking the job database failed: \(error)") }
+            }
+            scheduleExpiry(after: 60, round: round + 1)
         }
     }
 }

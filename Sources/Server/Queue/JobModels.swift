@@ -131,6 +131,23 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
         }
     }
 
+    /// The description without server paths, for problem details and job errors clients read.
+    var clientDescription: String {
+        switch self {
+        case .fileSystem(let operation, let path, let code):
+            let name = path.split(separator: "/").last.map(String.init) ?? path
+            return "\(operation) \(name) failed: \(String(cString: strerror(code))) (errno \(code))"
+        case .damagedDatabase(_, let detail):
+            return "the job database is damaged (\(detail))"
+        case .directoryInUse:
+            return "the data directory is in use by another deepresize server"
+        case .databaseLost, .foreignDatabase:
+            return "the job database does not match the data directory"
+        default:
+            return description
+        }
+    }
+
     /// True when the storage itself is unavailable (full, read-only, failing): the server answers 503.
     var isStorageUnavailable: Bool {
         switch self {

@@ -57,6 +57,12 @@ final class JobStore: Sendable {
         let db: SQLiteConnection
         /// Ids whose directory exists but whose row is not inserted yet: the sweep must not touch them.
         var pending: Set<String> = []
+        /// The first SQLITE_CORRUPT/NOTADB this process met: the store cannot be trusted to write any more,
+        /// and /readyz says so until a restart (which runs `PRAGMA quick_check`).
+        var damage: String?
+        /// Jobs whose end (failed or canceled) the database would not take: this process answers for them
+        /// with that end, so they never look running forever; `retryUnrecorded` writes them later.
+        var unrecorded: [String: (record: JobRecord, lease: Int)] = [:]
     }
 
     /// The file in the data directory that holds the store's identity, a UUID also kept in the database
@@ -227,7 +233,12 @@ final class JobStore: Sendable {
             do {
                 return try state.withLock { state in
                     state.db.setBusyTimeout(milliseconds: Int32((slice * 1000).rounded(.up)))
-                    return try body(&state)
+                    do {
+                        return try body(&state)
+                    } catch let error as SQLiteError where error.isDamage {
+                        if state.damage == nil { state.damage = error.description }
+                        throw error
+                    }
                 }
             } catch let error as SQLiteError where error.isBusy {
                 let left = deadline - monotonicSeconds()
@@ -555,30 +566,81 @@ final class JobStore: Sendable {
     }
 
     /// Marks the job failed with `error`; false when the lease was lost.
+    /// When the database will not take it, the job is failed in this process's answers all the same
+    /// (`unrecorded`), and the error is thrown.
     @discardableResult
     func fail(_ claim: JobClaim, error: JobError) throws -> Bool {
         let now = clock()
-        return try withDatabase(wait: LockWait.background) { state in
-            let db = state.db
-            return try db.writeTransaction {
-                guard try Self.leaseState(db, claim) != nil else { return false }
-                try Self.finish(db, id: claim.id, status: .failed, error: error, at: now)
-                return true
+        do {
+            return try withDatabase(wait: LockWait.background) { state in
+                let db = state.db
+                return try db.writeTransaction {
+                    guard try Self.leaseState(db, claim) != nil else { return false }
+                    try Self.finish(db, id: claim.id, status: .failed, error: error, at: now)
+                    return true
+                }
             }
+        } catch let storeError {
+            var failed = JobError(status: error.status, title: error.title, detail: error.detail)
+            failed.detail += " (the job store could not record this failure: \(Self.clientText(storeError)))"
+            remember(claim, status: .failed, error: failed, at: now)
+            throw storeError
         }
+    }
+
+    /// A job's end the database would not take, kept in memory so the job does not look alive.
+    private func remember(_ claim: JobClaim, status: JobStatus, error: JobError?, at now: Double) {
+        var record = claim.job
+        record.status = status
+        record.error = error
+        record.finishedAt = now
+        state.withLock { $0.unrecorded[claim.id] = (record, claim.lease) }
+    }
+
+    /// Writes the ends kept in memory by `fail`/`finishCanceled` when the database would not take them
+    /// (housekeeping calls it every minute). Returns how many are still unwritten.
+    @discardableResult
+    func retryUnrecorded() -> Int {
+        let entries = state.withLock { $0.unrecorded }
+        for (id, entry) in entries {
+            let written: Bool? = try? withDatabase(wait: LockWait.request) { state in
+                let db = state.db
+                return try db.writeTransaction {
+                    let claim = JobClaim(job: entry.record, attempt: entry.record.attempts, lease: entry.lease)
+                    guard try Self.leaseState(db, claim) != nil else { return true }  // rerun or gone: nothing to write
+                    try Self.finish(db, id: id, status: entry.record.status, error: entry.record.error,
+                                    at: entry.record.finishedAt ?? clock())
+                    return true
+                }
+            }
+            if written == true { _ = state.withLock { $0.unrecorded.removeValue(forKey: id) } }
+        }
+        return state.withLock { $0.unrecorded.count }
+    }
+
+    /// A store error as clients may read it: SQLite's words without file paths.
+    static func clientText(_ error: any Error) -> String {
+        if let error = error as? SQLiteError { return error.message }
+        if let error = error as? JobStoreError { return error.clientDescription }
+        return String(describing: error)
     }
 
     /// Marks the job canceled (the worker stopped after a cancel request); false when the lease was lost.
     @discardableResult
     func finishCanceled(_ claim: JobClaim) throws -> Bool {
         let now = clock()
-        return try withDatabase(wait: LockWait.background) { state in
-            let db = state.db
-            return try db.writeTransaction {
-                guard try Self.leaseState(db, claim) != nil else { return false }
-                try Self.finish(db, id: claim.id, status: .canceled, error: nil, at: now)
-                return true
+        do {
+            return try withDatabase(wait: LockWait.background) { state in
+                let db = state.db
+                return try db.writeTransaction {
+                    guard try Self.leaseState(db, claim) != nil else { return false }
+                    try Self.finish(db, id: claim.id, status: .canceled, error: nil, at: now)
+                    return true
+                }
             }
+        } catch {
+            remember(claim, status: .canceled, error: nil, at: now)
+            throw error
         }
     }
 
@@ -615,6 +677,7 @@ final class JobStore: Sendable {
     /// even if expire() has not deleted it yet).
     func job(id: String) throws -> JobRecord? {
         guard JobID.isValid(id) else { return nil }
+        if let kept = state.withLock({ $0.unrecorded[id]?.record }) { return kept }
         let now = clock()
         return try withDatabase(wait: LockWait.request) { state in try liveRecord(state.db, id: id, now: now) }
     }
@@ -670,6 +733,7 @@ final class JobStore: Sendable {
     /// worker stops at the next step); a finished one is left as it is. Nil when there is no such job.
     func cancel(id: String) throws -> JobRecord? {
         guard JobID.isValid(id) else { return nil }
+        if let kept = state.withLock({ $0.unrecorded[id]?.record }) { return kept }
         let now = clock()
         return try withDatabase(wait: LockWait.request) { state in
             let db = state.db
@@ -756,6 +820,9 @@ final class JobStore: Sendable {
     /// For /readyz: commits a tiny write to the database and creates/removes a temp file in the jobs
     /// directory. Throws (SQLiteError / JobStoreError.fileSystem) when either cannot be written.
     func checkWritable() throws {
+        if let damage = state.withLock({ $0.damage }) {
+            throw JobStoreError.damagedDatabase(path: "jobs.sqlite3", detail: damage)
+        }
         let now = clock()
         try withDatabase(wait: LockWait.request) { state in
             let db = state.db
@@ -781,6 +848,23 @@ final class JobStore: Sendable {
     }
 
     func checkpointForTests() throws { try checkpoint() }
+
+    /// Drops the connection's cached pages, so the next read comes from the file (tests that damage it).
+    func releaseCacheForTests() {
+        state.withLock { state in _ = state.db.releaseMemory() }
+    }
+
+    /// `PRAGMA quick_check` on the live database (housekeeping runs it now and then): damage found is
+    /// kept like damage met by a statement, and /readyz reports it.
+    func verifyIntegrity() throws {
+        try withDatabase(wait: LockWait.background) { state in
+            let check = try state.db.prepare("PRAGMA quick_check")
+            var problems: [String] = []
+            while try check.step(), problems.count < 5 { problems.append(check.text(0)) }
+            check.reset()
+            if problems != ["ok"], state.damage == nil { state.damage = "PRAGMA quick_check: " + problems.joined(separator: "; ") }
+        }
+    }
 
     // MARK: helpers (called with the lock held)
 

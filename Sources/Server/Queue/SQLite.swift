@@ -16,6 +16,9 @@ struct SQLiteError: Error, CustomStringConvertible, Equatable {
     /// did nothing, and trying again later may succeed.
     var isBusy: Bool { primaryCode == SQLITE_BUSY }
 
+    /// The file is damaged (a bad page, not a database): nothing written from now on can be trusted.
+    var isDamage: Bool { primaryCode == SQLITE_CORRUPT || primaryCode == SQLITE_NOTADB }
+
     /// Failures of the storage itself rather than of our SQL: the server answers 503 for these.
     var isStorageUnavailable: Bool {
         switch primaryCode {
@@ -129,6 +132,9 @@ final class SQLiteConnection {
         let statement = try prepare(sql)
         return try statement.step() ? statement.int(0) : nil
     }
+
+    /// Frees the cached pages not in use (`sqlite3_db_release_memory`).
+    func releaseMemory() -> Int32 { handle.map { sqlite3_db_release_memory($0) } ?? 0 }
 
     /// Number of rows changed by the most recent INSERT/UPDATE/DELETE.
     var changes: Int { handle.map { Int(sqlite3_changes($0)) } ?? 0 }

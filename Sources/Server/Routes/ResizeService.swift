@@ -295,7 +295,7 @@ final class ResizeService: HTTPHandler {
         do {
             try store.checkWritable()
         } catch {
-            return Problem.unavailable("the queue database is not writable: \(error)").response
+            return Problem.unavailable("the queue database is not writable: \(JobStore.clientText(error))").response
         }
         if let problem = pipeline.networkProblem {
             return Problem.unavailable("the VGG-16 weights are not loaded: \(problem)").response
