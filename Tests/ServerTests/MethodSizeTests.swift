@@ -41,6 +41,15 @@ import Testing
         #expect(problem.status == 422)
     }
 
+    @Test func scaleIsBoundedByItsOutputArea() throws {
+        // 1 KB upload, 67 MP out: refused; the same width at 40 MP is fine.
+        let problem = try #require(throws: Problem.self) {
+            try Self.inspect(16, 16, [("method", "scale"), ("w", "8192"), ("h", "8192")])
+        }
+        #expect(problem.status == 422 && problem.detail.contains("max_scale_output_pixels"))
+        try Self.inspect(16, 16, [("method", "scale"), ("w", "8192"), ("h", "4882")])
+    }
+
     @Test func engineRefusalsAre4xxNot500() {
         #expect(Problem(SeamCarvingError.invalidTargetSize(width: 0, height: 1)).status == 422)
         #expect(Problem(DeepResizeError("too small")).status == 422)

@@ -51,7 +51,7 @@ final class Service: Sendable {
             logger.warning("a deep job at max_deep_input_pixels and max_deep_output_pixels needs about \(formatBytes(largest)), more than the job memory budget: such requests get 422 (raise the memory limit or job_memory_budget_bytes, or lower those limits)")
         }
         workers = WorkerPool(store: store, pipeline: pipeline, waiters: waiters, count: config.workers, logger: logger,
-                             metrics: metrics, budget: budget)
+                             metrics: metrics, budget: budget, jobTimeout: config.jobTimeout)
         routes = ResizeService(config: config, store: store, pipeline: pipeline, workers: workers,
                                waiters: waiters, logger: logger, metrics: metrics)
         var http = HTTPServerConfiguration()

@@ -20,6 +20,10 @@ struct ServiceConfig: Sendable, Equatable {
     var maxDeepInputPixels = 1_000_000
     /// `seam`'s cost bound: pixels × seams (`ResizePipeline.seamWork`).
     var maxSeamWork = 2_000_000_000
+    /// `scale`'s cost bound: output pixels (inline work: it holds a request slot and a core).
+    var maxScaleOutputPixels = 40_000_000
+    /// Longest run of a queued job; then it fails with a reason.
+    var jobTimeout = 3600.0
     /// `deep` ends a job early once L fell by < 0.1 % over 10 iterations (DeepResizeOptions.defaultEarlyStop).
     var deepEarlyStop = true
     var queueCapacity = 100
@@ -167,6 +171,9 @@ extension ServiceConfig {
         int("max_deep_input_pixels", \.maxDeepInputPixels, 4096...100_000_000, "deep works on the input scaled down to at most this area"),
         int("max_seam_work", \.maxSeamWork, 1...1_000_000_000_000_000,
             "largest seam job in pixels × seams: its largest image area times the seams it carves or inserts (422 above)"),
+        int("max_scale_output_pixels", \.maxScaleOutputPixels, 1...1_000_000_000,
+            "largest output area for scale, which runs inline (422 above)"),
+        seconds("job_timeout", \.jobTimeout, 0.1...604_800, "longest run of a queued job; then it fails with a reason (422)"),
         bool("deep_early_stop", \.deepEarlyStop, "deep stops before its iterations once L fell by less than 0.1 % over 10 iterations"),
         int("queue_capacity", \.queueCapacity, 1...1_000_000, "queued jobs before /resize answers 429"),
         seconds("default_wait", \.defaultWait, 0...86_400, "how long /resize waits for a job when the query has no wait"),

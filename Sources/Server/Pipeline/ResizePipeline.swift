@@ -10,6 +10,7 @@ struct ResizePipeline: Sendable {
     var maxDeepOutputPixels: Int
     var maxDeepInputPixels: Int
     var maxSeamWork: Int
+    var maxScaleOutputPixels: Int
     var jpegQuality: Int
     var engineThreads: Int
     /// `deep_early_stop`: `DeepResizeOptions.defaultEarlyStop`, or nil (every iteration runs).
@@ -25,6 +26,7 @@ struct ResizePipeline: Sendable {
         maxDeepOutputPixels = config.maxDeepOutputPixels
         maxDeepInputPixels = config.maxDeepInputPixels
         maxSeamWork = config.maxSeamWork
+        maxScaleOutputPixels = config.maxScaleOutputPixels
         jpegQuality = config.jpegQuality
         engineThreads = config.engineThreads
         deepEarlyStop = config.deepEarlyStop ? DeepResizeOptions.defaultEarlyStop : nil
@@ -100,6 +102,9 @@ struct ResizePipeline: Sendable {
         case .scale:
             if width > maxOutputDimension || height > maxOutputDimension {
                 throw Problem.unprocessable("output \(width)×\(height) exceeds the largest dimension \(maxOutputDimension) for method=scale")
+            }
+            if width * height > maxScaleOutputPixels {
+                throw Problem.unprocessable("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxScaleOutputPixels)) MP for method=scale (max_scale_output_pixels)")
             }
         case .seam, .deep:
             if width * height > maxDeepOutputPixels {

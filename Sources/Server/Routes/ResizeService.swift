@@ -11,7 +11,11 @@ final class ResizeService: HTTPHandler {
     private let pipeline: ResizePipeline
     private let workers: WorkerPool
     private let waiters: JobWaiters
+    /// Inline `scale` work, at most one request per core at once.
     private let inline: WorkLimiter
+    /// Job submissions' checks (the validation decode, the input's write): a limiter of their own, so a
+    /// backlog of inline resizes never delays a submission.
+    private let submissions: WorkLimiter
     private let logger: Logger
     private let metrics: ServiceMetrics
     private let shuttingDown = Atomic<Bool>(false)
@@ -26,6 +30,7 @@ final class ResizeService: HTTPHandler {
         self.logger = logger
         self.metrics = metrics
         inline = WorkLimiter(limit: ServiceConfig.cpuCount)
+        submissions = WorkLimiter(limit: ServiceConfig.cpuCount, ownThreads: true)
     }
 
     func beginShutdown() { shuttingDown.store(true, ordering: .relaxed) }
@@ -117,7 +122,7 @@ final class ResizeService: HTTPHandler {
         }
         let preferAsync = request.head.headers.values("Prefer").contains { $0.lowercased().contains("respond-async") }
         let head = request.head
-        inline.run { [self] in
+        (options.method.isQueued ? submissions : inline).run { [self] in
             do {
                 if options.method.isQueued {
                     try pipeline.checkAvailable(options.method)
