@@ -47,6 +47,8 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private let rejecting: Bool
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    /// Body bytes this connection holds of the server's `maxBodyBytesInFlight`, until the response.
+    private var reservedBodyBytes = 0
     private var requestStarted: UInt64 = 0
     private var generation = 0
 
@@ -181,6 +183,10 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                     send(early, keepAlive: newHead.keepAlive && !newHead.hasBody, for: newHead)
                     return
                 }
+                if let length = newHead.contentLength, length > 0, !reserveBody(length) {
+                    sendBodyBudgetRefusal(for: newHead)
+                    return
+                }
                 phase = .readingBody
                 setTimer(server.configuration.bodyTimeout)
                 if newHead.expectsContinue {
@@ -188,6 +194,11 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                     flush()
                 }
             case .body(let chunk):
+                // Chunked bodies reserve as they arrive (a Content-Length was reserved whole at the head).
+                if head?.contentLength == nil && !reserveBody(chunk.count) {
+                    if let head { sendBodyBudgetRefusal(for: head) }
+                    return
+                }
                 body.append(contentsOf: chunk)
             case .end:
                 guard let head else { return }
@@ -206,6 +217,28 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         }
     }
 
+    private func reserveBody(_ count: Int) -> Bool {
+        guard server.reserveBodyBytes(count) else { return false }
+        reservedBodyBytes += count
+        return true
+    }
+
+    private func releaseBody() {
+        server.releaseBodyBytes(reservedBodyBytes)
+        reservedBodyBytes = 0
+    }
+
+    /// Too many request bodies in flight: 503 before the body is read (and before `100 Continue`); the
+    /// connection closes, since the body it will not read may be on its way.
+    private func sendBodyBudgetRefusal(for head: HTTPRequestHead) {
+        body = []
+        releaseBody()
+        var response = HTTPResponse.problem(status: 503, title: "Service Unavailable",
+                                            detail: "the server is receiving too many request bodies at once; retry shortly")
+        response.headers.add("Retry-After", "2")
+        send(response, keepAlive: false, for: head)
+    }
+
     private func respond(_ response: HTTPResponse, generation answered: Int) {
         guard phase == .handling, answered == generation, let head else {
             if phase != .closed {
@@ -213,6 +246,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
             }
             return
         }
+        releaseBody()
         send(response, keepAlive: head.keepAlive, for: head)
     }
 
@@ -233,6 +267,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private func send(_ response: HTTPResponse, keepAlive: Bool, method: String, path: String, isHEAD: Bool,
                       version: HTTPVersion) {
         guard phase != .closed else { return }
+        releaseBody()  // whatever the answer, the body it answers is no longer held for the handler
         if requestStarted == 0 { requestStarted = DispatchTime.now().uptimeNanoseconds }
         let keep = keepAlive && !shuttingDown && !ResponseWriter.handlerWantsClose(response) && !server.isShuttingDown
         let (headBytes, sendsBody) = ResponseWriter.head(for: response, isHEAD: isHEAD, keepAlive: keep,
@@ -364,6 +399,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         phase = .closed
         outbound = []
         body = []
+        releaseBody()
         // Cancelled sources must be resumed (or activated) so their cancel handlers run and close the fd.
         readSource.cancel()
         writeSource.cancel()

@@ -23,11 +23,15 @@ public struct HTTPServerConfiguration: Sendable {
     public var keepAliveTimeout: Double
     /// How long a response write may make no progress (client not reading); then the connection closes.
     public var writeTimeout: Double
+    /// Request body bytes all connections together may hold, from the head (its Content-Length is reserved
+    /// before `100 Continue`) until the response; a request that does not fit gets 503 with `Retry-After`
+    /// and is not read. 0: no budget.
+    public var maxBodyBytesInFlight: Int
 
     public init(host: String = "0.0.0.0", port: Int = 8080, backlog: Int32 = 256, maxConnections: Int = 512,
                 maxRequestLineBytes: Int = 8192, maxHeaderBytes: Int = 16384, maxHeaderCount: Int = 100,
                 maxBodyBytes: Int = 25 * 1024 * 1024, headerTimeout: Double = 10, bodyTimeout: Double = 60,
-                keepAliveTimeout: Double = 5, writeTimeout: Double = 30) {
+                keepAliveTimeout: Double = 5, writeTimeout: Double = 30, maxBodyBytesInFlight: Int = 0) {
         self.host = host
         self.port = port
         self.backlog = backlog
@@ -40,6 +44,7 @@ public struct HTTPServerConfiguration: Sendable {
         self.bodyTimeout = bodyTimeout
         self.keepAliveTimeout = keepAliveTimeout
         self.writeTimeout = writeTimeout
+        self.maxBodyBytesInFlight = maxBodyBytesInFlight
     }
 
     var parserLimits: HTTPParserLimits {
@@ -107,6 +112,8 @@ public final class HTTPServer: Sendable {
     let logger: Logger
     let accessLog: (@Sendable (AccessLogEntry) -> Void)?
     private let state = Mutex(State())
+    /// Body bytes reserved by the connections (see `maxBodyBytesInFlight`).
+    private let bodyBytes = Mutex(0)
     private let acceptQueue = DispatchQueue(label: "HTTPServer.accept")
     /// Connection queues are spread over these serial "lanes". A serial queue with no target runs on
     /// libdispatch's overcommit pool, so a lane gets a thread even while CPU-bound work on concurrent
@@ -124,6 +131,25 @@ public final class HTTPServer: Sendable {
         self.logger = logger
         self.accessLog = accessLog
     }
+
+    /// Reserves `count` body bytes from `maxBodyBytesInFlight`; false when they do not fit next to the
+    /// bodies in flight.
+    func reserveBodyBytes(_ count: Int) -> Bool {
+        let limit = configuration.maxBodyBytesInFlight
+        return bodyBytes.withLock { held in
+            guard limit <= 0 || held + count <= limit else { return false }
+            held += count
+            return true
+        }
+    }
+
+    func releaseBodyBytes(_ count: Int) {
+        guard count > 0 else { return }
+        bodyBytes.withLock { $0 = max(0, $0 - count) }
+    }
+
+    /// Body bytes the connections hold now.
+    public var bodyBytesInFlight: Int { bodyBytes.withLock { $0 } }
 
     /// Open connections being served (not counting ones being refused with 503).
     public var activeConnections: Int {

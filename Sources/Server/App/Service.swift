@@ -60,6 +60,7 @@ final class Service: Sendable {
         http.maxConnections = config.maxConnections
         http.maxHeaderBytes = config.maxHeaderBytes
         http.maxBodyBytes = config.maxBodyBytes
+        http.maxBodyBytesInFlight = config.maxBodyBytesInFlight
         http.headerTimeout = config.headerTimeout
         http.bodyTimeout = config.bodyTimeout
         http.keepAliveTimeout = config.keepAliveTimeout
@@ -111,6 +112,7 @@ final class Service: Sendable {
             }
             let unwritten = store.retryUnrecorded()
             if unwritten > 0 { logger.error("\(unwritten) finished jobs are not recorded in the job database yet (it does not take writes)") }
+            Allocator.trim()
             if round % 5 == 4 {
                 do { try store.verifyIntegrity() } catch { logger.warning("checking the job database failed: \(error)") }
             }

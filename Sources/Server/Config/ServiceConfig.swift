@@ -14,6 +14,8 @@ struct ServiceConfig: Sendable, Equatable {
     var logLevel = "info"
 
     var maxBodyBytes = 25 * 1024 * 1024
+    /// Request body bytes in flight at once (HTTPCore reserves each from the head); 0 = no budget.
+    var maxBodyBytesInFlight = 256 * 1024 * 1024
     var maxInputPixels = 40_000_000
     var maxOutputDimension = 8192
     var maxDeepOutputPixels = 1_000_000
@@ -165,6 +167,8 @@ extension ServiceConfig {
         string("log_level", \.logLevel, "trace, debug, info, notice, warning, error or critical",
                allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
         int("max_body_bytes", \.maxBodyBytes, 1024...(1 << 31), "largest request body (413 above)"),
+        int("max_body_bytes_in_flight", \.maxBodyBytesInFlight, 0...(1 << 40),
+            "request body bytes all requests together may hold at once (503 with Retry-After above; 0 = no budget)"),
         int("max_input_pixels", \.maxInputPixels, 1...1_000_000_000, "largest source image, from its header (422 above)"),
         int("max_output_dimension", \.maxOutputDimension, 1...65_535, "largest output width or height for scale (422 above)"),
         int("max_deep_output_pixels", \.maxDeepOutputPixels, 1...100_000_000, "largest output area for deep and seam (422 above)"),
@@ -211,6 +215,9 @@ extension ServiceConfig {
 
     /// Checks that hold across keys.
     func validated() throws -> ServiceConfig {
+        if maxBodyBytesInFlight > 0 && maxBodyBytesInFlight < maxBodyBytes {
+            throw ConfigurationError("max_body_bytes_in_flight (\(maxBodyBytesInFlight)) is below max_body_bytes (\(maxBodyBytes)): the largest upload could never be received")
+        }
         if defaultWait > maxWait {
             throw ConfigurationError("default_wait (\(Self.formatSeconds(defaultWait)) s) exceeds max_wait (\(Self.formatSeconds(maxWait)) s)")
         }
