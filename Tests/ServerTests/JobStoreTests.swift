@@ -117,7 +117,7 @@ struct JobStoreTests {
         #expect(done.status == .succeeded && done.resultFormat == "png" && done.finishedAt == 1_010)
         #expect(try store.resultBytes(id: job.id) == result)
         #expect(dir.jobEntries == [job.id])
-        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["input.png", "result.png"])
+        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["result.png"])  // a finished job keeps no input
         #expect(try store.counts() == [.queued: 0, .running: 0, .succeeded: 1, .failed: 0, .canceled: 0])
     }
 
@@ -138,7 +138,7 @@ struct JobStoreTests {
         let reopened = try makeStore(dir)
         _ = try reopened.recoverInterruptedJobs()
         #expect(try reopened.attachmentBytes(id: job.id, name: "mask.png") == [4, 5])
-        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["input.png", "mask.png", "result.png"])
+        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["mask.png", "result.png"])
     }
 
     @Test func claimsComeOutInCreationOrder() throws {
@@ -216,9 +216,9 @@ struct JobStoreTests {
             let job = try #require(try store.job(id: claim.id))
             let files = try JobFiles.list(dir.jobDir(claim.id)).sorted()
             if won.contains(claim.id) {
-                #expect(job.status == .succeeded && files == ["input.png", "result.png"])
+                #expect(job.status == .succeeded && files == ["result.png"])
             } else {
-                #expect(job.status == .canceled && files == ["input.png"])
+                #expect(job.status == .canceled && files == [])
             }
         }
         #expect(try store.counts()[.running] == 0)
@@ -321,7 +321,7 @@ struct JobStoreTests {
         #expect(try store.job(id: job.id)?.status == .succeeded)
         #expect(try store.resultBytes(id: job.id) == [9, 9])
         #expect(try store.attachmentBytes(id: job.id, name: "mask.png") == [4])
-        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["input.png", "mask.png", "result.png"])
+        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["mask.png", "result.png"])
     }
 
     @Test func cancelQueuedRunningAndFinished() throws {
@@ -363,7 +363,7 @@ struct JobStoreTests {
         let after = try #require(try store.job(id: job.id))
         #expect(after.status == .canceled && after.resultFormat == nil)
         #expect(try store.resultBytes(id: job.id) == nil)
-        #expect(try JobFiles.list(dir.jobDir(job.id)) == ["input.png"])
+        #expect(try JobFiles.list(dir.jobDir(job.id)) == [])
     }
 
     @Test func staleLeaseCannotTouchTheJob() throws {

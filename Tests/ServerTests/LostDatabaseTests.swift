@@ -106,10 +106,10 @@ import Testing
         let reopened = try Self.store(copy)
         let report = try reopened.recoverInterruptedJobs()
         #expect(Set(report.unclaimed) == Set(after))
-        // The second populate ran the first one's queued job; rolled back, it is queued again and its result
-        // file (which its row no longer knows) is the one file removed.
+        // The second populate ran the first one's queued job, which dropped its input when it succeeded;
+        // rolled back to queued, it fails ("input lost") and its result file is the one file removed.
         #expect(report.removedFiles == 1)
-        #expect(try reopened.job(id: before[1])?.status == .queued)
+        #expect(try reopened.job(id: before[1])?.status == .failed)
         #expect(Self.jobEntries(copy) == before.sorted())
         #expect(try reopened.resultBytes(id: before[0]) == [9, 9])
         for id in after { #expect(JobFiles.isDirectory(copy + "/unclaimed/" + id)) }

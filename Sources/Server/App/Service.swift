@@ -17,7 +17,7 @@ final class Service: Sendable {
         self.config = config
         self.logger = logger
         store = try JobStore(directory: config.dataDirectory, queueCapacity: config.queueCapacity,
-                             maxAttempts: config.maxAttempts, resultTTL: config.resultTTL)
+                             maxAttempts: config.maxAttempts, resultTTL: config.resultTTL, maxDataBytes: config.maxDataBytes)
         let recovered = try store.recoverInterruptedJobs()
         if recovered.requeued + recovered.failed > 0 {
             logger.notice("recovered jobs interrupted by a previous process",

@@ -38,6 +38,8 @@ struct ServiceConfig: Sendable, Equatable {
     var maxConnections = 512
     var maxAttempts = 3
     var resultTTL = 24 * 3600.0
+    /// Quota of the job files in the data directory; 0 = none.
+    var maxDataBytes = 8 * 1024 * 1024 * 1024
     var shutdownGrace = 20.0
     var jpegQuality = 90
     /// Bearer tokens that may use /resize and /jobs; empty = no authentication.
@@ -189,6 +191,8 @@ extension ServiceConfig {
         int("max_connections", \.maxConnections, 1...100_000, "open connections before new ones get 503"),
         int("max_attempts", \.maxAttempts, 1...100, "runs of a job interrupted by crashes before it is failed"),
         seconds("result_ttl", \.resultTTL, 1...31_536_000, "how long finished jobs and their files are kept"),
+        int("max_data_bytes", \.maxDataBytes, 0...(1 << 50),
+            "quota of the job files, counting room for unfinished jobs' results (507 with Retry-After above; 0 = none)"),
         seconds("shutdown_grace", \.shutdownGrace, 0...3600, "on SIGTERM, how long in-flight work may take before exit"),
         int("jpeg_quality", \.jpegQuality, 1...100, "quality of format=jpeg outputs"),
         authTokensKey,

@@ -139,6 +139,16 @@ enum JobFiles {
         return names
     }
 
+    /// Bytes of the regular files under `path` (symlinks not followed); 0 when it does not exist.
+    static func treeSize(_ path: String) throws -> Int {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return 0 }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { return (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : 0 }
+        var total = 0
+        for name in try list(path) { total += try treeSize(path + "/" + name) }
+        return total
+    }
+
     /// Removes a file; a missing file is fine.
     static func removeFile(_ path: String) throws {
         if unlink(path) != 0 && errno != ENOENT { throw fail("removing", path) }

@@ -87,6 +87,9 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
     case invalidFormat(String)
     /// A file-system call failed; `errno` says why (ENOSPC, EROFS, EIO are storage outages).
     case fileSystem(operation: String, path: String, errno: Int32)
+    /// `max_data_bytes` is reached: `usedBytes` (files plus the unfinished jobs' result allowances) and
+    /// `neededBytes` more do not fit in `limitBytes`; space frees when finished jobs expire (507).
+    case storeFull(usedBytes: Int, neededBytes: Int, limitBytes: Int, retryAfterSeconds: Int)
     /// A row we cannot decode (hand-edited or damaged database).
     case corruptRecord(id: String, detail: String)
     /// The data directory holds job files, but the database has neither jobs nor the directory's identity:
@@ -102,6 +105,10 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .queueFull(let seconds):
             return "the job queue is full; retry after \(seconds) s"
+        case .storeFull(let used, let needed, let limit, let seconds):
+            return "the job store is full: \(formatBytes(used)) of max_data_bytes \(formatBytes(limit)) in use, and this job "
+                + "needs \(formatBytes(needed)) more (its input and room for its result); space frees as finished jobs "
+                + "expire after result_ttl, the next in about \(seconds) s"
         case .notFound(let id):
             return "no job with id \(id)"
         case .unsupportedSchema(let found, let supported):

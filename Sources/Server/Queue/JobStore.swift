@@ -37,6 +37,9 @@ final class JobStore: Sendable {
     let maxAttempts: Int
     /// Seconds a finished job (row and files) is kept.
     let resultTTL: Double
+    /// `max_data_bytes`: the job files may take at most this much, counting what the unfinished jobs'
+    /// results will add; 0 = no quota.
+    let maxDataBytes: Int
     private let clock: @Sendable () -> Double
     private let directoryLock: DirectoryLock
     private let state: Mutex<State>
@@ -63,6 +66,10 @@ final class JobStore: Sendable {
         /// Jobs whose end (failed or canceled) the database would not take: this process answers for them
         /// with that end, so they never look running forever; `retryUnrecorded` writes them later.
         var unrecorded: [String: (record: JobRecord, lease: Int)] = [:]
+        /// Bytes of the job files (rescanned every expiry round, kept up to date in between).
+        var dataBytes = 0
+        /// What the unfinished jobs' results will add (`resultAllowance`), by job id.
+        var resultAllowances: [String: Int] = [:]
     }
 
     /// The file in the data directory that holds the store's identity, a UUID also kept in the database
@@ -103,12 +110,13 @@ final class JobStore: Sendable {
     /// Opens (creating if needed) the store in `directory`.
     /// `sqliteReadOnly` is a test hook: it opens the database SQLITE_OPEN_READONLY, which is how a
     /// read-only database behaves (tests run as root, where chmod does not block writes).
-    init(directory: String, queueCapacity: Int, maxAttempts: Int, resultTTL: Double,
+    init(directory: String, queueCapacity: Int, maxAttempts: Int, resultTTL: Double, maxDataBytes: Int = 0,
          clock: @escaping @Sendable () -> Double = JobStore.systemClock, sqliteReadOnly: Bool = false) throws {
         self.directory = directory
         self.queueCapacity = queueCapacity
         self.maxAttempts = maxAttempts
         self.resultTTL = resultTTL
+        self.maxDataBytes = maxDataBytes
         self.clock = clock
         try JobFiles.makeDirectories(directory)
         directoryLock = try DirectoryLock(path: directory + "/jobs.lock", directory: directory)
@@ -116,7 +124,20 @@ final class JobStore: Sendable {
         try JobSchema.migrate(db)
         if !sqliteReadOnly { try Self.establishIdentity(db, directory: directory) }
         try JobFiles.makeDirectory(directory + "/jobs", parent: directory)
-        state = Mutex(State(db: db))
+        var state = State(db: db)
+        state.dataBytes = try JobFiles.treeSize(directory + "/jobs")
+        let unfinished = try db.prepare("SELECT id, method, params FROM jobs WHERE status IN ('queued', 'running')")
+        while try unfinished.step() {
+            let params = try? JSONDecoder().decode(JobParams.self, from: Data(unfinished.text(2).utf8))
+            state.resultAllowances[unfinished.text(0)] = params.map { Self.resultAllowance(method: unfinished.text(1), params: $0) } ?? 0
+        }
+        self.state = Mutex(state)
+    }
+
+    /// Room a job's result takes at most, reserved against `max_data_bytes` from submission to its end: the
+    /// output as 4 bytes a pixel (a PNG of it is rarely larger), twice for `deep` (its mask).
+    static func resultAllowance(method: String, params: JobParams) -> Int {
+        4 * params.width * params.height * (method == "deep" ? 2 : 1) + 4096
     }
 
     /// Opens the database only when it can be the one that made the job files: a missing or empty file,
@@ -323,7 +344,7 @@ final class JobStore: Sendable {
                     continue
                 }
                 for file in try JobFiles.list(path) {
-                    let keep = file == "input." + job.inputFormat
+                    let keep = (file == "input." + job.inputFormat && !job.status.isFinished)
                         || (job.status == .succeeded && file == "result." + (job.resultFormat ?? ""))
                         || (job.status == .succeeded && Self.attachmentNames.contains(file))
                     if !keep {
@@ -332,6 +353,8 @@ final class JobStore: Sendable {
                     }
                 }
             }
+            state.resultAllowances = state.resultAllowances.filter { known[$0.key]?.status.isFinished == false }
+            state.dataBytes = try JobFiles.treeSize(jobsDirectory)
             return report
         }
     }
@@ -347,12 +370,35 @@ final class JobStore: Sendable {
         guard JobFormat.isValid(params.format) else { throw JobStoreError.invalidFormat(params.format) }
         let paramsJSON = try Self.encodeJSON(params)
         let id = JobID.generate()
-        // Cheap early refusal, so a full queue does not cost a 25 MB write first.
-        try withDatabase(wait: LockWait.request) { state in
-            try Self.checkCapacity(state.db, capacity: queueCapacity)
-            state.pending.insert(id)
+        let allowance = Self.resultAllowance(method: method, params: params)
+        // Cheap early refusal, so a full queue does not cost a 25 MB write first. The input and the
+        // result's allowance are counted against max_data_bytes from here on.
+        let admit = { [self] in
+            try withDatabase(wait: LockWait.request) { state in
+                try Self.checkCapacity(state.db, capacity: queueCapacity)
+                try checkQuota(&state, adding: input.count + allowance)
+                state.pending.insert(id)
+                state.dataBytes += input.count
+                state.resultAllowances[id] = allowance
+            }
+        }
+        do {
+            try admit()
+        } catch JobStoreError.storeFull {
+            // Finished jobs past their result_ttl may not have been swept yet.
+            _ = try? expire()
+            try admit()
         }
         let dir = jobDirectory(id)
+        var committed = false
+        defer {
+            if !committed {
+                state.withLock { state in
+                    state.dataBytes -= input.count
+                    state.resultAllowances[id] = nil
+                }
+            }
+        }
         do {
             defer { _ = state.withLock { $0.pending.remove(id) } }
             try JobFiles.makeDirectory(dir, parent: jobsDirectory)
@@ -385,12 +431,54 @@ final class JobStore: Sendable {
             }
             // Committed: from now on only the row accounts for the directory. (A crash before this unlink
             // leaves the marker in a known directory, which the sweep removes.)
+            committed = true
             try? JobFiles.removeFile(dir + "/" + Self.pendingMarker)
             return record
         } catch {
             try? JobFiles.removeJobDirectory(dir)
             throw error
         }
+    }
+
+    /// `max_data_bytes`: the job files, the results the unfinished jobs will add, and `bytes` more must fit.
+    private func checkQuota(_ state: inout State, adding bytes: Int) throws {
+        guard maxDataBytes > 0 else { return }
+        let committed = state.dataBytes + state.resultAllowances.values.reduce(0, +)
+        guard committed + bytes > maxDataBytes else { return }
+        throw JobStoreError.storeFull(usedBytes: committed, neededBytes: bytes, limitBytes: maxDataBytes,
+                                      retryAfterSeconds: try Self.nextExpiry(state.db, ttl: resultTTL, now: clock()))
+    }
+
+    /// Seconds until the next finished job expires (and frees its files), 1…3600; the mean run time when
+    /// nothing finished is waiting to expire (only unfinished jobs hold the space).
+    private static func nextExpiry(_ db: SQLiteConnection, ttl: Double, now: Double) throws -> Int {
+        let query = try db.prepare("SELECT MIN(finished_at) FROM jobs WHERE finished_at IS NOT NULL")
+        guard try query.step(), let oldest = query.optionalDouble(0) else { return try retryAfter(db) }
+        return Int(min(3600, max(1, (oldest + ttl - now).rounded(.up))))
+    }
+
+    /// A job ended: its input is no longer needed (a finished job keeps only its result and mask), and its
+    /// result allowance is given back. Best effort: the start-up sweep removes an input a crash left.
+    private func ended(_ job: JobRecord) {
+        let path = jobDirectory(job.id) + "/input." + job.inputFormat
+        var info = stat()
+        let size = lstat(path, &info) == 0 ? Int(info.st_size) : 0
+        let removed = (try? JobFiles.removeFile(path)) != nil
+        state.withLock { state in
+            if removed { state.dataBytes -= size }
+            state.resultAllowances[job.id] = nil
+        }
+    }
+
+    /// Bytes the job files take now, and the quota (0: none): for /metrics.
+    var dataUsage: (bytes: Int, reservedForResults: Int) {
+        state.withLock { ($0.dataBytes, $0.resultAllowances.values.reduce(0, +)) }
+    }
+
+    /// Recounts the job files' bytes from the disk (every expiry round), so the running count never drifts.
+    func refreshDataUsage() throws {
+        let bytes = try JobFiles.treeSize(jobsDirectory)
+        state.withLock { $0.dataBytes = bytes }
     }
 
     private static func checkCapacity(_ db: SQLiteConnection, capacity: Int) throws {
@@ -513,6 +601,15 @@ final class JobStore: Sendable {
         var moved = false
         // Set once this attempt starts publishing: only then are result files in the job directory its own.
         var published = false
+        // Set when the job reached an end here (succeeded, or canceled at the last moment).
+        var ended = false
+        defer {
+            if ended {
+                self.ended(claim.job)
+                let added = result.count + attachments.values.reduce(0) { $0 + $1.count }
+                if published { state.withLock { $0.dataBytes += added } }
+            }
+        }
         do {
             return try withDatabase(wait: LockWait.background, noRetry: { moved }) { state in
                 let db = state.db
@@ -529,6 +626,7 @@ final class JobStore: Sendable {
                             try JobFiles.removeFile(temp)
                             Self.discard(extraTempPaths)
                             try Self.finish(db, id: claim.id, status: .canceled, error: nil, at: now)
+                            ended = true
                             return false
                         }
                         moved = true
@@ -546,9 +644,11 @@ final class JobStore: Sendable {
                         try update.bind(3, claim.id)
                         try update.bind(4, claim.lease)
                         try update.step()
+                        ended = true
                         return true
                     }
                 } catch {
+                    ended = false
                     // The row did not change: the published files must not outlive the failed commit.
                     if published {
                         try? JobFiles.removeFile(dir + "/result." + format)
@@ -572,7 +672,7 @@ final class JobStore: Sendable {
     func fail(_ claim: JobClaim, error: JobError) throws -> Bool {
         let now = clock()
         do {
-            return try withDatabase(wait: LockWait.background) { state in
+            let failed = try withDatabase(wait: LockWait.background) { state in
                 let db = state.db
                 return try db.writeTransaction {
                     guard try Self.leaseState(db, claim) != nil else { return false }
@@ -580,6 +680,8 @@ final class JobStore: Sendable {
                     return true
                 }
             }
+            if failed { ended(claim.job) }
+            return failed
         } catch let storeError {
             var failed = JobError(status: error.status, title: error.title, detail: error.detail)
             failed.detail += " (the job store could not record this failure: \(Self.clientText(storeError)))"
@@ -630,7 +732,7 @@ final class JobStore: Sendable {
     func finishCanceled(_ claim: JobClaim) throws -> Bool {
         let now = clock()
         do {
-            return try withDatabase(wait: LockWait.background) { state in
+            let canceled = try withDatabase(wait: LockWait.background) { state in
                 let db = state.db
                 return try db.writeTransaction {
                     guard try Self.leaseState(db, claim) != nil else { return false }
@@ -638,6 +740,8 @@ final class JobStore: Sendable {
                     return true
                 }
             }
+            if canceled { ended(claim.job) }
+            return canceled
         } catch {
             remember(claim, status: .canceled, error: nil, at: now)
             throw error
@@ -735,10 +839,13 @@ final class JobStore: Sendable {
         guard JobID.isValid(id) else { return nil }
         if let kept = state.withLock({ $0.unrecorded[id]?.record }) { return kept }
         let now = clock()
+        var canceledQueued: JobRecord?
+        defer { if let canceledQueued { ended(canceledQueued) } }
         return try withDatabase(wait: LockWait.request) { state in
             let db = state.db
             return try db.writeTransaction {
                 guard let job = try liveRecord(db, id: id, now: now) else { return nil }
+                if job.status == .queued { canceledQueued = job }
                 switch job.status {
                 case .queued:
                     try Self.finish(db, id: id, status: .canceled, error: nil, at: now)
@@ -802,6 +909,7 @@ final class JobStore: Sendable {
         for id in ids where JobID.isValid(id) {
             try JobFiles.removeJobDirectory(jobDirectory(id))
         }
+        try refreshDataUsage()
         return ids.count
     }
 

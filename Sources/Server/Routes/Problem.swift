@@ -71,6 +71,9 @@ extension Problem {
             self = Problem(status: 429, title: "Too Many Requests",
                            detail: "the job queue is full; try again in \(retryAfter) s",
                            headers: [("Retry-After", String(retryAfter))])
+        case JobStoreError.storeFull(_, _, _, let retryAfter):
+            self = Problem(status: 507, title: "Insufficient Storage", detail: (error as? JobStoreError)?.description ?? "",
+                           headers: [("Retry-After", String(retryAfter))])
         case JobStoreError.notFound(let id):
             self = .notFound("no job \(id) (unknown, or expired after its result_ttl)")
         case _ where JobStore.isStorageUnavailable(error):

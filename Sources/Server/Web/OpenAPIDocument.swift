@@ -80,7 +80,7 @@ enum OpenAPIDocument {
           "408": {"$ref": "#/components/responses/RequestTimeout"},
           "413": {"description": "The body is larger than max_body_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
           "415": {"description": "Not a JPEG or PNG (by content), or a body type other than multipart/form-data, image/jpeg, image/png.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-          "422": {"description": "Decodable but outside the limits (max_input_pixels, max_output_dimension, max_deep_output_pixels), or a deep/seam job whose estimated memory exceeds job_memory_budget_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+          "422": {"description": "Decodable but outside the limits (max_input_pixels, max_output_dimension, max_scale_output_pixels, max_deep_output_pixels, max_seam_work), a size the method cannot handle (deep: output under 8×8 or a working image under 16×16), or a deep/seam job whose estimated memory exceeds job_memory_budget_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
           "429": {
             "description": "The job queue is full (queue_capacity).",
             "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
@@ -88,7 +88,12 @@ enum OpenAPIDocument {
           },
           "431": {"$ref": "#/components/responses/HeaderTooLarge"},
           "500": {"$ref": "#/components/responses/InternalError"},
-          "503": {"$ref": "#/components/responses/Unavailable"}
+          "503": {"$ref": "#/components/responses/Unavailable"},
+          "507": {
+            "description": "The job store is full (max_data_bytes): space frees as finished jobs expire; Retry-After says when the next one does.",
+            "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+          }
         }
       }
     },
@@ -304,7 +309,7 @@ enum OpenAPIDocument {
       "HeaderTooLarge": {"description": "Header fields over max_header_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "InternalError": {"description": "A bug: the detail says what failed.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "Unavailable": {
-        "description": "Shutting down, over max_connections, the job store is unavailable, or (method=deep) the VGG-16 weights are not loaded.",
+        "description": "Shutting down, over max_connections or max_body_bytes_in_flight, the job store is unavailable, or (method=deep) the VGG-16 weights are not loaded.",
         "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
       }
