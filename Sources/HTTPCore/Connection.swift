@@ -179,8 +179,13 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                     return
                 }
                 if let early = server.handler.preflight(newHead) {
-                    // The body is skipped, so the connection can only continue when there is none.
-                    send(early, keepAlive: newHead.keepAlive && !newHead.hasBody, for: newHead)
+                    // The body is skipped, so the connection can only continue when there is none; then the
+                    // request's `.end` (due at once) is taken now, so the bytes after it are the next
+                    // request, answered as soon as this response is written (it was left for later and
+                    // read as the next request's end, which hung until header_timeout).
+                    let keepAlive = newHead.keepAlive && !newHead.hasBody
+                    if keepAlive { skipEnd() }
+                    send(early, keepAlive: keepAlive, for: newHead)
                     return
                 }
                 if let length = newHead.contentLength, length > 0, !reserveBody(length) {
@@ -201,7 +206,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                 }
                 body.append(contentsOf: chunk)
             case .end:
-                guard let head else { return }
+                guard let head else { continue }
                 phase = .handling
                 setTimer(nil)
                 setReading(false)
@@ -215,6 +220,12 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                 return
             }
         }
+    }
+
+    /// Takes the `.end` of a bodyless request whose answer is sent without the handler.
+    private func skipEnd() {
+        if case .end? = try? parser.nextEvent() { return }
+        server.logger.warning("a bodyless request did not end at its head")
     }
 
     private func reserveBody(_ count: Int) -> Bool {
