@@ -120,7 +120,7 @@ enum SignalSources {
 
 func bootstrapLogging(level: String) -> Logger {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
+        var handler = EscapingLogHandler(inner: StreamLogHandler.standardError(label: label))
         handler.logLevel = Logger.Level(rawValue: level) ?? .info
         return handler
     }
