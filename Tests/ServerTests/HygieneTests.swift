@@ -24,6 +24,30 @@ import TestSupport
         }
     }
 
+    /// No answer names a server path: a job whose input vanished fails with the file's name relative to
+    /// the data directory, and a missing weights file is named by its file name in /readyz and in the 503.
+    @Test func clientsSeeNoServerPaths() throws {
+        let weights = try ServerProcess.temporaryDirectory("no-weights") + "/vgg16-missing.safetensors"
+        let server = try ServerProcess(weights: weights)
+        let ready = try curl([], "\(server.baseURL)/readyz")
+        #expect(ready.status == 503 && ready.text.contains("vgg16-missing.safetensors"), "\(ready.text)")
+        let small = try ImageEncoder.png(TestImages.scene(width: 64, height: 48))
+        let deep = try #require(postImage(port: server.port, query: "w=40&h=40&method=deep", png: small))
+        #expect(deep.status == 503)
+        // A long job holds the worker while the next one's input disappears.
+        let long = try ImageEncoder.png(TestImages.noise(width: 900, height: 300))
+        _ = try #require(postImage(port: server.port, query: "w=300&h=300&method=seam&wait=0", png: long))
+        let doomed = try #require(postImage(port: server.port, query: "w=40&method=seam&wait=0", png: small))
+        let id = try #require(jsonObject(doomed.body)["id"] as? String)
+        try FileManager.default.removeItem(atPath: server.dataDirectory + "/jobs/\(id)/input.png")
+        let job = try pollJob(server, id: id)
+        let detail = ((job["error"] as? [String: Any])?["detail"] as? String) ?? ""
+        #expect(job["status"] as? String == "failed" && detail.contains("input.png"), "\(job)")
+        for text in [ready.text, String(decoding: deep.body, as: UTF8.self), detail] {
+            #expect(!text.contains(server.dataDirectory) && !text.contains(weights) && !text.contains("/tmp/"), "a server path in: \(text)")
+        }
+    }
+
     @Test func escapingCoversControlsAndSeparators() {
         #expect(EscapingLogHandler.escape("a\nb\r\tc\u{1b}[0m\u{7f}\u{85}\u{2028}ü") == "a\\nb\\r\\tc\\u{1b}[0m\\u{7f}\\u{85}\\u{2028}ü")
         #expect(EscapingLogHandler.escape("plain text") == "plain text")

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import HTTPCore
 import Logging
 
@@ -16,6 +17,9 @@ final class Service: Sendable {
     init(config: ServiceConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
+        ClientPaths.register(directory: config.dataDirectory)
+        ClientPaths.register(directory: (config.weightsPath as NSString).deletingLastPathComponent)
+        ClientPaths.register(directory: FileManager.default.currentDirectoryPath)
         store = try JobStore(directory: config.dataDirectory, queueCapacity: config.queueCapacity,
                              maxAttempts: config.maxAttempts, resultTTL: config.resultTTL, maxDataBytes: config.maxDataBytes)
         let recovered = try store.recoverInterruptedJobs()

@@ -18,7 +18,7 @@ struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
 
     var json: JSON {
         .object([("type", .string("about:blank")), ("title", .string(title)), ("status", .int(status)),
-                 ("detail", .string(detail))])
+                 ("detail", .string(ClientPaths.redact(detail)))])
     }
 
     var response: HTTPResponse {
@@ -77,7 +77,9 @@ extension Problem {
         case JobStoreError.notFound(let id):
             self = .notFound("no job \(id) (unknown, or expired after its result_ttl)")
         case _ where JobStore.isStorageUnavailable(error):
-            self = .unavailable("the job store is unavailable: \(error)", retryAfter: 5)
+            self = .unavailable("the job store is unavailable: \(JobStore.clientText(error))", retryAfter: 5)
+        case is JobStoreError, is SQLiteError:
+            self = .internal("the job store failed: \(JobStore.clientText(error))")
         default:
             self = .internal(String(describing: error))
         }
