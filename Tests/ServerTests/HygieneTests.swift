@@ -53,3 +53,25 @@ import TestSupport
         #expect(EscapingLogHandler.escape("plain text") == "plain text")
     }
 }
+
+/// Issue 11, item 10: a succeeded job whose result file is missing. `GET /jobs/{id}/result` used to say 404
+/// "no job … unknown" while `GET /jobs/{id}` said succeeded; now the result is 410 Gone with the reason and
+/// the job shows failed with the same problem.
+@Suite(.serialized) struct LostResultTests {
+    @Test func aMissingResultFileIs410AndTheJobSaysSo() throws {
+        let server = try ServerProcess()
+        let png = try ImageEncoder.png(TestImages.scene(width: 64, height: 48))
+        let answer = try #require(postImage(port: server.port, query: "w=40&method=seam&wait=30", png: png))
+        #expect(answer.status == 200)
+        let id = try #require(answer.headers["x-job-id"])
+        try FileManager.default.removeItem(atPath: server.dataDirectory + "/jobs/\(id)/result.png")
+        let result = try curl([], "\(server.baseURL)/jobs/\(id)/result")
+        #expect(result.status == 410, "\(result.status) \(result.text)")
+        #expect(result.text.contains("lost"))
+        let revalidated = try curl(["-H", "If-None-Match: \"\(id)\""], "\(server.baseURL)/jobs/\(id)/result")
+        #expect(revalidated.status == 410)
+        let job = try curl([], "\(server.baseURL)/jobs/\(id)").json()
+        #expect(job["status"] as? String == "failed")
+        #expect((job["error"] as? [String: Any])?["status"] as? Int == 410)
+    }
+}

@@ -79,6 +79,8 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
     case queueFull(retryAfterSeconds: Int)
     /// The id does not name a live job (unknown, malformed, or expired).
     case notFound(id: String)
+    /// The job succeeded, but its result (or mask) file is missing from the store (410).
+    case resultLost(id: String, file: String)
     /// The database was written by a newer build (its user_version is above what we know).
     case unsupportedSchema(found: Int, supported: Int)
     /// Another JobStore (this or another process) already serves this data directory.
@@ -111,6 +113,9 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
                 + "expire after result_ttl, the next in about \(seconds) s"
         case .notFound(let id):
             return "no job with id \(id)"
+        case .resultLost(let id, let file):
+            return "job \(id) succeeded, but its \(file) is missing from the store (deleted, or the database was "
+                + "restored from an older backup): the result is lost; submit the job again"
         case .unsupportedSchema(let found, let supported):
             return "the job database has schema version \(found), but this build supports up to \(supported); "
                 + "it was written by a newer deepresize — upgrade, or point --data at another directory"

@@ -821,16 +821,29 @@ final class JobStore: Sendable {
         guard Self.attachmentNames.contains(name) else { return nil }
         guard let job = try job(id: id) else { throw JobStoreError.notFound(id: id) }
         guard job.status == .succeeded else { return nil }
-        return try JobFiles.read(jobDirectory(job.id) + "/" + name)
+        guard let bytes = try JobFiles.read(jobDirectory(job.id) + "/" + name) else {
+            if job.method == "deep" { throw JobStoreError.resultLost(id: id, file: name) }  // deep always makes one
+            return nil
+        }
+        return bytes
     }
 
     func resultBytes(id: String) throws -> [UInt8]? {
         guard let job = try job(id: id) else { throw JobStoreError.notFound(id: id) }
         guard job.status == .succeeded, let format = job.resultFormat, JobFormat.isValid(format) else { return nil }
         guard let bytes = try JobFiles.read(jobDirectory(job.id) + "/result." + format) else {
-            throw JobStoreError.notFound(id: id)
+            // Expired meanwhile (expiry removes rows first): gone as a job. Else the file alone is lost.
+            guard try self.job(id: id) != nil else { throw JobStoreError.notFound(id: id) }
+            throw JobStoreError.resultLost(id: id, file: "result." + format)
         }
         return bytes
+    }
+
+    /// True when `job` succeeded but its result file is not in the store (GET /jobs/{id} then shows it
+    /// failed with the 410 the result answers).
+    func isResultLost(_ job: JobRecord) -> Bool {
+        guard job.status == .succeeded, let format = job.resultFormat, JobFormat.isValid(format) else { return false }
+        return !JobFiles.exists(jobDirectory(job.id) + "/result." + format)
     }
 
     /// DELETE /jobs/{id}: a queued job is canceled at once; a running one gets cancelRequested (its

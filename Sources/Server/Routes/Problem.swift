@@ -74,6 +74,8 @@ extension Problem {
         case JobStoreError.storeFull(_, _, _, let retryAfter):
             self = Problem(status: 507, title: "Insufficient Storage", detail: (error as? JobStoreError)?.description ?? "",
                            headers: [("Retry-After", String(retryAfter))])
+        case JobStoreError.resultLost:
+            self = Problem(status: 410, title: "Gone", detail: (error as? JobStoreError)?.description ?? "")
         case JobStoreError.notFound(let id):
             self = .notFound("no job \(id) (unknown, or expired after its result_ttl)")
         case _ where JobStore.isStorageUnavailable(error):

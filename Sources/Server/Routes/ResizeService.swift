@@ -253,6 +253,7 @@ final class ResizeService: HTTPHandler {
             return response
         }
         let etag = "\"\(job.id)\""
+        if store.isResultLost(job) { throw JobStoreError.resultLost(id: job.id, file: "result." + (job.resultFormat ?? "")) }
         if let ifNoneMatch, ifNoneMatch == etag || ifNoneMatch == "*" {
             var response = HTTPResponse(status: 304)
             response.headers.set("ETag", etag)
@@ -287,8 +288,16 @@ final class ResizeService: HTTPHandler {
         return response
     }
 
+    /// The job body. A succeeded job whose result file is lost shows as failed, with the 410 problem that
+    /// `GET /jobs/{id}/result` answers, so the two agree.
     private func jobJSON(_ job: JobRecord) throws -> JSON {
-        job.json(queuePosition: job.status == .queued ? try store.queuePosition(id: job.id) : nil)
+        var job = job
+        if store.isResultLost(job) {
+            let problem = Problem(JobStoreError.resultLost(id: job.id, file: "result." + (job.resultFormat ?? "")))
+            job.status = .failed
+            job.error = JobError(status: problem.status, title: problem.title, detail: problem.detail)
+        }
+        return job.json(queuePosition: job.status == .queued ? try store.queuePosition(id: job.id) : nil)
     }
 
     private func unknownJob(_ id: String) -> Problem { .notFound("no job \(id) (unknown, or expired after its result_ttl)") }

@@ -159,6 +159,7 @@ enum OpenAPIDocument {
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
           "408": {"$ref": "#/components/responses/RequestTimeout"},
           "409": {"$ref": "#/components/responses/JobNotSucceeded"},
+          "410": {"$ref": "#/components/responses/ResultLost"},
           "431": {"$ref": "#/components/responses/HeaderTooLarge"},
           "500": {"$ref": "#/components/responses/InternalError"},
           "503": {"$ref": "#/components/responses/Unavailable"}
@@ -189,6 +190,7 @@ enum OpenAPIDocument {
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
           "408": {"$ref": "#/components/responses/RequestTimeout"},
           "409": {"$ref": "#/components/responses/JobNotSucceeded"},
+          "410": {"$ref": "#/components/responses/ResultLost"},
           "431": {"$ref": "#/components/responses/HeaderTooLarge"},
           "500": {"$ref": "#/components/responses/InternalError"},
           "503": {"$ref": "#/components/responses/Unavailable"}
@@ -298,6 +300,7 @@ enum OpenAPIDocument {
         "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
       },
+      "ResultLost": {"description": "The job succeeded, but its result (or mask) file is missing from the store: the result is lost (GET /jobs/{id} shows the job failed with this problem).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "BadRequest": {"description": "Malformed request, multipart or parameter (named in detail).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "NotFound": {"description": "Unknown or expired job (after result_ttl).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "MethodNotAllowed": {
