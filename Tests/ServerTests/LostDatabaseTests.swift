@@ -165,6 +165,36 @@ import Testing
         #expect(Self.jobEntries(dir) == ids.sorted())
     }
 
+    /// Issue 11, item 11: the single-store lock is on the directory itself. Deleting files cannot undo it
+    /// (removing `jobs.lock` let a second server in), and a symlink to the directory is the same directory.
+    @Test func theLockSurvivesDeletingFilesAndCoversSymlinks() throws {
+        let dir = try Self.temp()
+        let first = try Self.store(dir)
+        try? FileManager.default.removeItem(atPath: dir + "/jobs.lock")
+        #expect(throws: JobStoreError.directoryInUse(path: dir)) { try Self.store(dir) }
+        let link = dir + "-link"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: link) }
+        #expect(throws: JobStoreError.directoryInUse(path: link)) { try Self.store(link) }
+        withExtendedLifetime(first) {}
+    }
+
+    @Test func aSymlinkedDataDirectoryWorks() throws {
+        let real = try Self.temp()
+        let link = real + "-data"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
+        defer { try? FileManager.default.removeItem(atPath: link) }
+        let ids: [String]
+        do {
+            let store = try Self.store(link)
+            ids = try Self.populate(store)
+        }
+        let store = try Self.store(link)
+        #expect(try store.recoverInterruptedJobs().unclaimed.isEmpty)
+        #expect(try store.resultBytes(id: ids[0]) == [9, 9])
+        #expect(Self.jobEntries(real) == ids.sorted())
+    }
+
     @Test func aNewStoreWritesTheSameIdentityToTheDatabaseAndTheDirectory() throws {
         let dir = try Self.temp()
         let store = try Self.store(dir)

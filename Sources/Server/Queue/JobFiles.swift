@@ -21,14 +21,24 @@ enum JobFiles {
         try syncDirectory(parent)
     }
 
-    /// `mkdir -p`: creates every missing component of `path`.
+    /// `mkdir -p`: creates every missing component of `path`. Components that exist may be symlinks to
+    /// directories (a data directory on another volume, linked into place).
     static func makeDirectories(_ path: String) throws {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/", omittingEmptySubsequences: true) {
             let parent = prefix.isEmpty ? "/" : prefix
             prefix += "/" + component
-            if !isDirectory(prefix) { try makeDirectory(prefix, parent: parent) }
+            var info = stat()
+            if stat(prefix, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { continue }
+            try makeDirectory(prefix, parent: parent)
         }
+    }
+
+    /// `path` with symlinks and `.`/`..` resolved (realpath); `path` itself when that fails.
+    static func resolved(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     static func isDirectory(_ path: String) -> Bool {
@@ -194,20 +204,22 @@ enum JobFiles {
     }
 }
 
-/// An exclusive advisory lock on `DIR/jobs.lock` held for the store's lifetime, so a second server on
-/// the same data directory fails at start instead of requeueing the first one's running jobs. The
-/// kernel drops it when the process dies, so a crash never leaves it stale.
+/// An exclusive advisory lock (`flock`) on the data directory itself, held for the store's lifetime, so a
+/// second server on the same data directory (by any path to it, symlinks included) fails at start instead of
+/// requeueing the first one's running jobs. It is on the directory's inode, not on a file in it: deleting a
+/// file cannot undo it (a lock on `DIR/jobs.lock` could: a second server made a new file and locked that).
+/// The kernel drops it when the process dies, so a crash never leaves it stale.
 final class DirectoryLock: Sendable {
     private let fd: Int32
 
-    init(path: String, directory: String) throws {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard fd >= 0 else { throw JobFiles.fail("opening lock file", path) }
+    init(directory: String) throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw JobFiles.fail("opening data directory", directory) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             close(fd)
             if code == EWOULDBLOCK { throw JobStoreError.directoryInUse(path: directory) }
-            throw JobFiles.fail("locking", path, code)
+            throw JobFiles.fail("locking", directory, code)
         }
         self.fd = fd
     }

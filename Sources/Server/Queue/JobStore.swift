@@ -1,5 +1,5 @@
 // The durable job queue: rows in SQLite (DIR/jobs.sqlite3), bytes in files (DIR/jobs/<id>/input.<ext>,
-// result.<ext>). One server per data directory is the supported setup, and DIR/jobs.lock enforces it.
+// result.<ext>). One server per data directory is the supported setup, and a flock on DIR enforces it.
 //
 // Crash rules (files are written before the row that points at them, rows deleted before their files):
 // - crash between the input file and the INSERT: an orphan directory with no row, marked `.pending`
@@ -112,14 +112,17 @@ final class JobStore: Sendable {
     /// read-only database behaves (tests run as root, where chmod does not block writes).
     init(directory: String, queueCapacity: Int, maxAttempts: Int, resultTTL: Double, maxDataBytes: Int = 0,
          clock: @escaping @Sendable () -> Double = JobStore.systemClock, sqliteReadOnly: Bool = false) throws {
-        self.directory = directory
         self.queueCapacity = queueCapacity
         self.maxAttempts = maxAttempts
         self.resultTTL = resultTTL
         self.maxDataBytes = maxDataBytes
         self.clock = clock
         try JobFiles.makeDirectories(directory)
-        directoryLock = try DirectoryLock(path: directory + "/jobs.lock", directory: directory)
+        directoryLock = try DirectoryLock(directory: directory)
+        // Symlinks resolved once: SQLite opens its file with SQLITE_OPEN_NOFOLLOW, which refuses a path
+        // through a link, and a data directory linked into place must work.
+        let directory = JobFiles.resolved(directory)
+        self.directory = directory
         let db = try Self.openChecked(directory: directory, readOnly: sqliteReadOnly)
         try JobSchema.migrate(db)
         if !sqliteReadOnly { try Self.establishIdentity(db, directory: directory) }
