@@ -75,3 +75,52 @@ import TestSupport
         #expect((job["error"] as? [String: Any])?["status"] as? Int == 410)
     }
 }
+
+/// Issue 11, item 12: smaller protocol points.
+@Suite(.serialized) struct ProtocolDetailTests {
+    /// A compressed body is refused from the head (415, before 100 Continue), not decoded as an image.
+    @Test func aBodyWithAContentEncodingIs415() throws {
+        let server = try ServerProcess()
+        let client = try RawClient(port: server.port)
+        try client.send("POST /resize?w=10&method=scale HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Encoding: gzip\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+        let answer = try client.readResponse()
+        #expect(answer.status == 415)
+        #expect(String(decoding: answer.body, as: UTF8.self).contains("Content-Encoding"))
+        let png = try ImageEncoder.png(TestImages.scene(width: 64, height: 48))
+        #expect(postImage(port: server.port, query: "w=32&method=scale", png: png, headers: ["Content-Encoding: identity"])?.status == 200)
+    }
+
+    /// `%2f` is data, not a separator: `/jobs/ID%2fresult` is the job route with an id that names nothing.
+    @Test func anEncodedSlashIsNotASeparator() throws {
+        let server = try ServerProcess()
+        let png = try ImageEncoder.png(TestImages.scene(width: 64, height: 48))
+        let answer = try #require(postImage(port: server.port, query: "w=40&method=seam&wait=30", png: png))
+        let id = try #require(answer.headers["x-job-id"])
+        #expect(try curl([], "\(server.baseURL)/jobs/\(id)/result").status == 200)
+        for encoded in ["\(id)%2fresult", "\(id)%2Fresult"] {
+            let routed = try curl([], "\(server.baseURL)/jobs/\(encoded)")
+            #expect(routed.status == 404, "\(encoded): \(routed.status)")
+            #expect(routed.headers["content-type"] == "application/problem+json")
+        }
+        #expect(try curl([], "\(server.baseURL)/jobs%2F\(id)").status == 404)
+    }
+
+    /// 409 says "look again later" (Retry-After) only for a job that may still succeed.
+    @Test func retryAfterOnlyForJobsThatMayStillSucceed() throws {
+        let server = try ServerProcess()
+        let long = try ImageEncoder.png(TestImages.noise(width: 900, height: 300))
+        let small = try ImageEncoder.png(TestImages.scene(width: 64, height: 48))
+        let running = try #require(postImage(port: server.port, query: "w=300&h=300&method=seam&wait=0", png: long))
+        let queued = try #require(postImage(port: server.port, query: "w=40&method=seam&wait=0", png: small))
+        let runningID = try #require(jsonObject(running.body)["id"] as? String)
+        let queuedID = try #require(jsonObject(queued.body)["id"] as? String)
+        let waiting = try curl([], "\(server.baseURL)/jobs/\(queuedID)/result")
+        #expect(waiting.status == 409 && waiting.headers["retry-after"] == "2")
+        #expect(try curl(["-X", "DELETE"], "\(server.baseURL)/jobs/\(queuedID)").status == 200)
+        let canceled = try curl([], "\(server.baseURL)/jobs/\(queuedID)/result")
+        #expect(canceled.status == 409 && canceled.headers["retry-after"] == nil, "\(canceled.headers)")
+        #expect(try canceled.json()["status"] as? String == "canceled")
+        _ = try curl(["-X", "DELETE"], "\(server.baseURL)/jobs/\(runningID)")
+        _ = try pollJob(server, id: runningID)
+    }
+}

@@ -50,6 +50,7 @@ final class ResizeService: HTTPHandler {
             do {
                 _ = try ResizeOptions.parse(head.query, defaultWait: config.defaultWait, maxWait: config.maxWait)
                 _ = try Self.uploadKind(contentType: head.headers["Content-Type"])
+                try Self.checkContentEncoding(head)
             } catch {
                 return Problem(error).response
             }
@@ -112,6 +113,7 @@ final class ResizeService: HTTPHandler {
 
     private func resize(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) throws {
         let options = try ResizeOptions.parse(request.head.query, defaultWait: config.defaultWait, maxWait: config.maxWait)
+        try Self.checkContentEncoding(request.head)
         let image = try Self.imageBytes(of: request)
         let (header, width, height) = try pipeline.inspect(image, options: options)
         if options.method.isQueued {
@@ -183,7 +185,7 @@ final class ResizeService: HTTPHandler {
     private func accepted(_ job: JobRecord) throws -> HTTPResponse {
         var response = jsonResponse(202, try jobJSON(job))
         response.headers.set("Location", "/jobs/\(job.id)")
-        response.headers.set("Retry-After", "2")
+        if !job.status.isFinished { response.headers.set("Retry-After", "2") }
         response.headers.set("X-Job-Id", job.id)
         return response
     }
@@ -201,6 +203,17 @@ final class ResizeService: HTTPHandler {
         default:
             throw Problem.unsupportedMedia("send the image as multipart/form-data field 'image' (curl -F image=@photo.jpg) or as a raw image/jpeg or image/png body, not '\(contentType)'")
         }
+    }
+
+    /// Bodies come as they are: a `Content-Encoding` (gzip, deflate, br …) would have to be undone before the
+    /// image could be judged, so it is refused from the head with 415 (RFC 9110 §15.5.16), body unread.
+    static func checkContentEncoding(_ head: HTTPRequestHead) throws {
+        let codings = head.headers.values("Content-Encoding")
+            .flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces.lowercased() }.filter { !$0.isEmpty }
+        guard let coding = codings.first(where: { $0 != "identity" }) else { return }
+        var problem = Problem.unsupportedMedia("Content-Encoding '\(coding)' is not accepted: send the image bytes as they are (JPEG and PNG are compressed already)")
+        problem.headers = [("Accept-Encoding", "identity")]
+        throw problem
     }
 
     /// The image of a multipart field `image`, or a raw `image/jpeg` / `image/png` body.
@@ -247,11 +260,7 @@ final class ResizeService: HTTPHandler {
 
     private func result(id: String, ifNoneMatch: String?) throws -> HTTPResponse {
         guard let job = try store.job(id: id) else { throw unknownJob(id) }
-        guard job.status == .succeeded else {
-            var response = jsonResponse(409, try jobJSON(job))
-            response.headers.set("Retry-After", "2")
-            return response
-        }
+        guard job.status == .succeeded else { return try notSucceeded(job) }
         let etag = "\"\(job.id)\""
         if store.isResultLost(job) { throw JobStoreError.resultLost(id: job.id, file: "result." + (job.resultFormat ?? "")) }
         if let ifNoneMatch, ifNoneMatch == etag || ifNoneMatch == "*" {
@@ -262,14 +271,19 @@ final class ResizeService: HTTPHandler {
         return try imageResponse(job)
     }
 
+    /// 409 with the job body. `Retry-After` only while the job is queued or running: it may still succeed,
+    /// and the header says when to look again. A failed or canceled job never will, so its 409 has none
+    /// (the body's `status` and `error` say why); retrying means submitting again.
+    private func notSucceeded(_ job: JobRecord) throws -> HTTPResponse {
+        var response = jsonResponse(409, try jobJSON(job))
+        if !job.status.isFinished { response.headers.set("Retry-After", "2") }
+        return response
+    }
+
     /// The `deep` job's semantic mask drawn over its (dimmed) working image.
     private func mask(id: String) throws -> HTTPResponse {
         guard let job = try store.job(id: id) else { throw unknownJob(id) }
-        guard job.status == .succeeded else {
-            var response = jsonResponse(409, try jobJSON(job))
-            response.headers.set("Retry-After", "2")
-            return response
-        }
+        guard job.status == .succeeded else { return try notSucceeded(job) }
         guard let bytes = try store.attachmentBytes(id: id, name: "mask.png") else {
             throw Problem.notFound("job \(id) has no mask: only method=deep computes one")
         }

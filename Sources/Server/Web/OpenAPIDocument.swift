@@ -79,7 +79,7 @@ enum OpenAPIDocument {
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
           "408": {"$ref": "#/components/responses/RequestTimeout"},
           "413": {"description": "The body is larger than max_body_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-          "415": {"description": "Not a JPEG or PNG (by content), or a body type other than multipart/form-data, image/jpeg, image/png.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+          "415": {"description": "Not a JPEG or PNG (by content), a body type other than multipart/form-data, image/jpeg, image/png, or a body with a Content-Encoding (refused from the head).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
           "422": {"description": "Decodable but outside the limits (max_input_pixels, max_output_dimension, max_scale_output_pixels, max_deep_output_pixels, max_seam_work), a size the method cannot handle (deep: output under 8×8 or a working image under 16×16), or a deep/seam job whose estimated memory exceeds job_memory_budget_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
           "429": {
             "description": "The job queue is full (queue_capacity).",
@@ -296,7 +296,7 @@ enum OpenAPIDocument {
     },
     "responses": {
       "JobNotSucceeded": {
-        "description": "The job has not succeeded (yet): its body says where it is.",
+        "description": "The job has not succeeded (yet): its body says where it is. Retry-After only while it is queued or running; a failed or canceled job never succeeds, so its 409 has none.",
         "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
       },
