@@ -51,6 +51,20 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private var reservedBodyBytes = 0
     private var requestStarted: UInt64 = 0
     private var generation = 0
+    /// Set while `processInput` runs: a response written synchronously from inside it must not start a
+    /// nested `processInput` (the running loop goes on with the next pipelined request).
+    private var processingInput = false
+    /// The handler's answer when it calls `respond` synchronously, on this queue, inside `handle`: sent when
+    /// `handle` returns, without a hop through the queue (which made it wait behind every other connection
+    /// on the lane).
+    private var synchronousResponse: (response: HTTPResponse, generation: Int)?
+    private var insideHandle = false
+    /// When the current phase times out (uptime nanoseconds), and what the timer source is set to. The
+    /// source is re-armed only when a deadline comes earlier than the armed one; a later deadline is
+    /// noticed when the armed one fires, so a keep-alive request costs no timer reprogramming.
+    private var deadline: UInt64?
+    private var armedAt: UInt64?
+    private static let queueKey = DispatchSpecificKey<ObjectIdentifier>()
 
     private var outbound: [[UInt8]] = []
     private var outboundOffset = 0
@@ -80,6 +94,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         timer.setEventHandler { [weak self] in self?.onTimer() }
         timer.schedule(deadline: .distantFuture)
         timer.activate()
+        queue.setSpecific(key: Self.queueKey, value: ObjectIdentifier(self))
     }
 
     // MARK: - Entry points (any thread)
@@ -153,6 +168,9 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
 
     /// Turns buffered bytes into requests until one is handed to the handler or more bytes are needed.
     private func processInput() {
+        guard !processingInput else { return }
+        processingInput = true
+        defer { processingInput = false }
         while phase == .idle || phase == .readingHead || phase == .readingBody {
             if phase == .idle && !parser.isAwaitingRequest {
                 phase = .readingHead
@@ -186,7 +204,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                     let keepAlive = newHead.keepAlive && !newHead.hasBody
                     if keepAlive { skipEnd() }
                     send(early, keepAlive: keepAlive, for: newHead)
-                    return
+                    continue  // written at once: the loop goes on with the next request (else it ends here)
                 }
                 if let length = newHead.contentLength, length > 0, !reserveBody(length) {
                     sendBodyBudgetRefusal(for: newHead)
@@ -209,14 +227,28 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                 guard let head else { continue }
                 phase = .handling
                 setTimer(nil)
-                setReading(false)
                 generation += 1
                 let myGeneration = generation
                 let request = HTTPRequest(head: head, body: body)
                 body = []
+                insideHandle = true
                 server.handler.handle(request) { [self] response in
-                    queue.async { self.respond(response, generation: myGeneration) }
+                    if DispatchQueue.getSpecific(key: Self.queueKey) == ObjectIdentifier(self), insideHandle,
+                       synchronousResponse == nil {
+                        synchronousResponse = (response, myGeneration)
+                    } else {
+                        queue.async { self.respond(response, generation: myGeneration) }
+                    }
                 }
+                insideHandle = false
+                if let answer = synchronousResponse {
+                    // Answered at once: written now; the loop goes on with any pipelined request.
+                    synchronousResponse = nil
+                    respond(answer.response, generation: answer.generation)
+                    continue
+                }
+                // Answered later: pipelined bytes wait in the socket until then.
+                setReading(false)
                 return
             }
         }
@@ -294,7 +326,6 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                                     bodyBytesSent: sendsBody ? response.body.count : 0,
                                     durationMilliseconds: 0, remoteAddress: remoteAddress)
         phase = .writing
-        setReading(false)
         setTimer(server.configuration.writeTimeout)
         flush()
     }
@@ -315,6 +346,8 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                 let code = errno
                 if code == EINTR { continue }
                 if code == EAGAIN || code == EWOULDBLOCK {
+                    // The client reads slower than we write: stop reading until the response is out.
+                    if phase == .writing { setReading(false) }
                     setWriting(true)
                     return
                 }
@@ -365,6 +398,12 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     // MARK: - Timers
 
     private func onTimer() {
+        armedAt = nil
+        guard let deadline else { return }
+        if DispatchTime.now().uptimeNanoseconds < deadline {
+            arm(deadline)
+            return
+        }
         switch phase {
         case .idle, .writing, .lingering:
             close()
@@ -382,13 +421,21 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         }
     }
 
+    /// The current phase times out `seconds` from now (nil: never).
     private func setTimer(_ seconds: Double?) {
         guard phase != .closed else { return }
-        if let seconds {
-            timer.schedule(deadline: .now() + max(0, seconds))
-        } else {
-            timer.schedule(deadline: .distantFuture)
+        guard let seconds else {
+            deadline = nil
+            return
         }
+        let due = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, seconds) * 1e9)
+        deadline = due
+        if armedAt.map({ due < $0 }) ?? true { arm(due) }
+    }
+
+    private func arm(_ due: UInt64) {
+        armedAt = due
+        timer.schedule(deadline: DispatchTime(uptimeNanoseconds: due))
     }
 
     // MARK: - Source bookkeeping

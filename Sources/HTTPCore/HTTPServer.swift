@@ -112,6 +112,9 @@ public final class HTTPServer: Sendable {
     let logger: Logger
     let accessLog: (@Sendable (AccessLogEntry) -> Void)?
     private let state = Mutex(State())
+    /// Set once `shutdown` begins: every response from then on closes its connection. An atomic, not the
+    /// state's lock: every response reads it, and a lock here was contended by all the lanes under load.
+    private let stopping = Atomic<Bool>(false)
     /// Body bytes reserved by the connections (see `maxBodyBytesInFlight`).
     private let bodyBytes = Mutex(0)
     private let acceptQueue = DispatchQueue(label: "HTTPServer.accept")
@@ -176,6 +179,7 @@ public final class HTTPServer: Sendable {
     /// Stops accepting, closes idle connections, lets in-flight requests finish (their responses carry
     /// `Connection: close`), force-closes whatever is left after `gracePeriod` seconds, then calls `completion`.
     public func shutdown(gracePeriod: Double, completion: @escaping @Sendable () -> Void) {
+        stopping.store(true, ordering: .releasing)
         let (listener, connections, finishedAlready) = state.withLock { state -> (Listener?, [Connection], Bool) in
             switch state.phase {
             case .notStarted, .stopped:
@@ -292,9 +296,7 @@ public final class HTTPServer: Sendable {
         finishShutdownIfIdle()
     }
 
-    var isShuttingDown: Bool {
-        state.withLock { if case .running = $0.phase { false } else { true } }
-    }
+    var isShuttingDown: Bool { stopping.load(ordering: .acquiring) }
 
     private func finishShutdownIfIdle() {
         let completions = state.withLock { state -> [@Sendable () -> Void] in

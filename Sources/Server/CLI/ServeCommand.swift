@@ -59,6 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
             _ = try service.start()
         } catch {
             logger.critical("cannot start: \(error)")
+            LogSink.standardError.flush()
             throw ExitCode(1)
         }
         await waitForTerminationSignal(logger: logger, service: service)
@@ -84,6 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
             SignalSources.keep(sources)
         }
         logger.notice("stopped")
+        LogSink.standardError.flush()
     }
 }
 
@@ -120,7 +122,7 @@ enum SignalSources {
 
 func bootstrapLogging(level: String) -> Logger {
     LoggingSystem.bootstrap { label in
-        var handler = EscapingLogHandler(inner: StreamLogHandler.standardError(label: label))
+        var handler = EscapingLogHandler(label: label)
         handler.logLevel = Logger.Level(rawValue: level) ?? .info
         return handler
     }
