@@ -32,12 +32,14 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // epoll and eventfd from the C library (not in Swift's Glibc module), for HTTPCore's event loops.
+        .systemLibrary(name: "CEpoll"),
 
         // The setjmp owner: libjpeg and libpng report fatal errors by longjmp, which Swift cannot catch.
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"],
                 cSettings: [.unsafeFlags(["-O2"])]),
 
-        .target(name: "HTTPCore", dependencies: [.product(name: "Logging", package: "swift-log")],
+        .target(name: "HTTPCore", dependencies: ["CEpoll", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "ImageCodecs", dependencies: ["CImageCodecs"], swiftSettings: optimized),
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),

@@ -2,24 +2,9 @@ import Glibc
 import Dispatch
 import Synchronization
 
-/// Closes the socket once both of its dispatch sources are cancelled (closing earlier could let a new
-/// socket reuse the number while a source still watches it).
-private final class SocketCloser: Sendable {
-    let fd: Int32
-    private let sourcesLeft = Atomic<Int>(2)
-
-    init(fd: Int32) { self.fd = fd }
-
-    func sourceCancelled() {
-        if sourcesLeft.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
-            Glibc.close(fd)
-        }
-    }
-}
-
-/// One client connection. All mutable state is used only on `queue` (a serial queue), which is what makes
-/// the class safe to share with the dispatch sources and the handler's `respond` closure.
-final class Connection: @unchecked Sendable { // confined to `queue`, see above
+/// One client connection. All mutable state is used only on its event loop's thread, which is what makes
+/// the class safe to share with the loop and the handler's `respond` closure.
+final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `loop`'s thread, see above
     private enum Phase {
         case idle          // between requests (or fresh): keep-alive timer, reading
         case readingHead   // header timer from the first byte, reading
@@ -33,12 +18,10 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private let fd: Int32
     private let remoteAddress: String
     private let server: HTTPServer
-    private let queue: DispatchQueue
-    private let readSource: any DispatchSourceRead
-    private let writeSource: any DispatchSourceWrite
-    private let timer: any DispatchSourceTimer
-    private var readPaused = true      // sources start inactive
-    private var writePaused = true
+    private let loop: EventLoop
+    private var registered = false
+    private var reading = false
+    private var writing = false
 
     private var parser: HTTPRequestParser
     private var phase = Phase.idle
@@ -54,17 +37,12 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     /// Set while `processInput` runs: a response written synchronously from inside it must not start a
     /// nested `processInput` (the running loop goes on with the next pipelined request).
     private var processingInput = false
-    /// The handler's answer when it calls `respond` synchronously, on this queue, inside `handle`: sent when
-    /// `handle` returns, without a hop through the queue (which made it wait behind every other connection
-    /// on the lane).
+    /// The handler's answer when it calls `respond` synchronously, on the loop's thread, inside `handle`:
+    /// sent when `handle` returns, without a task through the loop.
     private var synchronousResponse: (response: HTTPResponse, generation: Int)?
     private var insideHandle = false
-    /// When the current phase times out (uptime nanoseconds), and what the timer source is set to. The
-    /// source is re-armed only when a deadline comes earlier than the armed one; a later deadline is
-    /// noticed when the armed one fires, so a keep-alive request costs no timer reprogramming.
+    /// When the current phase times out (monotonic nanoseconds, `EventLoop.now()`); the loop ticks then.
     private var deadline: UInt64?
-    private var armedAt: UInt64?
-    private static let queueKey = DispatchSpecificKey<ObjectIdentifier>()
 
     private var outbound: [[UInt8]] = []
     private var outboundOffset = 0
@@ -76,32 +54,22 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private static let lingerSeconds = 1.0
     private static let lingerMaxBytes = 8 << 20
 
-    init(fd: Int32, remoteAddress: String, server: HTTPServer, queue: DispatchQueue, rejecting: Bool) {
+    init(fd: Int32, remoteAddress: String, server: HTTPServer, loop: EventLoop, rejecting: Bool) {
         self.fd = fd
         self.rejecting = rejecting
         self.remoteAddress = remoteAddress
         self.server = server
-        self.queue = queue
+        self.loop = loop
         parser = HTTPRequestParser(limits: server.configuration.parserLimits)
-        readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        writeSource = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
-        timer = DispatchSource.makeTimerSource(queue: queue)
-        let closer = SocketCloser(fd: fd)
-        readSource.setCancelHandler { closer.sourceCancelled() }
-        writeSource.setCancelHandler { closer.sourceCancelled() }
-        readSource.setEventHandler { [weak self] in self?.onReadable() }
-        writeSource.setEventHandler { [weak self] in self?.flush() }
-        timer.setEventHandler { [weak self] in self?.onTimer() }
-        timer.schedule(deadline: .distantFuture)
-        timer.activate()
-        queue.setSpecific(key: Self.queueKey, value: ObjectIdentifier(self))
     }
 
     // MARK: - Entry points (any thread)
 
     func start() {
-        queue.async { [self] in
+        loop.execute { [self] in
             guard phase != .closed else { return }
+            loop.register(fd, self, reading: false, writing: false)
+            registered = true
             // A fresh connection gets the header timeout to send its first byte; then it closes quietly.
             setTimer(server.configuration.headerTimeout)
             setReading(true)
@@ -110,8 +78,10 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
 
     /// Over the connection limit: answer 503 and close.
     func startRejecting(maxConnections: Int) {
-        queue.async { [self] in
+        loop.execute { [self] in
             guard phase != .closed else { return }
+            loop.register(fd, self, reading: false, writing: false)
+            registered = true
             var response = HTTPResponse.problem(status: 503, title: "Service Unavailable",
                                                 detail: "the server is at its limit of \(maxConnections) connections; retry shortly")
             response.headers.add("Retry-After", "1")
@@ -120,14 +90,28 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     }
 
     func beginShutdown() {
-        queue.async { [self] in
+        loop.execute { [self] in
             shuttingDown = true
             if phase == .idle && parser.isAwaitingRequest { close() }
         }
     }
 
     func forceClose() {
-        queue.async { [self] in close() }
+        loop.execute { [self] in close() }
+    }
+
+    // MARK: - EventLoopHandler (on the loop's thread)
+
+    func readable() { onReadable() }
+
+    func writable() { flush() }
+
+    func tick(now: UInt64) -> UInt64? {
+        guard phase != .closed, let due = deadline else { return nil }
+        if now < due { return due }
+        deadline = nil
+        onTimer()
+        return deadline
     }
 
     // MARK: - Reading
@@ -137,16 +121,14 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         case .idle, .readingHead, .readingBody, .lingering: break
         case .handling, .writing, .closed: return
         }
-        let n = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65536) { buffer -> Int in
-            let n = read(fd, buffer.baseAddress, buffer.count)
-            if n > 0 {
-                if phase == .lingering {
-                    lingerDiscarded += n
-                } else {
-                    parser.append(UnsafeBufferPointer(rebasing: buffer[0..<n]))
-                }
+        let buffer = loop.readBuffer
+        let n = read(fd, buffer.baseAddress, buffer.count)
+        if n > 0 {
+            if phase == .lingering {
+                lingerDiscarded += n
+            } else {
+                parser.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             }
-            return n
         }
         if n < 0 {
             let code = errno
@@ -233,11 +215,11 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                 body = []
                 insideHandle = true
                 server.handler.handle(request) { [self] response in
-                    if DispatchQueue.getSpecific(key: Self.queueKey) == ObjectIdentifier(self), insideHandle,
-                       synchronousResponse == nil {
+                    // `insideHandle` is read only on the loop's thread (where it belongs).
+                    if loop.inLoop, insideHandle, synchronousResponse == nil {
                         synchronousResponse = (response, myGeneration)
                     } else {
-                        queue.async { self.respond(response, generation: myGeneration) }
+                        loop.execute { self.respond(response, generation: myGeneration) }
                     }
                 }
                 insideHandle = false
@@ -398,12 +380,6 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     // MARK: - Timers
 
     private func onTimer() {
-        armedAt = nil
-        guard let deadline else { return }
-        if DispatchTime.now().uptimeNanoseconds < deadline {
-            arm(deadline)
-            return
-        }
         switch phase {
         case .idle, .writing, .lingering:
             close()
@@ -421,35 +397,31 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         }
     }
 
-    /// The current phase times out `seconds` from now (nil: never).
+    /// The current phase times out `seconds` from now (nil: never). The loop is told only the deadline;
+    /// it ticks the connection when that passes (a later deadline set meanwhile makes the tick a no-op).
     private func setTimer(_ seconds: Double?) {
         guard phase != .closed else { return }
         guard let seconds else {
             deadline = nil
             return
         }
-        let due = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, seconds) * 1e9)
+        let due = EventLoop.now() + UInt64(max(0, seconds) * 1e9)
         deadline = due
-        if armedAt.map({ due < $0 }) ?? true { arm(due) }
+        loop.deadline(due)
     }
 
-    private func arm(_ due: UInt64) {
-        armedAt = due
-        timer.schedule(deadline: DispatchTime(uptimeNanoseconds: due))
-    }
-
-    // MARK: - Source bookkeeping
+    // MARK: - Interest in the loop
 
     private func setReading(_ on: Bool) {
-        guard phase != .closed, on == readPaused else { return }
-        readPaused = !on
-        if on { readSource.resume() } else { readSource.suspend() }
+        guard phase != .closed, on != reading else { return }
+        reading = on
+        if registered { loop.update(fd, reading: reading, writing: writing) }
     }
 
     private func setWriting(_ on: Bool) {
-        guard phase != .closed, on == writePaused else { return }
-        writePaused = !on
-        if on { writeSource.resume() } else { writeSource.suspend() }
+        guard phase != .closed, on != writing else { return }
+        writing = on
+        if registered { loop.update(fd, reading: reading, writing: writing) }
     }
 
     private func close() {
@@ -457,13 +429,10 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         phase = .closed
         outbound = []
         body = []
+        deadline = nil
         releaseBody()
-        // Cancelled sources must be resumed (or activated) so their cancel handlers run and close the fd.
-        readSource.cancel()
-        writeSource.cancel()
-        timer.cancel()
-        if readPaused { readPaused = false; readSource.resume() }
-        if writePaused { writePaused = false; writeSource.resume() }
+        if registered { loop.unregister(fd) }
+        Glibc.close(fd)
         server.connectionClosed(self, wasRejecting: rejecting)
     }
 }
