@@ -34,13 +34,15 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
         .systemLibrary(name: "CLCMS2", pkgConfig: "lcms2", providers: [.apt(["liblcms2-dev"])]),
+        // epoll and eventfd from the C library (not in Swift's Glibc module), for HTTPCore's event loops.
+        .systemLibrary(name: "CEpoll"),
 
         // The setjmp owner: libjpeg and libpng report fatal errors by longjmp, which Swift cannot catch.
         // It also holds the libwebp codec and the lcms2 conversion of embedded ICC profiles to sRGB.
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CWebP", "CLCMS2"],
                 cSettings: [.unsafeFlags(["-O2"])]),
 
-        .target(name: "HTTPCore", dependencies: [.product(name: "Logging", package: "swift-log")],
+        .target(name: "HTTPCore", dependencies: ["CEpoll", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "ImageCodecs", dependencies: ["CImageCodecs"], swiftSettings: optimized),
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),

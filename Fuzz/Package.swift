@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 // libFuzzer targets for deepresize's untrusted-input parsers. A separate package so the main build and
 // its flags are untouched. The root package exports no library product (only the `deepresize`
-// executable), so a path dependency on ".." could not reach its modules; instead Sources/HTTPCore,
+// executable), so a path dependency on ".." could not reach its modules; instead Sources/HTTPCore, CEpoll,
 // ImageCodecs, CImageCodecs, CJPEG, CPNG, CWebP and CLCMS2 here are symlinks to the root package's directories: the
 // fuzzers always build the current code, instrumented. Build and run with scripts/fuzz.
 import PackageDescription
@@ -24,7 +24,8 @@ let package = Package(
         .systemLibrary(name: "CWebP", pkgConfig: "libwebp"),
         .systemLibrary(name: "CLCMS2", pkgConfig: "lcms2"),
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CWebP", "CLCMS2"]),
-        .target(name: "HTTPCore", dependencies: [.product(name: "Logging", package: "swift-log")],
+        .systemLibrary(name: "CEpoll"),
+        .target(name: "HTTPCore", dependencies: ["CEpoll", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "ImageCodecs", dependencies: ["CImageCodecs"], swiftSettings: strict),
 

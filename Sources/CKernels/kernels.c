@@ -147,6 +147,7 @@ void ck_winograd_pack_weights(const float *w, int O, int C, int flip, float *dst
 
 int ck_winograd_rows_per_task(int C, int W) {
     const int tw = (W + 1) / 2;
+    if (tw < 1) return 1;  // a layer of width 0 (input under 16 px after four pools): nothing to tile
     int target = 32768 / (C > 0 ? C : 1);  // tiles per task: more for thin layers
     if (target < 48) target = 48;
     if (target > 256) target = 256;

@@ -2,24 +2,9 @@ import Glibc
 import Dispatch
 import Synchronization
 
-/// Closes the socket once both of its dispatch sources are cancelled (closing earlier could let a new
-/// socket reuse the number while a source still watches it).
-private final class SocketCloser: Sendable {
-    let fd: Int32
-    private let sourcesLeft = Atomic<Int>(2)
-
-    init(fd: Int32) { self.fd = fd }
-
-    func sourceCancelled() {
-        if sourcesLeft.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
-            Glibc.close(fd)
-        }
-    }
-}
-
-/// One client connection. All mutable state is used only on `queue` (a serial queue), which is what makes
-/// the class safe to share with the dispatch sources and the handler's `respond` closure.
-final class Connection: @unchecked Sendable { // confined to `queue`, see above
+/// One client connection. All mutable state is used only on its event loop's thread, which is what makes
+/// the class safe to share with the loop and the handler's `respond` closure.
+final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `loop`'s thread, see above
     private enum Phase {
         case idle          // between requests (or fresh): keep-alive timer, reading
         case readingHead   // header timer from the first byte, reading
@@ -33,12 +18,10 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private let fd: Int32
     private let remoteAddress: String
     private let server: HTTPServer
-    private let queue: DispatchQueue
-    private let readSource: any DispatchSourceRead
-    private let writeSource: any DispatchSourceWrite
-    private let timer: any DispatchSourceTimer
-    private var readPaused = true      // sources start inactive
-    private var writePaused = true
+    private let loop: EventLoop
+    private var registered = false
+    private var reading = false
+    private var writing = false
 
     private var parser: HTTPRequestParser
     private var phase = Phase.idle
@@ -47,8 +30,19 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private let rejecting: Bool
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    /// Body bytes this connection holds of the server's `maxBodyBytesInFlight`, until the response.
+    private var reservedBodyBytes = 0
     private var requestStarted: UInt64 = 0
     private var generation = 0
+    /// Set while `processInput` runs: a response written synchronously from inside it must not start a
+    /// nested `processInput` (the running loop goes on with the next pipelined request).
+    private var processingInput = false
+    /// The handler's answer when it calls `respond` synchronously, on the loop's thread, inside `handle`:
+    /// sent when `handle` returns, without a task through the loop.
+    private var synchronousResponse: (response: HTTPResponse, generation: Int)?
+    private var insideHandle = false
+    /// When the current phase times out (monotonic nanoseconds, `EventLoop.now()`); the loop ticks then.
+    private var deadline: UInt64?
 
     private var outbound: [[UInt8]] = []
     private var outboundOffset = 0
@@ -60,31 +54,22 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private static let lingerSeconds = 1.0
     private static let lingerMaxBytes = 8 << 20
 
-    init(fd: Int32, remoteAddress: String, server: HTTPServer, queue: DispatchQueue, rejecting: Bool) {
+    init(fd: Int32, remoteAddress: String, server: HTTPServer, loop: EventLoop, rejecting: Bool) {
         self.fd = fd
         self.rejecting = rejecting
         self.remoteAddress = remoteAddress
         self.server = server
-        self.queue = queue
+        self.loop = loop
         parser = HTTPRequestParser(limits: server.configuration.parserLimits)
-        readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        writeSource = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
-        timer = DispatchSource.makeTimerSource(queue: queue)
-        let closer = SocketCloser(fd: fd)
-        readSource.setCancelHandler { closer.sourceCancelled() }
-        writeSource.setCancelHandler { closer.sourceCancelled() }
-        readSource.setEventHandler { [weak self] in self?.onReadable() }
-        writeSource.setEventHandler { [weak self] in self?.flush() }
-        timer.setEventHandler { [weak self] in self?.onTimer() }
-        timer.schedule(deadline: .distantFuture)
-        timer.activate()
     }
 
     // MARK: - Entry points (any thread)
 
     func start() {
-        queue.async { [self] in
+        loop.execute { [self] in
             guard phase != .closed else { return }
+            loop.register(fd, self, reading: false, writing: false)
+            registered = true
             // A fresh connection gets the header timeout to send its first byte; then it closes quietly.
             setTimer(server.configuration.headerTimeout)
             setReading(true)
@@ -93,8 +78,10 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
 
     /// Over the connection limit: answer 503 and close.
     func startRejecting(maxConnections: Int) {
-        queue.async { [self] in
+        loop.execute { [self] in
             guard phase != .closed else { return }
+            loop.register(fd, self, reading: false, writing: false)
+            registered = true
             var response = HTTPResponse.problem(status: 503, title: "Service Unavailable",
                                                 detail: "the server is at its limit of \(maxConnections) connections; retry shortly")
             response.headers.add("Retry-After", "1")
@@ -103,14 +90,28 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     }
 
     func beginShutdown() {
-        queue.async { [self] in
+        loop.execute { [self] in
             shuttingDown = true
             if phase == .idle && parser.isAwaitingRequest { close() }
         }
     }
 
     func forceClose() {
-        queue.async { [self] in close() }
+        loop.execute { [self] in close() }
+    }
+
+    // MARK: - EventLoopHandler (on the loop's thread)
+
+    func readable() { onReadable() }
+
+    func writable() { flush() }
+
+    func tick(now: UInt64) -> UInt64? {
+        guard phase != .closed, let due = deadline else { return nil }
+        if now < due { return due }
+        deadline = nil
+        onTimer()
+        return deadline
     }
 
     // MARK: - Reading
@@ -120,16 +121,14 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         case .idle, .readingHead, .readingBody, .lingering: break
         case .handling, .writing, .closed: return
         }
-        let n = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65536) { buffer -> Int in
-            let n = read(fd, buffer.baseAddress, buffer.count)
-            if n > 0 {
-                if phase == .lingering {
-                    lingerDiscarded += n
-                } else {
-                    parser.append(UnsafeBufferPointer(rebasing: buffer[0..<n]))
-                }
+        let buffer = loop.readBuffer
+        let n = read(fd, buffer.baseAddress, buffer.count)
+        if n > 0 {
+            if phase == .lingering {
+                lingerDiscarded += n
+            } else {
+                parser.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             }
-            return n
         }
         if n < 0 {
             let code = errno
@@ -151,6 +150,9 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
 
     /// Turns buffered bytes into requests until one is handed to the handler or more bytes are needed.
     private func processInput() {
+        guard !processingInput else { return }
+        processingInput = true
+        defer { processingInput = false }
         while phase == .idle || phase == .readingHead || phase == .readingBody {
             if phase == .idle && !parser.isAwaitingRequest {
                 phase = .readingHead
@@ -177,8 +179,17 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                     return
                 }
                 if let early = server.handler.preflight(newHead) {
-                    // The body is skipped, so the connection can only continue when there is none.
-                    send(early, keepAlive: newHead.keepAlive && !newHead.hasBody, for: newHead)
+                    // The body is skipped, so the connection can only continue when there is none; then the
+                    // request's `.end` (due at once) is taken now, so the bytes after it are the next
+                    // request, answered as soon as this response is written (it was left for later and
+                    // read as the next request's end, which hung until header_timeout).
+                    let keepAlive = newHead.keepAlive && !newHead.hasBody
+                    if keepAlive { skipEnd() }
+                    send(early, keepAlive: keepAlive, for: newHead)
+                    continue  // written at once: the loop goes on with the next request (else it ends here)
+                }
+                if let length = newHead.contentLength, length > 0, !reserveBody(length) {
+                    sendBodyBudgetRefusal(for: newHead)
                     return
                 }
                 phase = .readingBody
@@ -188,22 +199,69 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                     flush()
                 }
             case .body(let chunk):
+                // Chunked bodies reserve as they arrive (a Content-Length was reserved whole at the head).
+                if head?.contentLength == nil && !reserveBody(chunk.count) {
+                    if let head { sendBodyBudgetRefusal(for: head) }
+                    return
+                }
                 body.append(contentsOf: chunk)
             case .end:
-                guard let head else { return }
+                guard let head else { continue }
                 phase = .handling
                 setTimer(nil)
-                setReading(false)
                 generation += 1
                 let myGeneration = generation
                 let request = HTTPRequest(head: head, body: body)
                 body = []
+                insideHandle = true
                 server.handler.handle(request) { [self] response in
-                    queue.async { self.respond(response, generation: myGeneration) }
+                    // `insideHandle` is read only on the loop's thread (where it belongs).
+                    if loop.inLoop, insideHandle, synchronousResponse == nil {
+                        synchronousResponse = (response, myGeneration)
+                    } else {
+                        loop.execute { self.respond(response, generation: myGeneration) }
+                    }
                 }
+                insideHandle = false
+                if let answer = synchronousResponse {
+                    // Answered at once: written now; the loop goes on with any pipelined request.
+                    synchronousResponse = nil
+                    respond(answer.response, generation: answer.generation)
+                    continue
+                }
+                // Answered later: pipelined bytes wait in the socket until then.
+                setReading(false)
                 return
             }
         }
+    }
+
+    /// Takes the `.end` of a bodyless request whose answer is sent without the handler.
+    private func skipEnd() {
+        if case .end? = try? parser.nextEvent() { return }
+        server.logger.warning("a bodyless request did not end at its head")
+    }
+
+    private func reserveBody(_ count: Int) -> Bool {
+        guard server.reserveBodyBytes(count) else { return false }
+        reservedBodyBytes += count
+        return true
+    }
+
+    private func releaseBody() {
+        server.releaseBodyBytes(reservedBodyBytes)
+        reservedBodyBytes = 0
+    }
+
+    /// Too many request bodies in flight: 503 before the body is read (and before `100 Continue`); the
+    /// connection closes, since the body it will not read may be on its way.
+    private func sendBodyBudgetRefusal(for head: HTTPRequestHead) {
+        body = []
+        releaseBody()
+        var response = HTTPResponse.problem(status: 503, title: "Service Unavailable",
+                                            detail: "the server is receiving too many request bodies at once; retry shortly")
+        response.headers.add("Retry-After", "2")
+        send(response, keepAlive: false, for: head)
     }
 
     private func respond(_ response: HTTPResponse, generation answered: Int) {
@@ -213,6 +271,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
             }
             return
         }
+        releaseBody()
         send(response, keepAlive: head.keepAlive, for: head)
     }
 
@@ -233,6 +292,7 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
     private func send(_ response: HTTPResponse, keepAlive: Bool, method: String, path: String, isHEAD: Bool,
                       version: HTTPVersion) {
         guard phase != .closed else { return }
+        releaseBody()  // whatever the answer, the body it answers is no longer held for the handler
         if requestStarted == 0 { requestStarted = DispatchTime.now().uptimeNanoseconds }
         let keep = keepAlive && !shuttingDown && !ResponseWriter.handlerWantsClose(response) && !server.isShuttingDown
         let (headBytes, sendsBody) = ResponseWriter.head(for: response, isHEAD: isHEAD, keepAlive: keep,
@@ -248,7 +308,6 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                                     bodyBytesSent: sendsBody ? response.body.count : 0,
                                     durationMilliseconds: 0, remoteAddress: remoteAddress)
         phase = .writing
-        setReading(false)
         setTimer(server.configuration.writeTimeout)
         flush()
     }
@@ -269,6 +328,8 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
                 let code = errno
                 if code == EINTR { continue }
                 if code == EAGAIN || code == EWOULDBLOCK {
+                    // The client reads slower than we write: stop reading until the response is out.
+                    if phase == .writing { setReading(false) }
                     setWriting(true)
                     return
                 }
@@ -336,27 +397,31 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         }
     }
 
+    /// The current phase times out `seconds` from now (nil: never). The loop is told only the deadline;
+    /// it ticks the connection when that passes (a later deadline set meanwhile makes the tick a no-op).
     private func setTimer(_ seconds: Double?) {
         guard phase != .closed else { return }
-        if let seconds {
-            timer.schedule(deadline: .now() + max(0, seconds))
-        } else {
-            timer.schedule(deadline: .distantFuture)
+        guard let seconds else {
+            deadline = nil
+            return
         }
+        let due = EventLoop.now() + UInt64(max(0, seconds) * 1e9)
+        deadline = due
+        loop.deadline(due)
     }
 
-    // MARK: - Source bookkeeping
+    // MARK: - Interest in the loop
 
     private func setReading(_ on: Bool) {
-        guard phase != .closed, on == readPaused else { return }
-        readPaused = !on
-        if on { readSource.resume() } else { readSource.suspend() }
+        guard phase != .closed, on != reading else { return }
+        reading = on
+        if registered { loop.update(fd, reading: reading, writing: writing) }
     }
 
     private func setWriting(_ on: Bool) {
-        guard phase != .closed, on == writePaused else { return }
-        writePaused = !on
-        if on { writeSource.resume() } else { writeSource.suspend() }
+        guard phase != .closed, on != writing else { return }
+        writing = on
+        if registered { loop.update(fd, reading: reading, writing: writing) }
     }
 
     private func close() {
@@ -364,12 +429,10 @@ final class Connection: @unchecked Sendable { // confined to `queue`, see above
         phase = .closed
         outbound = []
         body = []
-        // Cancelled sources must be resumed (or activated) so their cancel handlers run and close the fd.
-        readSource.cancel()
-        writeSource.cancel()
-        timer.cancel()
-        if readPaused { readPaused = false; readSource.resume() }
-        if writePaused { writePaused = false; writeSource.resume() }
+        deadline = nil
+        releaseBody()
+        if registered { loop.unregister(fd) }
+        Glibc.close(fd)
         server.connectionClosed(self, wasRejecting: rejecting)
     }
 }

@@ -23,11 +23,19 @@ public struct HTTPServerConfiguration: Sendable {
     public var keepAliveTimeout: Double
     /// How long a response write may make no progress (client not reading); then the connection closes.
     public var writeTimeout: Double
+    /// I/O threads (`EventLoop`s, each with its own epoll set); connections are spread over them. Handlers
+    /// run there too, so a handler that blocks holds up the connections of its loop only.
+    public var eventLoops: Int
+    /// Request body bytes all connections together may hold, from the head (its Content-Length is reserved
+    /// before `100 Continue`) until the response; a request that does not fit gets 503 with `Retry-After`
+    /// and is not read. 0: no budget.
+    public var maxBodyBytesInFlight: Int
 
     public init(host: String = "0.0.0.0", port: Int = 8080, backlog: Int32 = 256, maxConnections: Int = 512,
                 maxRequestLineBytes: Int = 8192, maxHeaderBytes: Int = 16384, maxHeaderCount: Int = 100,
                 maxBodyBytes: Int = 25 * 1024 * 1024, headerTimeout: Double = 10, bodyTimeout: Double = 60,
-                keepAliveTimeout: Double = 5, writeTimeout: Double = 30) {
+                keepAliveTimeout: Double = 5, writeTimeout: Double = 30, maxBodyBytesInFlight: Int = 0,
+                eventLoops: Int = HTTPServerConfiguration.defaultEventLoops) {
         self.host = host
         self.port = port
         self.backlog = backlog
@@ -40,7 +48,13 @@ public struct HTTPServerConfiguration: Sendable {
         self.bodyTimeout = bodyTimeout
         self.keepAliveTimeout = keepAliveTimeout
         self.writeTimeout = writeTimeout
+        self.maxBodyBytesInFlight = maxBodyBytesInFlight
+        self.eventLoops = max(1, eventLoops)
     }
+
+    /// One per core, at least 4: enough that a handler blocked for a moment (a locked database) holds up
+    /// a quarter of the connections at most, few enough that under load the loops are not switched among.
+    public static var defaultEventLoops: Int { max(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     var parserLimits: HTTPParserLimits {
         HTTPParserLimits(maxRequestLineBytes: maxRequestLineBytes, maxHeaderBytes: maxHeaderBytes,
@@ -50,9 +64,9 @@ public struct HTTPServerConfiguration: Sendable {
 
 public protocol HTTPHandler: Sendable {
     /// After the head, before the body is read and before 100 Continue. Non-nil = answer now, skip the body.
-    /// Runs on the connection's queue: keep it quick.
+    /// Runs on the connection's I/O thread: keep it quick.
     func preflight(_ head: HTTPRequestHead) -> HTTPResponse?
-    /// Call `respond` exactly once, from any thread, possibly later. Runs on the connection's queue: do
+    /// Call `respond` exactly once, from any thread, possibly later. Runs on the connection's I/O thread: do
     /// slow work elsewhere. Later calls of `respond` are ignored. HEAD requests arrive as HEAD: answer as
     /// for GET (the writer sends the headers and the body's Content-Length, not the body), or with an
     /// empty body and your own `Content-Length`.
@@ -107,15 +121,17 @@ public final class HTTPServer: Sendable {
     let logger: Logger
     let accessLog: (@Sendable (AccessLogEntry) -> Void)?
     private let state = Mutex(State())
+    /// Set once `shutdown` begins: every response from then on closes its connection. An atomic, not the
+    /// state's lock: every response reads it, and a lock here was contended by all the lanes under load.
+    private let stopping = Atomic<Bool>(false)
+    /// Body bytes reserved by the connections (see `maxBodyBytesInFlight`).
+    private let bodyBytes = Mutex(0)
     private let acceptQueue = DispatchQueue(label: "HTTPServer.accept")
-    /// Connection queues are spread over these serial "lanes". A serial queue with no target runs on
-    /// libdispatch's overcommit pool, so a lane gets a thread even while CPU-bound work on concurrent
-    /// queues (the service's inline resizing) holds every thread of the default pool; the number of
-    /// lanes still bounds the threads I/O uses. (Found by Tests/ServerTests/HostileClientTests: with
-    /// one concurrent target queue, two large `scale` requests froze /healthz for 4 s on 2 cores.)
-    private let lanes: [DispatchQueue] = (0..<max(8, 2 * Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))).map {
-        DispatchQueue(label: "HTTPServer.lane.\($0)")
-    }
+    /// The I/O threads, made at `start` and stopped when the server has stopped. They are plain threads,
+    /// so CPU-bound work on the Dispatch pools (the service's inline resizing) never starves the I/O.
+    /// (Found by Tests/ServerTests/HostileClientTests: with connections on one concurrent Dispatch queue,
+    /// two large `scale` requests froze /healthz for 4 s on 2 cores.)
+    private let loops = Mutex<[EventLoop]>([])
 
     public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: Logger,
                 accessLog: (@Sendable (AccessLogEntry) -> Void)? = nil) {
@@ -124,6 +140,25 @@ public final class HTTPServer: Sendable {
         self.logger = logger
         self.accessLog = accessLog
     }
+
+    /// Reserves `count` body bytes from `maxBodyBytesInFlight`; false when they do not fit next to the
+    /// bodies in flight.
+    func reserveBodyBytes(_ count: Int) -> Bool {
+        let limit = configuration.maxBodyBytesInFlight
+        return bodyBytes.withLock { held in
+            guard limit <= 0 || held + count <= limit else { return false }
+            held += count
+            return true
+        }
+    }
+
+    func releaseBodyBytes(_ count: Int) {
+        guard count > 0 else { return }
+        bodyBytes.withLock { $0 = max(0, $0 - count) }
+    }
+
+    /// Body bytes the connections hold now.
+    public var bodyBytesInFlight: Int { bodyBytes.withLock { $0 } }
 
     /// Open connections being served (not counting ones being refused with 503).
     public var activeConnections: Int {
@@ -137,6 +172,9 @@ public final class HTTPServer: Sendable {
             guard case .notStarted = state.phase else { throw HTTPServerError(description: "server already started") }
             signal(SIGPIPE, SIG_IGN)
             let (fd, port) = try Self.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
+            loops.withLock { loops in
+                loops = (0..<configuration.eventLoops).map { EventLoop(name: "HTTPServer.loop.\($0)") }
+            }
             let listener = Listener(fd: fd, queue: acceptQueue)
             listener.source.setEventHandler { [weak self, listener] in self?.acceptAll(listener) }
             listener.source.activate()
@@ -150,6 +188,7 @@ public final class HTTPServer: Sendable {
     /// Stops accepting, closes idle connections, lets in-flight requests finish (their responses carry
     /// `Connection: close`), force-closes whatever is left after `gracePeriod` seconds, then calls `completion`.
     public func shutdown(gracePeriod: Double, completion: @escaping @Sendable () -> Void) {
+        stopping.store(true, ordering: .releasing)
         let (listener, connections, finishedAlready) = state.withLock { state -> (Listener?, [Connection], Bool) in
             switch state.phase {
             case .notStarted, .stopped:
@@ -217,6 +256,7 @@ public final class HTTPServer: Sendable {
 
             let now = DispatchTime.now().uptimeNanoseconds
             var refusedToReport = 0
+            let loops = self.loops.withLock { $0 }
             let admitted = state.withLock { state -> (Connection?, reject: Bool) in
                 guard case .running = state.phase else { return (nil, false) }
                 let serving = state.connections.count - state.rejecting
@@ -234,9 +274,7 @@ public final class HTTPServer: Sendable {
                 if reject && state.rejecting >= max(16, configuration.maxConnections / 8) { return (nil, true) }
                 state.nextID += 1
                 let connection = Connection(fd: fd, remoteAddress: remote, server: self,
-                                            queue: DispatchQueue(label: "HTTPServer.connection.\(state.nextID)",
-                                                                 target: lanes[state.nextID % lanes.count]),
-                                            rejecting: reject)
+                                            loop: loops[state.nextID % loops.count], rejecting: reject)
                 state.connections[ObjectIdentifier(connection)] = connection
                 if reject { state.rejecting += 1 }
                 return (connection, reject)
@@ -266,9 +304,7 @@ public final class HTTPServer: Sendable {
         finishShutdownIfIdle()
     }
 
-    var isShuttingDown: Bool {
-        state.withLock { if case .running = $0.phase { false } else { true } }
-    }
+    var isShuttingDown: Bool { stopping.load(ordering: .acquiring) }
 
     private func finishShutdownIfIdle() {
         let completions = state.withLock { state -> [@Sendable () -> Void] in
@@ -277,7 +313,10 @@ public final class HTTPServer: Sendable {
             defer { state.completions = [] }
             return state.completions
         }
-        if !completions.isEmpty { logger.info("HTTP server stopped") }
+        if !completions.isEmpty {
+            logger.info("HTTP server stopped")
+            for loop in loops.withLock({ loops in defer { loops = [] }; return loops }) { loop.stop() }
+        }
         for completion in completions { completion() }
     }
 

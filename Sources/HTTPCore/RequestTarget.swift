@@ -1,7 +1,9 @@
 // Request-target parsing: the path and the query string.
 //
 // Rules: the path is percent-decoded once and must decode to valid UTF-8 without NUL; it is not
-// normalised (no `..` resolution) because routes match exact paths. A query name or value follows
+// normalised (no `..` resolution) because routes match exact paths. An encoded slash (`%2F`, `%2f`) stays
+// encoded (as `%2F`): it is data inside a segment, never a separator, so `/jobs/ID%2fresult` is not
+// `/jobs/ID/result`. A query name or value follows
 // application/x-www-form-urlencoded: `+` is a space, `%XX` a byte; invalid escapes, NUL and invalid
 // UTF-8 are errors (400) rather than silently repaired, so the Server never sees a value the client
 // did not send.
@@ -37,7 +39,7 @@ public func parseRequestTarget(_ target: String) throws(HTTPParseError) -> (path
     }
     let path: String
     do {
-        path = try percentDecode(rawPath, plusIsSpace: false)
+        path = try percentDecode(rawPath, plusIsSpace: false, keepEncodedSlash: true)
     } catch {
         throw .badRequest("path: \(error)")
     }
@@ -79,7 +81,7 @@ struct PercentDecodingError: Error, CustomStringConvertible {
 }
 
 /// Decodes `%XX` escapes (and `+` when asked). Rejects bad escapes, NUL, and bytes that are not UTF-8.
-func percentDecode(_ s: Substring, plusIsSpace: Bool) throws(PercentDecodingError) -> String {
+func percentDecode(_ s: Substring, plusIsSpace: Bool, keepEncodedSlash: Bool = false) throws(PercentDecodingError) -> String {
     let utf8 = s.utf8
     if !utf8.contains(UInt8(ascii: "%")) && !(plusIsSpace && utf8.contains(UInt8(ascii: "+"))) {
         if utf8.contains(0) { throw PercentDecodingError(description: "contains NUL") }
@@ -99,7 +101,11 @@ func percentDecode(_ s: Substring, plusIsSpace: Bool) throws(PercentDecodingErro
             guard l != utf8.endIndex, let lo = hexValue(utf8[l]) else {
                 throw PercentDecodingError(description: "invalid percent-escape")
             }
-            bytes.append(hi << 4 | lo)
+            if keepEncodedSlash && hi << 4 | lo == UInt8(ascii: "/") {
+                bytes += Array("%2F".utf8)
+            } else {
+                bytes.append(hi << 4 | lo)
+            }
             i = utf8.index(after: l)
         } else {
             bytes.append(plusIsSpace && byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)

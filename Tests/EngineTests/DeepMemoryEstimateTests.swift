@@ -28,3 +28,21 @@ struct DeepMemoryEstimateTests {
         }
     }
 }
+
+/// The estimate runs before any size check (the server's memory budget asks for it at submission), so it
+/// must answer for every size, even those the method refuses: a layer narrower than one Winograd tile once
+/// divided by zero in `ck_winograd_rows_per_task` and killed the process with SIGFPE.
+@Suite("Deep: memory estimate for degenerate sizes")
+struct DeepMemoryEstimateDegenerateTests {
+    @Test("sizes under one tile at some layer give an estimate, not a signal",
+          arguments: [((1, 1), (100, 100)), ((160, 120), (7, 100)), ((15, 200), (15, 200)), ((1, 20000), (1, 1)),
+                      ((16, 16), (1, 1)), ((0, 0), (8, 8)), ((8, 8), (0, 0)), ((2, 3), (2, 3))])
+    func tinySizes(input: (Int, Int), output: (Int, Int)) {
+        let estimate = DeepResizer.estimatedPeakBytes(inputWidth: input.0, inputHeight: input.1,
+                                                      outputWidth: output.0, outputHeight: output.1, threads: 2)
+        #expect(estimate >= 0)
+        for width in [0, 1, 2, 7, 15] {
+            #expect(FeatureExtractor.workspaceBytes(height: 40, width: width, deepestTap: .relu5_1, threads: 2) >= 0)
+        }
+    }
+}

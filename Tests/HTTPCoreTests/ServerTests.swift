@@ -58,6 +58,36 @@ struct ServerTests {
         }
     }
 
+    /// A request refused from its head (404/405/401/400/415 in the server; the test handler's preflight
+    /// here), followed by another in the same write: the second is answered at once. It used to wait for
+    /// header_timeout and get 408, because the refused request's end was read as the next request's.
+    @Test func requestAfterAPreflightRefusalInTheSameWriteIsAnsweredAtOnce() throws {
+        try withServer(testConfiguration { $0.headerTimeout = 3; $0.keepAliveTimeout = 0.5 }) { server, port in
+            let client = try RawClient(port: port)
+            let began = monotonicSeconds()
+            try client.send("GET /reject HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try client.readResponse().status == 415)
+            let second = try client.readResponse()
+            #expect(second.status == 200 && second.text.hasPrefix("GET /after"))
+            #expect(monotonicSeconds() - began < 1)
+            // Then idle: the connection closes at keep_alive_timeout, quietly (no unsolicited 408).
+            #expect(client.closesWithoutData())
+            #expect(waitUntil { server.activeConnections == 0 })
+        }
+    }
+
+    @Test func idleConnectionAfterAPreflightRefusalClosesQuietly() throws {
+        try withServer(testConfiguration { $0.headerTimeout = 3; $0.keepAliveTimeout = 0.3 }) { server, port in
+            let client = try RawClient(port: port)
+            try client.send("GET /reject HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try client.readResponse().status == 415)
+            let began = monotonicSeconds()
+            #expect(client.closesWithoutData())
+            #expect(monotonicSeconds() - began < 2)
+            #expect(waitUntil { server.activeConnections == 0 })
+        }
+    }
+
     @Test func chunkedUploadInPieces() throws {
         try withServer { _, port in
             let client = try RawClient(port: port)

@@ -117,7 +117,7 @@ struct JobStoreTests {
         #expect(done.status == .succeeded && done.resultFormat == "png" && done.finishedAt == 1_010)
         #expect(try store.resultBytes(id: job.id) == result)
         #expect(dir.jobEntries == [job.id])
-        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["input.png", "result.png"])
+        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["result.png"])  // a finished job keeps no input
         #expect(try store.counts() == [.queued: 0, .running: 0, .succeeded: 1, .failed: 0, .canceled: 0])
     }
 
@@ -138,7 +138,7 @@ struct JobStoreTests {
         let reopened = try makeStore(dir)
         _ = try reopened.recoverInterruptedJobs()
         #expect(try reopened.attachmentBytes(id: job.id, name: "mask.png") == [4, 5])
-        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["input.png", "mask.png", "result.png"])
+        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["mask.png", "result.png"])
     }
 
     @Test func claimsComeOutInCreationOrder() throws {
@@ -216,9 +216,9 @@ struct JobStoreTests {
             let job = try #require(try store.job(id: claim.id))
             let files = try JobFiles.list(dir.jobDir(claim.id)).sorted()
             if won.contains(claim.id) {
-                #expect(job.status == .succeeded && files == ["input.png", "result.png"])
+                #expect(job.status == .succeeded && files == ["result.png"])
             } else {
-                #expect(job.status == .canceled && files == ["input.png"])
+                #expect(job.status == .canceled && files == [])
             }
         }
         #expect(try store.counts()[.running] == 0)
@@ -321,7 +321,7 @@ struct JobStoreTests {
         #expect(try store.job(id: job.id)?.status == .succeeded)
         #expect(try store.resultBytes(id: job.id) == [9, 9])
         #expect(try store.attachmentBytes(id: job.id, name: "mask.png") == [4])
-        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["input.png", "mask.png", "result.png"])
+        #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["mask.png", "result.png"])
     }
 
     @Test func cancelQueuedRunningAndFinished() throws {
@@ -363,7 +363,7 @@ struct JobStoreTests {
         let after = try #require(try store.job(id: job.id))
         #expect(after.status == .canceled && after.resultFormat == nil)
         #expect(try store.resultBytes(id: job.id) == nil)
-        #expect(try JobFiles.list(dir.jobDir(job.id)) == ["input.png"])
+        #expect(try JobFiles.list(dir.jobDir(job.id)) == [])
     }
 
     @Test func staleLeaseCannotTouchTheJob() throws {
@@ -466,20 +466,44 @@ struct JobStoreTests {
         let dir = try TempDir()
         let store = try makeStore(dir)
         let kept = try enqueue(store)
-        // Crash between input write and INSERT: a directory with a valid id and no row.
+        // Crash between input write and INSERT: a directory with a valid id, no row, and its `.pending` marker.
         let orphan = JobID.generate()
         try JobFiles.makeDirectory(dir.jobDir(orphan), parent: dir.path + "/jobs")
+        try JobFiles.writeAtomically([], to: dir.jobDir(orphan) + "/.pending", directory: dir.jobDir(orphan))
         try JobFiles.writeAtomically([1], to: dir.jobDir(orphan) + "/input.png", directory: dir.jobDir(orphan))
-        // Junk and a stray temp file at the top level, and inside the live job's directory.
-        try JobFiles.writeAtomically([1], to: dir.path + "/jobs/not-a-job", directory: dir.path + "/jobs")
+        // Crash between deleting an expired row and its files: marked `.expired`.
+        let expired = JobID.generate()
+        try JobFiles.makeDirectory(dir.jobDir(expired), parent: dir.path + "/jobs")
+        try JobFiles.writeAtomically([], to: dir.jobDir(expired) + "/.expired", directory: dir.jobDir(expired))
+        try JobFiles.writeAtomically([1], to: dir.jobDir(expired) + "/result.png", directory: dir.jobDir(expired))
+        // A stray temp file at the top level, and one and a leftover marker inside the live job's directory.
         _ = try JobFiles.writeTemp([1], in: dir.path + "/jobs")
         _ = try JobFiles.writeTemp([1], in: dir.jobDir(kept.id))
+        try JobFiles.writeAtomically([], to: dir.jobDir(kept.id) + "/.pending", directory: dir.jobDir(kept.id))
 
         let report = try store.recoverInterruptedJobs()
-        #expect(report.removedFiles == 4)
+        #expect(report.removedFiles == 5 && report.unclaimed.isEmpty)
         #expect(dir.jobEntries == [kept.id])
         #expect(try JobFiles.list(dir.jobDir(kept.id)) == ["input.png"])
         #expect(try store.inputBytes(id: kept.id) == pngBytes)
+    }
+
+    /// What the database does not know and nothing marks as never acknowledged (a job whose row a restored
+    /// backup or a lost WAL took away, or a file someone put there) is moved aside, never deleted.
+    @Test func recoveryMovesUnknownDirectoriesAsideInsteadOfDeletingThem() throws {
+        let dir = try TempDir()
+        let store = try makeStore(dir)
+        let kept = try enqueue(store)
+        let lost = JobID.generate()
+        try JobFiles.makeDirectory(dir.jobDir(lost), parent: dir.path + "/jobs")
+        try JobFiles.writeAtomically([7, 7], to: dir.jobDir(lost) + "/input.png", directory: dir.jobDir(lost))
+        try JobFiles.writeAtomically([1], to: dir.path + "/jobs/not-a-job", directory: dir.path + "/jobs")
+
+        let report = try store.recoverInterruptedJobs()
+        #expect(report.removedFiles == 0 && Set(report.unclaimed) == [lost, "not-a-job"])
+        #expect(dir.jobEntries == [kept.id])
+        #expect(try JobFiles.read(dir.path + "/unclaimed/" + lost + "/input.png") == [7, 7])
+        #expect(JobFiles.exists(dir.path + "/unclaimed/not-a-job"))
     }
 
     @Test func expireRemovesRowsAndFilesAfterTheTTL() throws {

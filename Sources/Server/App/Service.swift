@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import HTTPCore
 import Logging
 
@@ -16,12 +17,22 @@ final class Service: Sendable {
     init(config: ServiceConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
+        ClientPaths.register(directory: config.dataDirectory)
+        ClientPaths.register(directory: (config.weightsPath as NSString).deletingLastPathComponent)
+        ClientPaths.register(directory: FileManager.default.currentDirectoryPath)
         store = try JobStore(directory: config.dataDirectory, queueCapacity: config.queueCapacity,
-                             maxAttempts: config.maxAttempts, resultTTL: config.resultTTL)
+                             maxAttempts: config.maxAttempts, resultTTL: config.resultTTL, maxDataBytes: config.maxDataBytes)
         let recovered = try store.recoverInterruptedJobs()
         if recovered.requeued + recovered.failed > 0 {
             logger.notice("recovered jobs interrupted by a previous process",
                           metadata: ["requeued": "\(recovered.requeued)", "failed": "\(recovered.failed)"])
+        }
+        if !recovered.unclaimed.isEmpty {
+            logger.error("""
+                \(recovered.unclaimed.count) entries of the jobs directory have no row in the database (restored from an \
+                older backup, or its WAL was lost): moved to \(config.dataDirectory)/\(JobStore.unclaimedDirectoryName), \
+                not deleted; their jobs are unknown to the API
+                """, metadata: ["first": "\(recovered.unclaimed.prefix(5).joined(separator: ","))"])
         }
         let (network, networkProblem) = ResizePipeline.loadNetwork(config)
         if let networkProblem {
@@ -44,7 +55,7 @@ final class Service: Sendable {
             logger.warning("a deep job at max_deep_input_pixels and max_deep_output_pixels needs about \(formatBytes(largest)), more than the job memory budget: such requests get 422 (raise the memory limit or job_memory_budget_bytes, or lower those limits)")
         }
         workers = WorkerPool(store: store, pipeline: pipeline, waiters: waiters, count: config.workers, logger: logger,
-                             metrics: metrics, budget: budget)
+                             metrics: metrics, budget: budget, jobTimeout: config.jobTimeout)
         routes = ResizeService(config: config, store: store, pipeline: pipeline, workers: workers,
                                waiters: waiters, logger: logger, metrics: metrics)
         var http = HTTPServerConfiguration()
@@ -53,6 +64,7 @@ final class Service: Sendable {
         http.maxConnections = config.maxConnections
         http.maxHeaderBytes = config.maxHeaderBytes
         http.maxBodyBytes = config.maxBodyBytes
+        http.maxBodyBytesInFlight = config.maxBodyBytesInFlight
         http.headerTimeout = config.headerTimeout
         http.bodyTimeout = config.bodyTimeout
         http.keepAliveTimeout = config.keepAliveTimeout
@@ -83,15 +95,18 @@ final class Service: Sendable {
                 logger.warning("workers did not stop within the grace period; their jobs rerun at the next start")
             }
             waiters.releaseAll()
-            http.shutdown(gracePeriod: grace) {
+            http.shutdown(gracePeriod: grace) { [self] in
+                // jobs.sqlite3 alone then holds every commit (a copy of it is a backup; the WAL is empty).
+                do { try store.checkpoint() } catch { logger.warning("checkpointing the job database failed: \(error)") }
                 completion()
             }
         }
     }
 
     /// Finished jobs older than `result_ttl` are deleted with their files, a second after start and then
-    /// every minute.
-    private func scheduleExpiry(after delay: Double = 1) {
+    /// every minute; job ends the database would not take are written again; every fifth round the
+    /// database gets a `PRAGMA quick_check` (damage makes /readyz answer 503).
+    private func scheduleExpiry(after delay: Double = 1, round: Int = 0) {
         housekeeping.asyncAfter(deadline: .now() + delay) { [self] in
             do {
                 let removed = try store.expire()
@@ -99,7 +114,13 @@ final class Service: Sendable {
             } catch {
                 logger.warning("expiring old jobs failed: \(error)")
             }
-            scheduleExpiry(after: 60)
+            let unwritten = store.retryUnrecorded()
+            if unwritten > 0 { logger.error("\(unwritten) finished jobs are not recorded in the job database yet (it does not take writes)") }
+            Allocator.trim()
+            if round % 5 == 4 {
+                do { try store.verifyIntegrity() } catch { logger.warning("checking the job database failed: \(error)") }
+            }
+            scheduleExpiry(after: 60, round: round + 1)
         }
     }
 }

@@ -5,7 +5,7 @@ struct DeepResizeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deepresize",
         abstract: "Image resizing by reconstruction from deep features, as an HTTP service and a CLI.",
-        subcommands: [ServeCommand.self, ResizeCommand.self, BenchCommand.self, HealthcheckCommand.self]
+        subcommands: [ServeCommand.self, ResizeCommand.self, BenchCommand.self, HealthcheckCommand.self, BackupCommand.self]
     )
 }
 

@@ -48,6 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try await options.load(["host": host, "port": port, "data": data, "weights": weights, "workers": workers])
+        Allocator.configureForServing()
         let logger = bootstrapLogging(level: config.logLevel)
         for name in ConfigLoader.unknownEnvironmentVariables() {
             logger.warning("environment variable \(name) names no configuration key; ignored")
@@ -58,6 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
             _ = try service.start()
         } catch {
             logger.critical("cannot start: \(error)")
+            LogSink.standardError.flush()
             throw ExitCode(1)
         }
         await waitForTerminationSignal(logger: logger, service: service)
@@ -83,6 +85,32 @@ struct ServeCommand: AsyncParsableCommand {
             SignalSources.keep(sources)
         }
         logger.notice("stopped")
+        LogSink.standardError.flush()
+    }
+}
+
+/// glibc malloc settings for a long-running server whose large buffers (uploads, images) come and go.
+enum Allocator {
+    /// glibc raises its mmap threshold each time a large mmapped block is freed (up to 32 MiB): after a
+    /// burst of uploads, later buffers of that size come from the heap arenas, which keep the memory once
+    /// freed (measured: RSS 167 MB → 282 MB after 40 × 6 MB uploads, and the 1.49 GB after
+    /// 150 × 23.5 MB). A fixed threshold keeps every buffer over 256 KiB mmapped, so freeing it returns it.
+    static func configureForServing() {
+        guard let mallopt = function("mallopt", as: (@convention(c) (Int32, Int32) -> Int32).self) else { return }
+        // <malloc.h> (not in Swift's Glibc module): M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3.
+        _ = mallopt(-3, 256 * 1024)
+        _ = mallopt(-1, 8 * 1024 * 1024)
+    }
+
+    /// Returns the free memory of every arena to the system (housekeeping calls it every minute).
+    static func trim() {
+        _ = function("malloc_trim", as: (@convention(c) (Int) -> Int32).self)?(0)
+    }
+
+    /// A glibc function by name; nil with another C library.
+    private static func function<T>(_ name: String, as type: T.Type) -> T? {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }  // RTLD_DEFAULT
+        return unsafeBitCast(symbol, to: type)
     }
 }
 
@@ -94,7 +122,7 @@ enum SignalSources {
 
 func bootstrapLogging(level: String) -> Logger {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
+        var handler = EscapingLogHandler(label: label)
         handler.logLevel = Logger.Level(rawValue: level) ?? .info
         return handler
     }

@@ -14,10 +14,18 @@ struct ServiceConfig: Sendable, Equatable {
     var logLevel = "info"
 
     var maxBodyBytes = 25 * 1024 * 1024
+    /// Request body bytes in flight at once (HTTPCore reserves each from the head); 0 = no budget.
+    var maxBodyBytesInFlight = 256 * 1024 * 1024
     var maxInputPixels = 40_000_000
     var maxOutputDimension = 8192
     var maxDeepOutputPixels = 1_000_000
     var maxDeepInputPixels = 1_000_000
+    /// `seam`'s cost bound: pixels × seams (`ResizePipeline.seamWork`).
+    var maxSeamWork = 2_000_000_000
+    /// `scale`'s cost bound: output pixels (inline work: it holds a request slot and a core).
+    var maxScaleOutputPixels = 40_000_000
+    /// Longest run of a queued job; then it fails with a reason.
+    var jobTimeout = 3600.0
     /// `deep` ends a job early once L fell by < 0.1 % over 10 iterations (DeepResizeOptions.defaultEarlyStop).
     var deepEarlyStop = true
     var queueCapacity = 100
@@ -30,6 +38,8 @@ struct ServiceConfig: Sendable, Equatable {
     var maxConnections = 512
     var maxAttempts = 3
     var resultTTL = 24 * 3600.0
+    /// Quota of the job files in the data directory; 0 = none.
+    var maxDataBytes = 8 * 1024 * 1024 * 1024
     var shutdownGrace = 20.0
     var jpegQuality = 90
     /// Bearer tokens that may use /resize and /jobs; empty = no authentication.
@@ -159,10 +169,17 @@ extension ServiceConfig {
         string("log_level", \.logLevel, "trace, debug, info, notice, warning, error or critical",
                allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
         int("max_body_bytes", \.maxBodyBytes, 1024...(1 << 31), "largest request body (413 above)"),
+        int("max_body_bytes_in_flight", \.maxBodyBytesInFlight, 0...(1 << 40),
+            "request body bytes all requests together may hold at once (503 with Retry-After above; 0 = no budget)"),
         int("max_input_pixels", \.maxInputPixels, 1...1_000_000_000, "largest source image, from its header (422 above)"),
         int("max_output_dimension", \.maxOutputDimension, 1...65_535, "largest output width or height for scale (422 above)"),
         int("max_deep_output_pixels", \.maxDeepOutputPixels, 1...100_000_000, "largest output area for deep and seam (422 above)"),
         int("max_deep_input_pixels", \.maxDeepInputPixels, 4096...100_000_000, "deep works on the input scaled down to at most this area"),
+        int("max_seam_work", \.maxSeamWork, 1...1_000_000_000_000_000,
+            "largest seam job in pixels × seams: its largest image area times the seams it carves or inserts (422 above)"),
+        int("max_scale_output_pixels", \.maxScaleOutputPixels, 1...1_000_000_000,
+            "largest output area for scale, which runs inline (422 above)"),
+        seconds("job_timeout", \.jobTimeout, 0.1...604_800, "longest run of a queued job; then it fails with a reason (422)"),
         bool("deep_early_stop", \.deepEarlyStop, "deep stops before its iterations once L fell by less than 0.1 % over 10 iterations"),
         int("queue_capacity", \.queueCapacity, 1...1_000_000, "queued jobs before /resize answers 429"),
         seconds("default_wait", \.defaultWait, 0...86_400, "how long /resize waits for a job when the query has no wait"),
@@ -174,6 +191,8 @@ extension ServiceConfig {
         int("max_connections", \.maxConnections, 1...100_000, "open connections before new ones get 503"),
         int("max_attempts", \.maxAttempts, 1...100, "runs of a job interrupted by crashes before it is failed"),
         seconds("result_ttl", \.resultTTL, 1...31_536_000, "how long finished jobs and their files are kept"),
+        int("max_data_bytes", \.maxDataBytes, 0...(1 << 50),
+            "quota of the job files, counting room for unfinished jobs' results (507 with Retry-After above; 0 = none)"),
         seconds("shutdown_grace", \.shutdownGrace, 0...3600, "on SIGTERM, how long in-flight work may take before exit"),
         int("jpeg_quality", \.jpegQuality, 1...100, "quality of jpeg and webp outputs whose request gives no quality"),
         authTokensKey,
@@ -200,6 +219,9 @@ extension ServiceConfig {
 
     /// Checks that hold across keys.
     func validated() throws -> ServiceConfig {
+        if maxBodyBytesInFlight > 0 && maxBodyBytesInFlight < maxBodyBytes {
+            throw ConfigurationError("max_body_bytes_in_flight (\(maxBodyBytesInFlight)) is below max_body_bytes (\(maxBodyBytes)): the largest upload could never be received")
+        }
         if defaultWait > maxWait {
             throw ConfigurationError("default_wait (\(Self.formatSeconds(defaultWait)) s) exceeds max_wait (\(Self.formatSeconds(maxWait)) s)")
         }

@@ -50,6 +50,17 @@ extension ResizePipeline {
         return bytes
     }
 
+    /// The geometry `seam` or `deep` follows for a source of sourceWidth × sourceHeight, judged on the size
+    /// the decoder returns (DCT scaling): what the memory estimate counts and what `checkMethodSize` holds to
+    /// the method's limits.
+    func decodedGeometry(method: ResizeMethod, sourceWidth: Int, sourceHeight: Int, sourceFormat: ImageFormat,
+                         width: Int, height: Int) -> ResizeGeometry {
+        let decoded = Self.decodedSize(format: sourceFormat, width: sourceWidth, height: sourceHeight,
+                                       minimum: decodeMinimum(method: method, sourceWidth: sourceWidth,
+                                                              sourceHeight: sourceHeight, width: width, height: height))
+        return geometry(method: method, sourceWidth: decoded.width, sourceHeight: decoded.height, width: width, height: height)
+    }
+
     /// The estimate for a stored job; 0 when its record names no method this server knows (the run fails
     /// it anyway).
     func estimatedJobBytes(for job: JobRecord, encodedBytes: Int) -> Int {

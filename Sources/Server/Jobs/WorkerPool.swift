@@ -20,6 +20,8 @@ final class WorkerPool: Sendable {
     private let logger: Logger
     private let count: Int
     private let progressInterval: Double
+    /// `job_timeout`: a run longer than this stops at its next step and fails.
+    private let jobTimeout: Double
     private let metrics: ServiceMetrics
     let budget: MemoryBudget
     private let wakeup = DispatchSemaphore(value: 0)
@@ -29,11 +31,14 @@ final class WorkerPool: Sendable {
     private struct State {
         var stopping = false
         var canceled: Set<String> = []
+        /// Running jobs stopped because they passed `jobTimeout`.
+        var timedOut: Set<String> = []
         var busy = 0
     }
 
     init(store: JobStore, pipeline: ResizePipeline, waiters: JobWaiters, count: Int, logger: Logger,
-         progressInterval: Double = 0.25, metrics: ServiceMetrics = ServiceMetrics(), budget: MemoryBudget = .unlimited) {
+         progressInterval: Double = 0.25, metrics: ServiceMetrics = ServiceMetrics(), budget: MemoryBudget = .unlimited,
+         jobTimeout: Double = .infinity) {
         self.store = store
         self.pipeline = pipeline
         self.waiters = waiters
@@ -42,6 +47,7 @@ final class WorkerPool: Sendable {
         self.progressInterval = progressInterval
         self.metrics = metrics
         self.budget = budget
+        self.jobTimeout = jobTimeout
     }
 
     func start() {
@@ -183,7 +189,13 @@ final class WorkerPool: Sendable {
                     progressWrites.withLock { $0.unwritten = nil }
                 }
             },
-            isCancelled: { [self] in state.withLock { $0.stopping || $0.canceled.contains(job.id) } })
+            isCancelled: { [self, jobTimeout] in
+                let overdue = monotonicSeconds() - started > jobTimeout
+                return state.withLock { state in
+                    if overdue { state.timedOut.insert(job.id) }
+                    return overdue || state.stopping || state.canceled.contains(job.id)
+                }
+            })
         logger.info("job started", metadata: ["job": "\(job.id)", "method": "\(job.method)", "attempt": "\(claim.attempt)"])
         do {
             let options = try job.resizeOptions()
@@ -215,15 +227,27 @@ final class WorkerPool: Sendable {
                 logger.error("cannot record the failure of job \(job.id): \(error)")
             }
         }
-        state.withLock { _ = $0.canceled.remove(job.id) }
+        state.withLock { state in
+            state.canceled.remove(job.id)
+            state.timedOut.remove(job.id)
+        }
         waiters.finished(id: job.id)
     }
 
-    /// Canceled by DELETE → `canceled`; interrupted by shutdown → back to the queue.
+    /// Canceled by DELETE → `canceled`; past `job_timeout` → `failed` with the reason; interrupted by
+    /// shutdown → back to the queue.
     private func finishInterrupted(_ claim: JobClaim, started: Double) {
-        let byShutdown = state.withLock { $0.stopping && !$0.canceled.contains(claim.job.id) }
+        let (byShutdown, timedOut) = state.withLock { state in
+            (state.stopping && !state.canceled.contains(claim.job.id), state.timedOut.contains(claim.job.id))
+        }
         do {
-            if byShutdown {
+            if timedOut && !state.withLock({ $0.canceled.contains(claim.job.id) }) {
+                let problem = Problem.unprocessable("the job ran longer than job_timeout (\(ServiceConfig.formatSeconds(jobTimeout)) s) and was stopped; ask for a smaller size or fewer iterations")
+                logger.warning("job timed out", metadata: ["job": "\(claim.job.id)", "seconds": "\(rounded(monotonicSeconds() - started))"])
+                if try store.fail(claim, error: JobError(status: problem.status, title: problem.title, detail: problem.detail)) {
+                    recordFinish(claim, .failed, started: started)
+                }
+            } else if byShutdown {
                 try store.requeue(claim)
                 logger.info("job requeued for shutdown", metadata: ["job": "\(claim.job.id)"])
             } else {

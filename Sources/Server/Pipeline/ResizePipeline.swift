@@ -9,6 +9,8 @@ struct ResizePipeline: Sendable {
     var maxOutputDimension: Int
     var maxDeepOutputPixels: Int
     var maxDeepInputPixels: Int
+    var maxSeamWork: Int
+    var maxScaleOutputPixels: Int
     var jpegQuality: Int
     var engineThreads: Int
     /// `deep_early_stop`: `DeepResizeOptions.defaultEarlyStop`, or nil (every iteration runs).
@@ -23,6 +25,8 @@ struct ResizePipeline: Sendable {
         maxOutputDimension = config.maxOutputDimension
         maxDeepOutputPixels = config.maxDeepOutputPixels
         maxDeepInputPixels = config.maxDeepInputPixels
+        maxSeamWork = config.maxSeamWork
+        maxScaleOutputPixels = config.maxScaleOutputPixels
         jpegQuality = config.jpegQuality
         engineThreads = config.engineThreads
         deepEarlyStop = config.deepEarlyStop ? DeepResizeOptions.defaultEarlyStop : nil
@@ -58,6 +62,7 @@ struct ResizePipeline: Sendable {
         if options.format == .webp && max(size.width, size.height) > ImageEncoder.webpMaxDimension {
             throw Problem.unprocessable("output \(size.width)×\(size.height) exceeds WebP's largest dimension \(ImageEncoder.webpMaxDimension); ask for format=png or format=jpeg")
         }
+        try checkMethodSize(header, width: size.width, height: size.height, method: options.method)
         return (header, size.width, size.height)
     }
 
@@ -67,11 +72,62 @@ struct ResizePipeline: Sendable {
             if width > maxOutputDimension || height > maxOutputDimension {
                 throw Problem.unprocessable("output \(width)×\(height) exceeds the largest dimension \(maxOutputDimension) for method=scale")
             }
+            if width * height > maxScaleOutputPixels {
+                throw Problem.unprocessable("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxScaleOutputPixels)) MP for method=scale (max_scale_output_pixels)")
+            }
         case .seam, .deep:
             if width * height > maxDeepOutputPixels {
                 throw Problem.unprocessable("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxDeepOutputPixels)) MP for method=\(method.rawValue)")
             }
         }
+    }
+
+    /// What the methods themselves cannot do, whatever the configured limits: `deep`, when it changes the
+    /// aspect ratio, needs an output of at least 8×8 (VGG's relu4_1 has stride 8) and an image to work on of
+    /// at least 16×16 (relu5_1 has stride 16), judged on its geometry after the decoder's DCT scaling (the one
+    /// the memory estimate uses); `seam` takes sides up to `SeamCarving.maximumSide` and at most
+    /// `max_seam_work` pixels × seams. Checked in `inspect`, so before the memory
+    /// estimate and before any pixel is decoded.
+    func checkMethodSize(_ header: ImageHeader, width: Int, height: Int, method: ResizeMethod) throws {
+        switch method {
+        case .scale:
+            return
+        case .seam:
+            if width > SeamCarving.maximumSide || height > SeamCarving.maximumSide {
+                throw Problem.unprocessable("output \(width)×\(height) has a side over \(SeamCarving.maximumSide) px, the most method=seam handles")
+            }
+            let work = seamWork(sourceWidth: header.width, sourceHeight: header.height, sourceFormat: header.format,
+                                width: width, height: height)
+            if work.pixelSeams > maxSeamWork {
+                throw Problem.unprocessable("method=seam from \(header.width)×\(header.height) to \(width)×\(height) carves or inserts \(work.seams) seams through images of up to \(work.pixels) pixels: \(scientific(work.pixelSeams)) pixels × seams, over max_seam_work (\(scientific(maxSeamWork))); ask for a size closer to the input's aspect ratio, or use method=scale")
+            }
+        case .deep:
+            let geometry = decodedGeometry(method: .deep, sourceWidth: header.width, sourceHeight: header.height,
+                                           sourceFormat: header.format, width: width, height: height)
+            // A request that keeps the aspect ratio is a uniform scale: any size goes.
+            guard !geometry.isUniform else { return }
+            let least = DeepResizer.minimumOutputSide
+            if width < least || height < least {
+                throw Problem.unprocessable("output \(width)×\(height) is too small for method=deep to change its aspect ratio: each side needs at least \(least) px; use method=scale or seam")
+            }
+            // ResizeGeometry keeps the working image at least this large; checked all the same, as the
+            // network cannot run below it.
+            let side = DeepResizer.minimumInputSide
+            if geometry.working.width < side || geometry.working.height < side {
+                throw Problem.unprocessable("method=deep works on this image at \(geometry.working) and needs at least \(side)×\(side) px; use method=scale or seam")
+            }
+        }
+    }
+
+    /// The seams `seam` carves or inserts, and the most pixels it searches them through: its cost.
+    func seamWork(sourceWidth: Int, sourceHeight: Int, sourceFormat: ImageFormat,
+                  width: Int, height: Int) -> (seams: Int, pixels: Int, pixelSeams: Int) {
+        let working = decodedGeometry(method: .seam, sourceWidth: sourceWidth, sourceHeight: sourceHeight,
+                                      sourceFormat: sourceFormat, width: width, height: height).working
+        let seams = abs(working.width - width) + abs(working.height - height)
+        let pixels = max(working.width * working.height, width * working.height, width * height)
+        let (product, overflow) = seams.multipliedReportingOverflow(by: pixels)
+        return (seams, pixels, overflow ? Int.max : product)
     }
 
     /// `deep` needs the network's weights.
@@ -199,6 +255,16 @@ struct ResizePipeline: Sendable {
         return Run(output: output, timings: timings, attachments: attachments, deepReport: outcome.deepReport,
                    deepSummary: outcome.deepSummary, colour: decoded.colour)
     }
+}
+
+/// 4.2e11, 4e9: large counts in problem details.
+func scientific(_ value: Int) -> String {
+    guard value >= 100_000 else { return String(value) }
+    var mantissa = Double(value)
+    var exponent = 0
+    while mantissa >= 10 { mantissa /= 10; exponent += 1 }
+    let rounded = (mantissa * 10).rounded() / 10
+    return (rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)) + "e" + String(exponent)
 }
 
 func megapixels(_ pixels: Int) -> String {

@@ -21,14 +21,24 @@ enum JobFiles {
         try syncDirectory(parent)
     }
 
-    /// `mkdir -p`: creates every missing component of `path`.
+    /// `mkdir -p`: creates every missing component of `path`. Components that exist may be symlinks to
+    /// directories (a data directory on another volume, linked into place).
     static func makeDirectories(_ path: String) throws {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/", omittingEmptySubsequences: true) {
             let parent = prefix.isEmpty ? "/" : prefix
             prefix += "/" + component
-            if !isDirectory(prefix) { try makeDirectory(prefix, parent: parent) }
+            var info = stat()
+            if stat(prefix, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { continue }
+            try makeDirectory(prefix, parent: parent)
         }
+    }
+
+    /// `path` with symlinks and `.`/`..` resolved (realpath); `path` itself when that fails.
+    static func resolved(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     static func isDirectory(_ path: String) -> Bool {
@@ -139,9 +149,42 @@ enum JobFiles {
         return names
     }
 
+    /// Bytes of the regular files under `path` (symlinks not followed); 0 when it does not exist.
+    static func treeSize(_ path: String) throws -> Int {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return 0 }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { return (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : 0 }
+        var total = 0
+        for name in try list(path) { total += try treeSize(path + "/" + name) }
+        return total
+    }
+
     /// Removes a file; a missing file is fine.
     static func removeFile(_ path: String) throws {
         if unlink(path) != 0 && errno != ENOENT { throw fail("removing", path) }
+    }
+
+    /// Removes a job directory: its markers (`.pending`, `.expired`) last, so a crash half-way never leaves
+    /// an unmarked directory with some of its files (which the start-up sweep would have to keep).
+    static func removeJobDirectory(_ path: String) throws {
+        guard isDirectory(path) else { return try removeTree(path) }
+        let names = try list(path)
+        for name in names where !name.hasPrefix(".") || name.hasPrefix(tempPrefix) { try removeTree(path + "/" + name) }
+        for name in try list(path) { try removeTree(path + "/" + name) }
+        if rmdir(path) != 0 && errno != ENOENT { throw fail("removing directory", path) }
+    }
+
+    /// Moves `path` into `directory` as `name` (or `name.2`, `name.3` … when taken), fsyncing both parents.
+    static func moveAside(_ path: String, into directory: String, name: String) throws {
+        var target = directory + "/" + name
+        var suffix = 1
+        while exists(target) {
+            suffix += 1
+            target = directory + "/" + name + "." + String(suffix)
+        }
+        guard rename(path, target) == 0 else { throw fail("moving aside", path) }
+        try syncDirectory(directory)
+        if let slash = path.lastIndex(of: "/") { try syncDirectory(String(path[..<slash])) }
     }
 
     /// Removes a directory and everything in it (we only ever create one level of plain files, but
@@ -161,20 +204,22 @@ enum JobFiles {
     }
 }
 
-/// An exclusive advisory lock on `DIR/jobs.lock` held for the store's lifetime, so a second server on
-/// the same data directory fails at start instead of requeueing the first one's running jobs. The
-/// kernel drops it when the process dies, so a crash never leaves it stale.
+/// An exclusive advisory lock (`flock`) on the data directory itself, held for the store's lifetime, so a
+/// second server on the same data directory (by any path to it, symlinks included) fails at start instead of
+/// requeueing the first one's running jobs. It is on the directory's inode, not on a file in it: deleting a
+/// file cannot undo it (a lock on `DIR/jobs.lock` could: a second server made a new file and locked that).
+/// The kernel drops it when the process dies, so a crash never leaves it stale.
 final class DirectoryLock: Sendable {
     private let fd: Int32
 
-    init(path: String, directory: String) throws {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard fd >= 0 else { throw JobFiles.fail("opening lock file", path) }
+    init(directory: String) throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw JobFiles.fail("opening data directory", directory) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             close(fd)
             if code == EWOULDBLOCK { throw JobStoreError.directoryInUse(path: directory) }
-            throw JobFiles.fail("locking", path, code)
+            throw JobFiles.fail("locking", directory, code)
         }
         self.fd = fd
     }

@@ -83,6 +83,8 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
     case queueFull(retryAfterSeconds: Int)
     /// The id does not name a live job (unknown, malformed, or expired).
     case notFound(id: String)
+    /// The job succeeded, but its result (or mask) file is missing from the store (410).
+    case resultLost(id: String, file: String)
     /// The database was written by a newer build (its user_version is above what we know).
     case unsupportedSchema(found: Int, supported: Int)
     /// Another JobStore (this or another process) already serves this data directory.
@@ -91,15 +93,33 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
     case invalidFormat(String)
     /// A file-system call failed; `errno` says why (ENOSPC, EROFS, EIO are storage outages).
     case fileSystem(operation: String, path: String, errno: Int32)
+    /// `max_data_bytes` is reached: `usedBytes` (files plus the unfinished jobs' result allowances) and
+    /// `neededBytes` more do not fit in `limitBytes`; space frees when finished jobs expire (507).
+    case storeFull(usedBytes: Int, neededBytes: Int, limitBytes: Int, retryAfterSeconds: Int)
     /// A row we cannot decode (hand-edited or damaged database).
     case corruptRecord(id: String, detail: String)
+    /// The data directory holds job files, but the database has neither jobs nor the directory's identity:
+    /// it is missing, empty, or lost its WAL. Starting would serve an empty queue over files it cannot
+    /// account for, so the store refuses.
+    case databaseLost(directory: String, jobDirectories: Int, detail: String)
+    /// The database's identity is not the data directory's: it was made by another store.
+    case foreignDatabase(directory: String, fileIdentity: String, databaseIdentity: String)
+    /// `PRAGMA quick_check` found damage.
+    case damagedDatabase(path: String, detail: String)
 
     var description: String {
         switch self {
         case .queueFull(let seconds):
             return "the job queue is full; retry after \(seconds) s"
+        case .storeFull(let used, let needed, let limit, let seconds):
+            return "the job store is full: \(formatBytes(used)) of max_data_bytes \(formatBytes(limit)) in use, and this job "
+                + "needs \(formatBytes(needed)) more (its input and room for its result); space frees as finished jobs "
+                + "expire after result_ttl, the next in about \(seconds) s"
         case .notFound(let id):
             return "no job with id \(id)"
+        case .resultLost(let id, let file):
+            return "job \(id) succeeded, but its \(file) is missing from the store (deleted, or the database was "
+                + "restored from an older backup): the result is lost; submit the job again"
         case .unsupportedSchema(let found, let supported):
             return "the job database has schema version \(found), but this build supports up to \(supported); "
                 + "it was written by a newer deepresize — upgrade, or point --data at another directory"
@@ -112,6 +132,35 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
             return "\(operation) \(path) failed: \(String(cString: strerror(code))) (errno \(code))"
         case .corruptRecord(let id, let detail):
             return "job \(id) in the database cannot be read: \(detail)"
+        case .databaseLost(let directory, let count, let detail):
+            return "\(directory)/jobs holds \(count) job \(count == 1 ? "directory" : "directories") but \(detail): the database "
+                + "was lost (missing, emptied, or its -wal file deleted or damaged), and starting would leave those jobs "
+                + "unreachable. Restore jobs.sqlite3 from a backup (docs/operations.md, \"Backups\"; remove a stale "
+                + "jobs.sqlite3-wal and -shm with it), or move \(directory)/jobs aside to start with an empty queue"
+        case .foreignDatabase(let directory, let fileIdentity, let databaseIdentity):
+            return "the database in \(directory) belongs to another job store (its identity is \(databaseIdentity), the "
+                + "directory's \(JobStore.identityFileName) says \(fileIdentity)): put back this directory's own jobs.sqlite3, or "
+                + "move the directory's jobs and \(JobStore.identityFileName) aside"
+        case .damagedDatabase(let path, let detail):
+            return "the job database \(path) is damaged (PRAGMA quick_check: \(detail)); restore it from a backup "
+                + "(docs/operations.md, \"Backups\")"
+        }
+    }
+
+    /// The description without server paths, for problem details and job errors clients read.
+    var clientDescription: String {
+        switch self {
+        case .fileSystem(let operation, let path, let code):
+            let name = path.split(separator: "/").last.map(String.init) ?? path
+            return "\(operation) \(name) failed: \(String(cString: strerror(code))) (errno \(code))"
+        case .damagedDatabase(_, let detail):
+            return "the job database is damaged (\(detail))"
+        case .directoryInUse:
+            return "the data directory is in use by another deepresize server"
+        case .databaseLost, .foreignDatabase:
+            return "the job database does not match the data directory"
+        default:
+            return description
         }
     }
 
@@ -120,7 +169,7 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .fileSystem(_, _, let code):
             return [ENOSPC, EROFS, EIO, EDQUOT, EACCES, EPERM].contains(code)
-        case .directoryInUse:
+        case .directoryInUse, .damagedDatabase:
             return true
         default:
             return false

@@ -1,11 +1,21 @@
 // The durable job queue: rows in SQLite (DIR/jobs.sqlite3), bytes in files (DIR/jobs/<id>/input.<ext>,
-// result.<ext>). One server per data directory is the supported setup, and DIR/jobs.lock enforces it.
+// result.<ext>). One server per data directory is the supported setup, and a flock on DIR enforces it.
 //
 // Crash rules (files are written before the row that points at them, rows deleted before their files):
-// - crash between the input file and the INSERT: an orphan directory with no row, swept at start;
+// - crash between the input file and the INSERT: an orphan directory with no row, marked `.pending`
+//   (created before the input, removed after the commit), swept at start;
 // - crash between the result file and the UPDATE: the row is still running, so it runs again at start
 //   (result files of unfinished jobs are removed, and a rerun's rename replaces a stale one anyway);
 // - crash while running: recoverInterruptedJobs() requeues it, or fails it after max_attempts.
+// - crash between deleting expired rows and their files: the directories were marked `.expired` before
+//   the DELETE, and are swept at start.
+// The start-up sweep deletes a job directory without a row only when it carries one of those markers: a
+// directory of an acknowledged job never does, so a database that lost rows (restored from an older
+// backup, its WAL lost) never costs their files. Such directories are moved to DIR/unclaimed instead, and a
+// database that has neither the data directory's identity (DIR/store-id, the same UUID as `store_id` in
+// its `meta` table) nor any job refuses to start while job files exist: it is not the database that made
+// them. `PRAGMA quick_check` runs at every start.
+//
 // All state changes happen under one Mutex around one connection, so in this process two transitions
 // never interleave (cancel vs succeed, two workers claiming); IMMEDIATE transactions, WAL and the busy
 // timeout keep any other connection (sqlite3 CLI) from corrupting or half-reading anything.
@@ -27,6 +37,9 @@ final class JobStore: Sendable {
     let maxAttempts: Int
     /// Seconds a finished job (row and files) is kept.
     let resultTTL: Double
+    /// `max_data_bytes`: the job files may take at most this much, counting what the unfinished jobs'
+    /// results will add; 0 = no quota.
+    let maxDataBytes: Int
     private let clock: @Sendable () -> Double
     private let directoryLock: DirectoryLock
     private let state: Mutex<State>
@@ -47,7 +60,26 @@ final class JobStore: Sendable {
         let db: SQLiteConnection
         /// Ids whose directory exists but whose row is not inserted yet: the sweep must not touch them.
         var pending: Set<String> = []
+        /// The first SQLITE_CORRUPT/NOTADB this process met: the store cannot be trusted to write any more,
+        /// and /readyz says so until a restart (which runs `PRAGMA quick_check`).
+        var damage: String?
+        /// Jobs whose end (failed or canceled) the database would not take: this process answers for them
+        /// with that end, so they never look running forever; `retryUnrecorded` writes them later.
+        var unrecorded: [String: (record: JobRecord, lease: Int)] = [:]
+        /// Bytes of the job files (rescanned every expiry round, kept up to date in between).
+        var dataBytes = 0
+        /// What the unfinished jobs' results will add (`resultAllowance`), by job id.
+        var resultAllowances: [String: Int] = [:]
     }
+
+    /// The file in the data directory that holds the store's identity, a UUID also kept in the database
+    /// (`meta.store_id`); both are written when the store is created.
+    static let identityFileName = "store-id"
+    /// Markers in a job directory that has no row (yet, or any more): the sweep may delete it.
+    static let pendingMarker = ".pending"
+    static let expiredMarker = ".expired"
+    /// Where the sweep moves job directories the database does not know (DIR/unclaimed/<name>).
+    static let unclaimedDirectoryName = "unclaimed"
 
     /// What start-up recovery did, for the log.
     struct RecoveryReport: Sendable, Equatable {
@@ -59,6 +91,9 @@ final class JobStore: Sendable {
         var canceled = 0
         /// Orphan directories, stray temp files and stale result files deleted.
         var removedFiles = 0
+        /// Entries of DIR/jobs the database has no row for and that carry no marker (jobs the database
+        /// forgot): moved to DIR/unclaimed, never deleted.
+        var unclaimed: [String] = []
     }
 
     static let systemClock: @Sendable () -> Double = {
@@ -69,24 +104,138 @@ final class JobStore: Sendable {
 
     var databasePath: String { directory + "/jobs.sqlite3" }
     private var jobsDirectory: String { directory + "/jobs" }
+    private var unclaimedDirectory: String { directory + "/" + Self.unclaimedDirectoryName }
     private func jobDirectory(_ id: String) -> String { jobsDirectory + "/" + id }
 
     /// Opens (creating if needed) the store in `directory`.
     /// `sqliteReadOnly` is a test hook: it opens the database SQLITE_OPEN_READONLY, which is how a
     /// read-only database behaves (tests run as root, where chmod does not block writes).
-    init(directory: String, queueCapacity: Int, maxAttempts: Int, resultTTL: Double,
+    init(directory: String, queueCapacity: Int, maxAttempts: Int, resultTTL: Double, maxDataBytes: Int = 0,
          clock: @escaping @Sendable () -> Double = JobStore.systemClock, sqliteReadOnly: Bool = false) throws {
-        self.directory = directory
         self.queueCapacity = queueCapacity
         self.maxAttempts = maxAttempts
         self.resultTTL = resultTTL
+        self.maxDataBytes = maxDataBytes
         self.clock = clock
         try JobFiles.makeDirectories(directory)
-        directoryLock = try DirectoryLock(path: directory + "/jobs.lock", directory: directory)
-        let db = try SQLiteConnection(path: directory + "/jobs.sqlite3", readOnly: sqliteReadOnly)
+        directoryLock = try DirectoryLock(directory: directory)
+        // Symlinks resolved once: SQLite opens its file with SQLITE_OPEN_NOFOLLOW, which refuses a path
+        // through a link, and a data directory linked into place must work.
+        let directory = JobFiles.resolved(directory)
+        self.directory = directory
+        let db = try Self.openChecked(directory: directory, readOnly: sqliteReadOnly)
         try JobSchema.migrate(db)
+        if !sqliteReadOnly { try Self.establishIdentity(db, directory: directory) }
         try JobFiles.makeDirectory(directory + "/jobs", parent: directory)
-        state = Mutex(State(db: db))
+        var state = State(db: db)
+        state.dataBytes = try JobFiles.treeSize(directory + "/jobs")
+        let unfinished = try db.prepare("SELECT id, method, params FROM jobs WHERE status IN ('queued', 'running')")
+        while try unfinished.step() {
+            let params = try? JSONDecoder().decode(JobParams.self, from: Data(unfinished.text(2).utf8))
+            state.resultAllowances[unfinished.text(0)] = params.map { Self.resultAllowance(method: unfinished.text(1), params: $0) } ?? 0
+        }
+        self.state = Mutex(state)
+    }
+
+    /// Room a job's result takes at most, reserved against `max_data_bytes` from submission to its end: the
+    /// output as 4 bytes a pixel (a PNG of it is rarely larger), twice for `deep` (its mask).
+    static func resultAllowance(method: String, params: JobParams) -> Int {
+        4 * params.width * params.height * (method == "deep" ? 2 : 1) + 4096
+    }
+
+    /// Opens the database only when it can be the one that made the job files: a missing or empty file,
+    /// or one with neither jobs nor the directory's identity, while DIR/jobs holds unmarked job
+    /// directories, refuses (before SQLite creates or changes anything); so does a database whose
+    /// identity is another's, and one that `PRAGMA quick_check` finds damaged.
+    private static func openChecked(directory: String, readOnly: Bool) throws -> SQLiteConnection {
+        let path = directory + "/jobs.sqlite3"
+        let fileIdentity = try readIdentityFile(directory)
+        let jobFiles = try unmarkedEntries(directory + "/jobs")
+        var info = stat()
+        let exists = lstat(path, &info) == 0
+        if !jobFiles.isEmpty && (!exists || info.st_size == 0) {
+            throw JobStoreError.databaseLost(directory: directory, jobDirectories: jobFiles.count,
+                                             detail: exists ? "jobs.sqlite3 is empty" : "jobs.sqlite3 is missing")
+        }
+        let db: SQLiteConnection
+        var problems: [String] = []
+        do {
+            db = try SQLiteConnection(path: path, readOnly: readOnly)
+            let check = try db.prepare("PRAGMA quick_check")
+            while try check.step(), problems.count < 5 { problems.append(check.text(0)) }
+            check.reset()
+        } catch let error as SQLiteError where [SQLITE_CORRUPT, SQLITE_NOTADB].contains(error.primaryCode) {
+            throw JobStoreError.damagedDatabase(path: path, detail: error.message)
+        }
+        if problems != ["ok"] {
+            throw JobStoreError.damagedDatabase(path: path, detail: problems.joined(separator: "; "))
+        }
+        // A database without the schema (user_version 0) has neither jobs nor an identity.
+        let hasSchema = (try db.queryInt("PRAGMA user_version") ?? 0) > 0
+        let databaseIdentity = hasSchema ? try readIdentity(db) : nil
+        if let fileIdentity, let databaseIdentity, fileIdentity != databaseIdentity {
+            throw JobStoreError.foreignDatabase(directory: directory, fileIdentity: fileIdentity, databaseIdentity: databaseIdentity)
+        }
+        if databaseIdentity == nil && !jobFiles.isEmpty {
+            let jobs = hasSchema ? (try db.queryInt("SELECT COUNT(*) FROM jobs") ?? 0) : 0
+            if jobs == 0 {
+                throw JobStoreError.databaseLost(
+                    directory: directory, jobDirectories: jobFiles.count,
+                    detail: "jobs.sqlite3 has no jobs and not the store's identity"
+                        + (fileIdentity.map { " (\($0), in \(directory)/\(identityFileName))" } ?? ""))
+            }
+            // Jobs but no identity: a database from before identities, or a directory that lost its identity
+            // file. Its rows are kept; directories it does not know go to DIR/unclaimed.
+        }
+        return db
+    }
+
+    /// Writes the identity where it is missing: the database first, then the file, so a file identity
+    /// always names a database that held it. A new store gets a fresh UUID.
+    private static func establishIdentity(_ db: SQLiteConnection, directory: String) throws {
+        let fileIdentity = try readIdentityFile(directory)
+        var identity = try readIdentity(db)
+        if identity == nil {
+            let chosen = fileIdentity ?? JobID.generate()
+            try db.writeTransaction {
+                let insert = try db.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING")
+                try insert.bind(1, chosen)
+                try insert.step()
+            }
+            identity = try readIdentity(db)
+        }
+        guard let identity, fileIdentity != identity else { return }
+        try JobFiles.writeAtomically(Array((identity + "\n").utf8), to: directory + "/" + identityFileName, directory: directory)
+    }
+
+    /// The database's identity (`meta.store_id`), nil when it has none.
+    private static func readIdentity(_ db: SQLiteConnection) throws -> String? {
+        let query = try db.prepare("SELECT value FROM meta WHERE key = 'store_id'")
+        return try query.step() ? query.text(0) : nil
+    }
+
+    /// DIR/store-id's identity; nil when the file is missing. A file that holds no UUID is an error.
+    static func readIdentityFile(_ directory: String) throws -> String? {
+        let path = directory + "/" + identityFileName
+        guard let bytes = try JobFiles.read(path) else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard JobID.isValid(text) else {
+            throw JobStoreError.damagedDatabase(path: path, detail: "the identity file holds no store identity (a UUID)")
+        }
+        return text
+    }
+
+    /// Entries of DIR/jobs that are neither temp files nor directories marked `.pending`/`.expired`: what
+    /// only the database can account for.
+    private static func unmarkedEntries(_ jobs: String) throws -> [String] {
+        try JobFiles.list(jobs).filter { name in
+            !name.hasPrefix(JobFiles.tempPrefix) && !isMarked(jobs + "/" + name)
+        }
+    }
+
+    private static func isMarked(_ path: String) -> Bool {
+        JobFiles.isDirectory(path)
+            && (JobFiles.exists(path + "/" + pendingMarker) || JobFiles.exists(path + "/" + expiredMarker))
     }
 
     private static let columns = """
@@ -108,7 +257,12 @@ final class JobStore: Sendable {
             do {
                 return try state.withLock { state in
                     state.db.setBusyTimeout(milliseconds: Int32((slice * 1000).rounded(.up)))
-                    return try body(&state)
+                    do {
+                        return try body(&state)
+                    } catch let error as SQLiteError where error.isDamage {
+                        if state.damage == nil { state.damage = error.description }
+                        throw error
+                    }
                 }
             } catch let error as SQLiteError where error.isBusy {
                 let left = deadline - monotonicSeconds()
@@ -178,12 +332,22 @@ final class JobStore: Sendable {
             for name in try JobFiles.list(jobsDirectory) where !state.pending.contains(name) {
                 let path = jobsDirectory + "/" + name
                 guard JobID.isValid(name), let job = known[name], JobFiles.isDirectory(path) else {
-                    try JobFiles.removeTree(path)
-                    report.removedFiles += 1
+                    if name.hasPrefix(JobFiles.tempPrefix) || Self.isMarked(path) {
+                        // A temp file, an enqueue that never committed, or an expired job: never acknowledged,
+                        // or past its result_ttl.
+                        try JobFiles.removeJobDirectory(path)
+                        report.removedFiles += 1
+                    } else {
+                        // Not ours to delete: the database does not know it, but nothing says it was never
+                        // acknowledged (a database restored from an older backup, or one that lost its WAL).
+                        try JobFiles.makeDirectory(unclaimedDirectory, parent: directory)
+                        try JobFiles.moveAside(path, into: unclaimedDirectory, name: name)
+                        report.unclaimed.append(name)
+                    }
                     continue
                 }
                 for file in try JobFiles.list(path) {
-                    let keep = file == "input." + job.inputFormat
+                    let keep = (file == "input." + job.inputFormat && !job.status.isFinished)
                         || (job.status == .succeeded && file == "result." + (job.resultFormat ?? ""))
                         || (job.status == .succeeded && Self.attachmentNames.contains(file))
                     if !keep {
@@ -192,6 +356,8 @@ final class JobStore: Sendable {
                     }
                 }
             }
+            state.resultAllowances = state.resultAllowances.filter { known[$0.key]?.status.isFinished == false }
+            state.dataBytes = try JobFiles.treeSize(jobsDirectory)
             return report
         }
     }
@@ -207,18 +373,43 @@ final class JobStore: Sendable {
         guard JobFormat.isValid(params.format) else { throw JobStoreError.invalidFormat(params.format) }
         let paramsJSON = try Self.encodeJSON(params)
         let id = JobID.generate()
-        // Cheap early refusal, so a full queue does not cost a 25 MB write first.
-        try withDatabase(wait: LockWait.request) { state in
-            try Self.checkCapacity(state.db, capacity: queueCapacity)
-            state.pending.insert(id)
+        let allowance = Self.resultAllowance(method: method, params: params)
+        // Cheap early refusal, so a full queue does not cost a 25 MB write first. The input and the
+        // result's allowance are counted against max_data_bytes from here on.
+        let admit = { [self] in
+            try withDatabase(wait: LockWait.request) { state in
+                try Self.checkCapacity(state.db, capacity: queueCapacity)
+                try checkQuota(&state, adding: input.count + allowance)
+                state.pending.insert(id)
+                state.dataBytes += input.count
+                state.resultAllowances[id] = allowance
+            }
+        }
+        do {
+            try admit()
+        } catch JobStoreError.storeFull {
+            // Finished jobs past their result_ttl may not have been swept yet.
+            _ = try? expire()
+            try admit()
         }
         let dir = jobDirectory(id)
+        var committed = false
+        defer {
+            if !committed {
+                state.withLock { state in
+                    state.dataBytes -= input.count
+                    state.resultAllowances[id] = nil
+                }
+            }
+        }
         do {
             defer { _ = state.withLock { $0.pending.remove(id) } }
             try JobFiles.makeDirectory(dir, parent: jobsDirectory)
+            // Until the row commits, the directory says it may be deleted without one (a crash in between).
+            try JobFiles.writeAtomically([], to: dir + "/" + Self.pendingMarker, directory: dir)
             try JobFiles.writeAtomically(input, to: dir + "/input." + inputFormat, directory: dir)
             let now = clock()
-            return try withDatabase(wait: LockWait.request) { state in
+            let record = try withDatabase(wait: LockWait.request) { state in
                 let db = state.db
                 return try db.writeTransaction {
                     try Self.checkCapacity(db, capacity: queueCapacity)
@@ -241,10 +432,56 @@ final class JobStore: Sendable {
                     return record
                 }
             }
+            // Committed: from now on only the row accounts for the directory. (A crash before this unlink
+            // leaves the marker in a known directory, which the sweep removes.)
+            committed = true
+            try? JobFiles.removeFile(dir + "/" + Self.pendingMarker)
+            return record
         } catch {
-            try? JobFiles.removeTree(dir)
+            try? JobFiles.removeJobDirectory(dir)
             throw error
         }
+    }
+
+    /// `max_data_bytes`: the job files, the results the unfinished jobs will add, and `bytes` more must fit.
+    private func checkQuota(_ state: inout State, adding bytes: Int) throws {
+        guard maxDataBytes > 0 else { return }
+        let committed = state.dataBytes + state.resultAllowances.values.reduce(0, +)
+        guard committed + bytes > maxDataBytes else { return }
+        throw JobStoreError.storeFull(usedBytes: committed, neededBytes: bytes, limitBytes: maxDataBytes,
+                                      retryAfterSeconds: try Self.nextExpiry(state.db, ttl: resultTTL, now: clock()))
+    }
+
+    /// Seconds until the next finished job expires (and frees its files), 1…3600; the mean run time when
+    /// nothing finished is waiting to expire (only unfinished jobs hold the space).
+    private static func nextExpiry(_ db: SQLiteConnection, ttl: Double, now: Double) throws -> Int {
+        let query = try db.prepare("SELECT MIN(finished_at) FROM jobs WHERE finished_at IS NOT NULL")
+        guard try query.step(), let oldest = query.optionalDouble(0) else { return try retryAfter(db) }
+        return Int(min(3600, max(1, (oldest + ttl - now).rounded(.up))))
+    }
+
+    /// A job ended: its input is no longer needed (a finished job keeps only its result and mask), and its
+    /// result allowance is given back. Best effort: the start-up sweep removes an input a crash left.
+    private func ended(_ job: JobRecord) {
+        let path = jobDirectory(job.id) + "/input." + job.inputFormat
+        var info = stat()
+        let size = lstat(path, &info) == 0 ? Int(info.st_size) : 0
+        let removed = (try? JobFiles.removeFile(path)) != nil
+        state.withLock { state in
+            if removed { state.dataBytes -= size }
+            state.resultAllowances[job.id] = nil
+        }
+    }
+
+    /// Bytes the job files take now, and the quota (0: none): for /metrics.
+    var dataUsage: (bytes: Int, reservedForResults: Int) {
+        state.withLock { ($0.dataBytes, $0.resultAllowances.values.reduce(0, +)) }
+    }
+
+    /// Recounts the job files' bytes from the disk (every expiry round), so the running count never drifts.
+    func refreshDataUsage() throws {
+        let bytes = try JobFiles.treeSize(jobsDirectory)
+        state.withLock { $0.dataBytes = bytes }
     }
 
     private static func checkCapacity(_ db: SQLiteConnection, capacity: Int) throws {
@@ -367,6 +604,15 @@ final class JobStore: Sendable {
         var moved = false
         // Set once this attempt starts publishing: only then are result files in the job directory its own.
         var published = false
+        // Set when the job reached an end here (succeeded, or canceled at the last moment).
+        var ended = false
+        defer {
+            if ended {
+                self.ended(claim.job)
+                let added = result.count + attachments.values.reduce(0) { $0 + $1.count }
+                if published { state.withLock { $0.dataBytes += added } }
+            }
+        }
         do {
             return try withDatabase(wait: LockWait.background, noRetry: { moved }) { state in
                 let db = state.db
@@ -383,6 +629,7 @@ final class JobStore: Sendable {
                             try JobFiles.removeFile(temp)
                             Self.discard(extraTempPaths)
                             try Self.finish(db, id: claim.id, status: .canceled, error: nil, at: now)
+                            ended = true
                             return false
                         }
                         moved = true
@@ -400,9 +647,11 @@ final class JobStore: Sendable {
                         try update.bind(3, claim.id)
                         try update.bind(4, claim.lease)
                         try update.step()
+                        ended = true
                         return true
                     }
                 } catch {
+                    ended = false
                     // The row did not change: the published files must not outlive the failed commit.
                     if published {
                         try? JobFiles.removeFile(dir + "/result." + format)
@@ -420,30 +669,85 @@ final class JobStore: Sendable {
     }
 
     /// Marks the job failed with `error`; false when the lease was lost.
+    /// When the database will not take it, the job is failed in this process's answers all the same
+    /// (`unrecorded`), and the error is thrown.
     @discardableResult
     func fail(_ claim: JobClaim, error: JobError) throws -> Bool {
         let now = clock()
-        return try withDatabase(wait: LockWait.background) { state in
-            let db = state.db
-            return try db.writeTransaction {
-                guard try Self.leaseState(db, claim) != nil else { return false }
-                try Self.finish(db, id: claim.id, status: .failed, error: error, at: now)
-                return true
+        do {
+            let failed = try withDatabase(wait: LockWait.background) { state in
+                let db = state.db
+                return try db.writeTransaction {
+                    guard try Self.leaseState(db, claim) != nil else { return false }
+                    try Self.finish(db, id: claim.id, status: .failed, error: error, at: now)
+                    return true
+                }
             }
+            if failed { ended(claim.job) }
+            return failed
+        } catch let storeError {
+            var failed = JobError(status: error.status, title: error.title, detail: error.detail)
+            failed.detail += " (the job store could not record this failure: \(Self.clientText(storeError)))"
+            remember(claim, status: .failed, error: failed, at: now)
+            throw storeError
         }
+    }
+
+    /// A job's end the database would not take, kept in memory so the job does not look alive.
+    private func remember(_ claim: JobClaim, status: JobStatus, error: JobError?, at now: Double) {
+        var record = claim.job
+        record.status = status
+        record.error = error
+        record.finishedAt = now
+        state.withLock { $0.unrecorded[claim.id] = (record, claim.lease) }
+    }
+
+    /// Writes the ends kept in memory by `fail`/`finishCanceled` when the database would not take them
+    /// (housekeeping calls it every minute). Returns how many are still unwritten.
+    @discardableResult
+    func retryUnrecorded() -> Int {
+        let entries = state.withLock { $0.unrecorded }
+        for (id, entry) in entries {
+            let written: Bool? = try? withDatabase(wait: LockWait.request) { state in
+                let db = state.db
+                return try db.writeTransaction {
+                    let claim = JobClaim(job: entry.record, attempt: entry.record.attempts, lease: entry.lease)
+                    guard try Self.leaseState(db, claim) != nil else { return true }  // rerun or gone: nothing to write
+                    try Self.finish(db, id: id, status: entry.record.status, error: entry.record.error,
+                                    at: entry.record.finishedAt ?? clock())
+                    return true
+                }
+            }
+            if written == true { _ = state.withLock { $0.unrecorded.removeValue(forKey: id) } }
+        }
+        return state.withLock { $0.unrecorded.count }
+    }
+
+    /// A store error as clients may read it: SQLite's words without file paths.
+    static func clientText(_ error: any Error) -> String {
+        if let error = error as? SQLiteError { return error.message }
+        if let error = error as? JobStoreError { return error.clientDescription }
+        return String(describing: error)
     }
 
     /// Marks the job canceled (the worker stopped after a cancel request); false when the lease was lost.
     @discardableResult
     func finishCanceled(_ claim: JobClaim) throws -> Bool {
         let now = clock()
-        return try withDatabase(wait: LockWait.background) { state in
-            let db = state.db
-            return try db.writeTransaction {
-                guard try Self.leaseState(db, claim) != nil else { return false }
-                try Self.finish(db, id: claim.id, status: .canceled, error: nil, at: now)
-                return true
+        do {
+            let canceled = try withDatabase(wait: LockWait.background) { state in
+                let db = state.db
+                return try db.writeTransaction {
+                    guard try Self.leaseState(db, claim) != nil else { return false }
+                    try Self.finish(db, id: claim.id, status: .canceled, error: nil, at: now)
+                    return true
+                }
             }
+            if canceled { ended(claim.job) }
+            return canceled
+        } catch {
+            remember(claim, status: .canceled, error: nil, at: now)
+            throw error
         }
     }
 
@@ -480,6 +784,7 @@ final class JobStore: Sendable {
     /// even if expire() has not deleted it yet).
     func job(id: String) throws -> JobRecord? {
         guard JobID.isValid(id) else { return nil }
+        if let kept = state.withLock({ $0.unrecorded[id]?.record }) { return kept }
         let now = clock()
         return try withDatabase(wait: LockWait.request) { state in try liveRecord(state.db, id: id, now: now) }
     }
@@ -519,27 +824,44 @@ final class JobStore: Sendable {
         guard Self.attachmentNames.contains(name) else { return nil }
         guard let job = try job(id: id) else { throw JobStoreError.notFound(id: id) }
         guard job.status == .succeeded else { return nil }
-        return try JobFiles.read(jobDirectory(job.id) + "/" + name)
+        guard let bytes = try JobFiles.read(jobDirectory(job.id) + "/" + name) else {
+            if job.method == "deep" { throw JobStoreError.resultLost(id: id, file: name) }  // deep always makes one
+            return nil
+        }
+        return bytes
     }
 
     func resultBytes(id: String) throws -> [UInt8]? {
         guard let job = try job(id: id) else { throw JobStoreError.notFound(id: id) }
         guard job.status == .succeeded, let format = job.resultFormat, JobFormat.isValid(format) else { return nil }
         guard let bytes = try JobFiles.read(jobDirectory(job.id) + "/result." + format) else {
-            throw JobStoreError.notFound(id: id)
+            // Expired meanwhile (expiry removes rows first): gone as a job. Else the file alone is lost.
+            guard try self.job(id: id) != nil else { throw JobStoreError.notFound(id: id) }
+            throw JobStoreError.resultLost(id: id, file: "result." + format)
         }
         return bytes
+    }
+
+    /// True when `job` succeeded but its result file is not in the store (GET /jobs/{id} then shows it
+    /// failed with the 410 the result answers).
+    func isResultLost(_ job: JobRecord) -> Bool {
+        guard job.status == .succeeded, let format = job.resultFormat, JobFormat.isValid(format) else { return false }
+        return !JobFiles.exists(jobDirectory(job.id) + "/result." + format)
     }
 
     /// DELETE /jobs/{id}: a queued job is canceled at once; a running one gets cancelRequested (its
     /// worker stops at the next step); a finished one is left as it is. Nil when there is no such job.
     func cancel(id: String) throws -> JobRecord? {
         guard JobID.isValid(id) else { return nil }
+        if let kept = state.withLock({ $0.unrecorded[id]?.record }) { return kept }
         let now = clock()
+        var canceledQueued: JobRecord?
+        defer { if let canceledQueued { ended(canceledQueued) } }
         return try withDatabase(wait: LockWait.request) { state in
             let db = state.db
             return try db.writeTransaction {
                 guard let job = try liveRecord(db, id: id, now: now) else { return nil }
+                if job.status == .queued { canceledQueued = job }
                 switch job.status {
                 case .queued:
                     try Self.finish(db, id: id, status: .canceled, error: nil, at: now)
@@ -571,6 +893,21 @@ final class JobStore: Sendable {
     @discardableResult
     func expire() throws -> Int {
         let cutoff = clock() - resultTTL
+        // The directories are marked before their rows go, so a crash in between leaves directories the
+        // sweep may delete (a row whose directory is marked is past its result_ttl: nobody sees it).
+        let due: [String] = try withDatabase(wait: LockWait.background) { state in
+            let query = try state.db.prepare("""
+                SELECT id FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled')
+                AND finished_at IS NOT NULL AND finished_at < ?
+                """)
+            try query.bind(1, cutoff)
+            var ids: [String] = []
+            while try query.step() { ids.append(query.text(0)) }
+            return ids
+        }
+        for id in due where JobID.isValid(id) && JobFiles.isDirectory(jobDirectory(id)) {
+            try JobFiles.writeAtomically([], to: jobDirectory(id) + "/" + Self.expiredMarker, directory: jobDirectory(id))
+        }
         let ids: [String] = try withDatabase(wait: LockWait.background) { state in
             let db = state.db
             return try db.writeTransaction {
@@ -586,8 +923,9 @@ final class JobStore: Sendable {
             }
         }
         for id in ids where JobID.isValid(id) {
-            try JobFiles.removeTree(jobDirectory(id))
+            try JobFiles.removeJobDirectory(jobDirectory(id))
         }
+        try refreshDataUsage()
         return ids.count
     }
 
@@ -606,6 +944,9 @@ final class JobStore: Sendable {
     /// For /readyz: commits a tiny write to the database and creates/removes a temp file in the jobs
     /// directory. Throws (SQLiteError / JobStoreError.fileSystem) when either cannot be written.
     func checkWritable() throws {
+        if let damage = state.withLock({ $0.damage }) {
+            throw JobStoreError.damagedDatabase(path: "jobs.sqlite3", detail: damage)
+        }
         let now = clock()
         try withDatabase(wait: LockWait.request) { state in
             let db = state.db
@@ -620,6 +961,33 @@ final class JobStore: Sendable {
         }
         let temp = try JobFiles.writeTemp([0], in: jobsDirectory)
         try JobFiles.removeFile(temp)
+    }
+
+    /// Copies the WAL into the main file and empties it (`wal_checkpoint(TRUNCATE)`): at a clean shutdown,
+    /// so jobs.sqlite3 alone holds everything. Best effort: a reader elsewhere may keep part of the WAL.
+    func checkpoint() throws {
+        try withDatabase(wait: LockWait.background) { state in
+            _ = try state.db.queryText("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+    }
+
+    func checkpointForTests() throws { try checkpoint() }
+
+    /// Drops the connection's cached pages, so the next read comes from the file (tests that damage it).
+    func releaseCacheForTests() {
+        state.withLock { state in _ = state.db.releaseMemory() }
+    }
+
+    /// `PRAGMA quick_check` on the live database (housekeeping runs it now and then): damage found is
+    /// kept like damage met by a statement, and /readyz reports it.
+    func verifyIntegrity() throws {
+        try withDatabase(wait: LockWait.background) { state in
+            let check = try state.db.prepare("PRAGMA quick_check")
+            var problems: [String] = []
+            while try check.step(), problems.count < 5 { problems.append(check.text(0)) }
+            check.reset()
+            if problems != ["ok"], state.damage == nil { state.damage = "PRAGMA quick_check: " + problems.joined(separator: "; ") }
+        }
     }
 
     // MARK: helpers (called with the lock held)

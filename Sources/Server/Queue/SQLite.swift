@@ -16,6 +16,9 @@ struct SQLiteError: Error, CustomStringConvertible, Equatable {
     /// did nothing, and trying again later may succeed.
     var isBusy: Bool { primaryCode == SQLITE_BUSY }
 
+    /// The file is damaged (a bad page, not a database): nothing written from now on can be trusted.
+    var isDamage: Bool { primaryCode == SQLITE_CORRUPT || primaryCode == SQLITE_NOTADB }
+
     /// Failures of the storage itself rather than of our SQL: the server answers 503 for these.
     var isStorageUnavailable: Bool {
         switch primaryCode {
@@ -130,8 +133,44 @@ final class SQLiteConnection {
         return try statement.step() ? statement.int(0) : nil
     }
 
+    /// Frees the cached pages not in use (`sqlite3_db_release_memory`).
+    func releaseMemory() -> Int32 { handle.map { sqlite3_db_release_memory($0) } ?? 0 }
+
     /// Number of rows changed by the most recent INSERT/UPDATE/DELETE.
     var changes: Int { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
+
+    /// Copies the whole database, WAL content included, into a new database at `path` (SQLite's online
+    /// backup: a consistent snapshot while other connections keep writing).
+    func backup(to path: String) throws {
+        guard let handle else { throw SQLiteError(code: SQLITE_MISUSE, message: "connection closed", context: "backup") }
+        let destination = try SQLiteConnection(path: path, journal: false)
+        guard let target = destination.handle, let backup = sqlite3_backup_init(target, "main", handle, "main") else {
+            throw destination.error(sqlite3_errcode(destination.handle), "starting a backup to \(path)")
+        }
+        var rc: Int32
+        repeat {
+            rc = sqlite3_backup_step(backup, -1)
+            if rc == SQLITE_BUSY || rc == SQLITE_LOCKED { sqlite3_sleep(20) }
+        } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
+        sqlite3_backup_finish(backup)
+        guard rc == SQLITE_DONE else { throw destination.error(rc, "copying the database to \(path)") }
+        // A single file: the copy keeps no WAL beside it.
+        try destination.execute("PRAGMA journal_mode=DELETE")
+        destination.close()
+    }
+
+    /// A plain connection for a backup's destination (no WAL, no settings).
+    private init(path: String, journal: Bool) throws {
+        self.path = path
+        var db: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, nil)
+        guard rc == SQLITE_OK, let db else {
+            sqlite3_close_v2(db)
+            throw SQLiteError(code: rc, message: String(cString: sqlite3_errstr(rc)), context: "opening \(path)")
+        }
+        handle = db
+        sqlite3_extended_result_codes(db, 1)
+    }
 
     /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`. IMMEDIATE takes the write lock up front, so a
     /// read-then-write transaction can never fail half-way with SQLITE_BUSY_SNAPSHOT because another

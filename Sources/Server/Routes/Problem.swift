@@ -1,3 +1,4 @@
+import Engine
 import HTTPCore
 import ImageCodecs
 
@@ -17,7 +18,7 @@ struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
 
     var json: JSON {
         .object([("type", .string("about:blank")), ("title", .string(title)), ("status", .int(status)),
-                 ("detail", .string(detail))])
+                 ("detail", .string(ClientPaths.redact(detail)))])
     }
 
     var response: HTTPResponse {
@@ -64,14 +65,25 @@ extension Problem {
             case .encodeFailed(let message):
                 self = .internal("encoding the result failed: \(message)")
             }
+        case let engine as SeamCarvingError:
+            self = .unprocessable(engine.description)
+        case let engine as DeepResizeError:
+            self = .unprocessable(engine.description)
         case JobStoreError.queueFull(let retryAfter):
             self = Problem(status: 429, title: "Too Many Requests",
                            detail: "the job queue is full; try again in \(retryAfter) s",
                            headers: [("Retry-After", String(retryAfter))])
+        case JobStoreError.storeFull(_, _, _, let retryAfter):
+            self = Problem(status: 507, title: "Insufficient Storage", detail: (error as? JobStoreError)?.description ?? "",
+                           headers: [("Retry-After", String(retryAfter))])
+        case JobStoreError.resultLost:
+            self = Problem(status: 410, title: "Gone", detail: (error as? JobStoreError)?.description ?? "")
         case JobStoreError.notFound(let id):
             self = .notFound("no job \(id) (unknown, or expired after its result_ttl)")
         case _ where JobStore.isStorageUnavailable(error):
-            self = .unavailable("the job store is unavailable: \(error)", retryAfter: 5)
+            self = .unavailable("the job store is unavailable: \(JobStore.clientText(error))", retryAfter: 5)
+        case is JobStoreError, is SQLiteError:
+            self = .internal("the job store failed: \(JobStore.clientText(error))")
         default:
             self = .internal(String(describing: error))
         }

@@ -11,7 +11,11 @@ final class ResizeService: HTTPHandler {
     private let pipeline: ResizePipeline
     private let workers: WorkerPool
     private let waiters: JobWaiters
+    /// Inline `scale` work, at most one request per core at once.
     private let inline: WorkLimiter
+    /// Job submissions' checks (the validation decode, the input's write): a limiter of their own, so a
+    /// backlog of inline resizes never delays a submission.
+    private let submissions: WorkLimiter
     private let logger: Logger
     private let metrics: ServiceMetrics
     private let shuttingDown = Atomic<Bool>(false)
@@ -26,6 +30,7 @@ final class ResizeService: HTTPHandler {
         self.logger = logger
         self.metrics = metrics
         inline = WorkLimiter(limit: ServiceConfig.cpuCount)
+        submissions = WorkLimiter(limit: ServiceConfig.cpuCount, ownThreads: true)
     }
 
     func beginShutdown() { shuttingDown.store(true, ordering: .relaxed) }
@@ -45,6 +50,7 @@ final class ResizeService: HTTPHandler {
             do {
                 _ = try ResizeOptions.parse(head.query, defaultWait: config.defaultWait, maxWait: config.maxWait)
                 _ = try Self.uploadKind(contentType: head.headers["Content-Type"])
+                try Self.checkContentEncoding(head)
             } catch {
                 return Problem(error).response
             }
@@ -108,6 +114,7 @@ final class ResizeService: HTTPHandler {
     private func resize(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) throws {
         let options = try ResizeOptions.parse(request.head.query, accept: request.head.headers.values("Accept").joined(separator: ","),
                                               defaultQuality: config.jpegQuality, defaultWait: config.defaultWait, maxWait: config.maxWait)
+        try Self.checkContentEncoding(request.head)
         // Without `format`, Accept chose the encoding: caches must key the answer on it.
         let respond = options.formatFromAccept ? Self.varyingOnAccept(respond) : respond
         let image = try Self.imageBytes(of: request)
@@ -120,7 +127,7 @@ final class ResizeService: HTTPHandler {
         }
         let preferAsync = request.head.headers.values("Prefer").contains { $0.lowercased().contains("respond-async") }
         let head = request.head
-        inline.run { [self] in
+        (options.method.isQueued ? submissions : inline).run { [self] in
             do {
                 if options.method.isQueued {
                     try pipeline.checkAvailable(options.method)
@@ -196,7 +203,7 @@ final class ResizeService: HTTPHandler {
     private func accepted(_ job: JobRecord) throws -> HTTPResponse {
         var response = jsonResponse(202, try jobJSON(job))
         response.headers.set("Location", "/jobs/\(job.id)")
-        response.headers.set("Retry-After", "2")
+        if !job.status.isFinished { response.headers.set("Retry-After", "2") }
         response.headers.set("X-Job-Id", job.id)
         return response
     }
@@ -214,6 +221,17 @@ final class ResizeService: HTTPHandler {
         default:
             throw Problem.unsupportedMedia("send the image as multipart/form-data field 'image' (curl -F image=@photo.jpg) or as a raw image/jpeg, image/png or image/webp body, not '\(contentType)'")
         }
+    }
+
+    /// Bodies come as they are: a `Content-Encoding` (gzip, deflate, br …) would have to be undone before the
+    /// image could be judged, so it is refused from the head with 415 (RFC 9110 §15.5.16), body unread.
+    static func checkContentEncoding(_ head: HTTPRequestHead) throws {
+        let codings = head.headers.values("Content-Encoding")
+            .flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces.lowercased() }.filter { !$0.isEmpty }
+        guard let coding = codings.first(where: { $0 != "identity" }) else { return }
+        var problem = Problem.unsupportedMedia("Content-Encoding '\(coding)' is not accepted: send the image bytes as they are (JPEG and PNG are compressed already)")
+        problem.headers = [("Accept-Encoding", "identity")]
+        throw problem
     }
 
     /// The image of a multipart field `image`, or a raw `image/jpeg` / `image/png` body.
@@ -260,12 +278,9 @@ final class ResizeService: HTTPHandler {
 
     private func result(id: String, ifNoneMatch: String?) throws -> HTTPResponse {
         guard let job = try store.job(id: id) else { throw unknownJob(id) }
-        guard job.status == .succeeded else {
-            var response = jsonResponse(409, try jobJSON(job))
-            response.headers.set("Retry-After", "2")
-            return response
-        }
+        guard job.status == .succeeded else { return try notSucceeded(job) }
         let etag = "\"\(job.id)\""
+        if store.isResultLost(job) { throw JobStoreError.resultLost(id: job.id, file: "result." + (job.resultFormat ?? "")) }
         if let ifNoneMatch, ifNoneMatch == etag || ifNoneMatch == "*" {
             var response = HTTPResponse(status: 304)
             response.headers.set("ETag", etag)
@@ -274,14 +289,19 @@ final class ResizeService: HTTPHandler {
         return try imageResponse(job)
     }
 
+    /// 409 with the job body. `Retry-After` only while the job is queued or running: it may still succeed,
+    /// and the header says when to look again. A failed or canceled job never will, so its 409 has none
+    /// (the body's `status` and `error` say why); retrying means submitting again.
+    private func notSucceeded(_ job: JobRecord) throws -> HTTPResponse {
+        var response = jsonResponse(409, try jobJSON(job))
+        if !job.status.isFinished { response.headers.set("Retry-After", "2") }
+        return response
+    }
+
     /// The `deep` job's semantic mask drawn over its (dimmed) working image.
     private func mask(id: String) throws -> HTTPResponse {
         guard let job = try store.job(id: id) else { throw unknownJob(id) }
-        guard job.status == .succeeded else {
-            var response = jsonResponse(409, try jobJSON(job))
-            response.headers.set("Retry-After", "2")
-            return response
-        }
+        guard job.status == .succeeded else { return try notSucceeded(job) }
         guard let bytes = try store.attachmentBytes(id: id, name: "mask.png") else {
             throw Problem.notFound("job \(id) has no mask: only method=deep computes one")
         }
@@ -300,8 +320,16 @@ final class ResizeService: HTTPHandler {
         return response
     }
 
+    /// The job body. A succeeded job whose result file is lost shows as failed, with the 410 problem that
+    /// `GET /jobs/{id}/result` answers, so the two agree.
     private func jobJSON(_ job: JobRecord) throws -> JSON {
-        job.json(queuePosition: job.status == .queued ? try store.queuePosition(id: job.id) : nil)
+        var job = job
+        if store.isResultLost(job) {
+            let problem = Problem(JobStoreError.resultLost(id: job.id, file: "result." + (job.resultFormat ?? "")))
+            job.status = .failed
+            job.error = JobError(status: problem.status, title: problem.title, detail: problem.detail)
+        }
+        return job.json(queuePosition: job.status == .queued ? try store.queuePosition(id: job.id) : nil)
     }
 
     private func unknownJob(_ id: String) -> Problem { .notFound("no job \(id) (unknown, or expired after its result_ttl)") }
@@ -313,7 +341,7 @@ final class ResizeService: HTTPHandler {
         do {
             try store.checkWritable()
         } catch {
-            return Problem.unavailable("the queue database is not writable: \(error)").response
+            return Problem.unavailable("the queue database is not writable: \(JobStore.clientText(error))").response
         }
         if let problem = pipeline.networkProblem {
             return Problem.unavailable("the VGG-16 weights are not loaded: \(problem)").response

@@ -84,8 +84,8 @@ enum OpenAPIDocument {
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
           "408": {"$ref": "#/components/responses/RequestTimeout"},
           "413": {"description": "The body is larger than max_body_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-          "415": {"description": "Not a JPEG, PNG or still WebP (by content: GIF, AVIF, HEIC, an animated WebP…), or a body type other than multipart/form-data, image/jpeg, image/png, image/webp.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-          "422": {"description": "Decodable but outside the limits (max_input_pixels, max_output_dimension, max_deep_output_pixels), or a deep/seam job whose estimated memory exceeds job_memory_budget_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+          "415": {"description": "Not a JPEG, PNG or still WebP (by content: GIF, AVIF, HEIC, an animated WebP…), a body type other than multipart/form-data, image/jpeg, image/png, image/webp, or a body with a Content-Encoding (refused from the head).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+          "422": {"description": "Decodable but outside the limits (max_input_pixels, max_output_dimension, max_scale_output_pixels, max_deep_output_pixels, max_seam_work), a size the method cannot handle (deep changing the aspect ratio: output under 8×8), or a deep/seam job whose estimated memory exceeds job_memory_budget_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
           "429": {
             "description": "The job queue is full (queue_capacity).",
             "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
@@ -93,7 +93,12 @@ enum OpenAPIDocument {
           },
           "431": {"$ref": "#/components/responses/HeaderTooLarge"},
           "500": {"$ref": "#/components/responses/InternalError"},
-          "503": {"$ref": "#/components/responses/Unavailable"}
+          "503": {"$ref": "#/components/responses/Unavailable"},
+          "507": {
+            "description": "The job store is full (max_data_bytes): space frees as finished jobs expire; Retry-After says when the next one does.",
+            "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+          }
         }
       }
     },
@@ -160,6 +165,7 @@ enum OpenAPIDocument {
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
           "408": {"$ref": "#/components/responses/RequestTimeout"},
           "409": {"$ref": "#/components/responses/JobNotSucceeded"},
+          "410": {"$ref": "#/components/responses/ResultLost"},
           "431": {"$ref": "#/components/responses/HeaderTooLarge"},
           "500": {"$ref": "#/components/responses/InternalError"},
           "503": {"$ref": "#/components/responses/Unavailable"}
@@ -190,6 +196,7 @@ enum OpenAPIDocument {
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
           "408": {"$ref": "#/components/responses/RequestTimeout"},
           "409": {"$ref": "#/components/responses/JobNotSucceeded"},
+          "410": {"$ref": "#/components/responses/ResultLost"},
           "431": {"$ref": "#/components/responses/HeaderTooLarge"},
           "500": {"$ref": "#/components/responses/InternalError"},
           "503": {"$ref": "#/components/responses/Unavailable"}
@@ -295,10 +302,11 @@ enum OpenAPIDocument {
     },
     "responses": {
       "JobNotSucceeded": {
-        "description": "The job has not succeeded (yet): its body says where it is.",
+        "description": "The job has not succeeded (yet): its body says where it is. Retry-After only while it is queued or running; a failed or canceled job never succeeds, so its 409 has none.",
         "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
       },
+      "ResultLost": {"description": "The job succeeded, but its result (or mask) file is missing from the store: the result is lost (GET /jobs/{id} shows the job failed with this problem).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "BadRequest": {"description": "Malformed request, multipart or parameter (named in detail).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "NotFound": {"description": "Unknown or expired job (after result_ttl).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "MethodNotAllowed": {
@@ -310,7 +318,7 @@ enum OpenAPIDocument {
       "HeaderTooLarge": {"description": "Header fields over max_header_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "InternalError": {"description": "A bug: the detail says what failed.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "Unavailable": {
-        "description": "Shutting down, over max_connections, the job store is unavailable, or (method=deep) the VGG-16 weights are not loaded.",
+        "description": "Shutting down, over max_connections or max_body_bytes_in_flight, the job store is unavailable, or (method=deep) the VGG-16 weights are not loaded.",
         "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
       }

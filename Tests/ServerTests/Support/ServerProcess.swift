@@ -33,7 +33,7 @@ final class ServerProcess: Sendable {
     }
 
     /// Starts the server and waits for its "listening on" line. `settings` are `--set key=value` pairs.
-    init(dataDirectory: String? = nil, settings: [String: String] = [:], workers: Int = 1) throws {
+    init(dataDirectory: String? = nil, settings: [String: String] = [:], workers: Int = 1, weights: String? = nil) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw ServerTestError("no deepresize binary at \(Self.binary): build it first (scripts/test runs `swift build --build-tests`)")
         }
@@ -42,7 +42,7 @@ final class ServerProcess: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         var arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--data", data, "--workers", String(workers),
-                         "--weights", Self.weightsPath,
+                         "--weights", weights ?? Self.weightsPath,
                          "--config", Self.packageRoot.appendingPathComponent("config/deepresize.json").path]
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) { arguments += ["--set", "\(key)=\(value)"] }
         process.arguments = arguments
