@@ -107,6 +107,49 @@ void ck_conv3x3_avx512(const float *in, int C, size_t inStride, int wp,
     }
 }
 
+// Few output channels (the backward of the first layer, 64 → 3): blocks of 4 outputs × 6 vectors of 16
+// positions, so the 24 accumulators are all used (the 8-output kernel would waste 5 of 8 rows).
+// Weights: ck_pack_weights' layout ([O/8][C][9][8]).
+__attribute__((target("avx512f")))
+void ck_conv3x3_narrow_avx512(const float *in, int C, size_t inStride, int wp,
+                              const float *packed, const float *bias, int O,
+                              float *out, size_t outStride, long p0, long p1) {
+    const long off[9] = {-wp - 1, -wp, -wp + 1, -1, 0, 1, wp - 1, wp, wp + 1};
+    for (int o0 = 0; o0 < O; o0 += 4) {
+        const int no = O - o0 < 4 ? O - o0 : 4;
+        const float *wb = packed + (size_t)(o0 / 8) * C * 72;
+        const int lane0 = o0 % 8;
+        for (long p = p0; p < p1; p += 96) {
+            __m512 acc[4][6];
+            for (int o = 0; o < 4; o++)
+                for (int j = 0; j < 6; j++) acc[o][j] = _mm512_setzero_ps();
+            for (int c = 0; c < C; c++) {
+                const float *x = in + (size_t)c * inStride + p;
+                const float *w = wb + (size_t)c * 72 + lane0;
+                for (int k = 0; k < 9; k++) {
+                    const float *xk = x + off[k];
+                    __m512 xv[6];
+                    for (int j = 0; j < 6; j++) xv[j] = _mm512_loadu_ps(xk + 16 * j);
+                    for (int o = 0; o < 4; o++) {
+                        const __m512 wv = _mm512_set1_ps(w[k * 8 + o]);
+                        for (int j = 0; j < 6; j++) acc[o][j] = _mm512_fmadd_ps(wv, xv[j], acc[o][j]);
+                    }
+                }
+            }
+            for (int j = 0; j < 6; j++) {
+                const long q = p + 16 * j;
+                if (q >= p1) break;
+                const __mmask16 m = (p1 - q >= 16) ? (__mmask16)0xFFFF : (__mmask16)((1u << (p1 - q)) - 1);
+                for (int o = 0; o < no; o++) {
+                    __m512 v = acc[o][j];
+                    if (bias) v = _mm512_add_ps(v, _mm512_set1_ps(bias[o0 + o]));
+                    _mm512_mask_storeu_ps(out + (size_t)(o0 + o) * outStride + q, m, v);
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Winograd F(2×2, 3×3). U = G g Gᵀ (weights), V = Bᵀ d B (4×4 input patch), Y = Aᵀ (U ⊙ V) A, with
 //   G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],  Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  Aᵀ = [1 1 1 0; 0 1 −1 −1].

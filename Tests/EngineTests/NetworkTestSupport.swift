@@ -18,14 +18,16 @@ enum NetworkFixtures {
         return repositoryRoot + "/weights/vgg16-imagenet.safetensors"
     }
 
-    /// The real weights, or a test failure that says how to get them.
-    static func network(kernel: ConvolutionKernel = .best, deepestTap: Tap = .relu5_1) throws -> VGGNetwork {
+    /// The real weights, or a test failure that says how to get them. fp32 products by default: the
+    /// suites that compare with references and finite differences want the exact arithmetic; the bf16
+    /// paths are measured against it in NetworkPrecisionTests.
+    static func network(kernel: ConvolutionKernel = .best, precision: EnginePrecision = .fp32, deepestTap: Tap = .relu5_1) throws -> VGGNetwork {
         let path = weightsPath
         guard FileManager.default.fileExists(atPath: path) else {
             Issue.record("VGG weights missing at \(path): run scripts/fetch-weights (or set DEEPRESIZE_WEIGHTS)")
             throw FeatureExtractorError("weights missing")
         }
-        return try VGGNetwork(weightsPath: path, kernel: kernel, deepestTap: deepestTap)
+        return try VGGNetwork(weightsPath: path, kernel: kernel, precision: precision, deepestTap: deepestTap)
     }
 
     static var python: String {
