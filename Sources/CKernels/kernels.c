@@ -361,13 +361,37 @@ void ck_conv3x3_winograd_avx512(const float *in, int C, size_t inStride, int H, 
 // ---------------------------------------------------------------------------------------------------
 // Max-pooling.
 
+// 16 windows at a time: two rows of 32 columns, the larger of each column pair (even lanes after a swap),
+// compacted into 16 results.
+__attribute__((target("avx512f")))
+static void maxpool_rows_avx512(const float *r0, const float *r1, float *d, int wo) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    int x = 0;
+    for (; x + 16 <= wo; x += 16) {
+        const __m512 a = _mm512_max_ps(_mm512_loadu_ps(r0 + 2 * x), _mm512_loadu_ps(r1 + 2 * x));
+        const __m512 b = _mm512_max_ps(_mm512_loadu_ps(r0 + 2 * x + 16), _mm512_loadu_ps(r1 + 2 * x + 16));
+        const __m512 as = _mm512_permute_ps(a, 0xB1), bs = _mm512_permute_ps(b, 0xB1);
+        _mm512_storeu_ps(d + x, _mm512_permutex2var_ps(_mm512_max_ps(a, as), even, _mm512_max_ps(b, bs)));
+    }
+    for (; x < wo; x++) {
+        const float a = r0[2 * x] > r0[2 * x + 1] ? r0[2 * x] : r0[2 * x + 1];
+        const float b = r1[2 * x] > r1[2 * x + 1] ? r1[2 * x] : r1[2 * x + 1];
+        d[x] = a > b ? a : b;
+    }
+}
+
 void ck_maxpool2x2(const float *in, size_t inStride, int H, int W, float *out, size_t outStride, int c0, int c1) {
     const int ho = H / 2, wo = W / 2;
     const size_t wpi = (size_t)W + 2, wpo = (size_t)wo + 2;
+    const int vector = ck_has_avx512();
     for (int c = c0; c < c1; c++) {
         for (int y = 0; y < ho; y++) {
             const float *r0 = in + (size_t)c * inStride + (size_t)(2 * y + 1) * wpi + 1, *r1 = r0 + wpi;
             float *d = out + (size_t)c * outStride + (size_t)(y + 1) * wpo + 1;
+            if (vector) {
+                maxpool_rows_avx512(r0, r1, d, wo);
+                continue;
+            }
             for (int x = 0; x < wo; x++) {
                 const float a = r0[2 * x] > r0[2 * x + 1] ? r0[2 * x] : r0[2 * x + 1];
                 const float b = r1[2 * x] > r1[2 * x + 1] ? r1[2 * x] : r1[2 * x + 1];

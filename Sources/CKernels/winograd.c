@@ -93,23 +93,23 @@ void ck_wino_pack(int m, int bf16, const float *w, int O, int C, int flip, void 
 // ---------------------------------------------------------------------------------------------------
 // Planning: how a layer's output is split into tasks (bands of tile rows × groups of output blocks).
 
-// Tiles one task's band may hold: V[ξ] (C × tiles) of about 128 KB, so it stays in L2 while every output
-// block reuses it.
-static int wino_max_tiles(int bf16, int C) {
-    int t = 131072 / ((C > 0 ? C : 1) * (bf16 ? 2 : 4));
-    if (t < 48) t = 48;
-    if (t > 512) t = 512;
-    return t;
-}
-
-// Rough cost of a task in vector operations, for comparing splits (measured on this code's loops: an
-// input patch transform ≈ 2.5 ops per ξ and channel, an output one ≈ 5 ops per output value).
+// Cost of one task in cycles, for comparing splits, calibrated on this code single-threaded (F(4×4) at the
+// VGG layers of 400×300): the products at one vector instruction per 16 tiles, channel and output; the
+// input transform ≈ 2.5 instructions per ξ and channel, the output one ≈ 5 per output value; U read once
+// per task from memory (≈ 0.3 cycles a byte: fewer, larger tasks win for wide layers: 256 → 256 took 41 ms
+// in tasks of 25 tiles, 29 ms in tasks of 200); V and M beyond what L2 holds written out and read back
+// (≈ 0.15 cycles a byte: 64 → 64 took 37 ms in tasks of 100 tiles, 47 ms in tasks of 800; noisy).
 static double wino_task_cost(int m, int bf16, int C, int Og, long tiles) {
-    const double a2 = (double)(m + 2) * (m + 2), groups16 = (double)((tiles + 15) / 16);
+    const double a2 = (double)(m + 2) * (m + 2), groups16 = (double)((tiles + 15) / 16), eb = bf16 ? 2 : 4;
     const double gemm = a2 * C * Og / (bf16 ? 2.0 : 1.0);
     const double input = 2.5 * a2 * C, output = 5.0 * m * m * Og;
-    return groups16 * (gemm + input + output) + 2000.0;
+    const double uBytes = a2 * C * Og * eb;
+    const double vmBytes = a2 * groups16 * 16 * (C * eb + Og * 4.0), l2 = 768.0 * 1024;
+    return groups16 * (gemm + input + output) + 0.3 * uBytes + (vmBytes > l2 ? 0.15 * (vmBytes - l2) : 0) + 2000.0;
 }
+
+// Largest scratch a plan may ask for, per worker.
+#define WINO_MAX_SCRATCH ((size_t)8 << 20)
 
 void ck_wino_plan(int m, int bf16, int C, int O, int H, int W, int threads, int *rowsPerTask, int *blocksPerGroup) {
     const int th = H > 0 ? (H + m - 1) / m : 0, tw = W > 0 ? (W + m - 1) / m : 0, nb = (O + 7) / 8;
@@ -117,30 +117,35 @@ void ck_wino_plan(int m, int bf16, int C, int O, int H, int W, int threads, int 
     *blocksPerGroup = nb > 0 ? nb : 1;
     if (th <= 0 || tw <= 0 || nb <= 0 || C <= 0) return;
     if (threads < 1) threads = 1;
-    int maxRows = wino_max_tiles(bf16, C) / tw;
-    if (maxRows < 1) maxRows = 1;
-    if (maxRows > th) maxRows = th;
     double best = 1e300;
-    for (int rows = 1; rows <= maxRows; rows++) {
+    for (int rows = 1; rows <= th; rows++) {
         const int bands = (th + rows - 1) / rows;
+        if (rows > 1 && bands == (th + rows - 2) / (rows - 1)) continue;  // same bands as rows − 1, larger tasks
         for (int bpg = nb; bpg >= 1; bpg--) {
             const int groups = (nb + bpg - 1) / bpg;
             if (bpg < nb && (nb + groups - 1) / groups != bpg) continue;  // same split as a larger bpg
             if ((long)bands * groups > 64L * threads) break;
-            // Greedy list scheduling of the tasks (bands in order, groups inside) on `threads` workers.
-            double load[64] = {0};
+            if (ck_wino_scratch_bytes(m, bf16, C, O, W, rows, bpg) > WINO_MAX_SCRATCH && !(rows == 1 && bpg == 1)) continue;
+            // Greedy list scheduling of the tasks (groups in order, bands inside, as Convolution hands them
+            // out) on `threads` workers.
+            // Plus half the largest task: on a shared machine a worker may be paused, and the last task
+            // then runs alone (smaller tasks let the other worker take over).
+            double load[64] = {0}, largest = 0;
             const int nt = threads < 64 ? threads : 64;
-            for (int b = 0; b < bands; b++) {
-                const int r = (b + 1) * rows <= th ? rows : th - b * rows;
-                for (int g = 0; g < groups; g++) {
-                    const int og = (g + 1) * bpg <= nb ? bpg : nb - g * bpg;
+            for (int g = 0; g < groups; g++) {
+                const int og = (g + 1) * bpg <= nb ? bpg : nb - g * bpg;
+                for (int b = 0; b < bands; b++) {
+                    const int r = (b + 1) * rows <= th ? rows : th - b * rows;
                     int k = 0;
                     for (int q = 1; q < nt; q++) if (load[q] < load[k]) k = q;
-                    load[k] += wino_task_cost(m, bf16, C, og * 8, (long)r * tw);
+                    const double cost = wino_task_cost(m, bf16, C, og * 8, (long)r * tw);
+                    load[k] += cost;
+                    if (cost > largest) largest = cost;
                 }
             }
             double span = 0;
             for (int q = 0; q < nt; q++) if (load[q] > span) span = load[q];
+            if (threads > 1) span += 0.5 * largest;
             if (span < best * 0.995) {
                 best = span;
                 *rowsPerTask = rows;

@@ -294,6 +294,15 @@ import TestSupport
                 } }
             }
             let input = Activation(c, h, w, values: x), grad = Activation(c, ph, pw, values: r), dx = Activation(c, h, w)
+            // The forward (vectorised 16 windows at a time as well) against the rule.
+            let pooled = Activation(c, ph, pw)
+            Elementwise.maxPool(input.view, into: pooled.view, threads: 2)
+            var maxima = [Float](repeating: 0, count: c * ph * pw)
+            for ch in 0..<c { for y in 0..<ph { for xx in 0..<pw {
+                maxima[(ch * ph + y) * pw + xx] = [(2 * y, 2 * xx), (2 * y, 2 * xx + 1), (2 * y + 1, 2 * xx), (2 * y + 1, 2 * xx + 1)]
+                    .map { x[(ch * h + $0.0) * w + $0.1] }.max()!
+            } } }
+            #expect(pooled.values == maxima, "forward \(c)x\(h)x\(w)")
             Elementwise.maxPoolBackward(grad.view, ref: input.view,
                                         addend: withAddend ? Tensor(channels: c, height: h, width: w, values: a) : nil,
                                         into: dx.view, threads: 2)

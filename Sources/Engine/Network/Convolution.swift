@@ -154,12 +154,6 @@ final class Convolution {
         return p
     }
 
-    /// Whether an algorithm leaves the output's border as it found it (Winograd stores only the interior;
-    /// the others compute whole padded rows and leave garbage in the pad columns).
-    static func writesInteriorOnly(_ algorithm: PackedWeights.Algorithm) -> Bool {
-        if case .winograd = algorithm { true } else { false }
-    }
-
     func run(input: PaddedView, output: PaddedView, weights: PackedWeights, epilogue: ConvEpilogue) {
         precondition(input.geometry.height == output.geometry.height && input.geometry.width == output.geometry.width)
         precondition(input.geometry.channels == weights.inChannels && output.geometry.channels == weights.outChannels)
@@ -211,7 +205,9 @@ final class Convolution {
         let weights = SharedRaw(base: UnsafeRawPointer(weights.data)), bf16: Int32 = plan.bf16 ? 1 : 0
         let scratch = scratch.map { SharedFloats(base: $0.base) }
         parallelFor(tasks: bands * groups, threads: threads) { t, worker in
-            let band = t / groups, group = t % groups
+            // Group-major: the workers take consecutive bands of the same output group, so the slice of U they
+            // read is shared in L3 rather than fetched once per band.
+            let group = t / bands, band = t % bands
             let ty0 = band * plan.rows, ty1 = min(tileRows, ty0 + plan.rows)
             let ob0 = group * plan.blocks, ob1 = min(blocks, ob0 + plan.blocks)
             withUnsafePointer(to: e.value) { ep in

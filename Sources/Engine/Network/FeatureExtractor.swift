@@ -29,7 +29,11 @@ public final class FeatureExtractor {
     /// Geometry of each step's output; index 0 of `activations` is the preprocessed input.
     private let geometries: [PaddedGeometry]
     private let activations: [Workbuffer]
-    private let gradients: (Workbuffer, Workbuffer)
+    /// Gradient buffers for the backward steps no free activation buffer can take (see backwardBuffers).
+    private let gradients: [Workbuffer]
+    /// Whether the activations still hold the last forward's values (a backward reuses those it is done
+    /// with as gradient buffers).
+    private var activationsIntact = false
     private let convolution: Convolution
     private let tapTensors: [Tap: Tensor]
     private let inputGradient: Tensor
@@ -37,6 +41,18 @@ public final class FeatureExtractor {
     private var forwardDepth: Int?
     /// Set it (to an empty profile) to have every step of forward and backward timed into it.
     public var profile: EngineProfile?
+    /// Called by backward with each convolution's incoming gradient (d loss / d its pre-activation) just
+    /// before that convolution runs: index into network.convs, the gradient (EngineAccuracy).
+    var backwardObserver: ((Int, PaddedView) -> Void)?
+
+    /// Each convolution step of the last forward: index into network.convs, its input activation (valid
+    /// until the next forward) and its output's geometry (EngineAccuracy).
+    var convolutionSteps: [(conv: Int, input: PaddedView, output: PaddedGeometry)] {
+        steps.indices.prefix(forwardDepth ?? 0).compactMap { s in
+            guard case let .convReLU(conv, _) = steps[s] else { return nil }
+            return (conv, view(s), geometries[s + 1])
+        }
+    }
 
     /// - threads: compute threads (OpenBLAS's for the gemm kernel, Dispatch workers for avx512).
     public init(network: VGGNetwork, height: Int, width: Int, deepestTap: Tap? = nil, threads: Int = 2) throws(FeatureExtractorError) {
@@ -61,8 +77,7 @@ public final class FeatureExtractor {
         self.steps = steps
         self.geometries = geometries
         activations = geometries.map { Workbuffer(capacity: $0.count) }
-        let largest = geometries.map(\.count).max()!
-        gradients = (Workbuffer(capacity: largest), Workbuffer(capacity: largest))
+        gradients = Self.gradientCapacities(steps: steps, geometries: geometries).map { Workbuffer(capacity: $0) }
         convolution = Convolution(threads: threads, shapes: shapes)
         var taps: [Tap: Tensor] = [:]
         for (s, step) in steps.enumerated() {
@@ -152,7 +167,7 @@ public final class FeatureExtractor {
                     PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true))
         }, steps: plan.steps, geometries: plan.geometries)
         let activations = plan.geometries.map(\.count).reduce(0, +)
-        let gradients = 2 * plan.geometries.map(\.count).max()!
+        let gradients = gradientCapacities(steps: plan.steps, geometries: plan.geometries).reduce(0, +)
         var taps = 0
         for (s, step) in plan.steps.enumerated() {
             if case .convReLU(_, _?) = step {
@@ -193,11 +208,13 @@ public final class FeatureExtractor {
                 convolution.run(input: input, output: output, weights: p.forward,
                                 epilogue: ConvEpilogue(bias: p.bias, relu: true, copy: t))
                 if profiling { profile!.add("forward: \(p.name) \(p.forward.algorithm.label)", clock.lap()) }
-                if !Convolution.writesInteriorOnly(p.forward.algorithm) { output.zeroBorder(threads: threads) }
+                // (Winograd writes only the interior, but a backward may have used this buffer for another shape.)
+                output.zeroBorder(threads: threads)
                 if let stepTap, let t { result[stepTap] = t }
                 if profiling { profile!.add("forward: borders, tap copies", clock.lap()) }
                 if stepTap == tap {
                     forwardDepth = s + 1
+                    activationsIntact = true
                     return result
                 }
             case .maxPool:
@@ -213,6 +230,9 @@ public final class FeatureExtractor {
     /// the next backward). Taps must not be deeper than the last forward's.
     public func backward(gradients injected: [Tap: Tensor]) throws(FeatureExtractorError) -> Tensor {
         guard let depth = forwardDepth else { throw FeatureExtractorError("backward before forward") }
+        guard activationsIntact || injected.isEmpty else {
+            throw FeatureExtractorError("a second backward needs a forward first (the backward reuses the activations)")
+        }
         for (tap, g) in injected {
             guard let t = tapTensors[tap], let s = stepIndex(of: tap), s < depth else {
                 throw FeatureExtractorError("gradient for \(tap), which the last forward did not reach")
@@ -226,7 +246,6 @@ public final class FeatureExtractor {
         }
         openblas_set_num_threads(Int32(threads))
         ck_flush_denormals()
-        var current = 0  // which gradient buffer holds the gradient of step (s)'s output
         // Start at the deepest tap that has a gradient (nothing deeper contributes); d pre-activation =
         // injected · ReLU'.
         guard let last = injected.keys.compactMap({ stepIndex(of: $0) }).max() else {
@@ -236,7 +255,10 @@ public final class FeatureExtractor {
         guard case let .convReLU(_, lastTap?) = steps[last] else { preconditionFailure("taps are ConvReLU steps") }
         var clock = StepClock()
         let profiling = profile != nil
-        let start = gradView(current, geometries[last + 1])
+        let buffers = Self.backwardBuffers(last: last, geometries: geometries, capacities: gradients.map(\.capacity))
+        activationsIntact = false
+        var current = buffers.start  // holds the gradient of step s's output
+        let start = bufferView(current, geometries[last + 1])
         start.copyInterior(from: injected[lastTap]!, threads: threads)
         Elementwise.addAndMask(start, addend: nil, ref: view(last + 1), threads: threads)
         start.zeroBorder(threads: threads)
@@ -244,9 +266,9 @@ public final class FeatureExtractor {
         // Invariant at step s: the current buffer holds, for a ConvReLU, d loss / d pre-activation; for a
         // max-pool, d loss / d pool output.
         for s in stride(from: last, through: 0, by: -1) {
-            let grad = gradView(current, geometries[s + 1])
-            let next = 1 - current
-            let below = gradView(next, geometries[s])
+            let grad = bufferView(current, geometries[s + 1])
+            let next = buffers.outputs[last - s]
+            let below = bufferView(next, geometries[s])
             switch steps[s] {
             case let .convReLU(conv, _):
                 let p = network.convs[conv]
@@ -257,6 +279,7 @@ public final class FeatureExtractor {
                     epilogue.maskRef = view(s)
                 }
                 if profiling { profile!.add("backward: borders, gradient copies", clock.lap()) }
+                backwardObserver?(conv, grad)
                 convolution.run(input: grad, output: below, weights: p.backward, epilogue: epilogue)
                 if profiling { profile!.add("backward: \(p.name) \(p.backward.algorithm.label)", clock.lap()) }
                 below.zeroBorder(threads: threads)
@@ -270,9 +293,71 @@ public final class FeatureExtractor {
             }
             current = next
         }
-        Elementwise.caffePreprocessBackward(gradient: gradView(current, geometries[0]), into: inputGradient)
+        Elementwise.caffePreprocessBackward(gradient: bufferView(current, geometries[0]), into: inputGradient)
         if profiling { profile!.add("backward: preprocess", clock.lap()) }
         return inputGradient
+    }
+
+    /// Where a backward pass keeps each gradient. The gradient of step s's output (geometry s+1) is the
+    /// input of step s, which writes the gradient of its input (geometry s). Once step s runs, the
+    /// activations after it (indices ≥ s+1) are no longer needed (each activation i is last read by step i,
+    /// as its ReLU mask or its pool's argmax), so step s writes into the smallest of them that fits and
+    /// does not hold its input; only what fits none (the start, and the full-size gradient below the first
+    /// pool) goes to a gradient buffer. This saves one full-size gradient buffer (64 channels at the input's
+    /// size) against two ping-pong buffers.
+    private enum Buffer: Equatable { case activation(Int), gradient(Int) }
+
+    /// The buffers of a backward starting at step `last`: the start's, then the output of steps last … 0.
+    /// `capacities`: the gradient buffers' (nil: unlimited, for sizing them).
+    private static func backwardBuffers(last: Int, geometries: [PaddedGeometry], capacities: [Int]?) -> (start: Buffer, outputs: [Buffer], needs: [Int]) {
+        var needs: [Int] = []
+        func gradientBuffer(_ count: Int, excluding: Buffer?) -> Buffer {
+            for k in 0... {
+                if excluding == .gradient(k) { continue }
+                if let capacities {
+                    if k < capacities.count && capacities[k] >= count { return .gradient(k) }
+                    if k >= capacities.count { preconditionFailure("gradient buffers sized too small") }
+                } else {
+                    if k >= needs.count { needs.append(0) }
+                    needs[k] = max(needs[k], count)
+                    return .gradient(k)
+                }
+            }
+            preconditionFailure("unreachable")
+        }
+        let start = gradientBuffer(geometries[last + 1].count, excluding: nil)
+        var holding = start
+        var outputs: [Buffer] = []
+        for s in stride(from: last, through: 0, by: -1) {
+            let count = geometries[s].count
+            let free = (s + 1)..<geometries.count
+            let fitting = free.filter { geometries[$0].count >= count && holding != .activation($0) }
+            let out = fitting.min { geometries[$0].count < geometries[$1].count }.map { Buffer.activation($0) }
+                ?? gradientBuffer(count, excluding: holding)
+            outputs.append(out)
+            holding = out
+        }
+        return (start, outputs, needs)
+    }
+
+    /// The gradient buffers' sizes (floats) for a backward from any tap.
+    private static func gradientCapacities(steps: [Step], geometries: [PaddedGeometry]) -> [Int] {
+        var capacities: [Int] = []
+        for (s, step) in steps.enumerated() {
+            guard case .convReLU(_, _?) = step else { continue }
+            let needs = backwardBuffers(last: s, geometries: geometries, capacities: nil).needs
+            for (k, n) in needs.enumerated() {
+                if k < capacities.count { capacities[k] = max(capacities[k], n) } else { capacities.append(n) }
+            }
+        }
+        return capacities
+    }
+
+    private func bufferView(_ b: Buffer, _ g: PaddedGeometry) -> PaddedView {
+        switch b {
+        case let .activation(i): PaddedView(g, in: activations[i])
+        case let .gradient(k): PaddedView(g, in: gradients[k])
+        }
     }
 
     private func stepIndex(of tap: Tap) -> Int? {
@@ -281,8 +366,5 @@ public final class FeatureExtractor {
 
     private func view(_ i: Int) -> PaddedView { PaddedView(geometries[i], in: activations[i]) }
 
-    private func gradView(_ which: Int, _ g: PaddedGeometry) -> PaddedView {
-        PaddedView(g, in: which == 0 ? gradients.0 : gradients.1)
-    }
 
 }

@@ -25,25 +25,28 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
 }
 
 /// The arithmetic of the Winograd convolutions' products (the transforms and all sums stay fp32).
+/// Measured (BENCHMARKS.md, "Engine 2"): the forward pass needs fp32 products. The gradient of L_rec is
+/// 2(Φ − T), so an error in the features Φ enters it directly: bf16 products in the forward pass (0.3–1.4 %
+/// error in the taps) turn the gradient by cos 0.996–0.998 against the fp32 one, under the 0.999 asked for;
+/// bf16 products in the backward pass only (≈ 1 % per layer there) keep it at cos ≥ 0.9998.
 public enum EnginePrecision: String, Sendable, CaseIterable {
-    /// The fastest arithmetic that meets the accuracy bar (for now fp32, until bf16 is measured end to end).
+    /// `bf16` where the CPU has AVX512_BF16, else `fp32`: the fastest arithmetic that meets the bar.
     case auto
     /// fp32 products everywhere.
     case fp32
-    /// bf16 products (fp32 accumulation) in both passes: the fastest, with ~1 % error in the features.
+    /// bf16 products (fp32 accumulation, vdpbf16ps) in the backward pass, fp32 in the forward pass.
     case bf16
 
-    /// Whether this CPU runs it (`bf16` needs AVX512_BF16; `auto` then falls back to fp32).
+    /// Whether this CPU runs it (`bf16` needs AVX512_BF16; `auto` runs everywhere).
     public var isSupported: Bool { self != .bf16 || ck_has_avx512_bf16() != 0 }
 
-    /// Whether the forward (or backward) convolutions use bf16 products on this CPU.
-    func bf16Products(backward: Bool) -> Bool {
-        switch self {
-        case .fp32: false
-        case .bf16: true
-        case .auto: false
-        }
+    /// What `auto` is on this CPU (`fp32` or `bf16`); the others as they are.
+    public var resolved: EnginePrecision {
+        self == .auto ? (ck_has_avx512_bf16() != 0 ? .bf16 : .fp32) : self
     }
+
+    /// Whether the backward (or forward) convolutions use bf16 products on this CPU.
+    func bf16Products(backward: Bool) -> Bool { backward && resolved == .bf16 }
 }
 
 extension PackedWeights.Algorithm {
@@ -195,13 +198,15 @@ public final class VGGNetwork: Sendable {
     /// Loads and validates a safetensors file (names, shapes, dtypes, offsets; for the VGG-16 ImageNet
     /// weights also four known values), keeping the convolutions up to `deepestTap`, with backward weights
     /// up to `gradientTap` (default: relu4_1, the deepest the deep method differentiates, or `deepestTap`).
+    /// `bf16Forward` (for measurement only, e.g. `bench engine --bf16-forward`): bf16 products in the forward
+    /// pass too, which fails the accuracy bar (see EnginePrecision).
     public init(weightsPath path: String, kernel: ConvolutionKernel = .best, precision: EnginePrecision = .auto,
-                deepestTap: Tap = .relu5_1, gradientTap: Tap? = nil) throws(WeightsError) {
+                deepestTap: Tap = .relu5_1, gradientTap: Tap? = nil, bf16Forward: Bool = false) throws(WeightsError) {
         guard kernel.isSupported else {
             throw WeightsError(path: path, reason: "kernel \(kernel.rawValue) is not supported on this CPU")
         }
-        guard precision.isSupported else {
-            throw WeightsError(path: path, reason: "precision \(precision.rawValue) is not supported on this CPU (no AVX512_BF16)")
+        guard precision.isSupported, !bf16Forward || ck_has_avx512_bf16() != 0 else {
+            throw WeightsError(path: path, reason: "bf16 products are not supported on this CPU (no AVX512_BF16)")
         }
         let gradientTap = min(gradientTap ?? .relu4_1, deepestTap)
         let file = try SafeTensorsFile(path: path)
@@ -247,9 +252,10 @@ public final class VGGNetwork: Sendable {
         for (index, layer) in arch.layers[...last].enumerated() {
             guard case let .conv(name, c, o) = layer else { continue }
             let differentiable = index < lastGradient
-            let forward = differentiable
+            var forward = differentiable
                 ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: c, outChannels: o, backward: false)
                 : (kernel == .gemm ? .gemmRows : .direct)
+            if bf16Forward, case let .winograd(tile, _) = forward, c >= 16 { forward = .winograd(tile: tile, bf16: true) }
             let backward = differentiable
                 ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true) : nil
             convs.append(ConvolutionWeights(name: name, oihw: file.floats("\(name).weight")!.baseAddress!,

@@ -39,6 +39,9 @@ struct BenchEngineCommand: ParsableCommand {
     @Option(help: "Products of the Winograd convolutions: auto, fp32 or bf16, or a comma-separated list (each is measured).")
     var precision: String = "auto"
 
+    @Flag(help: "Measurement only: bf16 products in the forward pass too (fails the engine's accuracy bar).")
+    var bf16Forward = false
+
     @Flag(help: "Also print where forward+backward's time goes, step by step (summed over the timed runs).")
     var profile = false
 
@@ -110,7 +113,9 @@ struct BenchEngineCommand: ParsableCommand {
         var results: [Measurement] = []
         for precision in precisions {
             let network: VGGNetwork
-            do { network = try VGGNetwork(weightsPath: path, kernel: kernel, precision: precision, deepestTap: tap) } catch {
+            do {
+                network = try VGGNetwork(weightsPath: path, kernel: kernel, precision: precision, deepestTap: tap, bf16Forward: bf16Forward)
+            } catch {
                 throw ValidationError(error.description)
             }
             for (w, h) in parseSizes()! {
@@ -119,7 +124,8 @@ struct BenchEngineCommand: ParsableCommand {
                 guard text else { continue }
                 let workspace = FeatureExtractor.workspaceBytes(kernel: kernel, precision: precision, height: h, width: w,
                                                                 deepestTap: tap, threads: threads)
-                print("\(w)x\(h) precision \(precision.rawValue) (workspace \(workspace >> 20) MiB, weights \(network.weightBytes >> 20) MiB)")
+                let label = precision.rawValue + (precision == .auto ? " = \(precision.resolved.rawValue)" : "") + (bf16Forward ? ", bf16 forward" : "")
+                print("\(w)x\(h) precision \(label) (workspace \(workspace >> 20) MiB, weights \(network.weightBytes >> 20) MiB)")
                 print("  forward            median \(ms(m.forward.median)) ms  min \(ms(m.forward.min)) ms  \(String(format: "%.0f", m.flops / m.forward.median / 1e9)) GFLOP/s")
                 print("  forward+backward   median \(ms(m.forwardBackward.median)) ms  min \(ms(m.forwardBackward.min)) ms  \(String(format: "%.0f", 2 * m.flops / m.forwardBackward.median / 1e9)) GFLOP/s (2x forward FLOPs)")
             }
