@@ -9,6 +9,15 @@
 //   2. per ξ and output block: M[ξ][o][t] = Σ_c U[ξ][o][c] V[ξ][c][t] (8 outputs × 48 tiles in registers),
 //   3. Y = Aᵀ M A per tile, then the epilogue (bias, addend, ReLU, mask) and masked stores.
 
+// Prefetch distances, in channels: the input transform's reads (WINO_PF channels ahead), the output
+// transform's stores and epilogue reads (WINO_PFO output channels ahead; 0: none).
+#ifndef WINO_PF
+#define WINO_PF 2
+#endif
+#ifndef WINO_PFO
+#define WINO_PFO 1
+#endif
+
 #if WBF
 typedef uint16_t WNAME(elem);
 #define WE 2  // bytes per V / U element
@@ -130,8 +139,8 @@ static inline __attribute__((always_inline)) void WNAME(input_transform)(const i
                 const int n = tw - tx0 < 16 ? tw - tx0 : 16;
                 const __mmask16 mask = (__mmask16)((1u << n) - 1);
                 __m512 v0[36], v1[36];
-                if (2 * p + 2 < C) WNAME(prefetch_tile)(m, p0 + 2 * inStride, wp, ty0 + r, tx0);
-                if (2 * p + 3 < C) WNAME(prefetch_tile)(m, p0 + 3 * inStride, wp, ty0 + r, tx0);
+                if (2 * p + 2 * WINO_PF < C) WNAME(prefetch_tile)(m, p0 + 2 * WINO_PF * inStride, wp, ty0 + r, tx0);
+                if (2 * p + 2 * WINO_PF + 1 < C) WNAME(prefetch_tile)(m, p0 + (2 * WINO_PF + 1) * inStride, wp, ty0 + r, tx0);
                 WNAME(input_tile)(m, p0, wp, ty0 + r, tx0, v0);
                 if (p1) WNAME(input_tile)(m, p1, wp, ty0 + r, tx0, v1);
                 else for (int x = 0; x < nx; x++) v1[x] = _mm512_setzero_ps();
@@ -152,7 +161,7 @@ static inline __attribute__((always_inline)) void WNAME(input_transform)(const i
                 const int n = tw - tx0 < 16 ? tw - tx0 : 16;
                 const __mmask16 mask = (__mmask16)((1u << n) - 1);
                 __m512 v[36];
-                if (c + 1 < C) WNAME(prefetch_tile)(m, plane + inStride, wp, ty0 + r, tx0);
+                if (c + WINO_PF < C) WNAME(prefetch_tile)(m, plane + WINO_PF * inStride, wp, ty0 + r, tx0);
                 WNAME(input_tile)(m, plane, wp, ty0 + r, tx0, v);
                 float *dst = V + (size_t)c * nx * tp + (size_t)r * tw + tx0;
                 for (int x = 0; x < nx; x++) _mm512_mask_storeu_ps(dst + x * xs, mask, v[x]);
@@ -220,7 +229,7 @@ static inline __attribute__((always_inline)) void WNAME(store_row)(const __m512 
 static inline __attribute__((always_inline)) void WNAME(output_transform)(const int m, const float *M, size_t xs, size_t tp,
                                                                              int ol, int oc, int ty0, int rows, int tw,
                                                                              int H, int W, float *out, size_t outStride,
-                                                                             const ck_epilogue *e) {
+                                                                             const ck_epilogue *e, int pfo) {
     const int a = m + 2, wp = W + 2;
     const __m512 bv = _mm512_set1_ps(e->bias ? e->bias[oc] : 0.0f);
     for (int r = 0; r < rows; r++) {
@@ -237,6 +246,14 @@ static inline __attribute__((always_inline)) void WNAME(output_transform)(const 
             for (int i = 0; i < m; i++) {
                 const int yy = m * ty + i;
                 if (yy >= H) break;
+                if (WINO_PFO > 0 && pfo) {  // the same rows of a later output channel: its lines arrive in time
+                    const size_t ahead = (size_t)WINO_PFO * outStride + (size_t)oc * outStride + (size_t)(yy + 1) * wp + 1 + (size_t)m * tx0;
+                    for (int k = 0; k < m; k++) {
+                        _m_prefetchw(out + ahead + 16 * k);
+                        if (e->maskref) _mm_prefetch((const char *)(e->maskref + ahead + 16 * k), _MM_HINT_T0);
+                        if (e->addend) _mm_prefetch((const char *)(e->addend + ahead + 16 * k), _MM_HINT_T0);
+                    }
+                }
                 __m512 y[4];
                 WNAME(out1d)(m, s[i], y);
                 // y[j][l] is output column m·(tx0 + l) + j: interleave into m vectors of 16 columns.
@@ -321,7 +338,8 @@ static inline __attribute__((always_inline)) void WNAME(conv)(const int m, const
     for (int ob = ob0; ob < ob1; ob++) {
         const int no = O - ob * 8 < 8 ? O - ob * 8 : 8;
         for (int o = 0; o < no; o++)
-            WNAME(output_transform)(m, M, xs, tp, (ob - ob0) * 8 + o, ob * 8 + o, ty0, rows, tw, H, W, out, outStride, e);
+            WNAME(output_transform)(m, M, xs, tp, (ob - ob0) * 8 + o, ob * 8 + o, ty0, rows, tw, H, W, out, outStride, e,
+                                    ob * 8 + o + WINO_PFO < ob1 * 8 && ob * 8 + o + WINO_PFO < O);
     }
     WINO_PROF_LAP(2);
 }
