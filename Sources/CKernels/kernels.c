@@ -126,6 +126,13 @@ void ck_conv3x3_narrow_avx512(const float *in, int C, size_t inStride, int wp,
             for (int c = 0; c < C; c++) {
                 const float *x = in + (size_t)c * inStride + p;
                 const float *w = wb + (size_t)c * 72 + lane0;
+                // The planes are far apart and each is read in short runs: fetch the rows two channels
+                // ahead (the hardware prefetcher cannot follow 3·C streams).
+                if (c + 2 < C) {
+                    const char *ahead = (const char *)(x + 2 * inStride - wp - 1);
+                    for (int r = 0; r < 3; r++)
+                        for (int l = 0; l < 7; l++) _mm_prefetch(ahead + (size_t)r * wp * 4 + 64 * l, _MM_HINT_T0);
+                }
                 for (int k = 0; k < 9; k++) {
                     const float *xk = x + off[k];
                     __m512 xv[6];

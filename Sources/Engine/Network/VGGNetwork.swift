@@ -198,15 +198,19 @@ public final class VGGNetwork: Sendable {
     /// Loads and validates a safetensors file (names, shapes, dtypes, offsets; for the VGG-16 ImageNet
     /// weights also four known values), keeping the convolutions up to `deepestTap`, with backward weights
     /// up to `gradientTap` (default: relu4_1, the deepest the deep method differentiates, or `deepestTap`).
-    /// `bf16Forward` (for measurement only, e.g. `bench engine --bf16-forward`): bf16 products in the forward
-    /// pass too, which fails the accuracy bar (see EnginePrecision).
+    /// For measurement only (`bench engine`, `bench accuracy`): `bf16Forward`, bf16 products in the forward
+    /// pass too, which fails the accuracy bar (see EnginePrecision); `winogradTile` 2, F(2×2) instead of F(4×4).
     public init(weightsPath path: String, kernel: ConvolutionKernel = .best, precision: EnginePrecision = .auto,
-                deepestTap: Tap = .relu5_1, gradientTap: Tap? = nil, bf16Forward: Bool = false) throws(WeightsError) {
+                deepestTap: Tap = .relu5_1, gradientTap: Tap? = nil, bf16Forward: Bool = false,
+                winogradTile: Int = 4) throws(WeightsError) {
         guard kernel.isSupported else {
             throw WeightsError(path: path, reason: "kernel \(kernel.rawValue) is not supported on this CPU")
         }
         guard precision.isSupported, !bf16Forward || ck_has_avx512_bf16() != 0 else {
             throw WeightsError(path: path, reason: "bf16 products are not supported on this CPU (no AVX512_BF16)")
+        }
+        guard winogradTile == 2 || winogradTile == 4 else {
+            throw WeightsError(path: path, reason: "Winograd tile \(winogradTile): 2 or 4")
         }
         let gradientTap = min(gradientTap ?? .relu4_1, deepestTap)
         let file = try SafeTensorsFile(path: path)
@@ -255,9 +259,10 @@ public final class VGGNetwork: Sendable {
             var forward = differentiable
                 ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: c, outChannels: o, backward: false)
                 : (kernel == .gemm ? .gemmRows : .direct)
-            if bf16Forward, case let .winograd(tile, _) = forward, c >= 16 { forward = .winograd(tile: tile, bf16: true) }
-            let backward = differentiable
+            if case let .winograd(_, bf16) = forward { forward = .winograd(tile: winogradTile, bf16: bf16 || (bf16Forward && c >= 16)) }
+            var backward = differentiable
                 ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true) : nil
+            if case let .winograd(_, bf16)? = backward { backward = .winograd(tile: winogradTile, bf16: bf16) }
             convs.append(ConvolutionWeights(name: name, oihw: file.floats("\(name).weight")!.baseAddress!,
                                             bias: file.floats("\(name).bias")!.baseAddress!,
                                             inChannels: c, outChannels: o, forward: forward, backward: backward))

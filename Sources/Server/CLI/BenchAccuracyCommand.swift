@@ -45,6 +45,8 @@ struct BenchAccuracyCommand: ParsableCommand {
                 candidates.append(("bf16", try VGGNetwork(weightsPath: path, precision: .bf16, deepestTap: .relu4_1)))
                 candidates.append(("bf16 + bf16 forward (measurement)",
                                    try VGGNetwork(weightsPath: path, precision: .bf16, deepestTap: .relu4_1, bf16Forward: true)))
+                candidates.append(("bf16 + bf16 forward, F(2x2) (measurement)",
+                                   try VGGNetwork(weightsPath: path, precision: .bf16, deepestTap: .relu4_1, bf16Forward: true, winogradTile: 2)))
             }
             print("\(image) (\(x.width)x\(x.height)), targets from \(target) (\(big.width)x\(big.height)); reference: fp32 direct kernel")
             for (label, network) in candidates {

@@ -42,6 +42,9 @@ struct BenchEngineCommand: ParsableCommand {
     @Flag(help: "Measurement only: bf16 products in the forward pass too (fails the engine's accuracy bar).")
     var bf16Forward = false
 
+    @Option(help: "Measurement only: Winograd tile, 4 (F(4x4), the engine's) or 2 (F(2x2)).")
+    var tile: Int = 4
+
     @Flag(help: "Also print where forward+backward's time goes, step by step (summed over the timed runs).")
     var profile = false
 
@@ -114,7 +117,8 @@ struct BenchEngineCommand: ParsableCommand {
         for precision in precisions {
             let network: VGGNetwork
             do {
-                network = try VGGNetwork(weightsPath: path, kernel: kernel, precision: precision, deepestTap: tap, bf16Forward: bf16Forward)
+                network = try VGGNetwork(weightsPath: path, kernel: kernel, precision: precision, deepestTap: tap, bf16Forward: bf16Forward,
+                                         winogradTile: tile)
             } catch {
                 throw ValidationError(error.description)
             }
@@ -125,6 +129,7 @@ struct BenchEngineCommand: ParsableCommand {
                 let workspace = FeatureExtractor.workspaceBytes(kernel: kernel, precision: precision, height: h, width: w,
                                                                 deepestTap: tap, threads: threads)
                 let label = precision.rawValue + (precision == .auto ? " = \(precision.resolved.rawValue)" : "") + (bf16Forward ? ", bf16 forward" : "")
+                    + (tile == 4 ? "" : ", F(\(tile)x\(tile))")
                 print("\(w)x\(h) precision \(label) (workspace \(workspace >> 20) MiB, weights \(network.weightBytes >> 20) MiB)")
                 print("  forward            median \(ms(m.forward.median)) ms  min \(ms(m.forward.min)) ms  \(String(format: "%.0f", m.flops / m.forward.median / 1e9)) GFLOP/s")
                 print("  forward+backward   median \(ms(m.forwardBackward.median)) ms  min \(ms(m.forwardBackward.min)) ms  \(String(format: "%.0f", 2 * m.flops / m.forwardBackward.median / 1e9)) GFLOP/s (2x forward FLOPs)")
