@@ -351,15 +351,16 @@ enum ConvolutionCase: String, CaseIterable, Sendable, CustomStringConvertible {
     }
 
     /// As PackedWeights.algorithm picks for the Winograd kernel: the narrow direct kernel for ≤ 4 outputs,
-    /// fp32 products below 16 input channels.
+    /// the direct kernel below 16 input channels.
     func algorithm(inChannels c: Int, outChannels o: Int) -> PackedWeights.Algorithm {
         switch self {
         case .gemm: return .gemmRows
         case .direct: return .direct
         default:
             guard o > 4 else { return .narrow }
+            guard c >= 16 else { return .direct }
             return .winograd(tile: self == .winograd2 || self == .winograd2bf16 ? 2 : 4,
-                             bf16: (self == .winograd2bf16 || self == .winograd4bf16) && c >= 16)
+                             bf16: self == .winograd2bf16 || self == .winograd4bf16)
         }
     }
 

@@ -193,7 +193,7 @@ public final class FeatureExtractor {
         guard tap <= deepestTap else { throw FeatureExtractorError("tap \(tap) is deeper than this extractor's \(deepestTap)") }
         openblas_set_num_threads(Int32(threads))
         ck_flush_denormals()
-        var clock = StepClock()
+        var clock = StepClock(cpuTime: profile?.cpuTime ?? false)
         let profiling = profile != nil
         Elementwise.caffePreprocess(rgb: image, into: view(0))
         if profiling { profile!.add("forward: preprocess", clock.lap()) }
@@ -253,7 +253,7 @@ public final class FeatureExtractor {
             return inputGradient
         }
         guard case let .convReLU(_, lastTap?) = steps[last] else { preconditionFailure("taps are ConvReLU steps") }
-        var clock = StepClock()
+        var clock = StepClock(cpuTime: profile?.cpuTime ?? false)
         let profiling = profile != nil
         let buffers = Self.backwardBuffers(last: last, geometries: geometries, capacities: gradients.map(\.capacity))
         activationsIntact = false

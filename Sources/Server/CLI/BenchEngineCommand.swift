@@ -48,6 +48,9 @@ struct BenchEngineCommand: ParsableCommand {
     @Flag(help: "Also print where forward+backward's time goes, step by step (summed over the timed runs).")
     var profile = false
 
+    @Flag(help: "With --profile and --threads 1: time the steps by CPU time (what they cost on a busy machine).")
+    var profileCPU = false
+
     @Flag(help: "Print one JSON object {forward_ms, forward_backward_ms, gflops, size, to, threads, …}, or write it to FILE: --json [FILE].")
     var json = false
 
@@ -191,10 +194,11 @@ struct BenchEngineCommand: ParsableCommand {
         }
         let fwd = try time(forward), fwdbwd = try time(forwardBackward)
         if profile {
-            extractor.profile = EngineProfile()
+            extractor.profile = EngineProfile(cpuTime: profileCPU && threads == 1)
             for _ in 0..<repeats { try forwardBackward() }
             let p = extractor.profile!
-            print("\(w)x\(h) precision \(precision.rawValue): forward+backward by step, ms per run (\(repeats) runs)")
+            let clock = profileCPU && threads == 1 ? "CPU ms" : "ms"
+            print("\(w)x\(h) precision \(precision.rawValue): forward+backward by step, \(clock) per run (\(repeats) runs)")
             for e in p.entries {
                 print("  " + e.name.padding(toLength: 40, withPad: " ", startingAt: 0)
                       + String(format: "%8.2f  %5.1f %%", e.seconds * 1e3 / Double(repeats), 100 * e.seconds / p.total))
