@@ -18,6 +18,13 @@
 #define WINO_PFO 1
 #endif
 
+// V's layout: WINO_V_BY_XI 1 keeps each ξ's C × tiles slice contiguous ([ξ][c][t]: the products stream
+// it), 0 keeps each channel's 36 rows together ([c][ξ][t]: the input transform writes one region per
+// channel). (bf16: c counts channel pairs, t pairs of elements.)
+#ifndef WINO_V_BY_XI
+#define WINO_V_BY_XI 1
+#endif
+
 #if WBF
 typedef uint16_t WNAME(elem);
 #define WE 2  // bytes per V / U element
@@ -127,7 +134,8 @@ static inline __attribute__((always_inline)) void WNAME(input_transform)(const i
     const int a = m + 2, nx = a * a;
 #if WBF
     const int cp = (C + 1) / 2;
-    const size_t xs = tp * 2;  // elements between ξ
+    const size_t xs = WINO_V_BY_XI ? (size_t)cp * tp * 2 : tp * 2;  // elements between ξ
+    const size_t ps = WINO_V_BY_XI ? tp * 2 : (size_t)nx * tp * 2;  // elements between channel pairs
     // [c0 lanes 0…15 | c1 lanes 0…15] → (c0, c1) pairs per lane.
     const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                            23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -144,7 +152,7 @@ static inline __attribute__((always_inline)) void WNAME(input_transform)(const i
                 WNAME(input_tile)(m, p0, wp, ty0 + r, tx0, v0);
                 if (p1) WNAME(input_tile)(m, p1, wp, ty0 + r, tx0, v1);
                 else for (int x = 0; x < nx; x++) v1[x] = _mm512_setzero_ps();
-                uint16_t *dst = V + (size_t)p * nx * tp * 2 + (size_t)(r * tw + tx0) * 2;
+                uint16_t *dst = V + (size_t)p * ps + (size_t)(r * tw + tx0) * 2;
                 for (int x = 0; x < nx; x++) {
                     const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(v1[x], v0[x]);
                     _mm512_mask_storeu_epi32(dst + x * xs, mask, _mm512_permutexvar_epi16(pairs, both));
@@ -153,7 +161,8 @@ static inline __attribute__((always_inline)) void WNAME(input_transform)(const i
         }
     }
 #else
-    const size_t xs = tp;
+    const size_t xs = WINO_V_BY_XI ? (size_t)C * tp : tp;  // floats between ξ
+    const size_t cs = WINO_V_BY_XI ? tp : (size_t)nx * tp;  // floats between channels
     for (int c = 0; c < C; c++) {
         const float *plane = in + (size_t)c * inStride;
         for (int r = 0; r < rows; r++) {
@@ -163,7 +172,7 @@ static inline __attribute__((always_inline)) void WNAME(input_transform)(const i
                 __m512 v[36];
                 if (c + WINO_PF < C) WNAME(prefetch_tile)(m, plane + WINO_PF * inStride, wp, ty0 + r, tx0);
                 WNAME(input_tile)(m, plane, wp, ty0 + r, tx0, v);
-                float *dst = V + (size_t)c * nx * tp + (size_t)r * tw + tx0;
+                float *dst = V + (size_t)c * cs + (size_t)r * tw + tx0;
                 for (int x = 0; x < nx; x++) _mm512_mask_storeu_ps(dst + x * xs, mask, v[x]);
             }
         }
@@ -307,7 +316,7 @@ static inline __attribute__((always_inline)) void WNAME(conv)(const int m, const
     WNAME(elem) *V = (WNAME(elem) *)scratch;
     float *M = (float *)((char *)scratch + ((size_t)nx * cpad * tp * WE + 63) / 64 * 64);
     const int nbl = ob1 - ob0;
-    const size_t xs = tp;  // floats between ξ in M ([o][ξ][t]) and in V ([c][ξ][t])
+    const size_t xs = tp;  // floats between ξ in M ([o][ξ][t])
 
     WINO_PROF_START();
     WNAME(input_transform)(m, in, C, inStride, wp, tw, ty0, rows, V, tp);
@@ -315,18 +324,18 @@ static inline __attribute__((always_inline)) void WNAME(conv)(const int m, const
 
     // ξ outermost: V[ξ] (C × tp, strided) stays in L2 while every output block reuses it.
     for (int x = 0; x < nx; x++) {
-        const WNAME(elem) *vx = V + (size_t)x * tp * (WBF ? 2 : 1);
+        const WNAME(elem) *vx = V + (size_t)x * (WINO_V_BY_XI ? cpad * tp : tp * (WBF ? 2 : 1));
         for (int ob = ob0; ob < ob1; ob++) {
             const WNAME(elem) *u = packed + ((size_t)x * nb + ob) * cpad * 8;
             float *mx = M + (size_t)x * tp + (size_t)(ob - ob0) * 8 * nx * tp;
             long t = 0;
 #if WBF
-            const size_t cs = (size_t)nx * tp * 2, ms = (size_t)nx * tp;
+            const size_t cs = WINO_V_BY_XI ? tp * 2 : (size_t)nx * tp * 2, ms = (size_t)nx * tp;
             for (; t + 32 < tiles; t += 48) WNAME(block)(vx + 2 * t, u, C, cs, mx + t, ms, 3);
             if (tiles - t > 16) WNAME(block)(vx + 2 * t, u, C, cs, mx + t, ms, 2);
             else if (tiles - t > 0) WNAME(block)(vx + 2 * t, u, C, cs, mx + t, ms, 1);
 #else
-            const size_t cs = (size_t)nx * tp, ms = (size_t)nx * tp;
+            const size_t cs = WINO_V_BY_XI ? tp : (size_t)nx * tp, ms = (size_t)nx * tp;
             for (; t + 32 < tiles; t += 48) WNAME(block)(vx + t, u, C, cs, mx + t, ms, 3);
             if (tiles - t > 16) WNAME(block)(vx + t, u, C, cs, mx + t, ms, 2);
             else if (tiles - t > 0) WNAME(block)(vx + t, u, C, cs, mx + t, ms, 1);
