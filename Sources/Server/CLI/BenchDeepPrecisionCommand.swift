@@ -46,7 +46,11 @@ struct BenchDeepPrecisionCommand: ParsableCommand {
             } catch let error as WeightsError {
                 throw ValidationError(error.description)
             }
-            let (output, report, _) = try DeepResizer.resize(input, width: width, height: height, options: options, network: network)
+            let result = try DeepResizer.resize(input, width: width, height: height, options: options, network: network)
+            guard let report = result.report else {
+                throw ValidationError("\(result.summary): pick a size that changes the aspect ratio")
+            }
+            let output = result.image
             results.append((variant, report))
             if let out {
                 try Data(try ImageEncoder.png(output)).write(to: URL(fileURLWithPath: "\(out)-\(variant).png"))
