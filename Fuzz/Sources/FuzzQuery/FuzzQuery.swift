@@ -1,10 +1,11 @@
 // The request-target → query → ResizeOptions chain on arbitrary bytes: `parseRequestTarget`,
-// `parseQueryString` and the Server's real `ResizeOptions.parse`. Oracles: never crash; accepted
+// `parseQueryString` and the Server library's `ResizeOptions.parse`. Oracles: never crash; accepted
 // options are inside their documented ranges (quality only, and always, for jpeg and webp; Accept only
 // picks webp or png); a parsed query re-encoded and parsed again gives the same
 // pairs (the decoder is lossless); every refusal is a 400 whose text names what was wrong.
 import FuzzSupport
 import HTTPCore
+import Server
 
 let maxWait = 300.0
 

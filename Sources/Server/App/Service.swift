@@ -1,11 +1,11 @@
 import Dispatch
 import Foundation
 import HTTPCore
-import Logging
+public import Logging
 
 /// The running service: job store, workers, routes and the HTTP server, started and stopped together.
-final class Service: Sendable {
-    let config: ServiceConfig
+public final class Service: Sendable {
+    public let config: ServiceConfig
     private let store: JobStore
     private let workers: WorkerPool
     private let waiters: JobWaiters
@@ -14,7 +14,7 @@ final class Service: Sendable {
     private let logger: Logger
     private let housekeeping = DispatchQueue(label: "deepresize.housekeeping")
 
-    init(config: ServiceConfig, logger: Logger) throws {
+    public init(config: ServiceConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
         ClientPaths.register(directory: config.dataDirectory)
@@ -76,7 +76,7 @@ final class Service: Sendable {
     }
 
     /// Starts workers, housekeeping and the listener; returns the bound port.
-    func start() throws -> Int {
+    public func start() throws -> Int {
         workers.start()
         scheduleExpiry()
         let port = try http.start()
@@ -86,7 +86,7 @@ final class Service: Sendable {
 
     /// SIGTERM: refuse new work, let requests in flight finish, stop workers (running jobs go back to the
     /// queue for the next start), answer waiting requests with 202, then call `completion`.
-    func shutdown(completion: @escaping @Sendable () -> Void) {
+    public func shutdown(completion: @escaping @Sendable () -> Void) {
         logger.notice("shutting down", metadata: ["grace_seconds": "\(config.shutdownGrace)"])
         routes.beginShutdown()
         let grace = config.shutdownGrace

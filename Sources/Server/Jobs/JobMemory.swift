@@ -1,5 +1,5 @@
 import Engine
-import ImageCodecs
+public import ImageCodecs
 
 /// How much memory one job takes, estimated from what is known before any pixel is decoded: the source's
 /// header (size, format), the encoded size and the output size. The worker pool reserves this much of the
@@ -12,7 +12,7 @@ extension ResizePipeline {
     /// output image and the resampler's bands. Every method adds the encoded input, the decoded image and
     /// the output. A PNG or WebP counts 4 channels (it may carry alpha; a queued job's record does not
     /// say), so the number at submission and at the worker is the same.
-    func estimatedJobBytes(method: ResizeMethod, sourceWidth: Int, sourceHeight: Int, sourceFormat: ImageFormat,
+    public func estimatedJobBytes(method: ResizeMethod, sourceWidth: Int, sourceHeight: Int, sourceFormat: ImageFormat,
                            encodedBytes: Int, width: Int, height: Int) -> Int {
         guard sourceWidth > 0, sourceHeight > 0, width > 0, height > 0 else { return 0 }
         let channels = sourceFormat == .jpeg ? 3 : 4
@@ -83,7 +83,7 @@ extension ResizePipeline {
 }
 
 /// "2.9 GB", "350 MB", "12 kB": decimal units, as the problem details and logs show sizes.
-func formatBytes(_ bytes: Int) -> String {
+public func formatBytes(_ bytes: Int) -> String {
     let value = Double(bytes)
     if value >= 1e9 { return String((value / 1e8).rounded() / 10) + " GB" }
     if value >= 1e6 { return String(Int((value / 1e6).rounded())) + " MB" }

@@ -1,10 +1,10 @@
-import Engine
-import ImageCodecs
+public import Engine
+public import ImageCodecs
 import Glibc
 
 /// decode → resize → encode, the same for the HTTP path, the workers and the CLI. It holds only limits
 /// and settings; the methods themselves live in Engine.
-struct ResizePipeline: Sendable {
+public struct ResizePipeline: Sendable {
     var limits: DecodeLimits
     var maxOutputDimension: Int
     var maxDeepOutputPixels: Int
@@ -20,7 +20,7 @@ struct ResizePipeline: Sendable {
     var network: VGGNetwork?
     var networkProblem: String?
 
-    init(config: ServiceConfig, network: VGGNetwork? = nil, networkProblem: String? = nil) {
+    public init(config: ServiceConfig, network: VGGNetwork? = nil, networkProblem: String? = nil) {
         limits = DecodeLimits(maxPixels: config.maxInputPixels)
         maxOutputDimension = config.maxOutputDimension
         maxDeepOutputPixels = config.maxDeepOutputPixels
@@ -36,7 +36,7 @@ struct ResizePipeline: Sendable {
 
     /// Loads the weights named by the configuration; a failure is kept as text, not thrown, because the
     /// other methods do not need them.
-    static func loadNetwork(_ config: ServiceConfig) -> (VGGNetwork?, String?) {
+    public static func loadNetwork(_ config: ServiceConfig) -> (VGGNetwork?, String?) {
         do {
             return (try VGGNetwork(weightsPath: config.weightsPath), nil)
         } catch {
@@ -45,13 +45,13 @@ struct ResizePipeline: Sendable {
     }
 
     /// Wall-clock stages, for `Server-Timing` and the logs.
-    struct Timings: Sendable {
-        var decode = 0.0, process = 0.0, encode = 0.0
+    public struct Timings: Sendable {
+        public var decode = 0.0, process = 0.0, encode = 0.0
     }
 
     /// Reads the header (no pixels) and checks the input and output limits: the checks a request can fail
     /// before any work is queued.
-    func inspect(_ bytes: [UInt8], options: ResizeOptions) throws -> (header: ImageHeader, width: Int, height: Int) {
+    public func inspect(_ bytes: [UInt8], options: ResizeOptions) throws -> (header: ImageHeader, width: Int, height: Int) {
         // Not a JPEG, PNG or WebP: unrecognizedFormat, or unsupported naming a known format (GIF, AVIF…).
         let header = try ImageDecoder.readHeader(bytes)
         if header.width * header.height > limits.maxPixels {
@@ -131,7 +131,7 @@ struct ResizePipeline: Sendable {
     }
 
     /// `deep` needs the network's weights.
-    func checkAvailable(_ method: ResizeMethod) throws {
+    public func checkAvailable(_ method: ResizeMethod) throws {
         if method == .deep && network == nil {
             throw Problem.unavailable("method=deep needs the VGG-16 weights, which are not loaded: \(networkProblem ?? "unknown reason")")
         }
@@ -226,17 +226,17 @@ struct ResizePipeline: Sendable {
 
     /// The whole pipeline, timed. `attachments` are the files a job keeps beside its result (the
     /// `deep` mask over its working image, served at `/jobs/{id}/mask`); `deepReport` is `deep`'s losses.
-    struct Run {
-        var output: [UInt8]
-        var timings: Timings
-        var attachments: [String: [UInt8]] = [:]
-        var deepReport: DeepResizeReport?
-        var deepSummary: String?
+    public struct Run {
+        public var output: [UInt8]
+        public var timings: Timings
+        public var attachments: [String: [UInt8]] = [:]
+        public var deepReport: DeepResizeReport?
+        public var deepSummary: String?
         /// What became of the input's ICC profile.
-        var colour: ColourProfile = .none
+        public var colour: ColourProfile = .none
     }
 
-    func run(_ bytes: [UInt8], options: ResizeOptions, width: Int, height: Int,
+    public func run(_ bytes: [UInt8], options: ResizeOptions, width: Int, height: Int,
              context: RunContext = .detached) throws -> Run {
         var timings = Timings()
         var start = monotonicSeconds()

@@ -3,18 +3,18 @@ import HTTPCore
 import ImageCodecs
 
 /// An RFC 9457 problem: what every error answer of the service carries.
-struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
-    var status: Int
-    var title: String
-    var detail: String
+public struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
+    public var status: Int
+    public var title: String
+    public var detail: String
     /// Extra response headers, e.g. `Retry-After` for 429.
     var headers: [(String, String)] = []
 
-    static func == (lhs: Problem, rhs: Problem) -> Bool {
+    public static func == (lhs: Problem, rhs: Problem) -> Bool {
         lhs.status == rhs.status && lhs.title == rhs.title && lhs.detail == rhs.detail
     }
 
-    var description: String { "\(status) \(title): \(detail)" }
+    public var description: String { "\(status) \(title): \(detail)" }
 
     var json: JSON {
         .object([("type", .string("about:blank")), ("title", .string(title)), ("status", .int(status)),
@@ -48,7 +48,7 @@ struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
 extension Problem {
     /// The problem a failure anywhere below the routes becomes. Unknown errors are 500s with their text,
     /// so a bug is visible to the client and in the log rather than a dropped connection.
-    init(_ error: any Error) {
+    public init(_ error: any Error) {
         switch error {
         case let problem as Problem:
             self = problem

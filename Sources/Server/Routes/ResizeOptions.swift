@@ -1,25 +1,25 @@
 // The query fuzzer (Fuzz/) compiles this file on its own, with a stand-in for Engine's FeatureOperator.
 #if canImport(Engine)
-import Engine
+public import Engine
 #endif
 
 /// The three ways to resize (API.md `method`).
-enum ResizeMethod: String, Sendable, CaseIterable {
+public enum ResizeMethod: String, Sendable, CaseIterable {
     case deep, seam, scale
     /// `scale` answers inline; the others run as queued jobs.
-    var isQueued: Bool { self != .scale }
+    public var isQueued: Bool { self != .scale }
 }
 
-enum OutputFormat: String, Sendable, CaseIterable {
+public enum OutputFormat: String, Sendable, CaseIterable {
     case png, jpeg, webp
-    var contentType: String { "image/\(rawValue)" }
+    public var contentType: String { "image/\(rawValue)" }
     /// Whether `quality` means anything for this format.
-    var isLossy: Bool { self != .png }
+    public var isLossy: Bool { self != .png }
 
     /// The format of an answer whose request names none: WebP when `Accept` lists `image/webp` (q > 0) at
     /// least as high as PNG, else PNG (API.md). Wildcards never select WebP: curl and fetch() send `*/*`
     /// and get the PNG the README promises; browsers list `image/webp` for images.
-    static func negotiated(accept: String?) -> OutputFormat {
+    public static func negotiated(accept: String?) -> OutputFormat {
         guard let accept else { return .png }
         var webp: Double?, png: Double?, imageAny: Double?, any: Double?
         func trimmed(_ text: Substring) -> String {
@@ -54,32 +54,32 @@ enum OutputFormat: String, Sendable, CaseIterable {
 
 /// The query of `POST /resize`, validated. Every parameter appears at most once; an unknown one or a bad
 /// value is a 400 that names the parameter and what it accepts.
-struct ResizeOptions: Sendable, Equatable {
-    var width: Int?
-    var height: Int?
-    var method: ResizeMethod = .deep
-    var featureOperator: FeatureOperator = .seam
-    var protect = true
-    var iterations = DeepResizeOptions.defaultIterations
-    var format: OutputFormat = .png
+public struct ResizeOptions: Sendable, Equatable {
+    public var width: Int?
+    public var height: Int?
+    public var method: ResizeMethod = .deep
+    public var featureOperator: FeatureOperator = .seam
+    public var protect = true
+    public var iterations = DeepResizeOptions.defaultIterations
+    public var format: OutputFormat = .png
     /// `format` was absent, so `Accept` chose it: the answer carries `Vary: Accept`.
-    var formatFromAccept = false
+    public var formatFromAccept = false
     /// JPEG/WebP quality; nil: the configured `jpeg_quality`.
-    var quality: Int?
-    var wait: Double
+    public var quality: Int?
+    public var wait: Double
     /// deep: where the optimiser starts. Not an HTTP parameter: `deepresize resize --start` sets it, for
     /// measuring the start (BENCHMARKS.md).
-    var start: DeepStart = .geometry
+    public var start: DeepStart = .geometry
 
-    static let parameterNames = ["w", "h", "method", "operator", "protect", "iterations", "format", "quality", "wait"]
-    static let iterationRange = 1...1000
-    static let qualityRange = 1...100
+    public static let parameterNames = ["w", "h", "method", "operator", "protect", "iterations", "format", "quality", "wait"]
+    public static let iterationRange = 1...1000
+    public static let qualityRange = 1...100
     /// Dimensions are checked against the configured limits later; this only keeps the numbers sane.
-    static let dimensionRange = 1...1_000_000
+    public static let dimensionRange = 1...1_000_000
 
     /// `accept`: the request's `Accept` header, which chooses the format when the query names none.
     /// `defaultQuality` (`jpeg_quality`), when given, fills in `quality` for a JPEG or WebP answer.
-    static func parse(_ query: [(name: String, value: String)], accept: String? = nil, defaultQuality: Int? = nil,
+    public static func parse(_ query: [(name: String, value: String)], accept: String? = nil, defaultQuality: Int? = nil,
                       defaultWait: Double, maxWait: Double) throws -> ResizeOptions {
         var options = ResizeOptions(wait: defaultWait)
         var seen = Set<String>()
@@ -130,7 +130,7 @@ struct ResizeOptions: Sendable, Equatable {
     }
 
     /// The output size for a source: both given → as given; one given → the other keeps the aspect ratio.
-    func targetSize(sourceWidth: Int, sourceHeight: Int) -> (width: Int, height: Int) {
+    public func targetSize(sourceWidth: Int, sourceHeight: Int) -> (width: Int, height: Int) {
         switch (width, height) {
         case let (w?, h?): return (w, h)
         case let (w?, nil): return (w, max(1, Int((Double(w) * Double(sourceHeight) / Double(sourceWidth)).rounded())))

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import Glibc
-import Logging
+public import Logging
 import Synchronization
 
 /// The process's log handler: one line per entry in swift-log's stream format
@@ -89,8 +89,8 @@ struct EscapingLogHandler: LogHandler {
 /// on each other: a line is a node pushed on a lock-free stack (a lock here, taken by every connection's
 /// access-log line, was the most contended thing in the server under load: 19 % of its CPU in the
 /// priority-inheriting futex's slow path).
-final class LogSink: Sendable {
-    static let standardError = LogSink(fd: STDERR_FILENO)
+public final class LogSink: Sendable {
+    public static let standardError = LogSink(fd: STDERR_FILENO)
 
     private let fd: Int32
     /// The newest line's node (its address; 0: none); each node is [next node's address][byte count][bytes].
@@ -127,7 +127,7 @@ final class LogSink: Sendable {
     }
 
     /// Writes what is buffered now (before a normal exit).
-    func flush() {
+    public func flush() {
         writing.withLock { _ in
             var node = UnsafeMutableRawPointer(bitPattern: head.exchange(0, ordering: .acquiring))
             // The stack holds the newest first: reverse it, then write in order.
@@ -186,4 +186,14 @@ final class LogSink: Sendable {
             return cached.text
         }
     }
+}
+
+/// Installs `EscapingLogHandler` as the process's log handler (once per process) and returns the service's logger.
+public func bootstrapLogging(level: String) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = EscapingLogHandler(label: label)
+        handler.logLevel = Logger.Level(rawValue: level) ?? .info
+        return handler
+    }
+    return Logger(label: "deepresize")
 }

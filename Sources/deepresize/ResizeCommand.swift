@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import Glibc
 import ImageCodecs
+import Server
 
 struct ResizeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,6 +43,10 @@ struct ResizeCommand: AsyncParsableCommand {
         let bytes: [UInt8]
         do {
             request = try ResizeOptions.parse(query, defaultQuality: config.jpegQuality, defaultWait: 0, maxWait: 0)
+            guard let start = DeepStart(rawValue: start) else {
+                throw ValidationError("--start must be one of \(DeepStart.allCases.map(\.rawValue).joined(separator: ", ")), not '\(start)'")
+            }
+            request.start = start
             // Refused before any work: these outputs exist only for the deep method.
             if request.method != .deep && (maskOutput != nil || reportJSON != nil) {
                 throw ValidationError("--mask-out and --report-json need --method deep")
