@@ -67,7 +67,7 @@ struct ResizeCommand: AsyncParsableCommand {
             bar?.finish()
             try write(run.output, to: output)
             if let maskOutput {
-                if let mask = run.attachments["mask.png"] { try write(mask, to: maskOutput) }
+                if let mask = run.mask { try write(mask, to: maskOutput) }
             }
             if let reportJSON {
                 let encoder = JSONEncoder()

@@ -9,7 +9,7 @@ import Testing
 @Suite(.serialized) struct DamagedStoreTests {
     /// Overwrites the `jobs` table's root page (everything checkpointed into the main file first, and the
     /// connection's cache dropped, so the next statement reads the damage).
-    static func damageJobsTable(_ store: JobStore, directory: String) throws {
+    static func damageJobsTable(_ store: SQLiteJobStore, directory: String) throws {
         try store.checkpointForTests()
         let root: Int
         do {
@@ -26,7 +26,7 @@ import Testing
     @Test func aJobWhoseEndCannotBeRecordedEndsAnywayAndReadinessFails() throws {
         let dir = try ServerProcess.temporaryDirectory("damaged")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try JobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
+        let store = try SQLiteJobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
         try store.checkWritable()
         let workers = WorkerPool(store: store, pipeline: ResizePipeline(config: ServiceConfig()), waiters: JobWaiters(),
                                  count: 1, logger: Logger(label: "test"), progressInterval: 0.05, metrics: .standalone())
@@ -51,7 +51,7 @@ import Testing
         #expect(job?.error?.detail.contains("could not record") == true, "\(String(describing: job?.error))")
         #expect(job?.error?.detail.contains("/") == false, "a server path in \(String(describing: job?.error))")
         let probe = try #require(throws: (any Error).self) { try store.checkWritable() }
-        #expect(JobStore.clientText(probe).contains("damaged"), "\(probe)")
+        #expect(JobStoreError.clientText(probe).contains("damaged"), "\(probe)")
         #expect(try store.cancel(id: id)?.status == .failed)
         #expect(store.retryUnrecorded() == 1)  // still damaged: the end stays in memory
     }

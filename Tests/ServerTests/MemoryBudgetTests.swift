@@ -136,14 +136,14 @@ import Testing
 
     private struct Pool {
         let dir: String
-        let store: JobStore
+        let store: SQLiteJobStore
         let pipeline: ResizePipeline
         let budget: MemoryBudget
         let workers: WorkerPool
 
         init(name: String, workers count: Int, budget total: (ResizePipeline) -> Int) throws {
             dir = try ServerProcess.temporaryDirectory(name)
-            store = try JobStore(directory: dir, queueCapacity: 10, maxAttempts: 3, resultTTL: 3600)
+            store = try SQLiteJobStore(directory: dir, queueCapacity: 10, maxAttempts: 3, resultTTL: 3600)
             pipeline = ResizePipeline(config: ServiceConfig())
             budget = MemoryBudget(total: total(pipeline))
             workers = WorkerPool(store: store, pipeline: pipeline, waiters: JobWaiters(), count: count,

@@ -16,7 +16,7 @@ import Testing
         let vgg = try #require(network, "weights: \(problem ?? "?")")
         let dir = try ServerProcess.temporaryDirectory("worker-progress")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try JobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
+        let store = try SQLiteJobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
         // An interval no run reaches: only the first report and the final flush can be written.
         let workers = WorkerPool(store: store, pipeline: ResizePipeline(config: config, network: vgg),
                                  waiters: JobWaiters(), count: 1, logger: Logger(label: "test"),

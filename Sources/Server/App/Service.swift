@@ -6,7 +6,7 @@ public import Logging
 /// The running service: job store, workers, routes and the HTTP server, started and stopped together.
 public final class Service: Sendable {
     public let config: ServiceConfig
-    private let store: JobStore
+    private let store: any JobStore
     private let workers: WorkerPool
     private let waiters: JobWaiters
     private let routes: ResizeService
@@ -20,7 +20,7 @@ public final class Service: Sendable {
         ClientPaths.register(directory: config.dataDirectory)
         ClientPaths.register(directory: (config.weightsPath as NSString).deletingLastPathComponent)
         ClientPaths.register(directory: FileManager.default.currentDirectoryPath)
-        store = try JobStore(directory: config.dataDirectory, queueCapacity: config.queueCapacity,
+        store = try SQLiteJobStore(directory: config.dataDirectory, queueCapacity: config.queueCapacity,
                              maxAttempts: config.maxAttempts, resultTTL: config.resultTTL, maxDataBytes: config.maxDataBytes)
         let recovered = try store.recoverInterruptedJobs()
         if recovered.requeued + recovered.failed > 0 {
@@ -30,7 +30,7 @@ public final class Service: Sendable {
         if !recovered.unclaimed.isEmpty {
             logger.error("""
                 \(recovered.unclaimed.count) entries of the jobs directory have no row in the database (restored from an \
-                older backup, or its WAL was lost): moved to \(config.dataDirectory)/\(JobStore.unclaimedDirectoryName), \
+                older backup, or its WAL was lost): moved to \(config.dataDirectory)/\(SQLiteJobStore.unclaimedDirectoryName), \
                 not deleted; their jobs are unknown to the API
                 """, metadata: ["first": "\(recovered.unclaimed.prefix(5).joined(separator: ","))"])
         }

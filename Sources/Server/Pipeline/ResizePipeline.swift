@@ -224,12 +224,12 @@ public struct ResizePipeline: Sendable {
         }
     }
 
-    /// The whole pipeline, timed. `attachments` are the files a job keeps beside its result (the
-    /// `deep` mask over its working image, served at `/jobs/{id}/mask`); `deepReport` is `deep`'s losses.
+    /// The whole pipeline, timed. `mask` is `deep`'s semantic mask over the image it worked on (PNG; a job
+    /// keeps it beside its result, served at `/jobs/{id}/mask`); `deepReport` is `deep`'s losses.
     public struct Run {
         public var output: [UInt8]
         public var timings: Timings
-        public var attachments: [String: [UInt8]] = [:]
+        public var mask: [UInt8]?
         public var deepReport: DeepResizeReport?
         public var deepSummary: String?
         /// What became of the input's ICC profile.
@@ -249,10 +249,9 @@ public struct ResizePipeline: Sendable {
         timings.process = monotonicSeconds() - start
         start = monotonicSeconds()
         let output = try encode(outcome.image, format: options.format, quality: options.quality)
-        var attachments: [String: [UInt8]] = [:]
-        if let mask = outcome.maskOverlay { attachments["mask.png"] = try ImageEncoder.png(mask) }
+        let mask = try outcome.maskOverlay.map { try ImageEncoder.png($0) }
         timings.encode = monotonicSeconds() - start
-        return Run(output: output, timings: timings, attachments: attachments, deepReport: outcome.deepReport,
+        return Run(output: output, timings: timings, mask: mask, deepReport: outcome.deepReport,
                    deepSummary: outcome.deepSummary, colour: decoded.colour)
     }
 }

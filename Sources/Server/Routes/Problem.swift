@@ -80,10 +80,10 @@ extension Problem {
             self = Problem(status: 410, title: "Gone", detail: (error as? JobStoreError)?.description ?? "")
         case JobStoreError.notFound(let id):
             self = .notFound("no job \(id) (unknown, or expired after its result_ttl)")
-        case _ where JobStore.isStorageUnavailable(error):
-            self = .unavailable("the job store is unavailable: \(JobStore.clientText(error))", retryAfter: 5)
-        case is JobStoreError, is SQLiteError:
-            self = .internal("the job store failed: \(JobStore.clientText(error))")
+        case let failure as any JobStoreFailure:
+            self = failure.isStorageUnavailable
+                ? .unavailable("the job store is unavailable: \(failure.clientDescription)", retryAfter: 5)
+                : .internal("the job store failed: \(failure.clientDescription)")
         default:
             self = .internal(String(describing: error))
         }

@@ -7,7 +7,7 @@ import Synchronization
 /// the job store and workers (`seam`, `deep`), and renders jobs and problems.
 final class ResizeService: HTTPHandler {
     private let config: ServiceConfig
-    private let store: JobStore
+    private let store: any JobStore
     private let pipeline: ResizePipeline
     private let workers: WorkerPool
     private let waiters: JobWaiters
@@ -20,7 +20,7 @@ final class ResizeService: HTTPHandler {
     private let metrics: ServiceMetrics
     private let shuttingDown = Atomic<Bool>(false)
 
-    init(config: ServiceConfig, store: JobStore, pipeline: ResizePipeline, workers: WorkerPool,
+    init(config: ServiceConfig, store: any JobStore, pipeline: ResizePipeline, workers: WorkerPool,
          waiters: JobWaiters, logger: Logger, metrics: ServiceMetrics = ServiceMetrics()) {
         self.config = config
         self.store = store
@@ -302,7 +302,7 @@ final class ResizeService: HTTPHandler {
     private func mask(id: String) throws -> HTTPResponse {
         guard let job = try store.job(id: id) else { throw unknownJob(id) }
         guard job.status == .succeeded else { return try notSucceeded(job) }
-        guard let bytes = try store.attachmentBytes(id: id, name: "mask.png") else {
+        guard let bytes = try store.attachmentBytes(id: id, .mask) else {
             throw Problem.notFound("job \(id) has no mask: only method=deep computes one")
         }
         var response = HTTPResponse(status: 200, body: bytes)
@@ -341,7 +341,7 @@ final class ResizeService: HTTPHandler {
         do {
             try store.checkWritable()
         } catch {
-            return Problem.unavailable("the queue database is not writable: \(JobStore.clientText(error))").response
+            return Problem.unavailable("the queue database is not writable: \(JobStoreError.clientText(error))").response
         }
         if let problem = pipeline.networkProblem {
             return Problem.unavailable("the VGG-16 weights are not loaded: \(problem)").response

@@ -4,7 +4,7 @@
 import CSQLite
 
 /// An SQLite failure: the (extended) result code, `sqlite3_errmsg`, and what we were doing.
-struct SQLiteError: Error, CustomStringConvertible, Equatable {
+struct SQLiteError: Error, CustomStringConvertible, Equatable, JobStoreFailure {
     /// Extended result code (e.g. SQLITE_IOERR_WRITE); `primaryCode` strips the extension.
     let code: Int32
     let message: String
@@ -29,6 +29,9 @@ struct SQLiteError: Error, CustomStringConvertible, Equatable {
             return false
         }
     }
+
+    /// SQLite's own words, without the file paths `context` may hold.
+    var clientDescription: String { message }
 
     var description: String {
         let name = String(cString: sqlite3_errstr(code))
