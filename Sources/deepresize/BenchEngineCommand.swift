@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Server
 
 /// A float pointer for the parallel gradient loop. unchecked Sendable: the parts touch disjoint ranges.
 private struct Floats: @unchecked Sendable {
@@ -158,7 +159,7 @@ struct BenchEngineCommand: ParsableCommand {
                            flops: network.architecture.convolutionFLOPs(height: h, width: w, to: tap))
     }
 
-    private func ms(_ s: Double) -> String { String(format: "%.1f", s * 1e3) }
+    private func ms(_ s: Double) -> String { formatMilliseconds(s) }
 
     private func time(_ body: () throws -> Void) throws -> (median: Double, min: Double) {
         for _ in 0..<warmup { try body() }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import ImageCodecs
+import Server
 
 /// `deepresize bench seam INPUT --shrink N`: times pixel seam carving (forward energy, width only) the way
 /// bench/seam_peer.py times the PyPI `seam-carving` package, under the same result name, so
@@ -57,8 +58,8 @@ struct BenchSeamCommand: ParsableCommand {
         let n = sorted.count
         let median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
         let name = "seam_carving_forward_\(image.width)x\(image.height)_minus\(shrink)"
-        print("\(name): median \(String(format: "%.1f", median * 1e3)) ms, "
-              + "min \(String(format: "%.1f", sorted[0] * 1e3)) ms over \(`repeat`) runs")
+        print("\(name): median \(formatMilliseconds(median)) ms, "
+              + "min \(formatMilliseconds(sorted[0])) ms over \(`repeat`) runs")
 
         if let output {
             try Data(try ImageEncoder.png(result)).write(to: URL(fileURLWithPath: output))

@@ -42,7 +42,7 @@ struct ResizeCommand: AsyncParsableCommand {
         let pipeline = ResizePipeline(config: config, network: network, networkProblem: networkProblem)
         let bytes: [UInt8]
         do {
-            request = try ResizeOptions.parse(query, defaultQuality: config.jpegQuality, defaultWait: 0, maxWait: 0)
+            request = try ResizeRequest.parse(query, defaultQuality: config.jpegQuality, defaultWait: 0, maxWait: 0).options
             guard let start = DeepStart(rawValue: start) else {
                 throw ValidationError("--start must be one of \(DeepStart.allCases.map(\.rawValue).joined(separator: ", ")), not '\(start)'")
             }
@@ -130,5 +130,5 @@ struct ResizeCommand: AsyncParsableCommand {
         var summary: String
     }
 
-    private func ms(_ seconds: Double) -> String { String(Int((seconds * 1000).rounded())) }
+    private func ms(_ seconds: Double) -> String { formatMilliseconds(seconds, decimals: 0) }
 }

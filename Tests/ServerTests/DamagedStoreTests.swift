@@ -29,7 +29,8 @@ import Testing
         let store = try SQLiteJobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
         try store.checkWritable()
         let workers = WorkerPool(store: store, pipeline: ResizePipeline(config: ServiceConfig()), waiters: JobWaiters(),
-                                 count: 1, logger: Logger(label: "test"), progressInterval: 0.05, metrics: .standalone())
+                                 count: 1, logger: Logger(label: "test"), describeFailure: JobError.init(describing:),
+                                 progressInterval: 0.05, metrics: .standalone())
         // A seam job long enough (hundreds of seams through a noisy image) to damage the file while it runs.
         let png = try ImageEncoder.png(TestImages.noise(width: 900, height: 300))
         let id = try store.enqueue(method: "seam", params: JobParams(width: 300, height: 300, format: "png"),

@@ -5,8 +5,8 @@ import ImageCodecs
 
 /// `format`, `quality` and the `Accept` negotiation of POST /resize (API.md).
 @Suite struct FormatOptionsTests {
-    private func parse(_ query: [(String, String)], accept: String? = nil, defaultQuality: Int? = 90) throws -> ResizeOptions {
-        try ResizeOptions.parse(query.map { (name: $0.0, value: $0.1) }, accept: accept, defaultQuality: defaultQuality,
+    private func parse(_ query: [(String, String)], accept: String? = nil, defaultQuality: Int? = 90) throws -> ResizeRequest {
+        try ResizeRequest.parse(query.map { (name: $0.0, value: $0.1) }, accept: accept, defaultQuality: defaultQuality,
                                 defaultWait: 60, maxWait: 300)
     }
 

@@ -106,7 +106,7 @@ import Testing
         #expect(got.value == true)
         #expect(budget.reservedBytes == 60 && budget.peakReservedBytes == 60)
         #expect(budget.refusal(for: 100) == nil)
-        #expect(budget.refusal(for: 101)?.status == 422)
+        #expect(budget.refusal(for: 101).map { Problem($0).status } == 422)
     }
 
     @Test func interruptWakesAWaiterWithFalse() {
@@ -147,7 +147,8 @@ import Testing
             pipeline = ResizePipeline(config: ServiceConfig())
             budget = MemoryBudget(total: total(pipeline))
             workers = WorkerPool(store: store, pipeline: pipeline, waiters: JobWaiters(), count: count,
-                                 logger: Logger(label: "test"), metrics: .standalone(), budget: budget)
+                                 logger: Logger(label: "test"), describeFailure: JobError.init(describing:),
+                                 metrics: .standalone(), budget: budget)
         }
 
         func enqueueSeam(_ png: [UInt8], from source: (Int, Int), to target: (Int, Int)) throws -> String {

@@ -11,10 +11,15 @@ import Testing
 @Suite struct MethodSizeTests {
     static let pipeline = ResizePipeline(config: ServiceConfig())
 
+    /// `inspect`, with what it throws as the problem the HTTP edge answers.
     static func inspect(_ width: Int, _ height: Int, _ query: [(name: String, value: String)]) throws {
         let bytes = try ImageEncoder.png(TestImages.scene(width: width, height: height))
-        let options = try ResizeOptions.parse(query, defaultWait: 0, maxWait: 0)
-        _ = try pipeline.inspect(bytes, options: options)
+        let options = try ResizeRequest.parse(query, defaultWait: 0, maxWait: 0).options
+        do {
+            _ = try pipeline.inspect(bytes, options: options)
+        } catch {
+            throw Problem(error)
+        }
     }
 
     @Test("the issue's reproductions are 422 with a reason",

@@ -2,8 +2,8 @@ import Testing
 @testable import Server
 
 @Suite struct ResizeOptionsTests {
-    private func parse(_ query: [(String, String)]) throws -> ResizeOptions {
-        try ResizeOptions.parse(query.map { (name: $0.0, value: $0.1) }, defaultWait: 60, maxWait: 300)
+    private func parse(_ query: [(String, String)]) throws -> ResizeRequest {
+        try ResizeRequest.parse(query.map { (name: $0.0, value: $0.1) }, defaultWait: 60, maxWait: 300)
     }
 
     @Test func defaultsFollowTheContract() throws {

@@ -72,7 +72,7 @@ import Testing
                     let label = "\(inputWidth)×\(inputHeight) → w=\(w.map(String.init) ?? "-") h=\(h.map(String.init) ?? "-") \(method.rawValue)/\(featureOperator.rawValue)"
                     let outcome: Outcome
                     do {
-                        let options = try ResizeOptions.parse(query, defaultWait: 0, maxWait: 0)
+                        let options = try ResizeRequest.parse(query, defaultWait: 0, maxWait: 0).options
                         let (header, width, height) = try pipeline.inspect(bytes, options: options)
                         if method.isQueued {
                             let estimate = pipeline.estimatedJobBytes(method: method, sourceWidth: header.width,

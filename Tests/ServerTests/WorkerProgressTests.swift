@@ -19,7 +19,7 @@ import Testing
         let store = try SQLiteJobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
         // An interval no run reaches: only the first report and the final flush can be written.
         let workers = WorkerPool(store: store, pipeline: ResizePipeline(config: config, network: vgg),
-                                 waiters: JobWaiters(), count: 1, logger: Logger(label: "test"),
+                                 waiters: JobWaiters(), count: 1, logger: Logger(label: "test"), describeFailure: JobError.init(describing:),
                                  progressInterval: 1e6, metrics: .standalone())
         let png = try ImageEncoder.png(TestImages.scene(width: 48, height: 32))
         // A tiny problem converges long before 400 iterations, so the early stop ends it.

@@ -1,5 +1,5 @@
-// The request-target → query → ResizeOptions chain on arbitrary bytes: `parseRequestTarget`,
-// `parseQueryString` and the Server library's `ResizeOptions.parse`. Oracles: never crash; accepted
+// The request-target → query → ResizeRequest chain on arbitrary bytes: `parseRequestTarget`,
+// `parseQueryString` and the Server library's `ResizeRequest.parse`. Oracles: never crash; accepted
 // options are inside their documented ranges (quality only, and always, for jpeg and webp; Accept only
 // picks webp or png); a parsed query re-encoded and parsed again gives the same
 // pairs (the decoder is lossless); every refusal is a 400 whose text names what was wrong.
@@ -35,7 +35,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
     do {
         // The raw input doubles as the Accept header, so the format negotiation sees arbitrary text too.
-        let options = try ResizeOptions.parse(query, accept: text, defaultQuality: 90, defaultWait: 60, maxWait: maxWait)
+        let options = try ResizeRequest.parse(query, accept: text, defaultQuality: 90, defaultWait: 60, maxWait: maxWait)
         if options.width == nil && options.height == nil { fuzzFailure("accepted without w or h") }
         if let q = options.quality, !ResizeOptions.qualityRange.contains(q) { fuzzFailure("quality \(q)") }
         if options.format.isLossy != (options.quality != nil) { fuzzFailure("quality \(String(describing: options.quality)) for \(options.format)") }

@@ -55,6 +55,7 @@ public final class Service: Sendable {
             logger.warning("a deep job at max_deep_input_pixels and max_deep_output_pixels needs about \(formatBytes(largest)), more than the job memory budget: such requests get 422 (raise the memory limit or job_memory_budget_bytes, or lower those limits)")
         }
         workers = WorkerPool(store: store, pipeline: pipeline, waiters: waiters, count: config.workers, logger: logger,
+                             describeFailure: JobError.init(describing:),
                              metrics: metrics, budget: budget, jobTimeout: config.jobTimeout)
         routes = ResizeService(config: config, store: store, pipeline: pipeline, workers: workers,
                                waiters: waiters, logger: logger, metrics: metrics)
@@ -70,8 +71,9 @@ public final class Service: Sendable {
         http.keepAliveTimeout = config.keepAliveTimeout
         let accessLogger = logger
         self.http = HTTPServer(configuration: http, handler: routes, logger: logger) { entry in
-            metrics.observeRequest(entry)
-            accessLogger.info("\(entry.method) \(entry.path) \(entry.status) \(entry.bodyBytesSent)B \(ResizeService.millis(entry.durationMilliseconds))ms")
+            metrics.observeRequest(route: Route.label(path: entry.path), method: entry.method, status: entry.status,
+                                   seconds: entry.durationMilliseconds / 1000)
+            accessLogger.info("\(entry.method) \(entry.path) \(entry.status) \(entry.bodyBytesSent)B \(formatMilliseconds(entry.durationMilliseconds / 1000))ms")
         }
     }
 
@@ -123,8 +125,4 @@ public final class Service: Sendable {
             scheduleExpiry(after: 60, round: round + 1)
         }
     }
-}
-
-extension ResizeService {
-    static func millis(_ value: Double) -> String { String((value * 10).rounded() / 10) }
 }

@@ -155,10 +155,6 @@ extension ServiceConfig {
         })
     }
 
-    public static func formatSeconds(_ value: Double) -> String {
-        value.rounded() == value ? String(Int(value)) : String(value)
-    }
-
     /// The schema: every key the file, the environment and `--set` accept. README's table is checked against it.
     static let keys: [SettingKey] = [
         string("host", \.host, "address to listen on"),
@@ -225,7 +221,7 @@ extension ServiceConfig {
             throw ConfigurationError("max_body_bytes_in_flight (\(maxBodyBytesInFlight)) is below max_body_bytes (\(maxBodyBytes)): the largest upload could never be received")
         }
         if defaultWait > maxWait {
-            throw ConfigurationError("default_wait (\(Self.formatSeconds(defaultWait)) s) exceeds max_wait (\(Self.formatSeconds(maxWait)) s)")
+            throw ConfigurationError("default_wait (\(formatSeconds(defaultWait)) s) exceeds max_wait (\(formatSeconds(maxWait)) s)")
         }
         return self
     }

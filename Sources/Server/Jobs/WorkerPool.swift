@@ -27,6 +27,9 @@ final class WorkerPool: Sendable {
     /// `job_timeout`: a run longer than this stops at its next step and fails.
     private let jobTimeout: Double
     private let metrics: ServiceMetrics
+    /// What a failure is stored as: the HTTP edge's problem for it (`JobError.init(describing:)`); the
+    /// pool itself knows no status codes.
+    private let describeFailure: @Sendable (any Error) -> JobError
     let budget: MemoryBudget
     private let heartbeatInterval: Double
     private let heartbeats = DispatchQueue(label: "deepresize.heartbeats")
@@ -47,6 +50,7 @@ final class WorkerPool: Sendable {
     }
 
     init(store: any JobStore, pipeline: ResizePipeline, waiters: JobWaiters, count: Int, logger: Logger,
+         describeFailure: @escaping @Sendable (any Error) -> JobError,
          progressInterval: Double = 0.25, metrics: ServiceMetrics = ServiceMetrics(), budget: MemoryBudget = .unlimited,
          jobTimeout: Double = .infinity, heartbeatInterval: Double = 10) {
         self.store = store
@@ -59,6 +63,7 @@ final class WorkerPool: Sendable {
         self.budget = budget
         self.jobTimeout = jobTimeout
         self.heartbeatInterval = heartbeatInterval
+        self.describeFailure = describeFailure
     }
 
     func start() {
@@ -150,9 +155,9 @@ final class WorkerPool: Sendable {
                 return nil
             }
             let bytes = pipeline.estimatedJobBytes(for: next, encodedBytes: store.inputByteCount(next) ?? 0)
-            if let problem = budget.refusal(for: bytes) {
+            if let refusal = budget.refusal(for: bytes) {
                 // Accepted under a larger budget (or an older estimate); it would wait forever.
-                refuse(next, problem)
+                refuse(next, refusal)
                 continue
             }
             guard budget.reserve(bytes, timeout: 1) else {
@@ -182,11 +187,11 @@ final class WorkerPool: Sendable {
     }
 
     /// Fails a queued job whose estimate exceeds the whole budget.
-    private func refuse(_ job: JobRecord, _ problem: Problem) {
+    private func refuse(_ job: JobRecord, _ refusal: ResizeRefusal) {
         do {
             guard let claim = try store.claim(id: job.id) else { return }
-            logger.warning("job refused: larger than the memory budget", metadata: ["job": "\(job.id)", "error": "\(problem)"])
-            if try store.finish(claim, as: .failed(JobError(status: problem.status, title: problem.title, detail: problem.detail))) {
+            logger.warning("job refused: larger than the memory budget", metadata: ["job": "\(job.id)", "error": "\(refusal)"])
+            if try store.finish(claim, as: .failed(describeFailure(refusal))) {
                 recordFinish(claim, .failed, started: monotonicSeconds())
             }
             waiters.finished(id: job.id)
@@ -251,14 +256,14 @@ final class WorkerPool: Sendable {
                 recordFinish(claim, .canceled, started: started)
             }
             logger.info("job \(stored ? "succeeded" : "finished after it was canceled")",
-                        metadata: ["job": "\(job.id)", "seconds": "\(rounded(monotonicSeconds() - started))"])
+                        metadata: ["job": "\(job.id)", "seconds": "\(formatSeconds(monotonicSeconds() - started, decimals: 3))"])
         } catch is OperationCancelled {
             finishInterrupted(claim, started: started)
         } catch {
-            let problem = Problem(error)
-            logger.warning("job failed", metadata: ["job": "\(job.id)", "error": "\(problem)"])
+            let failure = describeFailure(error)
+            logger.warning("job failed", metadata: ["job": "\(job.id)", "error": "\(failure.status) \(failure.title): \(failure.detail)"])
             do {
-                if try store.finish(claim, as: .failed(JobError(status: problem.status, title: problem.title, detail: problem.detail))) {
+                if try store.finish(claim, as: .failed(failure)) {
                     recordFinish(claim, .failed, started: started)
                 }
             } catch {
@@ -284,9 +289,9 @@ final class WorkerPool: Sendable {
             if lost {
                 logger.warning("job stopped: its lease was lost", metadata: ["job": "\(claim.job.id)"])
             } else if timedOut && !state.withLock({ $0.canceled.contains(claim.job.id) }) {
-                let problem = Problem.unprocessable("the job ran longer than job_timeout (\(ServiceConfig.formatSeconds(jobTimeout)) s) and was stopped; ask for a smaller size or fewer iterations")
-                logger.warning("job timed out", metadata: ["job": "\(claim.job.id)", "seconds": "\(rounded(monotonicSeconds() - started))"])
-                if try store.finish(claim, as: .failed(JobError(status: problem.status, title: problem.title, detail: problem.detail))) {
+                let refusal = ResizeRefusal.outsideLimits("the job ran longer than job_timeout (\(formatSeconds(jobTimeout)) s) and was stopped; ask for a smaller size or fewer iterations")
+                logger.warning("job timed out", metadata: ["job": "\(claim.job.id)", "seconds": "\(formatSeconds(monotonicSeconds() - started, decimals: 3))"])
+                if try store.finish(claim, as: .failed(describeFailure(refusal))) {
                     recordFinish(claim, .failed, started: started)
                 }
             } else if byShutdown {
@@ -312,4 +317,3 @@ extension WorkerPool {
     }
 }
 
-func rounded(_ seconds: Double) -> String { String((seconds * 1000).rounded() / 1000) }

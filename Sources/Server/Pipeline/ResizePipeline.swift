@@ -3,7 +3,8 @@ public import ImageCodecs
 import Glibc
 
 /// decode → resize → encode, the same for the HTTP path, the workers and the CLI. It holds only limits
-/// and settings; the methods themselves live in Engine.
+/// and settings; the methods themselves live in Engine. What it refuses, it refuses with a `ResizeRefusal`
+/// (the HTTP edge turns that into a problem).
 public struct ResizePipeline: Sendable {
     var limits: DecodeLimits
     var maxOutputDimension: Int
@@ -55,12 +56,12 @@ public struct ResizePipeline: Sendable {
         // Not a JPEG, PNG or WebP: unrecognizedFormat, or unsupported naming a known format (GIF, AVIF…).
         let header = try ImageDecoder.readHeader(bytes)
         if header.width * header.height > limits.maxPixels {
-            throw Problem.unprocessable("source resolution \(megapixels(header.width * header.height)) MP (\(header.width)×\(header.height)) exceeds \(megapixels(limits.maxPixels)) MP")
+            throw ResizeRefusal.outsideLimits("source resolution \(megapixels(header.width * header.height)) MP (\(header.width)×\(header.height)) exceeds \(megapixels(limits.maxPixels)) MP")
         }
         let size = options.targetSize(sourceWidth: header.width, sourceHeight: header.height)
         try checkOutput(width: size.width, height: size.height, method: options.method)
         if options.format == .webp && max(size.width, size.height) > ImageEncoder.webpMaxDimension {
-            throw Problem.unprocessable("output \(size.width)×\(size.height) exceeds WebP's largest dimension \(ImageEncoder.webpMaxDimension); ask for format=png or format=jpeg")
+            throw ResizeRefusal.outsideLimits("output \(size.width)×\(size.height) exceeds WebP's largest dimension \(ImageEncoder.webpMaxDimension); ask for format=png or format=jpeg")
         }
         try checkMethodSize(header, width: size.width, height: size.height, method: options.method)
         return (header, size.width, size.height)
@@ -70,14 +71,14 @@ public struct ResizePipeline: Sendable {
         switch method {
         case .scale:
             if width > maxOutputDimension || height > maxOutputDimension {
-                throw Problem.unprocessable("output \(width)×\(height) exceeds the largest dimension \(maxOutputDimension) for method=scale")
+                throw ResizeRefusal.outsideLimits("output \(width)×\(height) exceeds the largest dimension \(maxOutputDimension) for method=scale")
             }
             if width * height > maxScaleOutputPixels {
-                throw Problem.unprocessable("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxScaleOutputPixels)) MP for method=scale (max_scale_output_pixels)")
+                throw ResizeRefusal.outsideLimits("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxScaleOutputPixels)) MP for method=scale (max_scale_output_pixels)")
             }
         case .seam, .deep:
             if width * height > maxDeepOutputPixels {
-                throw Problem.unprocessable("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxDeepOutputPixels)) MP for method=\(method.rawValue)")
+                throw ResizeRefusal.outsideLimits("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxDeepOutputPixels)) MP for method=\(method.rawValue)")
             }
         }
     }
@@ -94,12 +95,12 @@ public struct ResizePipeline: Sendable {
             return
         case .seam:
             if width > SeamCarving.maximumSide || height > SeamCarving.maximumSide {
-                throw Problem.unprocessable("output \(width)×\(height) has a side over \(SeamCarving.maximumSide) px, the most method=seam handles")
+                throw ResizeRefusal.outsideLimits("output \(width)×\(height) has a side over \(SeamCarving.maximumSide) px, the most method=seam handles")
             }
             let work = seamWork(sourceWidth: header.width, sourceHeight: header.height, sourceFormat: header.format,
                                 width: width, height: height)
             if work.pixelSeams > maxSeamWork {
-                throw Problem.unprocessable("method=seam from \(header.width)×\(header.height) to \(width)×\(height) carves or inserts \(work.seams) seams through images of up to \(work.pixels) pixels: \(scientific(work.pixelSeams)) pixels × seams, over max_seam_work (\(scientific(maxSeamWork))); ask for a size closer to the input's aspect ratio, or use method=scale")
+                throw ResizeRefusal.outsideLimits("method=seam from \(header.width)×\(header.height) to \(width)×\(height) carves or inserts \(work.seams) seams through images of up to \(work.pixels) pixels: \(scientific(work.pixelSeams)) pixels × seams, over max_seam_work (\(scientific(maxSeamWork))); ask for a size closer to the input's aspect ratio, or use method=scale")
             }
         case .deep:
             let geometry = decodedGeometry(method: .deep, sourceWidth: header.width, sourceHeight: header.height,
@@ -108,13 +109,13 @@ public struct ResizePipeline: Sendable {
             guard !geometry.isUniform else { return }
             let least = DeepResizer.minimumOutputSide
             if width < least || height < least {
-                throw Problem.unprocessable("output \(width)×\(height) is too small for method=deep to change its aspect ratio: each side needs at least \(least) px; use method=scale or seam")
+                throw ResizeRefusal.outsideLimits("output \(width)×\(height) is too small for method=deep to change its aspect ratio: each side needs at least \(least) px; use method=scale or seam")
             }
             // ResizeGeometry keeps the working image at least this large; checked all the same, as the
             // network cannot run below it.
             let side = DeepResizer.minimumInputSide
             if geometry.working.width < side || geometry.working.height < side {
-                throw Problem.unprocessable("method=deep works on this image at \(geometry.working) and needs at least \(side)×\(side) px; use method=scale or seam")
+                throw ResizeRefusal.outsideLimits("method=deep works on this image at \(geometry.working) and needs at least \(side)×\(side) px; use method=scale or seam")
             }
         }
     }
@@ -133,7 +134,7 @@ public struct ResizePipeline: Sendable {
     /// `deep` needs the network's weights.
     public func checkAvailable(_ method: ResizeMethod) throws {
         if method == .deep && network == nil {
-            throw Problem.unavailable("method=deep needs the VGG-16 weights, which are not loaded: \(networkProblem ?? "unknown reason")")
+            throw ResizeRefusal.unavailable("method=deep needs the VGG-16 weights, which are not loaded: \(networkProblem ?? "unknown reason")")
         }
     }
 
@@ -201,17 +202,13 @@ public struct ResizePipeline: Sendable {
             return Outcome(image: try SeamCarving.resize(start, width: width, height: height, context: context))
         case .deep:
             try checkAvailable(.deep)
-            guard let network else { throw Problem.internal("no network") }
-            do {
-                let result = try DeepResizer.resize(image, width: width, height: height, options: deepOptions(options),
-                                                    network: network, context: context)
-                var overlay: RasterImage?
-                if let mask = result.mask, let working = result.working { overlay = mask.overlay(on: working) }
-                return Outcome(image: result.image, deepReport: result.report, maskOverlay: overlay,
-                               deepSummary: result.summary)
-            } catch let error as DeepResizeError {
-                throw Problem.unprocessable(error.description)
-            }
+            guard let network else { throw ResizeRefusal.unavailable("method=deep needs the VGG-16 weights, which are not loaded") }
+            let result = try DeepResizer.resize(image, width: width, height: height, options: deepOptions(options),
+                                                network: network, context: context)
+            var overlay: RasterImage?
+            if let mask = result.mask, let working = result.working { overlay = mask.overlay(on: working) }
+            return Outcome(image: result.image, deepReport: result.report, maskOverlay: overlay,
+                           deepSummary: result.summary)
         }
     }
 
@@ -254,32 +251,4 @@ public struct ResizePipeline: Sendable {
         return Run(output: output, timings: timings, mask: mask, deepReport: outcome.deepReport,
                    deepSummary: outcome.deepSummary, colour: decoded.colour)
     }
-}
-
-/// 4.2e11, 4e9: large counts in problem details.
-func scientific(_ value: Int) -> String {
-    guard value >= 100_000 else { return String(value) }
-    var mantissa = Double(value)
-    var exponent = 0
-    while mantissa >= 10 { mantissa /= 10; exponent += 1 }
-    let rounded = (mantissa * 10).rounded() / 10
-    return (rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)) + "e" + String(exponent)
-}
-
-func megapixels(_ pixels: Int) -> String {
-    let mp = Double(pixels) / 1_000_000
-    let tenths = (mp * 10).rounded() / 10
-    return tenths.rounded() == tenths ? String(Int(tenths)) : String(tenths)
-}
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-func wallClockSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -52,6 +52,13 @@ extension Problem {
         switch error {
         case let problem as Problem:
             self = problem
+        case let stored as JobError:
+            self = Problem(status: stored.status, title: stored.title, detail: stored.detail)
+        case let refusal as ResizeRefusal:
+            switch refusal {
+            case .outsideLimits(let reason): self = .unprocessable(reason)
+            case .unavailable(let reason): self = .unavailable(reason)
+            }
         case let codec as ImageCodecError:
             switch codec {
             case .unrecognizedFormat:
@@ -87,5 +94,14 @@ extension Problem {
         default:
             self = .internal(String(describing: error))
         }
+    }
+}
+
+extension JobError {
+    /// How a job that failed with `error` is stored: the problem `Problem.init(_:)` makes of it, so a
+    /// failed job and a refused request say the same. The worker pool is given this (it knows no statuses).
+    public init(describing error: any Error) {
+        let problem = Problem(error)
+        self.init(status: problem.status, title: problem.title, detail: problem.detail)
     }
 }

@@ -48,7 +48,7 @@ final class ResizeService: HTTPHandler {
             guard route == .resize else { return nil }
             if shuttingDown.load(ordering: .relaxed) { return Problem.unavailable("the service is shutting down", retryAfter: 5).response }
             do {
-                _ = try ResizeOptions.parse(head.query, defaultWait: config.defaultWait, maxWait: config.maxWait)
+                _ = try ResizeRequest.parse(head.query, defaultWait: config.defaultWait, maxWait: config.maxWait)
                 _ = try Self.uploadKind(contentType: head.headers["Content-Type"])
                 try Self.checkContentEncoding(head)
             } catch {
@@ -112,11 +112,12 @@ final class ResizeService: HTTPHandler {
     // MARK: POST /resize
 
     private func resize(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) throws {
-        let options = try ResizeOptions.parse(request.head.query, accept: request.head.headers.values("Accept").joined(separator: ","),
+        let parsed = try ResizeRequest.parse(request.head.query, accept: request.head.headers.values("Accept").joined(separator: ","),
                                               defaultQuality: config.jpegQuality, defaultWait: config.defaultWait, maxWait: config.maxWait)
         try Self.checkContentEncoding(request.head)
         // Without `format`, Accept chose the encoding: caches must key the answer on it.
-        let respond = options.formatFromAccept ? Self.varyingOnAccept(respond) : respond
+        let options = parsed.options
+        let respond = parsed.formatFromAccept ? Self.varyingOnAccept(respond) : respond
         let image = try Self.imageBytes(of: request)
         let (header, width, height) = try pipeline.inspect(image, options: options)
         if options.method.isQueued {
@@ -139,10 +140,10 @@ final class ResizeService: HTTPHandler {
                                                 inputWidth: header.width, inputHeight: header.height)
                     workers.jobQueued()
                     logger.info("job queued", metadata: ["job": "\(job.id)", "method": "\(job.method)", "size": "\(width)x\(height)"])
-                    if preferAsync || options.wait == 0 {
+                    if preferAsync || parsed.wait == 0 {
                         respond(try accepted(job))
                     } else {
-                        waitForJob(job.id, timeout: options.wait, request: head, respond: respond)
+                        waitForJob(job.id, timeout: parsed.wait, request: head, respond: respond)
                     }
                 } else {
                     let run = try pipeline.run(image, options: options, width: width, height: height)
@@ -188,11 +189,10 @@ final class ResizeService: HTTPHandler {
             var response = try imageResponse(job)
             let queued = (job.startedAt ?? job.createdAt) - job.createdAt
             let processed = (job.finishedAt ?? job.createdAt) - (job.startedAt ?? job.createdAt)
-            response.headers.set("Server-Timing", "queue;dur=\(ms(queued)), process;dur=\(ms(processed))")
+            response.headers.set("Server-Timing", "queue;dur=\(formatMilliseconds(queued)), process;dur=\(formatMilliseconds(processed))")
             return response
         case .failed:
-            var response = (job.error.map { Problem(status: $0.status, title: $0.title, detail: $0.detail) }
-                ?? Problem.internal("job \(id) failed")).response
+            var response = (job.error.map { Problem($0) } ?? Problem.internal("job \(id) failed")).response
             response.headers.set("X-Job-Id", id)
             return response
         case .queued, .running, .canceled:
@@ -384,11 +384,9 @@ final class ResizeService: HTTPHandler {
     }
 
     static func serverTiming(queue: Double, _ timings: ResizePipeline.Timings) -> String {
-        "queue;dur=\(ms(queue)), decode;dur=\(ms(timings.decode)), process;dur=\(ms(timings.process)), encode;dur=\(ms(timings.encode))"
+        "queue;dur=\(formatMilliseconds(queue)), decode;dur=\(formatMilliseconds(timings.decode)), process;dur=\(formatMilliseconds(timings.process)), encode;dur=\(formatMilliseconds(timings.encode))"
     }
 }
-
-private func ms(_ seconds: Double) -> String { String((seconds * 10_000).rounded() / 10) }
 
 /// Compares every byte of `secret` whatever `guess` is, so the time taken does not depend on where they differ.
 private func constantTimeEquals(_ guess: [UInt8], _ secret: [UInt8]) -> Bool {
@@ -407,15 +405,6 @@ extension Route {
         case .resize, .job, .jobResult, .jobMask: true
         case .health, .ready, .metrics, .openAPI, .page: false
         }
-    }
-}
-
-extension JobParams {
-    init(_ options: ResizeOptions, width: Int, height: Int) {
-        let deep = options.method == .deep
-        self.init(width: width, height: height, op: deep ? options.featureOperator.rawValue : nil,
-                  protect: deep ? options.protect : nil, iterations: deep ? options.iterations : nil,
-                  format: options.format.rawValue, quality: options.format.isLossy ? options.quality : nil)
     }
 }
 

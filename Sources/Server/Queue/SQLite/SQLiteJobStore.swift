@@ -82,11 +82,8 @@ public final class SQLiteJobStore: JobStore {
     /// Where the sweep moves job directories the database does not know (DIR/unclaimed/<name>).
     static let unclaimedDirectoryName = "unclaimed"
 
-    public static let systemClock: @Sendable () -> Double = {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-    }
+    /// Unix seconds (`wallClockSeconds`); tests pass a clock of their own.
+    public static let systemClock: @Sendable () -> Double = { wallClockSeconds() }
 
     var databasePath: String { directory + "/jobs.sqlite3" }
     private var jobsDirectory: String { directory + "/jobs" }

@@ -61,14 +61,6 @@ extension ResizePipeline {
         return geometry(method: method, sourceWidth: decoded.width, sourceHeight: decoded.height, width: width, height: height)
     }
 
-    /// The estimate for a stored job; 0 when its record names no method this server knows (the run fails
-    /// it anyway).
-    func estimatedJobBytes(for job: JobRecord, encodedBytes: Int) -> Int {
-        guard let method = ResizeMethod(rawValue: job.method), let format = ImageFormat(rawValue: job.inputFormat) else { return 0 }
-        return estimatedJobBytes(method: method, sourceWidth: job.inputWidth, sourceHeight: job.inputHeight, sourceFormat: format,
-                                 encodedBytes: encodedBytes, width: job.params.width, height: job.params.height)
-    }
-
     /// The size `ImageDecoder.decode` returns: a JPEG at the smallest DCT scale n/8 whose size still covers
     /// `minimum` (libjpeg rounds each side up), a PNG as it is.
     static func decodedSize(format: ImageFormat, width: Int, height: Int,
@@ -80,12 +72,4 @@ extension ResizePipeline {
         }
         return (width, height)
     }
-}
-
-/// "2.9 GB", "350 MB", "12 kB": decimal units, as the problem details and logs show sizes.
-public func formatBytes(_ bytes: Int) -> String {
-    let value = Double(bytes)
-    if value >= 1e9 { return String((value / 1e8).rounded() / 10) + " GB" }
-    if value >= 1e6 { return String(Int((value / 1e6).rounded())) + " MB" }
-    return String(Int((value / 1e3).rounded(.up))) + " kB"
 }
