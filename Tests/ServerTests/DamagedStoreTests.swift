@@ -10,7 +10,7 @@ import Testing
     /// Overwrites the `jobs` table's root page (everything checkpointed into the main file first, and the
     /// connection's cache dropped, so the next statement reads the damage).
     static func damageJobsTable(_ store: SQLiteJobStore, directory: String) throws {
-        try store.checkpointForTests()
+        try store.checkpoint()
         let root: Int
         do {
             let raw = try SQLiteConnection(path: directory + "/jobs.sqlite3", readOnly: true)

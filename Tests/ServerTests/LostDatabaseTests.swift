@@ -100,7 +100,7 @@ import Testing
         let original = try Self.temp()
         let store = try Self.store(original)
         let before = try Self.populate(store)
-        try store.checkpointForTests()
+        try store.checkpoint()
         let after = try Self.populate(store)
         let copy = try Self.snapshot(original, wal: .overwriteHeader)
         let reopened = try Self.store(copy)

@@ -1,11 +1,19 @@
-// Schema of the job database, versioned through `PRAGMA user_version`. Migrations run in order inside
-// one IMMEDIATE transaction each; append new ones, never edit a shipped one.
+// Schema of the job database, versioned through `PRAGMA user_version`. Each migration is a value with its
+// version and a name; the ones a database lacks run in order inside one IMMEDIATE transaction. Append new
+// ones, never edit a shipped one.
+
+/// One step of the schema.
+struct JobMigration: Sendable {
+    /// The `user_version` the database has after it (1, 2, …: its place in `JobSchema.migrations`).
+    let version: Int
+    /// What it changes, for the reader of the list.
+    let name: String
+    let sql: String
+}
 
 enum JobSchema {
-    /// migrations[i] takes the database from version i to version i+1.
-    static let migrations: [String] = [
-        // v1
-        """
+    static let migrations: [JobMigration] = [
+        JobMigration(version: 1, name: "jobs (FIFO by seq, leases), meta (identity, readiness heartbeat)", sql: """
         CREATE TABLE jobs (
             seq               INTEGER PRIMARY KEY,          -- FIFO order (rowids grow monotonically)
             id                TEXT NOT NULL UNIQUE,         -- lowercase UUID
@@ -30,10 +38,10 @@ enum JobSchema {
         CREATE INDEX jobs_status_seq ON jobs (status, seq);
         CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;   -- readiness heartbeat
         CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
-        """,
+        """),
     ]
 
-    static var currentVersion: Int { migrations.count }
+    static var currentVersion: Int { migrations.last?.version ?? 0 }
 
     /// Brings the database to `currentVersion`. A database written by a newer build is refused rather
     /// than guessed at.
@@ -50,10 +58,10 @@ enum JobSchema {
             if version > currentVersion {
                 throw JobStoreError.unsupportedSchema(found: version, supported: currentVersion)
             }
-            for next in version..<currentVersion {
-                try db.execute(migrations[next])
+            for migration in migrations where migration.version > version {
+                try db.execute(migration.sql)
                 // PRAGMA cannot take a bound parameter; the value is our own integer.
-                try db.execute("PRAGMA user_version = \(next + 1)")
+                try db.execute("PRAGMA user_version = \(migration.version)")
             }
         }
     }

@@ -194,9 +194,11 @@ final class SQLiteConnection {
     }
 }
 
-/// A prepared statement. Parameters are 1-based (SQLite's convention), columns 0-based.
+/// A prepared statement. Parameters are 1-based (SQLite's convention), columns 0-based or by name.
 final class SQLiteStatement {
     private var statement: OpaquePointer?
+    /// Result column indices by name (`column(_:)`), read on first use.
+    private var columnIndices: [String: Int32]?
     private let connection: SQLiteConnection
     let sql: String
 
@@ -298,4 +300,28 @@ final class SQLiteStatement {
     func optionalInt(_ column: Int32) -> Int? { isNull(column) ? nil : int(column) }
     func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
     func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
+
+    // MARK: columns by name
+
+    /// The index of the result column `name`, as the SELECT or RETURNING clause names it (read from the
+    /// statement once). A name the statement does not have is an error, never another column's value.
+    func column(_ name: String) throws -> Int32 {
+        if columnIndices == nil {
+            var indices: [String: Int32] = [:]
+            for index in 0..<sqlite3_column_count(statement) {
+                if let name = sqlite3_column_name(statement, index) { indices[String(cString: name)] = index }
+            }
+            columnIndices = indices
+        }
+        guard let index = columnIndices?[name] else {
+            throw SQLiteError(code: SQLITE_RANGE, message: "no result column named \(name)", context: "reading \(sql)")
+        }
+        return index
+    }
+
+    func int(_ name: String) throws -> Int { int(try column(name)) }
+    func double(_ name: String) throws -> Double { double(try column(name)) }
+    func text(_ name: String) throws -> String { text(try column(name)) }
+    func optionalDouble(_ name: String) throws -> Double? { optionalDouble(try column(name)) }
+    func optionalText(_ name: String) throws -> String? { optionalText(try column(name)) }
 }
