@@ -9,7 +9,7 @@ public final class Service: Sendable {
     private let store: any JobStore
     private let workers: WorkerPool
     private let waiters: JobWaiters
-    private let routes: ResizeService
+    private let routes: RequestRouter
     private let http: HTTPServer
     private let logger: Logger
     private let housekeeping = DispatchQueue(label: "deepresize.housekeeping")
@@ -57,8 +57,8 @@ public final class Service: Sendable {
         workers = WorkerPool(store: store, pipeline: pipeline, waiters: waiters, count: config.workers, logger: logger,
                              describeFailure: JobError.init(describing:),
                              metrics: metrics, budget: budget, jobTimeout: config.jobTimeout)
-        routes = ResizeService(config: config, store: store, pipeline: pipeline, workers: workers,
-                               waiters: waiters, logger: logger, metrics: metrics)
+        let jobs = JobCoordinator(store: store, workers: workers, waiters: waiters, metrics: metrics, logger: logger)
+        routes = RequestRouter(config: config, pipeline: pipeline, jobs: jobs, logger: logger, metrics: metrics)
         var http = HTTPServerConfiguration()
         http.host = config.host
         http.port = config.port

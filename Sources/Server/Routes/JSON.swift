@@ -52,3 +52,19 @@ indirect enum JSON: Sendable, Equatable {
         }
     }
 }
+
+extension HTTPResponse {
+    /// A JSON body.
+    static func json(_ status: Int, _ body: JSON) -> HTTPResponse {
+        var response = HTTPResponse(status: status, body: body.bytes)
+        response.headers.set("Content-Type", "application/json")
+        return response
+    }
+
+    /// 200 with `body` as `contentType`.
+    static func content(_ body: [UInt8], type contentType: String) -> HTTPResponse {
+        var response = HTTPResponse(status: 200, body: body)
+        response.headers.set("Content-Type", contentType)
+        return response
+    }
+}

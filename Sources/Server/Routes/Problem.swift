@@ -1,6 +1,7 @@
 import Engine
 import HTTPCore
 import ImageCodecs
+import Logging
 
 /// An RFC 9457 problem: what every error answer of the service carries.
 public struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
@@ -42,6 +43,16 @@ public struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
     }
     static func `internal`(_ detail: String) -> Problem {
         Problem(status: 500, title: "Internal Server Error", detail: detail)
+    }
+
+    /// The answer to a request that failed with `error`; a 5xx is logged with the request, since it is the
+    /// server's fault (a 4xx is the client's, and the access log has it).
+    static func response(to error: any Error, for head: HTTPRequestHead, logger: Logger) -> HTTPResponse {
+        let problem = Problem(error)
+        if problem.status >= 500 {
+            logger.error("\(head.method) \(head.path): \(problem)")
+        }
+        return problem.response
     }
 }
 
