@@ -36,9 +36,9 @@ import Testing
     }
 
     @Test func aMissingSideKeepsTheAspectRatio() throws {
-        #expect(try parse([("w", "400")]).targetSize(sourceWidth: 4000, sourceHeight: 3000) == (400, 300))
-        #expect(try parse([("h", "300")]).targetSize(sourceWidth: 1920, sourceHeight: 1080) == (533, 300))
-        #expect(try parse([("w", "1")]).targetSize(sourceWidth: 5000, sourceHeight: 10) == (1, 1))
+        #expect(try parse([("w", "400")]).options.targetSize(sourceWidth: 4000, sourceHeight: 3000) == (400, 300))
+        #expect(try parse([("h", "300")]).options.targetSize(sourceWidth: 1920, sourceHeight: 1080) == (533, 300))
+        #expect(try parse([("w", "1")]).options.targetSize(sourceWidth: 5000, sourceHeight: 10) == (1, 1))
     }
 
     @Test func routesAnswer404And405() {

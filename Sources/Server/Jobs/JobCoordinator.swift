@@ -1,4 +1,4 @@
-public import ImageCodecs
+import ImageCodecs
 import Logging
 
 /// The jobs side of the routes: it queues a submission in the store and wakes a worker, cancels a job

@@ -1,5 +1,5 @@
 import Engine
-public import ImageCodecs
+import ImageCodecs
 
 // A job's options as the store keeps them (`JobParams`, JSON in its row) and as the pipeline takes them
 // (`ResizeOptions`): the one place that maps one to the other, both ways.

@@ -1,3 +1,5 @@
+import Engine
+
 /// `POST /resize`'s query and `Accept` header, validated: the options of the resize plus what only the HTTP
 /// request has (how long to wait for a job, whether `Accept` chose the format). Every parameter appears at
 /// most once; an unknown one or a bad value is a 400 that names the parameter and what it accepts.

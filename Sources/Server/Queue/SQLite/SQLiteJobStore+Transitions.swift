@@ -329,7 +329,7 @@ extension SQLiteJobStore {
                                at time: Double) throws {
         let update = try db.prepare("UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?")
         try update.bind(1, status.rawValue)
-        try update.bind(2, try error.map(encodeJSON))
+        try update.bind(2, try error.map(JobRows.json))
         try update.bind(3, time)
         try update.bind(4, id)
         try update.step()
