@@ -74,9 +74,9 @@ let package = Package(
             ],
             swiftSettings: strict),
 
-        // Helpers shared by the test suites: a seeded random generator and a raw-socket HTTP client
-        // (RawClient, independent of HTTPCore so it can test HTTPCore's parser and writer).
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        // Helpers shared by the test suites: a seeded random generator, images made in code (TestImages) and a
+        // raw-socket HTTP client (RawClient, independent of HTTPCore so it can test HTTPCore's parser and writer).
+        .target(name: "TestSupport", dependencies: ["ImageCodecs"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ImageCodecs", "TestSupport"], exclude: ["python"], swiftSettings: strict),

@@ -3,6 +3,7 @@ import ImageCodecs
 import Logging
 import Testing
 @testable import Server
+import TestSupport
 
 /// Issue 11, item 3: a page of the database goes bad while the server runs. /readyz must stop saying ready,
 /// and a job whose end the database will not take must not look running forever.

@@ -5,6 +5,7 @@ import Logging
 import Synchronization
 import Testing
 @testable import Server
+import TestSupport
 
 /// The job memory budget: where its default comes from, how reservations wait and wake, how the worker
 /// pool runs jobs that do not fit together one after the other, and the 422 for a job larger than it.

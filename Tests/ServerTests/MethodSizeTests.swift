@@ -4,6 +4,7 @@ import ImageCodecs
 import Testing
 
 @testable import Server
+import TestSupport
 
 /// The sizes a method cannot handle are refused by `inspect` with a 422 that says why, before the memory
 /// estimate runs and before any pixel is decoded (issue 11: each of these requests killed the server with

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Server
+import TestSupport
 
 /// `GET /metrics` of the real server: Prometheus text with the series README lists, and counters that move
 /// with the requests and jobs a client makes.

@@ -4,6 +4,7 @@ import ImageCodecs
 import Testing
 
 @testable import Server
+import TestSupport
 
 /// Every input size × output size × method × operator through what `POST /resize` and the workers do, in
 /// process: `inspect` (the size checks), the memory estimate (which runs before the job is queued, and which

@@ -3,6 +3,7 @@ import ImageCodecs
 import Logging
 import Testing
 @testable import Server
+import TestSupport
 
 /// What a finished job says about its progress: the store is written at most every `progressInterval`, so
 /// a run that ends between two writes — a deep run stopped early on stalled progress, short of
