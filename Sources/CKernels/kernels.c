@@ -107,6 +107,56 @@ void ck_conv3x3_avx512(const float *in, int C, size_t inStride, int wp,
     }
 }
 
+// Few output channels (the backward of the first layer, 64 → 3): blocks of 4 outputs × 6 vectors of 16
+// positions, so the 24 accumulators are all used (the 8-output kernel would waste 5 of 8 rows).
+// Weights: ck_pack_weights' layout ([O/8][C][9][8]).
+__attribute__((target("avx512f")))
+void ck_conv3x3_narrow_avx512(const float *in, int C, size_t inStride, int wp,
+                              const float *packed, const float *bias, int O,
+                              float *out, size_t outStride, long p0, long p1) {
+    const long off[9] = {-wp - 1, -wp, -wp + 1, -1, 0, 1, wp - 1, wp, wp + 1};
+    for (int o0 = 0; o0 < O; o0 += 4) {
+        const int no = O - o0 < 4 ? O - o0 : 4;
+        const float *wb = packed + (size_t)(o0 / 8) * C * 72;
+        const int lane0 = o0 % 8;
+        for (long p = p0; p < p1; p += 96) {
+            __m512 acc[4][6];
+            for (int o = 0; o < 4; o++)
+                for (int j = 0; j < 6; j++) acc[o][j] = _mm512_setzero_ps();
+            for (int c = 0; c < C; c++) {
+                const float *x = in + (size_t)c * inStride + p;
+                const float *w = wb + (size_t)c * 72 + lane0;
+                // The planes are far apart and each is read in short runs: fetch the rows two channels
+                // ahead (the hardware prefetcher cannot follow 3·C streams).
+                if (c + 2 < C) {
+                    const char *ahead = (const char *)(x + 2 * inStride - wp - 1);
+                    for (int r = 0; r < 3; r++)
+                        for (int l = 0; l < 7; l++) _mm_prefetch(ahead + (size_t)r * wp * 4 + 64 * l, _MM_HINT_T0);
+                }
+                for (int k = 0; k < 9; k++) {
+                    const float *xk = x + off[k];
+                    __m512 xv[6];
+                    for (int j = 0; j < 6; j++) xv[j] = _mm512_loadu_ps(xk + 16 * j);
+                    for (int o = 0; o < 4; o++) {
+                        const __m512 wv = _mm512_set1_ps(w[k * 8 + o]);
+                        for (int j = 0; j < 6; j++) acc[o][j] = _mm512_fmadd_ps(wv, xv[j], acc[o][j]);
+                    }
+                }
+            }
+            for (int j = 0; j < 6; j++) {
+                const long q = p + 16 * j;
+                if (q >= p1) break;
+                const __mmask16 m = (p1 - q >= 16) ? (__mmask16)0xFFFF : (__mmask16)((1u << (p1 - q)) - 1);
+                for (int o = 0; o < no; o++) {
+                    __m512 v = acc[o][j];
+                    if (bias) v = _mm512_add_ps(v, _mm512_set1_ps(bias[o0 + o]));
+                    _mm512_mask_storeu_ps(out + (size_t)(o0 + o) * outStride + q, m, v);
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Winograd F(2×2, 3×3). U = G g Gᵀ (weights), V = Bᵀ d B (4×4 input patch), Y = Aᵀ (U ⊙ V) A, with
 //   G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],  Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  Aᵀ = [1 1 1 0; 0 1 −1 −1].
@@ -319,13 +369,37 @@ void ck_conv3x3_winograd_avx512(const float *in, int C, size_t inStride, int H, 
 // ---------------------------------------------------------------------------------------------------
 // Max-pooling.
 
+// 16 windows at a time: two rows of 32 columns, the larger of each column pair (even lanes after a swap),
+// compacted into 16 results.
+__attribute__((target("avx512f")))
+static void maxpool_rows_avx512(const float *r0, const float *r1, float *d, int wo) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    int x = 0;
+    for (; x + 16 <= wo; x += 16) {
+        const __m512 a = _mm512_max_ps(_mm512_loadu_ps(r0 + 2 * x), _mm512_loadu_ps(r1 + 2 * x));
+        const __m512 b = _mm512_max_ps(_mm512_loadu_ps(r0 + 2 * x + 16), _mm512_loadu_ps(r1 + 2 * x + 16));
+        const __m512 as = _mm512_permute_ps(a, 0xB1), bs = _mm512_permute_ps(b, 0xB1);
+        _mm512_storeu_ps(d + x, _mm512_permutex2var_ps(_mm512_max_ps(a, as), even, _mm512_max_ps(b, bs)));
+    }
+    for (; x < wo; x++) {
+        const float a = r0[2 * x] > r0[2 * x + 1] ? r0[2 * x] : r0[2 * x + 1];
+        const float b = r1[2 * x] > r1[2 * x + 1] ? r1[2 * x] : r1[2 * x + 1];
+        d[x] = a > b ? a : b;
+    }
+}
+
 void ck_maxpool2x2(const float *in, size_t inStride, int H, int W, float *out, size_t outStride, int c0, int c1) {
     const int ho = H / 2, wo = W / 2;
     const size_t wpi = (size_t)W + 2, wpo = (size_t)wo + 2;
+    const int vector = ck_has_avx512();
     for (int c = c0; c < c1; c++) {
         for (int y = 0; y < ho; y++) {
             const float *r0 = in + (size_t)c * inStride + (size_t)(2 * y + 1) * wpi + 1, *r1 = r0 + wpi;
             float *d = out + (size_t)c * outStride + (size_t)(y + 1) * wpo + 1;
+            if (vector) {
+                maxpool_rows_avx512(r0, r1, d, wo);
+                continue;
+            }
             for (int x = 0; x < wo; x++) {
                 const float a = r0[2 * x] > r0[2 * x + 1] ? r0[2 * x] : r0[2 * x + 1];
                 const float b = r1[2 * x] > r1[2 * x + 1] ? r1[2 * x] : r1[2 * x + 1];

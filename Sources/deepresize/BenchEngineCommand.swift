@@ -34,8 +34,23 @@ struct BenchEngineCommand: ParsableCommand {
     @Option(help: "Untimed runs first.")
     var warmup: Int = 2
 
-    @Option(help: "Convolution kernel: best, gemm or avx512.")
+    @Option(help: "Convolution kernel: best, gemm, avx512 or winograd.")
     var kernel: String = "best"
+
+    @Option(help: "Products of the Winograd convolutions: auto, fp32 or bf16, or a comma-separated list (each is measured).")
+    var precision: String = "auto"
+
+    @Flag(help: "Measurement only: bf16 products in the forward pass too (fails the engine's accuracy bar).")
+    var bf16Forward = false
+
+    @Option(help: "Measurement only: Winograd tile, 4 (F(4x4), the engine's) or 2 (F(2x2)).")
+    var tile: Int = 4
+
+    @Flag(help: "Also print where forward+backward's time goes, step by step (summed over the timed runs).")
+    var profile = false
+
+    @Flag(help: "With --profile and --threads 1: time the steps by CPU time (what they cost on a busy machine).")
+    var profileCPU = false
 
     @Flag(help: "Print one JSON object {forward_ms, forward_backward_ms, gflops, size, to, threads, …}, or write it to FILE: --json [FILE].")
     var json = false
@@ -54,9 +69,21 @@ struct BenchEngineCommand: ParsableCommand {
         }
         guard threads >= 1, repeats >= 1, warmup >= 0 else { throw ValidationError("--threads and --repeat must be ≥ 1") }
         guard kernel == "best" || ConvolutionKernel(rawValue: kernel) != nil else {
-            throw ValidationError("--kernel must be best, gemm or avx512")
+            throw ValidationError("--kernel must be best, gemm, avx512 or winograd")
+        }
+        guard let precisions = parsePrecisions() else {
+            throw ValidationError("--precision must be auto, fp32 or bf16, or a comma-separated list of them")
+        }
+        for p in precisions where !p.isSupported {
+            throw ValidationError("precision \(p.rawValue) is not supported on this CPU (no AVX512_BF16)")
         }
         if jsonFile != nil && !json { throw ValidationError("a FILE argument needs --json before it") }
+    }
+
+    private func parsePrecisions() -> [EnginePrecision]? {
+        let list = precision.split(separator: ",").map { EnginePrecision(rawValue: String($0)) }
+        guard !list.isEmpty, list.allSatisfy({ $0 != nil }) else { return nil }
+        return list.map { $0! }
     }
 
     /// "W1xH1,W2xH2,…" → sizes; nil when any is malformed.
@@ -71,6 +98,7 @@ struct BenchEngineCommand: ParsableCommand {
     }
 
     struct Measurement {
+        let precision: EnginePrecision
         let width: Int, height: Int
         let forward: (median: Double, min: Double)
         let forwardBackward: (median: Double, min: Double)
@@ -82,23 +110,31 @@ struct BenchEngineCommand: ParsableCommand {
         let kernel = self.kernel == "best" ? ConvolutionKernel.best : ConvolutionKernel(rawValue: self.kernel)!
         guard kernel.isSupported else { throw ValidationError("kernel \(kernel.rawValue) is not supported on this CPU") }
         let path = weights ?? VGGNetwork.defaultWeightsPath()
-        let network: VGGNetwork
-        do { network = try VGGNetwork(weightsPath: path, kernel: kernel, deepestTap: tap) } catch {
-            throw ValidationError(error.description)
-        }
         let core = EngineInfo.blasCoreName
         let coreEnv = EngineInfo.blasCoreTypeOverride ?? "unset"
         let text = !json || jsonFile != nil
+        let precisions = parsePrecisions()!
         if text {
-            print("deepresize engine: kernel \(kernel.rawValue), \(threads) threads, OpenBLAS \(core) (OPENBLAS_CORETYPE \(coreEnv)), to \(tap.rawValue)")
+            print("deepresize engine: kernel \(kernel.rawValue), \(threads) threads, OpenBLAS \(core) (OPENBLAS_CORETYPE \(coreEnv)), to \(tap.rawValue), CPU bf16 \(EngineInfo.hasBF16 ? "yes" : "no")")
         }
         var results: [Measurement] = []
-        for (w, h) in parseSizes()! {
-            let m = try measure(network: network, width: w, height: h, tap: tap)
-            results.append(m)
-            if text {
-                let workspace = FeatureExtractor.workspaceBytes(kernel: kernel, height: h, width: w, deepestTap: tap, threads: threads)
-                print("\(w)x\(h) (workspace \(workspace >> 20) MiB)")
+        for precision in precisions {
+            let network: VGGNetwork
+            do {
+                network = try VGGNetwork(weightsPath: path, kernel: kernel, precision: precision, deepestTap: tap, bf16Forward: bf16Forward,
+                                         winogradTile: tile)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            for (w, h) in parseSizes()! {
+                let m = try measure(network: network, precision: precision, width: w, height: h, tap: tap)
+                results.append(m)
+                guard text else { continue }
+                let workspace = FeatureExtractor.workspaceBytes(kernel: kernel, precision: precision, height: h, width: w,
+                                                                deepestTap: tap, threads: threads)
+                let label = precision.rawValue + (precision == .auto ? " = \(precision.resolved.rawValue)" : "") + (bf16Forward ? ", bf16 forward" : "")
+                    + (tile == 4 ? "" : ", F(\(tile)x\(tile))")
+                print("\(w)x\(h) precision \(label) (workspace \(workspace >> 20) MiB, weights \(network.weightBytes >> 20) MiB)")
                 print("  forward            median \(ms(m.forward.median)) ms  min \(ms(m.forward.min)) ms  \(String(format: "%.0f", m.flops / m.forward.median / 1e9)) GFLOP/s")
                 print("  forward+backward   median \(ms(m.forwardBackward.median)) ms  min \(ms(m.forwardBackward.min)) ms  \(String(format: "%.0f", 2 * m.flops / m.forwardBackward.median / 1e9)) GFLOP/s (2x forward FLOPs)")
             }
@@ -109,7 +145,7 @@ struct BenchEngineCommand: ParsableCommand {
                  "gflops": m.flops / m.forward.median / 1e9, "fwdbwd_gflops": 2 * m.flops / m.forwardBackward.median / 1e9,
                  "forward_min_ms": m.forward.min * 1e3, "forward_backward_min_ms": m.forwardBackward.min * 1e3,
                  "size": "\(m.width)x\(m.height)", "to": tap.rawValue, "threads": threads, "repeat": repeats,
-                 "kernel": kernel.rawValue, "openblas_core": core, "openblas_coretype_env": coreEnv]
+                 "kernel": kernel.rawValue, "precision": m.precision.rawValue, "openblas_core": core, "openblas_coretype_env": coreEnv]
             }
             // One object per size, one per line (a single size gives exactly one JSON object).
             let lines = try objects.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
@@ -120,7 +156,10 @@ struct BenchEngineCommand: ParsableCommand {
             var rows: [[String: Any]] = []
             for m in results {
                 for (kind, t) in [("fwd", m.forward), ("fwdbwd", m.forwardBackward)] {
-                    rows.append(["name": "vgg16_\(kind)_\(m.width)x\(m.height)_to_\(tap.rawValue)", "kind": kind,
+                    // The name ratio.py matches with the peer's; a second precision gets a suffix.
+                    let suffix = m.precision == precisions[0] ? "" : "_\(m.precision.rawValue)"
+                    rows.append(["name": "vgg16_\(kind)_\(m.width)x\(m.height)_to_\(tap.rawValue)\(suffix)", "kind": kind,
+                                 "precision": m.precision.rawValue,
                                  "width": m.width, "height": m.height, "threads": threads,
                                  "median_s": t.median, "min_s": t.min, "repeat": repeats])
                 }
@@ -131,7 +170,7 @@ struct BenchEngineCommand: ParsableCommand {
         }
     }
 
-    private func measure(network: VGGNetwork, width w: Int, height h: Int, tap: Tap) throws -> Measurement {
+    private func measure(network: VGGNetwork, precision: EnginePrecision, width w: Int, height h: Int, tap: Tap) throws -> Measurement {
         let extractor = try FeatureExtractor(network: network, height: h, width: w, deepestTap: tap, threads: threads)
         var rng = SystemRandomNumberGenerator()
         let image = Tensor(channels: 3, height: h, width: w)
@@ -155,7 +194,19 @@ struct BenchEngineCommand: ParsableCommand {
             _ = try extractor.backward(gradients: gradients)
         }
         let fwd = try time(forward), fwdbwd = try time(forwardBackward)
-        return Measurement(width: w, height: h, forward: fwd, forwardBackward: fwdbwd,
+        if profile {
+            extractor.profile = EngineProfile(cpuTime: profileCPU && threads == 1)
+            for _ in 0..<repeats { try forwardBackward() }
+            let p = extractor.profile!
+            let clock = profileCPU && threads == 1 ? "CPU ms" : "ms"
+            print("\(w)x\(h) precision \(precision.rawValue): forward+backward by step, \(clock) per run (\(repeats) runs)")
+            for e in p.entries {
+                print("  " + e.name.padding(toLength: 40, withPad: " ", startingAt: 0)
+                      + String(format: "%8.2f  %5.1f %%", e.seconds * 1e3 / Double(repeats), 100 * e.seconds / p.total))
+            }
+            print(String(format: "  %@%8.2f", "total".padding(toLength: 40, withPad: " ", startingAt: 0), p.total * 1e3 / Double(repeats)))
+        }
+        return Measurement(precision: precision, width: w, height: h, forward: fwd, forwardBackward: fwdbwd,
                            flops: network.architecture.convolutionFLOPs(height: h, width: w, to: tap))
     }
 

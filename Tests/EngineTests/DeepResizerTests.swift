@@ -4,19 +4,8 @@ import Synchronization
 import Testing
 @testable import Engine
 
-/// The 163×121 LadyBird crop the network tests use (uint8, 3 × H × W .npy), as R, G, B in [0,1]
-/// (value / 255 in Float, as the reference's `load_rgb`).
-private func ladybird() throws -> Tensor {
-    let url = URL(fileURLWithPath: NetworkFixtures.repositoryRoot + "/Tests/EngineTests/python/photo_ladybird_121x163.npy")
-    let data = try Data(contentsOf: url)
-    // .npy v1: magic (6) + version (2) + header length (2, little endian) + header; then the raw bytes.
-    let headerLength = Int(data[8]) | Int(data[9]) << 8
-    let header = String(decoding: data[10..<(10 + headerLength)], as: UTF8.self)
-    #expect(header.contains("'descr': '|u1'") && header.contains("(3, 121, 163)"))
-    let body = data[(10 + headerLength)...]
-    #expect(body.count == 3 * 121 * 163)
-    return Tensor(channels: 3, height: 121, width: 163, values: body.map { Float($0) / 255 })
-}
+/// The 163×121 LadyBird crop the network tests use.
+private func ladybird() throws -> Tensor { try NetworkFixtures.ladybird() }
 
 private func close(_ a: Double, _ b: Double, _ tolerance: Double) -> Bool { abs(a - b) <= tolerance * abs(b) }
 

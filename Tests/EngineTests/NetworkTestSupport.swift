@@ -18,14 +18,16 @@ enum NetworkFixtures {
         return repositoryRoot + "/weights/vgg16-imagenet.safetensors"
     }
 
-    /// The real weights, or a test failure that says how to get them.
-    static func network(kernel: ConvolutionKernel = .best, deepestTap: Tap = .relu5_1) throws -> VGGNetwork {
+    /// The real weights, or a test failure that says how to get them. fp32 products by default: the
+    /// suites that compare with references and finite differences want the exact arithmetic; the bf16
+    /// paths are measured against it in NetworkPrecisionTests.
+    static func network(kernel: ConvolutionKernel = .best, precision: EnginePrecision = .fp32, deepestTap: Tap = .relu5_1) throws -> VGGNetwork {
         let path = weightsPath
         guard FileManager.default.fileExists(atPath: path) else {
             Issue.record("VGG weights missing at \(path): run scripts/fetch-weights (or set DEEPRESIZE_WEIGHTS)")
             throw FeatureExtractorError("weights missing")
         }
-        return try VGGNetwork(weightsPath: path, kernel: kernel, deepestTap: deepestTap)
+        return try VGGNetwork(weightsPath: path, kernel: kernel, precision: precision, deepestTap: deepestTap)
     }
 
     static var python: String {
@@ -51,6 +53,20 @@ enum NetworkFixtures {
     static func readFloats(_ url: URL) throws -> [Float] {
         let data = try Data(contentsOf: url)
         return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    /// The 163×121 LadyBird crop (Tests/EngineTests/python/photo_ladybird_121x163.npy, uint8, 3 × H × W) as
+    /// R, G, B in [0,1] (value / 255 in Float, as the reference's `load_rgb`).
+    static func ladybird() throws -> Tensor {
+        let url = URL(fileURLWithPath: repositoryRoot + "/Tests/EngineTests/python/photo_ladybird_121x163.npy")
+        let data = try Data(contentsOf: url)
+        // .npy v1: magic (6) + version (2) + header length (2, little endian) + header; then the raw bytes.
+        let headerLength = Int(data[8]) | Int(data[9]) << 8
+        let header = String(decoding: data[10..<(10 + headerLength)], as: UTF8.self)
+        #expect(header.contains("'descr': '|u1'") && header.contains("(3, 121, 163)"))
+        let body = data[(10 + headerLength)...]
+        #expect(body.count == 3 * 121 * 163)
+        return Tensor(channels: 3, height: 121, width: 163, values: body.map { Float($0) / 255 })
     }
 
     /// ‖a − b‖ / ‖b‖ in Double.

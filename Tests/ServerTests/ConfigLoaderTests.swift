@@ -36,6 +36,26 @@ import Testing
         #expect(ResizePipeline(config: config).deepEarlyStop == nil)
     }
 
+    @Test func enginePrecisionFromFileEnvironmentAndFlags() async throws {
+        #expect(try await ConfigLoader.load(file: nil, overrides: [:], environment: [:]).enginePrecision == "auto")
+        let path = try file(#"{"engine_precision": "fp32"}"#)
+        #expect(try await ConfigLoader.load(file: path, overrides: [:], environment: [:]).enginePrecision == "fp32")
+        #expect(try await ConfigLoader.load(file: path, overrides: [:], environment: ["DEEPRESIZE_ENGINE_PRECISION": "bf16"]).enginePrecision == "bf16")
+        #expect(try await ConfigLoader.load(file: path, overrides: ["engine_precision": "auto"], environment: [:]).enginePrecision == "auto")
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await ConfigLoader.load(file: nil, overrides: ["engine_precision": "fp16"], environment: [:])
+        }
+        // The network gets it; a CPU without AVX512_BF16 keeps fp32 even when bf16 is asked for.
+        guard FileManager.default.fileExists(atPath: ServiceConfig().weightsPath) else { return }
+        for asked in ["auto", "fp32", "bf16"] {
+            var config = ServiceConfig()
+            config.enginePrecision = asked
+            let network = try #require(ResizePipeline.loadNetwork(config).0)
+            let expected: EnginePrecision = asked == "bf16" && !EnginePrecision.bf16.isSupported ? .fp32 : EnginePrecision(rawValue: asked)!
+            #expect(network.precision == expected)
+        }
+    }
+
     @Test func malformedOrUnknownSettingsAreErrorsNotDefaults() async throws {
         await #expect(throws: ConfigurationError.self) {
             _ = try await ConfigLoader.load(file: nil, overrides: [:], environment: ["DEEPRESIZE_PORT": "eighty"])

@@ -70,6 +70,7 @@ import ImageCodecs
     @Test func webpOutputsOverItsLargestSideAreRefusedUpFront() throws {
         var config = ServiceConfig()
         config.maxOutputDimension = 20_000
+        config.maxScaleOutputPixels = 400_000_000
         let pipeline = ResizePipeline(config: config)
         let input = try ImageEncoder.png(RasterImage(width: 40, height: 20))
         #expect(try pipeline.inspect(input, options: parse([("w", "16383"), ("method", "scale"), ("format", "webp")]).options).width == 16383)

@@ -100,8 +100,12 @@ def test_real_jobs_match_the_job_schema(server):
         status, headers, body = call("GET", path)
         assert status == 404 and headers["Content-Type"] == "application/problem+json"
         problem_schema.validate(json.loads(body))
-    # deep: a job like seam's.
-    status, _, body = call("POST", "/resize?w=10&method=deep&iterations=1&wait=0", image, {"Content-Type": "image/png"})
+    # deep: a job like seam's (24×14: deep needs an output of at least 8×8) …
+    status, _, body = call("POST", "/resize?w=24&method=deep&iterations=1&wait=0", image, {"Content-Type": "image/png"})
     assert status == 202, body
     job_schema.validate(json.loads(body))
     call("DELETE", f"/jobs/{json.loads(body)['id']}")
+    # … and one it cannot do (10×6) is a 422 problem from the start, not a job that fails (issue 11).
+    status, headers, body = call("POST", "/resize?w=10&method=deep&iterations=1&wait=0", image, {"Content-Type": "image/png"})
+    assert status == 422 and headers["Content-Type"] == "application/problem+json", body
+    problem_schema.validate(json.loads(body))

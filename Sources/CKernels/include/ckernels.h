@@ -8,10 +8,11 @@
 // CK_GUARD floats after the plane's start, planes `stride` floats apart; the guard zones before and after
 // are zero. A 3×3 tap of flattened position p is then p + (dy−1)·Wp + (dx−1), with no bounds checks.
 #include <stddef.h>
+#include <stdint.h>
 
 #define CK_GUARD 16
 /// Floats after the last position a kernel may read past a plane's last row (vector overrun).
-#define CK_TAIL 64
+#define CK_TAIL 96
 
 int ckernels_version(void);
 
@@ -42,6 +43,12 @@ void ck_conv3x3_avx512(const float *in, int inChannels, size_t inStride, int wp,
                        int relu, const float *addend, const float *maskref);
 
 
+/// The same for a few output channels (O ≤ 8 pays off; any O works), without addend, ReLU or mask: blocks
+/// of 4 outputs × 96 positions. Reads up to 96 floats past p1 (CK_TAIL covers it). Weights as above.
+void ck_conv3x3_narrow_avx512(const float *in, int inChannels, size_t inStride, int wp,
+                              const float *packed, const float *bias, int outChannels,
+                              float *out, size_t outStride, long p0, long p1);
+
 /// Winograd F(2×2, 3×3) convolution (same contract as ck_conv3x3_avx512): 2×2 output tiles from 4×4
 /// input patches, 16 products per tile instead of 36. The padded planes need one extra zero row below
 /// row H+1 (patches of an odd height reach it). Weights: ck_winograd_pack_weights, [16][ceil(O/8)][C][8].
@@ -69,5 +76,57 @@ void ck_maxpool2x2(const float *in, size_t inStride, int height, int width,
 void ck_maxpool2x2_backward(const float *grad, size_t gradStride, const float *ref, size_t refStride,
                             int height, int width, const float *addend,
                             float *dst, size_t dstStride, int c0, int c1);
+
+// ---------------------------------------------------------------------------------------------------
+// Winograd F(m×m, 3×3), m = 2 or 4, with fp32 products (FMA) or bf16 products accumulated in fp32
+// (vdpbf16ps); the input and output transforms are fp32 either way (winograd.c). Same padded-plane
+// contract as ck_conv3x3_avx512, except that the planes must be readable (finite, zero below the image)
+// for m + 1 rows below row H and 80 floats past the last of them (PaddedGeometry's stride).
+
+/// 1 when the CPU runs the fp32 Winograd kernels (AVX-512 F, BW, DQ, VL).
+int ck_has_avx512_wino(void);
+/// 1 when it also runs the bf16 ones (AVX512_BF16).
+int ck_has_avx512_bf16(void);
+/// Round to nearest even, and back.
+uint16_t ck_float_to_bf16(float f);
+float ck_bf16_to_float(uint16_t h);
+
+/// Bytes of U = G g Gᵀ for all (m+2)² points ξ: fp32 [ξ][⌈O/8⌉][C][8], bf16 [ξ][⌈O/8⌉][⌈C/2⌉][8][2].
+size_t ck_wino_packed_bytes(int m, int bf16, int outChannels, int inChannels);
+/// Packs OIHW weights of a conv C→O (flip: the backward-to-input conv O→C, as ck_pack_weights).
+void ck_wino_pack(int m, int bf16, const float *oihw, int O, int C, int flip, void *dst);
+/// Splits a layer into tasks: bands of `rowsPerTask` tile rows × groups of `blocksPerGroup` output blocks
+/// of 8, chosen by a cost model for `threads` workers. Safe for H, W, C or O of 0 (gives 1 and 1).
+void ck_wino_plan(int m, int bf16, int inChannels, int outChannels, int height, int width, int threads,
+                  int *rowsPerTask, int *blocksPerGroup);
+/// Scratch bytes one task of that plan needs (64-byte aligned, private to the worker).
+size_t ck_wino_scratch_bytes(int m, int bf16, int inChannels, int outChannels, int width, int rowsPerTask,
+                             int blocksPerGroup);
+/// What a convolution does after the sums, per output value: v = acc (+ bias[o]) (+ addend) (+ addendPlain),
+/// then max(v, 0) if relu, then 0 where maskref ≤ 0; v is stored into the output and, if copyPlain, also
+/// there. addend and maskref share the output's padded layout (they may alias it: each value is read
+/// before it is written); addendPlain and copyPlain are plain [O][H][W] tensors.
+typedef struct {
+    const float *bias;
+    int relu;
+    const float *addend;
+    const float *addendPlain;
+    const float *maskref;
+    float *copyPlain;
+} ck_epilogue;
+
+/// Computes output tile rows [ty0, ty1) (rows m·ty0 … m·ty1−1 clipped to H) for output blocks [ob0, ob1),
+/// writing only the output's interior. Call only when ck_has_avx512_wino() (bf16: ck_has_avx512_bf16()).
+void ck_wino_conv(int m, int bf16, const float *in, int inChannels, size_t inStride, int height, int width,
+                  const void *packed, int outChannels, float *out, size_t outStride,
+                  int ty0, int ty1, int ob0, int ob1, void *scratch, const ck_epilogue *epilogue);
+
+// ---------------------------------------------------------------------------------------------------
+// Peak loops (peak.c): `iterations` rounds of 16 independent 512-bit FMA (fp32) or vdpbf16ps chains;
+// returns a checksum. FLOPs per round: ck_peak_flops_per_iteration (a vdpbf16ps lane: 2 products, 2 sums).
+// ck_peak_bf16 needs ck_has_avx512_bf16().
+float ck_peak_fma(long iterations);
+float ck_peak_bf16(long iterations);
+double ck_peak_flops_per_iteration(int bf16);
 
 #endif

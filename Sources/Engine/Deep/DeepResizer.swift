@@ -41,8 +41,6 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// relative to the largest; 0 leaves the features' energy alone (docs/spec.md, "Seam energy").
     public var edgeWeight: Double = 1
     public var statistics: DeepStatisticsSource = .output
-    /// Refined seams: what the levels below relu4_1 search on.
-    public var fineField: SeamRefinementField = .luminance
     /// Scale the source uniformly first and leave only the remaining change of aspect to the operator
     /// (`ResizeGeometry`); false hands the whole change to the operator, as the reference does.
     public var uniformFirst = true
@@ -278,8 +276,7 @@ public enum DeepResizer {
         var sourceMap: SourceMap?
         if options.featureOperator == .seam && options.refineSeams {
             let plans = try FeatureResize.layeredSeamPlans(features: reconstruction, mask: protection, image: input,
-                                                           edgeWeight: options.edgeWeight, fineField: options.fineField,
-                                                           outputHeight: height,
+                                                           edgeWeight: options.edgeWeight, outputHeight: height,
                                                            outputWidth: width, context: searchContext)
             let map = try SourceMap(plan: plans[.relu1_1]!, inputHeight: input.height, inputWidth: input.width,
                                     outputHeight: height, outputWidth: width)

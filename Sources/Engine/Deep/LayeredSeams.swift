@@ -1,17 +1,7 @@
-/// The `seam` operator with seams refined at every layer (docs/spec.md, "Seams at every layer"): the
-/// seams are found on relu4_1 as before, then carried down relu3_1, relu2_1 and relu1_1 by
-/// `SeamRefinement`, each level searching its own one-cell-wide seams on its own energy inside the band
-/// of the coarser ones. relu1_1 has stride 1, so its plan also carves the image's pixels: the start R0.
-/// What the seams below relu4_1 follow, inside the band of the coarser ones.
-public enum SeamRefinementField: String, Sendable, CaseIterable {
-    /// The image's luminance, averaged over the level's cells: the forward energy then sees what a viewer
-    /// sees, smooth gradients included (measured better: docs/spec.md).
-    case luminance
-    /// The level's own features (mean over channels, as relu4_1): flat in smooth gradients, where the fine
-    /// seams then follow the band's staircase.
-    case features
-}
-
+/// The `seam` operator with seams refined at every layer (docs/spec.md §3): the seams are found on the
+/// relu4_1 grid, then carried down relu3_1, relu2_1 and relu1_1 by `SeamRefinement`, each level searching
+/// its own one-cell-wide seams inside the band of the coarser ones. relu1_1 has stride 1: its seams are the
+/// image's pixels', and define the `SourceMap` every target and the start R0 are sampled through.
 extension FeatureResize {
     /// The layers from coarse to fine; each is refined from the one before it (factor 2).
     static let refinementOrder: [Tap] = [.relu4_1, .relu3_1, .relu2_1, .relu1_1]
@@ -19,54 +9,54 @@ extension FeatureResize {
     /// One plan per tap of `refinementOrder`, each on that tap's own grid (⌊h/s⌋ × ⌊w/s⌋ of the input)
     /// and reaching that tap's target size for an output of outputHeight × outputWidth.
     ///
+    /// Every level searches the image's luminance averaged over its cells, so that the forward energy sees
+    /// what a viewer sees (smooth gradients included: seams that pile up in one, guided by features that
+    /// are flat there, cut it into a visible step). Each cell's own energy adds the mask's 1000× penalty,
+    /// the image's edges averaged over the cell (`edgeWeight`, relative to the largest: detail finer than
+    /// the cell), and at relu4_1 the gradient of the features' mean activation (SPEC's relu4_1 energy, the
+    /// semantic part).
+    ///
     /// - Parameters:
     ///   - features: the input's features at (at least) relu1_1 … relu4_1.
-    ///   - mask: the protection mask (stride 16), its 1000× penalty at every level; nil protects nothing.
-    ///   - image: the input image (RGB planes). Its luminance's edges, averaged over each level's cells,
-    ///     add to every level's energy with weight `edgeWeight` (0: none), so that the relu4_1 seams keep
-    ///     off lines and edges too fine for relu4_1 to see.
-    ///   - fineField: what the levels below relu4_1 search on (`SeamRefinementField`).
+    ///   - mask: the protection mask (stride 16); nil protects nothing.
+    ///   - image: the input image (RGB planes).
     public static func layeredSeamPlans(features: [Tap: Tensor], mask: SemanticMask?, image: Tensor,
-                                        edgeWeight: Double, fineField: SeamRefinementField = .luminance,
-                                        outputHeight: Int, outputWidth: Int,
+                                        edgeWeight: Double, outputHeight: Int, outputWidth: Int,
                                         context: RunContext = .detached) throws -> [Tap: FeatureSeamPlan] {
         let lum = luminance(image)
-        let edges = edgeWeight > 0 ? luminanceEdges(lum, width: image.width, height: image.height) : nil
+        let edges = luminanceEdges(lum, width: image.width, height: image.height)
         var plans: [Tap: FeatureSeamPlan] = [:]
         var coarser: FeatureSeamPlan?
         for tap in refinementOrder {
             guard let f = features[tap] else { throw FeatureResizeError(message: "the seam operator needs \(tap)") }
-            let cells = mask?.resampled(toStride: tap.stride, width: f.width, height: f.height)
-                ?? [Bool](repeating: false, count: f.width * f.height)
-            var extra: [Double]?
-            if let edges {
-                let e = blockMean(edges, sourceWidth: image.width, sourceHeight: image.height, stride: tap.stride,
-                                  width: f.width, height: f.height)
+            let (w, h) = (f.width, f.height)
+            let cells = mask?.resampled(toStride: tap.stride, width: w, height: h) ?? [Bool](repeating: false, count: w * h)
+            var energy = cells.map { $0 ? SeamSearch.featureMaskPenalty : 0 }
+            if edgeWeight > 0 {
+                let e = blockMean(edges, sourceWidth: image.width, sourceHeight: image.height, stride: tap.stride, width: w, height: h)
                 let peak = max(e.max() ?? 0, 1e-12)
-                extra = e.map { $0 * edgeWeight / peak }
+                for i in energy.indices { energy[i] += e[i] * edgeWeight / peak }
             }
-            var penalty = cells.map { $0 ? SeamSearch.featureMaskPenalty : 0 }
-            if let extra { for i in penalty.indices { penalty[i] += extra[i] } }
+            let field = blockMean(lum, sourceWidth: image.width, sourceHeight: image.height, stride: tap.stride, width: w, height: h)
             let target = tap.outputSize(height: outputHeight, width: outputWidth)
             let plan: FeatureSeamPlan
             if let coarser {
-                let field: [Double]
-                switch fineField {
-                case .luminance:
-                    field = blockMean(lum, sourceWidth: image.width, sourceHeight: image.height, stride: tap.stride,
-                                      width: f.width, height: f.height)
-                case .features:
-                    let mean = meanActivation(f)
-                    let peak = Double(max(mean.max() ?? 0, 1e-12))
-                    field = mean.map { Double($0) / peak }
-                }
-                plan = try refine(coarser, field: field, penalty: penalty, width: f.width, height: f.height,
+                plan = try refine(coarser, field: field, penalty: energy, width: w, height: h,
                                   targetWidth: target.width, targetHeight: target.height, context: context)
             } else {
-                plan = try SeamSearch.featureSeams(meanActivation: meanActivation(f), mask: cells, width: f.width,
-                                                   height: f.height, targetWidth: target.width,
-                                                   targetHeight: target.height, extraEnergy: extra,
-                                                   rule: .featureStraightTies, context: context)
+                // relu4_1: the features' own energy, |∂x A| + |∂y A| of their normalised mean activation.
+                let mean = meanActivation(f)
+                let peak = Double(max(mean.max() ?? 0, 1e-12))
+                let a = mean.map { Double($0) / peak }
+                for y in 0..<h {
+                    for x in 0..<w {
+                        let i = y * w + x
+                        energy[i] += (x + 1 < w ? abs(a[i + 1] - a[i]) : 0) + (y + 1 < h ? abs(a[i + w] - a[i]) : 0)
+                    }
+                }
+                plan = try SeamSearch.featureSeams(meanActivation: field.map(Float.init), mask: [Bool](repeating: false, count: w * h),
+                                                   width: w, height: h, targetWidth: target.width, targetHeight: target.height,
+                                                   extraEnergy: energy, rule: .featureStraightTies, context: context)
             }
             plans[tap] = plan
             coarser = plan

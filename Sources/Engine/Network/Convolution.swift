@@ -3,15 +3,19 @@ import CKernels
 import Dispatch
 import Synchronization
 
-/// What a convolution does after the sums: out = acc (+ bias) (+ addend), ReLU, then masked by ref > 0.
-/// `addend` may be the output itself (accumulate into what the output holds): every element is read
-/// before it is written, by the same task.
+/// What a convolution does after the sums: out = acc (+ bias) (+ addend) (+ addendPlain), ReLU, then
+/// masked by ref > 0; the result also copied to `copy` when given. `addend` may be the output itself
+/// (accumulate into what the output holds): every element is read before it is written, by the same task.
 struct ConvEpilogue {
     var bias: UnsafePointer<Float>?
     var relu = false
     /// Same geometry as the output.
     var addend: PaddedView?
+    /// A plain C×H×W tensor of the output's shape (an injected gradient).
+    var addendPlain: Tensor?
     var maskRef: PaddedView?
+    /// Receives the output's interior as a plain C×H×W tensor (a tap's features).
+    var copy: Tensor?
 }
 
 /// Runs `body(0..<tasks)` on `threads` workers, each with denormals flushed. Tasks are handed out one at a
@@ -48,31 +52,84 @@ private final class TaskCounter: Sendable {
 private struct KernelArguments: @unchecked Sendable {
     let input: UnsafeMutablePointer<Float>
     let output: UnsafeMutablePointer<Float>
-    let weights: UnsafePointer<Float>
+    let weights: UnsafeRawPointer
     let bias: UnsafePointer<Float>?
     let addend: UnsafeMutablePointer<Float>?
     let mask: UnsafeMutablePointer<Float>?
 }
 
+/// A ck_epilogue handed to parallel tasks. unchecked Sendable: its pointers are only read by the tasks
+/// (addend, mask) or written at disjoint positions (copyPlain), as KernelArguments.
+private struct EpilogueArguments: @unchecked Sendable {
+    let value: ck_epilogue
+    init(_ value: ck_epilogue) { self.value = value }
+}
+
+/// A read-only raw pointer for parallel tasks (packed weights).
+private struct SharedRaw: @unchecked Sendable {
+    let base: UnsafeRawPointer
+}
+
+/// How a Winograd convolution's output is split into tasks: bands of `rows` tile rows × groups of
+/// `blocks` output blocks of 8 (ck_wino_plan's cost model for the thread count).
+struct WinogradPlan: Equatable {
+    let tile: Int
+    let bf16: Bool
+    let rows: Int
+    let blocks: Int
+    /// Scratch bytes one task needs.
+    let scratchBytes: Int
+
+    init(tile: Int, bf16: Bool, inChannels c: Int, outChannels o: Int, height h: Int, width w: Int, threads: Int) {
+        var rows: Int32 = 1, blocks: Int32 = 1
+        ck_wino_plan(Int32(tile), bf16 ? 1 : 0, Int32(c), Int32(o), Int32(h), Int32(w), Int32(threads), &rows, &blocks)
+        self.tile = tile
+        self.bf16 = bf16
+        self.rows = Int(rows)
+        self.blocks = Int(blocks)
+        scratchBytes = ck_wino_scratch_bytes(Int32(tile), bf16 ? 1 : 0, Int32(c), Int32(o), Int32(w), rows, blocks)
+    }
+}
+
+/// One convolution a workspace will run: its weights' algorithm and the activation size.
+struct ConvolutionShape {
+    let algorithm: PackedWeights.Algorithm
+    let inChannels: Int
+    let outChannels: Int
+    let height: Int
+    let width: Int
+
+    func plan(threads: Int) -> WinogradPlan? {
+        guard case let .winograd(tile, bf16) = algorithm else { return nil }
+        return WinogradPlan(tile: tile, bf16: bf16, inChannels: inChannels, outChannels: outChannels,
+                            height: height, width: width, threads: threads)
+    }
+}
+
 /// 3×3 convolution, padding 1, between padded activations of the same height and width, by the
 /// algorithm the weights were packed for. Pad columns of the output hold garbage unless masked; callers
-/// zero the border when the output feeds another layer.
-struct Convolution {
+/// zero the border when the output feeds another layer. Owns per-worker scratch memory, sized up front
+/// for the shapes given at init (and grown if a run needs more): one per workspace, not Sendable.
+final class Convolution {
     let threads: Int
     /// im2col tile (gemm).
-    private let columns: Workbuffer?
+    private var columns: Workbuffer?
     /// One Winograd scratch area per worker.
-    private let scratch: [Workbuffer]
-    private let scratchCount: Int
+    private var scratch: [Workbuffer] = []
+    /// Plans by shape, so a run does not redo the cost model.
+    private var plans: [PlanKey: WinogradPlan] = [:]
 
-    /// Sized for convolutions with the given (input channels, output channels, width).
-    init(kernel: ConvolutionKernel, threads: Int, layers: [(inChannels: Int, outChannels: Int, width: Int)]) {
+    private struct PlanKey: Hashable {
+        let algorithm: PackedWeights.Algorithm
+        let inChannels, outChannels, height, width: Int
+    }
+
+    init(threads: Int, shapes: [ConvolutionShape]) {
         self.threads = threads
-        let maxIn = layers.map(\.inChannels).max() ?? 1
-        columns = kernel == .gemm ? Workbuffer(capacity: Self.columnsCapacity(maxInChannels: maxIn)) : nil
-        let count = kernel == .winograd ? Self.scratchCapacity(layers: layers) : 0
-        scratchCount = count
-        scratch = count > 0 ? (0..<threads).map { _ in Workbuffer(capacity: count) } : []
+        let maxIn = shapes.filter { $0.algorithm == .gemmRows }.map(\.inChannels).max()
+        if let maxIn { columns = Workbuffer(capacity: Self.columnsCapacity(maxInChannels: maxIn)) }
+        let bytes = shapes.compactMap { plan(for: $0)?.scratchBytes }.max() ?? 0
+        if bytes > 0 { scratch = (0..<threads).map { _ in Workbuffer(capacity: (bytes + 3) / 4) } }
     }
 
     static func columnsCapacity(maxInChannels: Int) -> Int {
@@ -80,37 +137,83 @@ struct Convolution {
         max(2 << 20, maxInChannels * 9 * 256)
     }
 
-    static func scratchCapacity(layers: [(inChannels: Int, outChannels: Int, width: Int)]) -> Int {
-        layers.filter { $0.inChannels >= 16 }
-            .map { ck_winograd_scratch_count(Int32($0.inChannels), Int32($0.outChannels), Int32($0.width)) }.max() ?? 0
+    /// Bytes a Convolution for these shapes allocates (im2col tile, scratch per worker).
+    static func workspaceBytes(threads: Int, shapes: [ConvolutionShape]) -> Int {
+        let maxIn = shapes.filter { $0.algorithm == .gemmRows }.map(\.inChannels).max()
+        let columns = maxIn.map { 4 * columnsCapacity(maxInChannels: $0) } ?? 0
+        let scratch = shapes.compactMap { $0.plan(threads: threads)?.scratchBytes }.max() ?? 0
+        return columns + threads * (scratch + 3) / 4 * 4
+    }
+
+    private func plan(for shape: ConvolutionShape) -> WinogradPlan? {
+        let key = PlanKey(algorithm: shape.algorithm, inChannels: shape.inChannels, outChannels: shape.outChannels,
+                          height: shape.height, width: shape.width)
+        if let p = plans[key] { return p }
+        guard let p = shape.plan(threads: threads) else { return nil }
+        plans[key] = p
+        return p
     }
 
     func run(input: PaddedView, output: PaddedView, weights: PackedWeights, epilogue: ConvEpilogue) {
         precondition(input.geometry.height == output.geometry.height && input.geometry.width == output.geometry.width)
         precondition(input.geometry.channels == weights.inChannels && output.geometry.channels == weights.outChannels)
-        switch weights.algorithm {
-        case .gemmRows: runGEMM(input: input, output: output, weights: weights.data, epilogue: epilogue)
-        case .direct: runAVX512(input: input, output: output, weights: weights.data, epilogue: epilogue)
-        case .winograd: runWinograd(input: input, output: output, weights: weights.data, epilogue: epilogue)
+        let g = output.geometry
+        for t in [epilogue.addendPlain, epilogue.copy].compactMap({ $0 }) {
+            precondition(t.channels == g.channels && t.height == g.height && t.width == g.width, "epilogue tensor shape")
         }
+        if case .winograd = weights.algorithm {
+            runWinograd(input: input, output: output, weights: weights, epilogue: epilogue)
+            return
+        }
+        // The other kernels know bias, addend, ReLU and mask: a plain addend is staged in the output (which
+        // the epilogue then accumulates into), the copy made afterwards.
+        var e = epilogue
+        if let plain = e.addendPlain {
+            precondition(e.addend == nil, "two addends")
+            output.copyInterior(from: plain, threads: threads)
+            e.addend = output
+            e.addendPlain = nil
+        }
+        let w = weights.data.assumingMemoryBound(to: Float.self)
+        switch weights.algorithm {
+        case .gemmRows: runGEMM(input: input, output: output, weights: w, epilogue: e)
+        case .direct: runAVX512(input: input, output: output, weights: w, epilogue: e)
+        case .narrow: runNarrow(input: input, output: output, weights: w, epilogue: e)
+        case .winograd: preconditionFailure("handled above")
+        }
+        if let copy = e.copy { output.copyInterior(to: copy, threads: threads) }
     }
 
-    private func runWinograd(input: PaddedView, output: PaddedView, weights: UnsafePointer<Float>, epilogue: ConvEpilogue) {
+    private func runWinograd(input: PaddedView, output: PaddedView, weights: PackedWeights, epilogue: ConvEpilogue) {
         let gi = input.geometry, go = output.geometry
         let c = gi.channels, o = go.channels, h = gi.height, w = gi.width
-        precondition(Int(ck_winograd_scratch_count(Int32(c), Int32(o), Int32(w))) <= scratchCount, "Winograd scratch too small")
-        let tileRows = (h + 1) / 2
-        let rowsPerTask = Int(ck_winograd_rows_per_task(Int32(c), Int32(w)))
-        let tasks = (tileRows + rowsPerTask - 1) / rowsPerTask
-        let a = KernelArguments(input: input.origin, output: output.origin, weights: weights, bias: epilogue.bias,
-                                addend: epilogue.addend?.origin, mask: epilogue.maskRef?.origin)
-        let relu: Int32 = epilogue.relu ? 1 : 0
+        let shape = ConvolutionShape(algorithm: weights.algorithm, inChannels: c, outChannels: o, height: h, width: w)
+        guard let plan = plan(for: shape) else { preconditionFailure("not a Winograd convolution") }
+        let tile = plan.tile
+        let tileRows = (h + tile - 1) / tile, blocks = (o + 7) / 8
+        guard tileRows > 0, w > 0, blocks > 0 else { return }
+        if scratch.isEmpty || scratch[0].capacity * 4 < plan.scratchBytes {
+            scratch = (0..<threads).map { _ in Workbuffer(capacity: (plan.scratchBytes + 3) / 4) }
+        }
+        let bands = (tileRows + plan.rows - 1) / plan.rows, groups = (blocks + plan.blocks - 1) / plan.blocks
+        let e = EpilogueArguments(ck_epilogue(bias: epilogue.bias, relu: epilogue.relu ? 1 : 0,
+                                              addend: epilogue.addend.map { UnsafePointer($0.origin) },
+                                              addendPlain: epilogue.addendPlain.map { UnsafePointer($0.data) },
+                                              maskref: epilogue.maskRef.map { UnsafePointer($0.origin) },
+                                              copyPlain: epilogue.copy?.data))
+        let input = SharedFloats(base: input.origin), output = SharedFloats(base: output.origin)
+        let weights = SharedRaw(base: UnsafeRawPointer(weights.data)), bf16: Int32 = plan.bf16 ? 1 : 0
         let scratch = scratch.map { SharedFloats(base: $0.base) }
-        parallelFor(tasks: tasks, threads: threads) { t, worker in
-            let ty0 = t * rowsPerTask, ty1 = min(tileRows, ty0 + rowsPerTask)
-            ck_conv3x3_winograd_avx512(a.input, Int32(c), gi.stride, Int32(h), Int32(w), a.weights, a.bias, Int32(o),
-                                       a.output, go.stride, Int32(ty0), Int32(ty1), scratch[worker].base,
-                                       relu, a.addend, a.mask)
+        parallelFor(tasks: bands * groups, threads: threads) { t, worker in
+            // Group-major: the workers take consecutive bands of the same output group, so the slice of U they
+            // read is shared in L3 rather than fetched once per band.
+            let group = t / bands, band = t % bands
+            let ty0 = band * plan.rows, ty1 = min(tileRows, ty0 + plan.rows)
+            let ob0 = group * plan.blocks, ob1 = min(blocks, ob0 + plan.blocks)
+            withUnsafePointer(to: e.value) { ep in
+                ck_wino_conv(Int32(tile), bf16, input.base, Int32(c), gi.stride, Int32(h), Int32(w), weights.base, Int32(o),
+                             output.base, go.stride, Int32(ty0), Int32(ty1), Int32(ob0), Int32(ob1), scratch[worker].base, ep)
+            }
         }
     }
 
@@ -119,13 +222,14 @@ struct Convolution {
         let c = gi.channels, o = go.channels, wp = gi.wp
         let positions = go.positions
         let blocks = (o + 7) / 8
+        guard go.width > 0, !positions.isEmpty, blocks > 0 else { return }
         // Position chunks sized so the input rows a chunk touches stay in L2; a multiple of 48 (the step).
         let budget = max(192, 65536 / max(1, c) - 2 * wp)
         let chunk = max(48, min(positions.count, budget) / 48 * 48)
         let chunks = (positions.count + chunk - 1) / chunk
         let groups = min(blocks, max(1, (4 * threads + chunks - 1) / chunks))
         let perGroup = (blocks + groups - 1) / groups
-        let a = KernelArguments(input: input.origin, output: output.origin, weights: weights, bias: epilogue.bias,
+        let a = KernelArguments(input: input.origin, output: output.origin, weights: UnsafeRawPointer(weights), bias: epilogue.bias,
                                 addend: epilogue.addend?.origin, mask: epilogue.maskRef?.origin)
         let relu: Int32 = epilogue.relu ? 1 : 0
         parallelFor(tasks: chunks * groups, threads: threads) { t in
@@ -133,12 +237,33 @@ struct Convolution {
             let p0 = positions.lowerBound + k * chunk, p1 = min(positions.upperBound, p0 + chunk)
             let b0 = g * perGroup, b1 = min(blocks, b0 + perGroup)
             guard b0 < b1 else { return }
-            ck_conv3x3_avx512(a.input, Int32(c), gi.stride, Int32(wp), a.weights, a.bias, Int32(o),
+            ck_conv3x3_avx512(a.input, Int32(c), gi.stride, Int32(wp), a.weights.assumingMemoryBound(to: Float.self), a.bias, Int32(o),
                               a.output, go.stride, p0, p1, Int32(b0), Int32(b1), relu, a.addend, a.mask)
         }
     }
 
+    private func runNarrow(input: PaddedView, output: PaddedView, weights: UnsafePointer<Float>, epilogue: ConvEpilogue) {
+        precondition(epilogue.addend == nil && epilogue.maskRef == nil && !epilogue.relu, "the narrow kernel has no addend, mask or ReLU")
+        let gi = input.geometry, go = output.geometry
+        let c = gi.channels, o = go.channels, wp = gi.wp
+        let positions = go.positions
+        guard go.width > 0, !positions.isEmpty, o > 0 else { return }
+        // Chunks of whole 96-position steps, about 4 per thread.
+        let chunk = max(96, (positions.count / (4 * threads) + 95) / 96 * 96)
+        let chunks = (positions.count + chunk - 1) / chunk
+        let a = KernelArguments(input: input.origin, output: output.origin, weights: UnsafeRawPointer(weights), bias: epilogue.bias,
+                                addend: nil, mask: nil)
+        parallelFor(tasks: chunks, threads: threads) { k in
+            let p0 = positions.lowerBound + k * chunk, p1 = min(positions.upperBound, p0 + chunk)
+            ck_conv3x3_narrow_avx512(a.input, Int32(c), gi.stride, Int32(wp), a.weights.assumingMemoryBound(to: Float.self),
+                                     a.bias, Int32(o), a.output, go.stride, p0, p1)
+        }
+    }
+
     private func runGEMM(input: PaddedView, output: PaddedView, weights: UnsafePointer<Float>, epilogue: ConvEpilogue) {
+        if columns == nil || columns!.capacity < Self.columnsCapacity(maxInChannels: input.geometry.channels) {
+            columns = Workbuffer(capacity: Self.columnsCapacity(maxInChannels: input.geometry.channels))
+        }
         guard let columns else { preconditionFailure("gemm convolution without an im2col buffer") }
         ck_flush_denormals()
         let gi = input.geometry, go = output.geometry

@@ -29,12 +29,30 @@ public final class FeatureExtractor {
     /// Geometry of each step's output; index 0 of `activations` is the preprocessed input.
     private let geometries: [PaddedGeometry]
     private let activations: [Workbuffer]
-    private let gradients: (Workbuffer, Workbuffer)
+    /// Gradient buffers for the backward steps no free activation buffer can take (see backwardBuffers).
+    private let gradients: [Workbuffer]
+    /// Whether the activations still hold the last forward's values (a backward reuses those it is done
+    /// with as gradient buffers).
+    private var activationsIntact = false
     private let convolution: Convolution
     private let tapTensors: [Tap: Tensor]
     private let inputGradient: Tensor
     /// Steps run by the last forward (nil before the first).
     private var forwardDepth: Int?
+    /// Set it (to an empty profile) to have every step of forward and backward timed into it.
+    public var profile: EngineProfile?
+    /// Called by backward with each convolution's incoming gradient (d loss / d its pre-activation) just
+    /// before that convolution runs: index into network.convs, the gradient (EngineAccuracy).
+    var backwardObserver: ((Int, PaddedView) -> Void)?
+
+    /// Each convolution step of the last forward: index into network.convs, its input activation (valid
+    /// until the next forward) and its output's geometry (EngineAccuracy).
+    var convolutionSteps: [(conv: Int, input: PaddedView, output: PaddedGeometry)] {
+        steps.indices.prefix(forwardDepth ?? 0).compactMap { s in
+            guard case let .convReLU(conv, _) = steps[s] else { return nil }
+            return (conv, view(s), geometries[s + 1])
+        }
+    }
 
     /// - threads: compute threads (OpenBLAS's for the gemm kernel, Dispatch workers for avx512).
     public init(network: VGGNetwork, height: Int, width: Int, deepestTap: Tap? = nil, threads: Int = 2) throws(FeatureExtractorError) {
@@ -55,12 +73,12 @@ public final class FeatureExtractor {
 
         let plan = Self.plan(network.architecture, height: height, width: width, deepestTap: deepest)
         let (steps, geometries) = (plan.steps, plan.geometries)
+        let shapes = Self.convolutionShapes(network: network, steps: steps, geometries: geometries)
         self.steps = steps
         self.geometries = geometries
         activations = geometries.map { Workbuffer(capacity: $0.count) }
-        let largest = geometries.map(\.count).max()!
-        gradients = (Workbuffer(capacity: largest), Workbuffer(capacity: largest))
-        convolution = Convolution(kernel: network.kernel, threads: threads, layers: plan.convolutionInputs)
+        gradients = Self.gradientCapacities(steps: steps, geometries: geometries).map { Workbuffer(capacity: $0) }
+        convolution = Convolution(threads: threads, shapes: shapes)
         var taps: [Tap: Tensor] = [:]
         for (s, step) in steps.enumerated() {
             if case let .convReLU(_, tap?) = step {
@@ -74,11 +92,10 @@ public final class FeatureExtractor {
 
     /// The steps and activation geometries (index 0: the preprocessed input) up to `deepestTap`.
     private static func plan(_ architecture: Architecture, height: Int, width: Int, deepestTap: Tap)
-        -> (steps: [Step], geometries: [PaddedGeometry], convolutionInputs: [(inChannels: Int, outChannels: Int, width: Int)]) {
+        -> (steps: [Step], geometries: [PaddedGeometry]) {
         var steps: [Step] = []
         var geometries = [PaddedGeometry(channels: 3, height: height, width: width)]
         var convIndex = 0
-        var inputs: [(inChannels: Int, outChannels: Int, width: Int)] = []  // forward and backward convolutions
         let layers = architecture.layers
         var i = 0
         while i < layers.count {
@@ -92,7 +109,6 @@ public final class FeatureExtractor {
                 precondition(c == g.channels, "architecture: channel mismatch")
                 steps.append(.convReLU(conv: convIndex, tap: tap))
                 geometries.append(PaddedGeometry(channels: o, height: g.height, width: g.width))
-                inputs += [(c, o, g.width), (o, c, g.width)]
                 convIndex += 1
                 i += 2
                 if tap == deepestTap { i = layers.count }
@@ -104,17 +120,54 @@ public final class FeatureExtractor {
                 preconditionFailure("architecture: a ReLU must follow a convolution")
             }
         }
-        return (steps, geometries, inputs)
+        return (steps, geometries)
+    }
+
+    /// Every convolution (forward, and backward where the network has its weights) the steps run.
+    private static func convolutionShapes(algorithms: (Int) -> (forward: PackedWeights.Algorithm, backward: PackedWeights.Algorithm?),
+                                          steps: [Step], geometries: [PaddedGeometry]) -> [ConvolutionShape] {
+        var shapes: [ConvolutionShape] = []
+        for (s, step) in steps.enumerated() {
+            guard case let .convReLU(conv, _) = step else { continue }
+            let gi = geometries[s], go = geometries[s + 1]
+            let (forward, backward) = algorithms(conv)
+            shapes.append(ConvolutionShape(algorithm: forward, inChannels: gi.channels, outChannels: go.channels,
+                                           height: gi.height, width: gi.width))
+            if let backward {
+                shapes.append(ConvolutionShape(algorithm: backward, inChannels: go.channels, outChannels: gi.channels,
+                                               height: gi.height, width: gi.width))
+            }
+        }
+        return shapes
+    }
+
+    private static func convolutionShapes(network: VGGNetwork, steps: [Step], geometries: [PaddedGeometry]) -> [ConvolutionShape] {
+        convolutionShapes(algorithms: { (network.convs[$0].forward.algorithm, network.convs[$0].backwardWeights?.algorithm) },
+                          steps: steps, geometries: geometries)
     }
 
     /// Bytes an extractor of this size allocates (activations, gradients, tap outputs, input gradient, and
-    /// for the gemm kernel its im2col tile), so a caller can refuse sizes before allocating them.
+    /// its convolutions' scratch: the gemm kernel's im2col tile, Winograd's per-worker buffers), so a caller
+    /// can refuse sizes before allocating them. Backward convolutions are counted up to `gradientTap`
+    /// (default relu4_1), as `VGGNetwork` packs them.
     public static func workspaceBytes(architecture: Architecture = .vgg16, kernel: ConvolutionKernel = .best,
-                                      height: Int, width: Int, deepestTap: Tap, threads: Int = 2) -> Int {
+                                      precision: EnginePrecision = .auto, height: Int, width: Int, deepestTap: Tap,
+                                      gradientTap: Tap? = nil, threads: Int = 2) -> Int {
         guard height > 0, width > 0 else { return 0 }
         let plan = plan(architecture, height: height, width: width, deepestTap: deepestTap)
+        let convs = architecture.convolutions
+        let lastGradient = architecture.layerIndex(of: min(gradientTap ?? .relu4_1, deepestTap)) ?? architecture.layers.count
+        let differentiable = architecture.layers.indices.filter {
+            if case .conv = architecture.layers[$0] { $0 < lastGradient } else { false }
+        }.count
+        let shapes = convolutionShapes(algorithms: { i in
+            let (_, c, o) = convs[i]
+            guard i < differentiable else { return (kernel == .gemm ? .gemmRows : .direct, nil) }
+            return (PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: c, outChannels: o, backward: false),
+                    PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true))
+        }, steps: plan.steps, geometries: plan.geometries)
         let activations = plan.geometries.map(\.count).reduce(0, +)
-        let gradients = 2 * plan.geometries.map(\.count).max()!
+        let gradients = gradientCapacities(steps: plan.steps, geometries: plan.geometries).reduce(0, +)
         var taps = 0
         for (s, step) in plan.steps.enumerated() {
             if case .convReLU(_, _?) = step {
@@ -122,10 +175,8 @@ public final class FeatureExtractor {
                 taps += g.channels * g.height * g.width
             }
         }
-        let maxIn = plan.convolutionInputs.map(\.inChannels).max() ?? 1
-        let columns = kernel == .gemm ? Convolution.columnsCapacity(maxInChannels: maxIn) : 0
-        let scratch = kernel == .winograd ? threads * Convolution.scratchCapacity(layers: plan.convolutionInputs) : 0
-        return 4 * (activations + gradients + taps + 3 * height * width + columns + scratch)
+        return 4 * (activations + gradients + taps + 3 * height * width)
+            + Convolution.workspaceBytes(threads: threads, shapes: shapes)
     }
 
     /// The shape of a tap's features for this extractor's input size.
@@ -142,26 +193,33 @@ public final class FeatureExtractor {
         guard tap <= deepestTap else { throw FeatureExtractorError("tap \(tap) is deeper than this extractor's \(deepestTap)") }
         openblas_set_num_threads(Int32(threads))
         ck_flush_denormals()
+        var clock = StepClock(cpuTime: profile?.cpuTime ?? false)
+        let profiling = profile != nil
         Elementwise.caffePreprocess(rgb: image, into: view(0))
+        if profiling { profile!.add("forward: preprocess", clock.lap()) }
         var result: [Tap: Tensor] = [:]
         for (s, step) in steps.enumerated() {
             let input = view(s), output = view(s + 1)
             switch step {
             case let .convReLU(conv, stepTap):
                 let p = network.convs[conv]
+                // A tap's features are copied out by the epilogue as they are stored.
+                let t = stepTap.flatMap { tapTensors[$0] }
                 convolution.run(input: input, output: output, weights: p.forward,
-                                epilogue: ConvEpilogue(bias: p.bias, relu: true))
+                                epilogue: ConvEpilogue(bias: p.bias, relu: true, copy: t))
+                if profiling { profile!.add("forward: \(p.name) \(p.forward.algorithm.label)", clock.lap()) }
+                // (Winograd writes only the interior, but a backward may have used this buffer for another shape.)
                 output.zeroBorder(threads: threads)
-                if let stepTap, let t = tapTensors[stepTap] {
-                    output.copyInterior(to: t, threads: threads)
-                    result[stepTap] = t
-                }
+                if let stepTap, let t { result[stepTap] = t }
+                if profiling { profile!.add("forward: borders, tap copies", clock.lap()) }
                 if stepTap == tap {
                     forwardDepth = s + 1
+                    activationsIntact = true
                     return result
                 }
             case .maxPool:
                 Elementwise.maxPool(input, into: output, threads: threads)
+                if profiling { profile!.add("forward: max-pool", clock.lap()) }
             }
         }
         preconditionFailure("tap \(tap) not in the network")
@@ -172,9 +230,15 @@ public final class FeatureExtractor {
     /// the next backward). Taps must not be deeper than the last forward's.
     public func backward(gradients injected: [Tap: Tensor]) throws(FeatureExtractorError) -> Tensor {
         guard let depth = forwardDepth else { throw FeatureExtractorError("backward before forward") }
+        guard activationsIntact || injected.isEmpty else {
+            throw FeatureExtractorError("a second backward needs a forward first (the backward reuses the activations)")
+        }
         for (tap, g) in injected {
             guard let t = tapTensors[tap], let s = stepIndex(of: tap), s < depth else {
                 throw FeatureExtractorError("gradient for \(tap), which the last forward did not reach")
+            }
+            guard tap <= network.gradientTap else {
+                throw FeatureExtractorError("gradient for \(tap), past the network's gradient tap \(network.gradientTap)")
             }
             guard g.channels == t.channels, g.height == t.height, g.width == t.width else {
                 throw FeatureExtractorError("gradient for \(tap) is \(g.channels)x\(g.height)x\(g.width), expected \(t.channels)x\(t.height)x\(t.width)")
@@ -182,7 +246,6 @@ public final class FeatureExtractor {
         }
         openblas_set_num_threads(Int32(threads))
         ck_flush_denormals()
-        var current = 0  // which gradient buffer holds the gradient of step (s)'s output
         // Start at the deepest tap that has a gradient (nothing deeper contributes); d pre-activation =
         // injected · ReLU'.
         guard let last = injected.keys.compactMap({ stepIndex(of: $0) }).max() else {
@@ -190,41 +253,111 @@ public final class FeatureExtractor {
             return inputGradient
         }
         guard case let .convReLU(_, lastTap?) = steps[last] else { preconditionFailure("taps are ConvReLU steps") }
-        let start = gradView(current, geometries[last + 1])
+        var clock = StepClock(cpuTime: profile?.cpuTime ?? false)
+        let profiling = profile != nil
+        let buffers = Self.backwardBuffers(last: last, geometries: geometries, capacities: gradients.map(\.capacity))
+        activationsIntact = false
+        var current = buffers.start  // holds the gradient of step s's output
+        let start = bufferView(current, geometries[last + 1])
         start.copyInterior(from: injected[lastTap]!, threads: threads)
         Elementwise.addAndMask(start, addend: nil, ref: view(last + 1), threads: threads)
         start.zeroBorder(threads: threads)
+        if profiling { profile!.add("backward: borders, gradient copies", clock.lap()) }
         // Invariant at step s: the current buffer holds, for a ConvReLU, d loss / d pre-activation; for a
         // max-pool, d loss / d pool output.
         for s in stride(from: last, through: 0, by: -1) {
-            let grad = gradView(current, geometries[s + 1])
-            let next = 1 - current
-            let below = gradView(next, geometries[s])
+            let grad = bufferView(current, geometries[s + 1])
+            let next = buffers.outputs[last - s]
+            let below = bufferView(next, geometries[s])
             switch steps[s] {
             case let .convReLU(conv, _):
                 let p = network.convs[conv]
                 var epilogue = ConvEpilogue()
                 if s > 0, case let .convReLU(_, belowTap) = steps[s - 1] {
                     // Fused: + the gradient injected at the ReLU below, then that ReLU's derivative.
-                    if let belowTap, let g = injected[belowTap] {
-                        // Staged in the output, which the epilogue then accumulates into.
-                        below.copyInterior(from: g, threads: threads)
-                        epilogue.addend = below
-                    }
+                    epilogue.addendPlain = belowTap.flatMap { injected[$0] }
                     epilogue.maskRef = view(s)
                 }
+                if profiling { profile!.add("backward: borders, gradient copies", clock.lap()) }
+                backwardObserver?(conv, grad)
                 convolution.run(input: grad, output: below, weights: p.backward, epilogue: epilogue)
+                if profiling { profile!.add("backward: \(p.name) \(p.backward.algorithm.label)", clock.lap()) }
                 below.zeroBorder(threads: threads)
+                if profiling { profile!.add("backward: borders, gradient copies", clock.lap()) }
             case .maxPool:
                 // The pool's input is a ReLU output (step s−1 is a ConvReLU).
                 guard case let .convReLU(_, belowTap) = steps[s - 1] else { preconditionFailure("pool after a pool") }
                 Elementwise.maxPoolBackward(grad, ref: view(s), addend: belowTap.flatMap { injected[$0] }, into: below,
                                             threads: threads)
+                if profiling { profile!.add("backward: max-pool", clock.lap()) }
             }
             current = next
         }
-        Elementwise.caffePreprocessBackward(gradient: gradView(current, geometries[0]), into: inputGradient)
+        Elementwise.caffePreprocessBackward(gradient: bufferView(current, geometries[0]), into: inputGradient)
+        if profiling { profile!.add("backward: preprocess", clock.lap()) }
         return inputGradient
+    }
+
+    /// Where a backward pass keeps each gradient. The gradient of step s's output (geometry s+1) is the
+    /// input of step s, which writes the gradient of its input (geometry s). Once step s runs, the
+    /// activations after it (indices ≥ s+1) are no longer needed (each activation i is last read by step i,
+    /// as its ReLU mask or its pool's argmax), so step s writes into the smallest of them that fits and
+    /// does not hold its input; only what fits none (the start, and the full-size gradient below the first
+    /// pool) goes to a gradient buffer. This saves one full-size gradient buffer (64 channels at the input's
+    /// size) against two ping-pong buffers.
+    private enum Buffer: Equatable { case activation(Int), gradient(Int) }
+
+    /// The buffers of a backward starting at step `last`: the start's, then the output of steps last … 0.
+    /// `capacities`: the gradient buffers' (nil: unlimited, for sizing them).
+    private static func backwardBuffers(last: Int, geometries: [PaddedGeometry], capacities: [Int]?) -> (start: Buffer, outputs: [Buffer], needs: [Int]) {
+        var needs: [Int] = []
+        func gradientBuffer(_ count: Int, excluding: Buffer?) -> Buffer {
+            for k in 0... {
+                if excluding == .gradient(k) { continue }
+                if let capacities {
+                    if k < capacities.count && capacities[k] >= count { return .gradient(k) }
+                    if k >= capacities.count { preconditionFailure("gradient buffers sized too small") }
+                } else {
+                    if k >= needs.count { needs.append(0) }
+                    needs[k] = max(needs[k], count)
+                    return .gradient(k)
+                }
+            }
+            preconditionFailure("unreachable")
+        }
+        let start = gradientBuffer(geometries[last + 1].count, excluding: nil)
+        var holding = start
+        var outputs: [Buffer] = []
+        for s in stride(from: last, through: 0, by: -1) {
+            let count = geometries[s].count
+            let free = (s + 1)..<geometries.count
+            let fitting = free.filter { geometries[$0].count >= count && holding != .activation($0) }
+            let out = fitting.min { geometries[$0].count < geometries[$1].count }.map { Buffer.activation($0) }
+                ?? gradientBuffer(count, excluding: holding)
+            outputs.append(out)
+            holding = out
+        }
+        return (start, outputs, needs)
+    }
+
+    /// The gradient buffers' sizes (floats) for a backward from any tap.
+    private static func gradientCapacities(steps: [Step], geometries: [PaddedGeometry]) -> [Int] {
+        var capacities: [Int] = []
+        for (s, step) in steps.enumerated() {
+            guard case .convReLU(_, _?) = step else { continue }
+            let needs = backwardBuffers(last: s, geometries: geometries, capacities: nil).needs
+            for (k, n) in needs.enumerated() {
+                if k < capacities.count { capacities[k] = max(capacities[k], n) } else { capacities.append(n) }
+            }
+        }
+        return capacities
+    }
+
+    private func bufferView(_ b: Buffer, _ g: PaddedGeometry) -> PaddedView {
+        switch b {
+        case let .activation(i): PaddedView(g, in: activations[i])
+        case let .gradient(k): PaddedView(g, in: gradients[k])
+        }
     }
 
     private func stepIndex(of tap: Tap) -> Int? {
@@ -233,8 +366,5 @@ public final class FeatureExtractor {
 
     private func view(_ i: Int) -> PaddedView { PaddedView(geometries[i], in: activations[i]) }
 
-    private func gradView(_ which: Int, _ g: PaddedGeometry) -> PaddedView {
-        PaddedView(g, in: which == 0 ? gradients.0 : gradients.1)
-    }
 
 }

@@ -8,86 +8,169 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
     case gemm
     /// Direct 3×3 convolution with a hand-written AVX-512 micro-kernel (CKernels), threads from Dispatch.
     case avx512
-    /// Winograd F(2×2, 3×3) on the same AVX-512 micro-kernel (2.25× fewer multiplications); layers with
-    /// fewer than 16 input channels (the first) run the direct kernel.
+    /// Winograd F(4×4, 3×3) (4× fewer multiplications than direct) with fp32 or bf16 products, as
+    /// `EnginePrecision` says; layers with fewer than 16 input channels (the first) run the direct kernel.
     case winograd
 
     /// The fastest kernel this CPU runs.
-    public static var best: ConvolutionKernel { ck_has_avx512() != 0 ? .winograd : .gemm }
+    public static var best: ConvolutionKernel { ck_has_avx512_wino() != 0 ? .winograd : (ck_has_avx512() != 0 ? .avx512 : .gemm) }
 
-    public var isSupported: Bool { self == .gemm || ck_has_avx512() != 0 }
-}
-
-/// How one direction of a convolution is computed, and its weights in that algorithm's layout.
-struct PackedWeights: @unchecked Sendable {  // unchecked: points into a ConvolutionWeights, read-only after load
-    enum Algorithm { case gemmRows, direct, winograd }
-    let algorithm: Algorithm
-    let inChannels: Int
-    let outChannels: Int
-    let data: UnsafeMutablePointer<Float>
-
-    /// `oihw` [O][C][3][3] of the forward convolution C→O; `flip` packs the backward one O→C.
-    init(oihw w: UnsafePointer<Float>, inChannels c: Int, outChannels o: Int, flip: Bool, kernel: ConvolutionKernel) {
-        let ins = flip ? o : c, outs = flip ? c : o
-        inChannels = ins
-        outChannels = outs
-        switch kernel {
-        case .gemm:
-            algorithm = .gemmRows
-            data = alignedFloats(o * c * 9)
-            if flip {
-                // Rows [C][O·9]: W'[c][o][k] = W[o][c][8−k].
-                for ci in 0..<c {
-                    for oi in 0..<o {
-                        for k in 0..<9 { data[(ci * o + oi) * 9 + k] = w[(oi * c + ci) * 9 + (8 - k)] }
-                    }
-                }
-            } else {
-                data.update(from: w, count: o * c * 9)
-            }
-        case .avx512, .winograd:
-            if kernel == .winograd && ins >= 16 {
-                algorithm = .winograd
-                data = alignedFloats(ck_winograd_packed_count(Int32(outs), Int32(ins)))
-                ck_winograd_pack_weights(w, Int32(o), Int32(c), flip ? 1 : 0, data)
-            } else {
-                algorithm = .direct
-                data = alignedFloats(ck_packed_count(Int32(outs), Int32(ins)))
-                ck_pack_weights(w, Int32(o), Int32(c), flip ? 1 : 0, data)
-            }
+    public var isSupported: Bool {
+        switch self {
+        case .gemm: true
+        case .avx512: ck_has_avx512() != 0
+        case .winograd: ck_has_avx512_wino() != 0
         }
     }
 }
 
-/// One convolution's parameters in the layouts a kernel needs, built once and only read afterwards.
+/// The arithmetic of the Winograd convolutions' products (the transforms and all sums stay fp32).
+/// Measured (BENCHMARKS.md, "Engine 2"): the forward pass needs fp32 products. The gradient of L_rec is
+/// 2(Φ − T), so an error in the features Φ enters it directly: bf16 products in the forward pass (0.3–1.4 %
+/// error in the taps) turn the gradient by cos 0.996–0.998 against the fp32 one, under the 0.999 asked for;
+/// bf16 products in the backward pass only (≈ 1 % per layer there) keep it at cos ≥ 0.9998.
+public enum EnginePrecision: String, Sendable, CaseIterable {
+    /// `bf16` where the CPU has AVX512_BF16, else `fp32`: the fastest arithmetic that meets the bar.
+    case auto
+    /// fp32 products everywhere.
+    case fp32
+    /// bf16 products (fp32 accumulation, vdpbf16ps) in the backward pass, fp32 in the forward pass.
+    case bf16
+
+    /// Whether this CPU runs it (`bf16` needs AVX512_BF16; `auto` runs everywhere).
+    public var isSupported: Bool { self != .bf16 || ck_has_avx512_bf16() != 0 }
+
+    /// What `auto` is on this CPU (`fp32` or `bf16`); the others as they are.
+    public var resolved: EnginePrecision {
+        self == .auto ? (ck_has_avx512_bf16() != 0 ? .bf16 : .fp32) : self
+    }
+
+    /// Whether the backward (or forward) convolutions use bf16 products on this CPU.
+    func bf16Products(backward: Bool) -> Bool { backward && resolved == .bf16 }
+}
+
+extension PackedWeights.Algorithm {
+    /// For profiles and logs: "gemm", "direct", "F4 bf16", …
+    var label: String {
+        switch self {
+        case .gemmRows: "gemm"
+        case .direct: "direct"
+        case .narrow: "direct narrow"
+        case let .winograd(tile, bf16): "F\(tile) \(bf16 ? "bf16" : "fp32")"
+        }
+    }
+}
+
+/// How one direction of a convolution is computed, and its weights in that algorithm's layout.
+struct PackedWeights: @unchecked Sendable {  // unchecked: points into a ConvolutionWeights, read-only after load
+    enum Algorithm: Equatable, Hashable {
+        case gemmRows, direct
+        /// The direct kernel for a few output channels (ck_conv3x3_narrow_avx512; direct's weights).
+        case narrow
+        /// F(tile×tile, 3×3), tile 2 or 4, with bf16 or fp32 products.
+        case winograd(tile: Int, bf16: Bool)
+    }
+    let algorithm: Algorithm
+    let inChannels: Int
+    let outChannels: Int
+    let data: UnsafeMutableRawPointer
+
+    /// The algorithm a kernel and precision use for a convolution of `ins` → `outs` channels: for the
+    /// Winograd kernel F(4×4), except the direct kernel below 16 input channels (the first layer: 8.0 ms
+    /// against F(4×4)'s 10.8 ms single-threaded at 400×300, its stores dominate) and the narrow direct
+    /// kernel for ≤ 4 outputs (the backward of the first layer, where Winograd's transforms of 64 input
+    /// channels would cost more than its 3 outputs' products).
+    static func algorithm(kernel: ConvolutionKernel, precision: EnginePrecision, inChannels ins: Int, outChannels outs: Int,
+                          backward: Bool) -> Algorithm {
+        switch kernel {
+        case .gemm: .gemmRows
+        case .avx512: .direct
+        case .winograd: outs <= 4 ? .narrow : (ins < 16 ? .direct : .winograd(tile: 4, bf16: precision.bf16Products(backward: backward)))
+        }
+    }
+
+    /// `oihw` [O][C][3][3] of the forward convolution C→O; `flip` packs the backward one O→C.
+    init(oihw w: UnsafePointer<Float>, inChannels c: Int, outChannels o: Int, flip: Bool, algorithm: Algorithm) {
+        let ins = flip ? o : c, outs = flip ? c : o
+        inChannels = ins
+        outChannels = outs
+        self.algorithm = algorithm
+        switch algorithm {
+        case .gemmRows:
+            let rows = alignedFloats(o * c * 9)
+            if flip {
+                // Rows [C][O·9]: W'[c][o][k] = W[o][c][8−k].
+                for ci in 0..<c {
+                    for oi in 0..<o {
+                        for k in 0..<9 { rows[(ci * o + oi) * 9 + k] = w[(oi * c + ci) * 9 + (8 - k)] }
+                    }
+                }
+            } else {
+                rows.update(from: w, count: o * c * 9)
+            }
+            data = UnsafeMutableRawPointer(rows)
+        case .direct, .narrow:
+            let packed = alignedFloats(ck_packed_count(Int32(outs), Int32(ins)))
+            ck_pack_weights(w, Int32(o), Int32(c), flip ? 1 : 0, packed)
+            data = UnsafeMutableRawPointer(packed)
+        case let .winograd(tile, bf16):
+            let bytes = ck_wino_packed_bytes(Int32(tile), bf16 ? 1 : 0, Int32(outs), Int32(ins))
+            data = UnsafeMutableRawPointer(alignedFloats((bytes + 3) / 4))
+            ck_wino_pack(Int32(tile), bf16 ? 1 : 0, w, Int32(o), Int32(c), flip ? 1 : 0, data)
+        }
+    }
+
+    /// Bytes `data` holds.
+    var bytes: Int {
+        switch algorithm {
+        case .gemmRows: 4 * inChannels * outChannels * 9
+        case .direct, .narrow: 4 * ck_packed_count(Int32(outChannels), Int32(inChannels))
+        case let .winograd(tile, bf16): ck_wino_packed_bytes(Int32(tile), bf16 ? 1 : 0, Int32(outChannels), Int32(inChannels))
+        }
+    }
+}
+
+/// One convolution's parameters in the layouts its algorithms need, built once and only read afterwards.
 final class ConvolutionWeights: @unchecked Sendable {  // unchecked: written only in init, read-only after
     let name: String
     let inChannels: Int
     let outChannels: Int
-    let kernel: ConvolutionKernel
     let bias: UnsafeMutablePointer<Float>
     /// The convolution C→O.
     let forward: PackedWeights
-    /// The backward-to-input convolution O→C (flipped taps, transposed channels).
-    let backward: PackedWeights
+    /// The backward-to-input convolution O→C (flipped taps, transposed channels); nil for a layer past the
+    /// network's gradient tap.
+    let backwardWeights: PackedWeights?
+
+    var backward: PackedWeights {
+        guard let backwardWeights else { preconditionFailure("\(name): no backward weights (past the gradient tap)") }
+        return backwardWeights
+    }
 
     /// `oihw`: [O][C][3][3] floats; `bias`: O floats.
     init(name: String, oihw w: UnsafePointer<Float>, bias b: UnsafePointer<Float>, inChannels c: Int, outChannels o: Int,
-         kernel: ConvolutionKernel) {
+         forward: PackedWeights.Algorithm, backward: PackedWeights.Algorithm?) {
         self.name = name
         inChannels = c
         outChannels = o
-        self.kernel = kernel
         bias = alignedFloats(o)
         bias.update(from: b, count: o)
-        forward = PackedWeights(oihw: w, inChannels: c, outChannels: o, flip: false, kernel: kernel)
-        backward = PackedWeights(oihw: w, inChannels: c, outChannels: o, flip: true, kernel: kernel)
+        self.forward = PackedWeights(oihw: w, inChannels: c, outChannels: o, flip: false, algorithm: forward)
+        backwardWeights = backward.map { PackedWeights(oihw: w, inChannels: c, outChannels: o, flip: true, algorithm: $0) }
+    }
+
+    /// Both directions as `kernel` and `precision` choose.
+    convenience init(name: String, oihw w: UnsafePointer<Float>, bias b: UnsafePointer<Float>, inChannels c: Int, outChannels o: Int,
+                     kernel: ConvolutionKernel, precision: EnginePrecision = .fp32) {
+        self.init(name: name, oihw: w, bias: b, inChannels: c, outChannels: o,
+                  forward: PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: c, outChannels: o, backward: false),
+                  backward: PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true))
     }
 
     deinit {
         free(bias)
         free(forward.data)
-        free(backward.data)
+        if let backwardWeights { free(backwardWeights.data) }
     }
 }
 
@@ -97,8 +180,12 @@ public final class VGGNetwork: Sendable {
     public let architecture: Architecture
     public let preprocessing: Preprocessing
     public let kernel: ConvolutionKernel
+    public let precision: EnginePrecision
     /// The deepest tap this network was loaded for (later convolutions are not kept).
     public let deepestTap: Tap
+    /// The deepest tap a backward pass may start from. The convolutions past it are packed for the forward
+    /// pass only, with the direct kernel (9 weights each, not 36: they run once per job, for the mask).
+    public let gradientTap: Tap
     let convs: [ConvolutionWeights]
 
     /// The default weights location: $DEEPRESIZE_WEIGHTS, else weights/vgg16-imagenet.safetensors under
@@ -109,11 +196,23 @@ public final class VGGNetwork: Sendable {
     }
 
     /// Loads and validates a safetensors file (names, shapes, dtypes, offsets; for the VGG-16 ImageNet
-    /// weights also four known values), keeping the convolutions up to `deepestTap`.
-    public init(weightsPath path: String, kernel: ConvolutionKernel = .best, deepestTap: Tap = .relu5_1) throws(WeightsError) {
+    /// weights also four known values), keeping the convolutions up to `deepestTap`, with backward weights
+    /// up to `gradientTap` (default: relu4_1, the deepest the deep method differentiates, or `deepestTap`).
+    /// For measurement only (`bench engine`, `bench accuracy`): `bf16Forward`, bf16 products in the forward
+    /// pass too, which fails the accuracy bar (see EnginePrecision); `winogradTile` 2, F(2×2) instead of F(4×4).
+    public init(weightsPath path: String, kernel: ConvolutionKernel = .best, precision: EnginePrecision = .auto,
+                deepestTap: Tap = .relu5_1, gradientTap: Tap? = nil, bf16Forward: Bool = false,
+                winogradTile: Int = 4) throws(WeightsError) {
         guard kernel.isSupported else {
             throw WeightsError(path: path, reason: "kernel \(kernel.rawValue) is not supported on this CPU")
         }
+        guard precision.isSupported, !bf16Forward || ck_has_avx512_bf16() != 0 else {
+            throw WeightsError(path: path, reason: "bf16 products are not supported on this CPU (no AVX512_BF16)")
+        }
+        guard winogradTile == 2 || winogradTile == 4 else {
+            throw WeightsError(path: path, reason: "Winograd tile \(winogradTile): 2 or 4")
+        }
+        let gradientTap = min(gradientTap ?? .relu4_1, deepestTap)
         let file = try SafeTensorsFile(path: path)
         let archName = file.metadata["arch"] ?? "vgg16"
         guard let arch = Architecture.named(archName) else {
@@ -152,17 +251,33 @@ public final class VGGNetwork: Sendable {
         }
 
         let last = arch.layerIndex(of: deepestTap) ?? arch.layers.count - 1
+        let lastGradient = arch.layerIndex(of: gradientTap) ?? last
         var convs: [ConvolutionWeights] = []
-        for layer in arch.layers[...last] {
+        for (index, layer) in arch.layers[...last].enumerated() {
             guard case let .conv(name, c, o) = layer else { continue }
+            let differentiable = index < lastGradient
+            var forward = differentiable
+                ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: c, outChannels: o, backward: false)
+                : (kernel == .gemm ? .gemmRows : .direct)
+            if case let .winograd(_, bf16) = forward { forward = .winograd(tile: winogradTile, bf16: bf16 || (bf16Forward && c >= 16)) }
+            var backward = differentiable
+                ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true) : nil
+            if case let .winograd(_, bf16)? = backward { backward = .winograd(tile: winogradTile, bf16: bf16) }
             convs.append(ConvolutionWeights(name: name, oihw: file.floats("\(name).weight")!.baseAddress!,
                                             bias: file.floats("\(name).bias")!.baseAddress!,
-                                            inChannels: c, outChannels: o, kernel: kernel))
+                                            inChannels: c, outChannels: o, forward: forward, backward: backward))
         }
         self.architecture = arch
         self.preprocessing = preprocessing
         self.kernel = kernel
+        self.precision = precision
         self.deepestTap = deepestTap
+        self.gradientTap = gradientTap
         self.convs = convs
+    }
+
+    /// Bytes of the packed weights (both directions) and biases.
+    public var weightBytes: Int {
+        convs.reduce(0) { $0 + $1.forward.bytes + ($1.backwardWeights?.bytes ?? 0) + 4 * $1.outChannels }
     }
 }

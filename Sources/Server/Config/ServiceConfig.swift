@@ -11,6 +11,8 @@ public struct ServiceConfig: Sendable, Equatable {
     public var weightsPath = "./weights/vgg16-imagenet.safetensors"
     public var workers = ServiceConfig.defaultWorkers
     public var engineThreads = ServiceConfig.cpuCount
+    /// Products of the network's convolutions: auto, fp32 or bf16 (EnginePrecision).
+    public var enginePrecision = "auto"
     /// Bytes the running jobs may hold together by their estimates; 0 = from the memory limit (MemoryBudget).
     public var jobMemoryBudgetBytes = 0
     public var logLevel = "info"
@@ -163,6 +165,8 @@ extension ServiceConfig {
         string("weights", \.weightsPath, "VGG-16 weights (safetensors), made by scripts/fetch-weights"),
         int("workers", \.workers, 1...64, "worker threads running queued jobs (default: one per two cores)"),
         int("engine_threads", \.engineThreads, 1...256, "threads one deep job's network uses (default: all cores)"),
+        string("engine_precision", \.enginePrecision, "products of the network's convolutions: auto (bf16 where the CPU has AVX512_BF16), fp32, or bf16 (backward pass; the forward stays fp32)",
+               allowed: ["auto", "fp32", "bf16"]),
         jobMemoryBudgetKey,
         string("log_level", \.logLevel, "trace, debug, info, notice, warning, error or critical",
                allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),

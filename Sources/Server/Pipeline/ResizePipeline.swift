@@ -39,7 +39,9 @@ public struct ResizePipeline: Sendable {
     /// other methods do not need them.
     public static func loadNetwork(_ config: ServiceConfig) -> (VGGNetwork?, String?) {
         do {
-            return (try VGGNetwork(weightsPath: config.weightsPath), nil)
+            // A CPU without AVX512_BF16 keeps the fp32 path, whatever engine_precision asks.
+            let precision = EnginePrecision(rawValue: config.enginePrecision).flatMap { $0.isSupported ? $0 : nil } ?? .fp32
+            return (try VGGNetwork(weightsPath: config.weightsPath, precision: precision), nil)
         } catch {
             return (nil, String(describing: error))
         }

@@ -73,9 +73,15 @@ extension SQLiteJobStore {
         }
     }
 
-    /// Drops the connection's cached pages, so the next read comes from the file (tests that damage it).
-    func releaseCacheForTests() {
-        state.withLock { state in _ = state.db.releaseMemory() }
+    /// For tests that damage the file under a running store: with no statement running (the store's lock
+    /// held), checkpoints the WAL into the main file, lets `damage` change the file, and drops the cached
+    /// pages, so the next statement reads the damage (and no newer copy of a page waits in the WAL).
+    func damageForTests(_ damage: (String) throws -> Void) throws {
+        try state.withLock { state in
+            _ = try state.db.queryText("PRAGMA wal_checkpoint(TRUNCATE)")
+            try damage(databasePath)
+            _ = state.db.releaseMemory()
+        }
     }
 
     /// `PRAGMA quick_check` on the live database (housekeeping runs it now and then): damage found is

@@ -96,6 +96,7 @@ public final class SQLiteJobStore: JobStore {
     /// Unix seconds (`wallClockSeconds`); tests pass a clock of their own.
     public static let systemClock: @Sendable () -> Double = { wallClockSeconds() }
 
+    var databasePath: String { directory + "/jobs.sqlite3" }
     var jobsDirectory: String { directory + "/jobs" }
     var unclaimedDirectory: String { directory + "/" + Self.unclaimedDirectoryName }
     func jobDirectory(_ id: String) -> String { jobsDirectory + "/" + id }
