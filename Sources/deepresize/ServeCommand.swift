@@ -44,7 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Address to listen on (default 0.0.0.0).") var host: String?
     @Option(name: .long, help: "TCP port (default 8080; 0 = any free port).") var port: String?
     @Option(name: .long, help: "Directory for the queue database and job files (default ./data).") var data: String?
-    @Option(name: .long, help: "VGG-16 weights file (default ./weights/vgg16-imagenet.safetensors).") var weights: String?
+    @Option(name: .long, help: "VGG-16 or VGG-19 weights file (default ./weights/vgg16-imagenet.safetensors; docs/deep.md).") var weights: String?
     @Option(name: .long, help: "Worker threads for queued jobs.") var workers: String?
 
     func run() async throws {

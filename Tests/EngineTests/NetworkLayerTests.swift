@@ -310,23 +310,31 @@ import TestSupport
         }
     }
 
-    /// RGB [0,1] → Caffe BGR: forward values and backward against finite differences.
-    @Test func caffePreprocessingForwardAndBackward() {
+    /// RGB [0,1] → the network's input (Caffe BGR ×255 − mean, torchvision's (x − mean)/std): forward values
+    /// and backward against finite differences.
+    @Test(arguments: Preprocessing.allCases)
+    func preprocessingForwardAndBackward(_ preprocessing: Preprocessing) {
         var rng = SeededRandom(seed: 5)
         let (h, w) = (4, 5)
         let x = rng.floats(3 * h * w, in: 0...1), r = rng.floats(3 * h * w)
         let image = Tensor(channels: 3, height: h, width: w, values: x)
         let out = Activation(3, h, w)
-        Elementwise.caffePreprocess(rgb: image, into: out.view)
+        Elementwise.preprocess(rgb: image, preprocessing, into: out.view)
         let v = out.values
-        #expect(abs(v[0] - (x[2 * h * w] * 255 - 103.939)) < 1e-4)  // B from R's plane index 2
-        #expect(abs(v[2 * h * w + 3] - (x[3] * 255 - 123.68)) < 1e-4)
+        switch preprocessing {
+        case .caffeBGR:
+            #expect(abs(v[0] - (x[2 * h * w] * 255 - 103.939)) < 1e-4)  // B from R's plane index 2
+            #expect(abs(v[2 * h * w + 3] - (x[3] * 255 - 123.68)) < 1e-4)
+        case .torchRGB:
+            #expect(abs(v[0] - (x[0] - 0.485) / 0.229) < 1e-4)
+            #expect(abs(v[2 * h * w + 3] - (x[2 * h * w + 3] - 0.406) / 0.225) < 1e-4)
+        }
         let grad = Activation(3, h, w, values: r)
         let dx = Tensor(channels: 3, height: h, width: w)
-        Elementwise.caffePreprocessBackward(gradient: grad.view, into: dx)
+        Elementwise.preprocessBackward(gradient: grad.view, preprocessing, into: dx)
         func loss(_ y: [Float]) -> Double {
             let o = Activation(3, h, w)
-            Elementwise.caffePreprocess(rgb: Tensor(channels: 3, height: h, width: w, values: y), into: o.view)
+            Elementwise.preprocess(rgb: Tensor(channels: 3, height: h, width: w, values: y), preprocessing, into: o.view)
             return Self.dot(o.values, r)
         }
         let err = Self.finiteDifferenceError(x, analytic: dx.toArray(), eps: 1e-2, loss)

@@ -73,8 +73,12 @@ import Testing
         let wrongShape = Self.safetensors([("conv1_1.weight", [64, 3, 5, 5], [Float](repeating: 0, count: 64 * 3 * 25)),
                                            ("conv1_1.bias", [64], [Float](repeating: 0, count: 64))])
         try Self.expectRefused(wrongShape, "shape.safetensors", mentioning: ["conv1_1.weight", "[64, 3, 3, 3]"])
-        let missing = Self.safetensors([("features.0.weight", [64, 3, 3, 3], [Float](repeating: 0, count: 64 * 27))])
+        let missing = Self.safetensors([("conv1_2.weight", [64, 64, 3, 3], [Float](repeating: 0, count: 64 * 64 * 9))])
         try Self.expectRefused(missing, "names.safetensors", mentioning: ["missing conv1_1.weight"])
+        let torchvision = Self.safetensors([("features.0.weight", [64, 3, 3, 3], [Float](repeating: 0, count: 64 * 27))])
+        try Self.expectRefused(torchvision, "torchvision.safetensors", mentioning: ["features.N", "scripts/convert-vgg"])
+        let vgg19Named16 = Self.safetensors([("conv3_4.weight", [256, 256, 3, 3], [Float](repeating: 0, count: 256 * 256 * 9))])
+        try Self.expectRefused(vgg19Named16, "vgg19.safetensors", mentioning: ["\"vgg16\"", "vgg19"])
         let f16 = Data(Self.safetensors([("conv1_1.weight", [1], [0])]).map { $0 })
         let f16Text = String(decoding: f16, as: UTF8.self).replacingOccurrences(of: "\"F32\"", with: "\"F16\"")
         try Self.expectRefused(Data(f16Text.utf8), "f16.safetensors", mentioning: ["F16"])

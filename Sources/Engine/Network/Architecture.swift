@@ -38,10 +38,37 @@ public enum LayerSpec: Sendable, Equatable {
     case maxPool
 }
 
-/// How an RGB [0,1] image becomes the network's input.
-public enum Preprocessing: String, Sendable {
-    /// Caffe/Keras VGG: BGR order, ×255, minus the mean (B,G,R) = (103.939, 116.779, 123.68).
+/// How an RGB [0,1] image becomes the network's input: input channel k = RGB plane `source(k)` × `scale(k)`
+/// − `offset(k)`. The backward pass is the same affine map's transpose: d/dRGB[source(k)] = scale(k) · d/dk.
+public enum Preprocessing: String, Sendable, CaseIterable {
+    /// Caffe/Keras VGG (the original Oxford weights): BGR order, ×255, minus the mean
+    /// (B,G,R) = (103.939, 116.779, 123.68).
     case caffeBGR = "caffe-bgr"
+    /// torchvision's VGG: RGB order, (x − mean) / std with the ImageNet mean (0.485, 0.456, 0.406) and std
+    /// (0.229, 0.224, 0.225).
+    case torchRGB = "torch-rgb"
+
+    /// The RGB plane that feeds input channel `k`.
+    public func source(_ k: Int) -> Int {
+        switch self {
+        case .caffeBGR: 2 - k
+        case .torchRGB: k
+        }
+    }
+
+    public func scale(_ k: Int) -> Float {
+        switch self {
+        case .caffeBGR: 255
+        case .torchRGB: 1 / [0.229, 0.224, 0.225][k]
+        }
+    }
+
+    public func offset(_ k: Int) -> Float {
+        switch self {
+        case .caffeBGR: [103.939, 116.779, 123.68][k]
+        case .torchRGB: [0.485, 0.456, 0.406][k] / [0.229, 0.224, 0.225][k]
+        }
+    }
 }
 
 public struct Architecture: Sendable, Equatable {
@@ -73,12 +100,17 @@ public struct Architecture: Sendable, Equatable {
     public static let vgg16 = vgg(name: "vgg16", convsPerBlock: [2, 2, 3, 3, 3], channels: [64, 128, 256, 512, 512])
     public static let vgg19 = vgg(name: "vgg19", convsPerBlock: [2, 2, 4, 4, 4], channels: [64, 128, 256, 512, 512])
 
+    public static let all = [vgg16, vgg19]
+
     public static func named(_ name: String) -> Architecture? {
-        switch name {
-        case "vgg16": vgg16
-        case "vgg19": vgg19
-        default: nil
-        }
+        all.first { $0.name == name }
+    }
+
+    /// The architecture the `conv{b}_{c}` tensor names show: VGG-19 has a fourth convolution in blocks 3–5
+    /// (conv3_4, conv4_4, conv5_4), VGG-16 does not. Missing or misshapen tensors are the loader's to report.
+    public static func recognised(tensorNames: some Collection<String>) -> Architecture {
+        let names = Set(tensorNames)
+        return ["conv3_4", "conv4_4", "conv5_4"].contains { names.contains("\($0).weight") } ? vgg19 : vgg16
     }
 
     /// Index of the ReLU layer producing `tap`.

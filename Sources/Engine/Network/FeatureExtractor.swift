@@ -195,7 +195,7 @@ public final class FeatureExtractor {
         ck_flush_denormals()
         var clock = StepClock(cpuTime: profile?.cpuTime ?? false)
         let profiling = profile != nil
-        Elementwise.caffePreprocess(rgb: image, into: view(0))
+        Elementwise.preprocess(rgb: image, network.preprocessing, into: view(0))
         if profiling { profile!.add("forward: preprocess", clock.lap()) }
         var result: [Tap: Tensor] = [:]
         for (s, step) in steps.enumerated() {
@@ -293,7 +293,8 @@ public final class FeatureExtractor {
             }
             current = next
         }
-        Elementwise.caffePreprocessBackward(gradient: bufferView(current, geometries[0]), into: inputGradient)
+        Elementwise.preprocessBackward(gradient: bufferView(current, geometries[0]), network.preprocessing,
+                                       into: inputGradient)
         if profiling { profile!.add("backward: preprocess", clock.lap()) }
         return inputGradient
     }

@@ -85,30 +85,29 @@ struct PaddedView: @unchecked Sendable {
 }
 
 enum Elementwise {
-    static let caffeMeanBGR: [Float] = [103.939, 116.779, 123.68]
-
-    /// RGB [0,1] planar → BGR ×255 − mean, into the interior of `dst` (3 channels); border zeroed.
-    static func caffePreprocess(rgb: Tensor, into dst: PaddedView) {
+    /// RGB [0,1] planar → the network's input (`preprocessing`), into the interior of `dst` (3 channels);
+    /// border zeroed.
+    static func preprocess(rgb: Tensor, _ preprocessing: Preprocessing, into dst: PaddedView) {
         let g = dst.geometry
         for k in 0..<3 {
-            let src = rgb.plane(2 - k)
-            let mean = caffeMeanBGR[k]
+            let src = rgb.plane(preprocessing.source(k))
+            let scale = preprocessing.scale(k), offset = preprocessing.offset(k)
             for y in 0..<g.height {
                 let s = src + y * g.width, d = dst.base + g.index(k, y, 0)
-                for x in 0..<g.width { d[x] = s[x] * 255 - mean }
+                for x in 0..<g.width { d[x] = s[x] * scale - offset }
             }
         }
         dst.zeroBorder()
     }
 
-    /// Backward of `caffePreprocess`: d/dRGB[c] = 255 · d/dBGR[2−c].
-    static func caffePreprocessBackward(gradient src: PaddedView, into rgb: Tensor) {
+    /// Backward of `preprocess`: d/dRGB[source(k)] = scale(k) · d/d(input channel k).
+    static func preprocessBackward(gradient src: PaddedView, _ preprocessing: Preprocessing, into rgb: Tensor) {
         let g = src.geometry
-        for c in 0..<3 {
-            let dst = rgb.plane(c)
+        for k in 0..<3 {
+            let dst = rgb.plane(preprocessing.source(k)), scale = preprocessing.scale(k)
             for y in 0..<g.height {
-                let s = src.base + g.index(2 - c, y, 0), d = dst + y * g.width
-                for x in 0..<g.width { d[x] = s[x] * 255 }
+                let s = src.base + g.index(k, y, 0), d = dst + y * g.width
+                for x in 0..<g.width { d[x] = s[x] * scale }
             }
         }
     }

@@ -214,13 +214,19 @@ public final class VGGNetwork: Sendable {
         }
         let gradientTap = min(gradientTap ?? .relu4_1, deepestTap)
         let file = try SafeTensorsFile(path: path)
-        let archName = file.metadata["arch"] ?? "vgg16"
-        guard let arch = Architecture.named(archName) else {
-            throw WeightsError(path: path, reason: "unknown arch \"\(archName)\" in the metadata (vgg16, vgg19)")
+        // The architecture is read off the tensors; an "arch" in the metadata must agree with them.
+        if file.entries.keys.contains(where: { $0.hasPrefix("features.") }) {
+            throw WeightsError(path: path, reason: "tensors are named features.N (torchvision's layout): convert the file"
+                               + " with scripts/convert-vgg (docs/deep.md, VGG-19)")
+        }
+        let arch = Architecture.recognised(tensorNames: file.entries.keys)
+        if let named = file.metadata["arch"], named != arch.name {
+            throw WeightsError(path: path, reason: "the metadata says arch \"\(named)\" but the tensors are \(arch.name)'s")
         }
         let pre = file.metadata["preprocess"] ?? Preprocessing.caffeBGR.rawValue
         guard let preprocessing = Preprocessing(rawValue: pre) else {
-            throw WeightsError(path: path, reason: "unsupported preprocess \"\(pre)\" in the metadata (caffe-bgr)")
+            throw WeightsError(path: path, reason: "unsupported preprocess \"\(pre)\" in the metadata ("
+                               + Preprocessing.allCases.map(\.rawValue).joined(separator: ", ") + ")")
         }
         for (name, i, o) in arch.convolutions {
             guard let w = file.entries["\(name).weight"] else { throw WeightsError(path: path, reason: "missing \(name).weight") }
@@ -232,7 +238,7 @@ public final class VGGNetwork: Sendable {
                 throw WeightsError(path: path, reason: "\(name).bias has shape \(b.shape), expected [\(o)]")
             }
         }
-        if arch.name == "vgg16" {
+        if arch == .vgg16 && preprocessing == .caffeBGR {
             // The ImageNet VGG-16 (SPEC §1): catches a wrong or corrupted file with the right layout.
             let known: [(String, Float)] = [("conv1_1.weight", 0.42947057), ("conv1_1.bias", 0.73429835),
                                             ("conv5_3.weight", 0.00040788), ("conv5_3.bias", 0.18837857)]

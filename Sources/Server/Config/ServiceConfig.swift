@@ -162,7 +162,7 @@ extension ServiceConfig {
         string("host", \.host, "address to listen on"),
         int("port", \.port, 0...65535, "TCP port (0 = any free port, logged at start)"),
         string("data", \.dataDirectory, "directory of the SQLite queue database and the job files"),
-        string("weights", \.weightsPath, "VGG-16 weights (safetensors), made by scripts/fetch-weights"),
+        string("weights", \.weightsPath, "VGG weights (safetensors): VGG-16 from scripts/fetch-weights, or VGG-19 from scripts/convert-vgg"),
         int("workers", \.workers, 1...64, "worker threads running queued jobs (default: one per two cores)"),
         int("engine_threads", \.engineThreads, 1...256, "threads one deep job's network uses (default: all cores)"),
         string("engine_precision", \.enginePrecision, "products of the network's convolutions: auto (bf16 where the CPU has AVX512_BF16), fp32, or bf16 (backward pass; the forward stays fp32)",
