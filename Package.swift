@@ -24,6 +24,8 @@ let package = Package(
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "ImageCodecs", targets: ["ImageCodecs"]),
         .library(name: "HTTPCore", targets: ["HTTPCore"]),
+        // The test suites' helpers (SeededRandom, TestImages, RawClient), for the fuzzers' seeded mutations.
+        .library(name: "TestSupport", targets: ["TestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),

@@ -20,7 +20,7 @@ let package = Package(
         .package(name: "deepresize", path: ".."),
     ],
     targets: [
-        .target(name: "FuzzSupport", swiftSettings: strict),
+        .target(name: "FuzzSupport", dependencies: [.product(name: "TestSupport", package: "deepresize")], swiftSettings: strict),
         .target(name: "FuzzImageCheck", dependencies: [.product(name: "ImageCodecs", package: "deepresize"), "FuzzSupport"],
                 swiftSettings: strict),
 
