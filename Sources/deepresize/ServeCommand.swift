@@ -4,7 +4,7 @@ import Glibc
 import Logging
 import Server
 
-/// Options every command that reads the service configuration shares (API.md "Running it").
+/// Options every command that reads the service configuration shares (README "Configuration").
 struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "JSON config file (default: $DEEPRESIZE_CONFIG, else config/deepresize.json if present).")
     var config: String?

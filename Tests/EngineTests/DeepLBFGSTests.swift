@@ -145,7 +145,7 @@ struct DeepLBFGSTests {
 
         // Coupled quadratic: clamping the unconstrained minimiser is NOT the box optimum; the clamp
         // gives clamp(A⁻¹b), a higher value than the true box-constrained minimum (found here by
-        // projected coordinate descent). This is the SPEC §5 behaviour (reference: R.clamp_ at the end).
+        // projected coordinate descent). This is the docs/spec.md §5 behaviour (reference: R.clamp_ at the end).
         let a2: [Double] = [2, 0.9, 0.9, 1]
         let b2: [Double] = [1.5, -0.5]  // A⁻¹b = (1.64, −1.97); box optimum (0.75, 0)
         let q2 = Quadratic(a: a2, b: b2)

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Engine
 
-/// SPEC.md §3 "Enlarging" for `operator=seam`: seams inserted on a growing axis.
+/// docs/spec.md §3 (seam insertion) for `operator=seam`: seams inserted on a growing axis.
 
 /// The relu4_1 channel mean, row-major, as `targets` gives it to the search.
 private func gridMean(_ f: [Tap: Tensor]) -> (a: [Float], width: Int, height: Int) {

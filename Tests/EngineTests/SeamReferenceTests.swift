@@ -100,7 +100,7 @@ let referenceSeamCases: [ReferenceSeamCase] = [
     }
 }
 
-/// SPEC.md §3's two passes (`SeamSearch.featureSeams`) against the reference's `seam_resize_features` /
+/// docs/spec.md §3's two passes (`SeamSearch.featureSeams`) against the reference's `seam_resize_features` /
 /// `carve_width` seam logic. Expected masks generated once, 2026-11-25, with the peer venv's Python by:
 ///
 /// ```python

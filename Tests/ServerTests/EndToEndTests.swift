@@ -4,7 +4,7 @@ import ImageCodecs
 import Testing
 import TestSupport
 
-/// The real server process and curl over 127.0.0.1: what a user of API.md sees.
+/// The real server process and curl over 127.0.0.1: what a user of docs/api.md sees.
 @Suite(.serialized) struct EndToEndTests {
     @Test func scaleAnswersThePNGInline() throws {
         let server = try ServerProcess()

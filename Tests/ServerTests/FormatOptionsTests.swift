@@ -3,7 +3,7 @@ import Testing
 import ImageCodecs
 @testable import Server
 
-/// `format`, `quality` and the `Accept` negotiation of POST /resize (API.md).
+/// `format`, `quality` and the `Accept` negotiation of POST /resize (docs/api.md).
 @Suite struct FormatOptionsTests {
     private func parse(_ query: [(String, String)], accept: String? = nil, defaultQuality: Int? = 90) throws -> ResizeRequest {
         try ResizeRequest.parse(query.map { (name: $0.0, value: $0.1) }, accept: accept, defaultQuality: defaultQuality,

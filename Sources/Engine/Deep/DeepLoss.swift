@@ -1,11 +1,11 @@
 import COpenBLAS
 
-/// The weights of SPEC.md §4: L = α·L_rec + β·L_per + γ·L_reg.
+/// The weights of docs/spec.md §4: L = α·L_rec + β·L_per + γ·L_reg.
 public struct DeepLossWeights: Sendable, Equatable {
     public var alpha: Double = 1
     public var beta: Double = 0.1
     public var gamma: Double = 0.01
-    /// w_l of each reconstruction layer (SPEC: 1/4 for the four layers).
+    /// w_l of each reconstruction layer (docs/spec.md §4: 1/4 for the four layers).
     public var layerWeight: Double = 0.25
 
     public init(alpha: Double = 1, beta: Double = 0.1, gamma: Double = 0.01) {
@@ -30,7 +30,7 @@ public struct DeepLossTerms: Sendable, Equatable, Codable {
     }
 }
 
-/// The terms of SPEC.md §4 one by one, each with its analytic gradient, normalised exactly as the
+/// The terms of docs/spec.md §4 one by one, each with its analytic gradient, normalised exactly as the
 /// reference (`deep_resize_ref.py`, `terms`). Values accumulate in Double; gradients are Float.
 /// "scale" multiplies a term's gradient (the weight it enters L with).
 public enum DeepLoss {

@@ -18,7 +18,7 @@ public struct DeepObjectiveTimings: Sendable, Equatable, Codable {
     public var total: Double { forward + reconstruction + perceptual + backward + regularization }
 }
 
-/// L(R) of SPEC.md §4 with its gradient with respect to R, for one output size: one forward to relu4_1
+/// L(R) of docs/spec.md §4 with its gradient with respect to R, for one output size: one forward to relu4_1
 /// and one backward per evaluation (d L/d Φ injected at relu1_1 … relu4_1), the regulariser's gradient
 /// added directly. Owns its workspace (extractor, gradient tensors, Gram scratch): one per job, not
 /// Sendable.

@@ -146,7 +146,7 @@ public struct DeepResizeOutput {
 }
 
 /// The deep method: reconstructs the output from the input's resized VGG features by L-BFGS from the
-/// linearly scaled input (SPEC.md §2–§5, reproducing bench/reference/deep_resize_ref.py).
+/// linearly scaled input (docs/spec.md §2–§5, reproducing the PyTorch reference).
 public enum DeepResizer {
     /// Smallest input: relu5_1 (stride 16) must have a cell. Smallest output: relu4_1 (stride 8) must.
     public static let minimumInputSide = 16

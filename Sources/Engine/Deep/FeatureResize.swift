@@ -1,4 +1,4 @@
-/// How the input's features are brought to the output's size (SPEC.md §3).
+/// How the input's features are brought to the output's size (docs/spec.md §3).
 public enum FeatureOperator: String, Sendable, CaseIterable {
     /// Bilinear (antialiased when shrinking) per layer; with protection, a non-uniform scale that keeps
     /// the protected columns (rows) at scale 1 as far as the target allows.
@@ -56,7 +56,7 @@ struct AxisWeights {
     }
 }
 
-/// The `linear` and `seam` feature operators of SPEC.md §3.
+/// The `linear` and `seam` feature operators of docs/spec.md §3.
 public enum FeatureResize {
     /// Bilinear resize with half-pixel centres, antialiased when shrinking, exactly
     /// `F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)`:
@@ -227,7 +227,7 @@ public enum FeatureResize {
         return out
     }
 
-    /// The targets T_l of SPEC §3 for an output of outputHeight × outputWidth.
+    /// The targets T_l of docs/spec.md §3 for an output of outputHeight × outputWidth.
     ///
     /// - Parameters:
     ///   - features: the input's features at the reconstruction taps (relu4_1 must be among them for `seam`).

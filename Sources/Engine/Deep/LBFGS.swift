@@ -1,6 +1,6 @@
 import COpenBLAS
 
-/// Settings of `LBFGS`. The defaults are SPEC.md §5 and the reference's
+/// Settings of `LBFGS`. The defaults are docs/spec.md §5 and the reference's
 /// `torch.optim.LBFGS(lr=1, history_size=10, line_search_fn="strong_wolfe", tolerance_grad=1e-12,
 /// tolerance_change=1e-14)`.
 public struct LBFGSOptions: Sendable, Equatable {
@@ -21,10 +21,10 @@ public struct LBFGSOptions: Sendable, Equatable {
     /// torch's `_strong_wolfe` keeps its own default (1e-9) for the bracket-too-small test: the optimiser
     /// does not pass its `tolerance_change` down.
     public var lineSearchToleranceChange: Double = 1e-9
-    /// Clamp every coordinate into this range after the last iteration (SPEC §5: no box during the
+    /// Clamp every coordinate into this range after the last iteration (docs/spec.md §5: no box during the
     /// iterations, R clamped to [0,1] at the end). nil: no clamp.
     public var finalClamp: ClosedRange<Float>? = nil
-    /// Early stop on stalled progress (ours, SPEC.md §5; not in torch): stop once f fell by less than
+    /// Early stop on stalled progress (ours, docs/spec.md §5; not in torch): stop once f fell by less than
     /// `tolerance · |f|` over the last `window` iterations. nil: run the whole budget.
     public var stall: LBFGSStall? = nil
 

@@ -13,7 +13,7 @@ extension FeatureResize {
     /// what a viewer sees (smooth gradients included: seams that pile up in one, guided by features that
     /// are flat there, cut it into a visible step). Each cell's own energy adds the mask's 1000× penalty,
     /// the image's edges averaged over the cell (`edgeWeight`, relative to the largest: detail finer than
-    /// the cell), and at relu4_1 the gradient of the features' mean activation (SPEC's relu4_1 energy, the
+    /// the cell), and at relu4_1 the gradient of the features' mean activation (the reference's relu4_1 energy, the
     /// semantic part).
     ///
     /// - Parameters:
@@ -99,7 +99,7 @@ extension FeatureResize {
         return out
     }
 
-    /// A layer's seam energy before normalisation: the mean over channels (SPEC.md §3's A), summed in
+    /// A layer's seam energy before normalisation: the mean over channels (docs/spec.md §3's A), summed in
     /// Double and kept in Float.
     static func meanActivation(_ f: Tensor) -> [Float] {
         let plane = f.height * f.width

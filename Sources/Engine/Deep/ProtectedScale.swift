@@ -1,4 +1,4 @@
-/// The protected non-uniform scale of SPEC.md §3 (`operator=linear`, `protect=true`): along one axis,
+/// The protected non-uniform scale of docs/spec.md §3 (`operator=linear`, `protect=true`): along one axis,
 /// the columns (rows) that hold a protected cell keep scale 1 as far as the target allows and the others
 /// absorb the change, so the main object keeps its proportions where a uniform resize would squash it.
 ///
@@ -96,8 +96,8 @@ struct ProtectedAxis {
 }
 
 extension FeatureResize {
-    /// `linear` with the protected non-uniform scale of SPEC.md §3 on both axes: the mask is carried to
-    /// the tensor's grid (stride `stride`, SPEC §2 nearest rule); a column with a protected cell is a
+    /// `linear` with the protected non-uniform scale of docs/spec.md §3 on both axes: the mask is carried to
+    /// the tensor's grid (stride `stride`, docs/spec.md §2 nearest rule); a column with a protected cell is a
     /// protected column, likewise rows. Width first, then height, as `linear`. With an empty (or full)
     /// mask this is `linear` exactly.
     public static func protectedLinear(_ source: Tensor, stride: Int, mask: SemanticMask,

@@ -1,4 +1,4 @@
-/// The protection mask of SPEC.md §2, on the grid of the mask layer (relu5_1, stride 16).
+/// The protection mask of docs/spec.md §2, on the grid of the mask layer (relu5_1, stride 16).
 public struct SemanticMask: Sendable, Equatable {
     public let width: Int
     public let height: Int
@@ -18,7 +18,7 @@ public struct SemanticMask: Sendable, Equatable {
     /// Share of protected cells.
     public var fraction: Double { cells.isEmpty ? 0 : Double(cells.count { $0 }) / Double(cells.count) }
 
-    /// SPEC §2 from the mask layer's features of the input (C × H16 × W16): a = Σ_c features.
+    /// docs/spec.md §2 from the mask layer's features of the input (C × H16 × W16): a = Σ_c features.
     public init(features: Tensor, stride: Int = 16) {
         let plane = features.height * features.width
         var a = [Double](repeating: 0, count: plane)
@@ -29,7 +29,7 @@ public struct SemanticMask: Sendable, Equatable {
         self.init(activation: a, width: features.width, height: features.height, stride: stride)
     }
 
-    /// SPEC §2 from the channel sum `activation` (row-major height × width): a_n = (a − min)/(max − min)
+    /// docs/spec.md §2 from the channel sum `activation` (row-major height × width): a_n = (a − min)/(max − min)
     /// (a flat field gives a_n = 0, as the reference's max(…, 1e-12)), M = a_n > mean + std (std 1/N),
     /// then a 3×3 binary opening, then a 3×3 closing, outside the grid false (scipy.ndimage semantics).
     public init(activation a: [Double], width: Int, height: Int, stride: Int = 16) {

@@ -239,7 +239,7 @@ public final class VGGNetwork: Sendable {
             }
         }
         if arch == .vgg16 && preprocessing == .caffeBGR {
-            // The ImageNet VGG-16 (SPEC §1): catches a wrong or corrupted file with the right layout.
+            // The ImageNet VGG-16 (docs/spec.md §1): catches a wrong or corrupted file with the right layout.
             let known: [(String, Float)] = [("conv1_1.weight", 0.42947057), ("conv1_1.bias", 0.73429835),
                                             ("conv5_3.weight", 0.00040788), ("conv5_3.bias", 0.18837857)]
             for (name, value) in known {

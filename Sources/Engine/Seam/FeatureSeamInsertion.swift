@@ -1,6 +1,6 @@
 extension FeatureResize {
     /// Expands the seams `insertion` put into the relu4_1 grid (vertical, grid H8 × W) to a layer `f` whose
-    /// grid cells are s × s blocks (s = s′ of SPEC.md §3), round after round. For every grid cell (y, x) a
+    /// grid cells are s × s blocks (s = s′ of docs/spec.md §3), round after round. For every grid cell (y, x) a
     /// round duplicated, each row of its blocks gets, before the block [s·x, s·x+s), s new columns: new
     /// column j = ½ (f[s·x − s + j] + f[s·x + j]), the block to the left and the duplicated block column by
     /// column (f[s·x + j] itself when x = 0). So the new block is the average of its two neighbouring blocks

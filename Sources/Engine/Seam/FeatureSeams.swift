@@ -26,7 +26,7 @@ extension SeamRemoval {
     }
 }
 
-/// The seams of SPEC.md §3 `operator=seam` on the relu4_1 grid: width first, then height on the grid left
+/// The seams of docs/spec.md §3 `operator=seam` on the relu4_1 grid: width first, then height on the grid left
 /// after the width change, with the mask as a 1000 × penalty. Per axis, at most one of removal (the axis
 /// shrinks) and insertion (it grows) is set; neither when it keeps its size.
 public struct FeatureSeamPlan: Sendable, Equatable {
@@ -55,10 +55,10 @@ public struct FeatureSeamPlan: Sendable, Equatable {
 }
 
 extension SeamSearch {
-    /// Penalty per masked cell in SPEC.md §3.
+    /// Penalty per masked cell in docs/spec.md §3.
     public static let featureMaskPenalty: Double = 1000
 
-    /// SPEC.md §3, as the reference's `seam_resize_features` + `carve_width` (the seam part) for shrinking:
+    /// docs/spec.md §3, as the reference's `seam_resize_features` + `carve_width` (the seam part) for shrinking:
     /// A = `meanActivation` / max(max A, 1e-12) in Double; k = `width − targetWidth` vertical seams with
     /// penalty 1000·M; A and M carved; then `height − targetHeight` horizontal seams on the carved A and M.
     /// A growing axis (where the reference falls back to linear) gets k = target − size seams inserted

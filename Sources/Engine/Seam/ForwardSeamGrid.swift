@@ -15,7 +15,7 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
     let stride: Int
     /// Columns still present in every row.
     private(set) var width: Int
-    /// Adds SPEC.md §3's backward term |A(y,x+1)−A(y,x)| + |A(y+1,x)−A(y,x)| to each cell's energy.
+    /// Adds docs/spec.md §3's backward term |A(y,x+1)−A(y,x)| + |A(y+1,x)−A(y,x)| to each cell's energy.
     let addsGradientEnergy: Bool
     /// Ties between a cell's three parents go to the one straight above first (else to the lowest offset).
     let tiesGoStraight: Bool

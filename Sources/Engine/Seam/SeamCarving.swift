@@ -12,7 +12,7 @@ public enum SeamCarvingError: Error, Sendable, Equatable, CustomStringConvertibl
     }
 }
 
-/// Classic pixel-space seam carving (`method=seam`, SPEC.md §6) with forward energy on the luminance,
+/// Classic pixel-space seam carving (`method=seam`, docs/methods.md) with forward energy on the luminance,
 /// as the PyPI `seam-carving` package does with `energy_mode="forward"`, `order="width-first"`.
 public enum SeamCarving {
     /// Largest side and pixel count `resize` accepts; callers enforce their own, usually tighter, limits.

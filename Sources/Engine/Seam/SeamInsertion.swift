@@ -1,4 +1,4 @@
-/// Seams inserted into a field (SPEC.md §3 "Enlarging"), found the way the pixel method finds them: each
+/// Seams inserted into a field (docs/spec.md §3 (seam insertion)), found the way the pixel method finds them: each
 /// round takes the k cheapest seams of the field as it stands by successive removal (one `SeamRemoval` on
 /// that field), then inserts before (vertical: left of; horizontal: above) every cell they removed a new
 /// cell, the average of that cell and its left (upper) neighbour — the cell itself in the first column

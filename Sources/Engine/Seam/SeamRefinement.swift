@@ -220,7 +220,7 @@ final class BandedSeamGrid {
         return (max(0, first - 1), min(width - 1, first))
     }
 
-    /// Forward-energy costs inside the windows, row by row (SPEC.md §3's energy and transitions, borders
+    /// Forward-energy costs inside the windows, row by row (docs/spec.md §3's energy and transitions, borders
     /// replicated; ties go straight down). The cells a path can reach form an interval in each row; a
     /// window that does not touch the one reached above it (a coarse seam's original columns can jump
     /// where it passed cells removed before it) is widened toward it, just enough for an 8-connected path.

@@ -1,6 +1,6 @@
 /// Which energy the forward seam search minimises.
 public enum SeamEnergyRule: Sendable, Equatable {
-    /// SPEC.md §3 (`operator=seam`), exactly as the reference's `find_seams`: each cell's energy is
+    /// docs/spec.md §3 (`operator=seam`), exactly as the reference's `find_seams`: each cell's energy is
     /// |A(y,x+1)−A(y,x)| + |A(y+1,x)−A(y,x)| (0 past the last column/row) plus the penalty, on top of the
     /// forward costs. Accumulated in Double, like the reference's float64 numpy, so the seams match it.
     case featureSpec

@@ -1,6 +1,6 @@
 import Glibc
 
-/// Every setting of the service, with the defaults of API.md. One table (`ServiceConfig.keys`) names each
+/// Every setting of the service, with the defaults README.md lists. One table (`ServiceConfig.keys`) names each
 /// key once; the file, the environment (`DEEPRESIZE_<KEY>`) and `--set key=value` all go through it.
 public struct ServiceConfig: Sendable, Equatable {
     public init() {}

@@ -3,7 +3,7 @@ import Foundation
 import Metrics
 import Prometheus
 
-/// The service's metrics (API.md "Operations"), recorded through swift-metrics and rendered by
+/// The service's metrics (docs/api.md "Operations endpoints"), recorded through swift-metrics and rendered by
 /// swift-prometheus. Series:
 /// - `deepresize_http_requests_total{route,method,status}` and `deepresize_http_request_duration_seconds{…}`
 ///   (histogram): every answered request, `route` being the template (`/jobs/{id}`), never the raw path.

@@ -1,6 +1,6 @@
 public import Engine
 
-/// The three ways to resize (API.md `method`).
+/// The three ways to resize (docs/api.md, `method`).
 public enum ResizeMethod: String, Sendable, CaseIterable {
     case deep, seam, scale
     /// `scale` answers inline; the others run as queued jobs.

@@ -1,6 +1,6 @@
 import HTTPCore
 
-/// A JSON value with ordered object keys, so bodies read in the order API.md documents them, and `null`
+/// A JSON value with ordered object keys, so bodies read in the order docs/api.md documents them, and `null`
 /// written where a field is absent (clients can rely on every documented key being present).
 indirect enum JSON: Sendable, Equatable {
     case null

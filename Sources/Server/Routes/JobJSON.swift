@@ -2,7 +2,7 @@ import Engine
 import Foundation
 
 extension JobRecord {
-    /// The job body of API.md. `queue_position` is present only while queued.
+    /// The job body of docs/api.md. `queue_position` is present only while queued.
     func json(queuePosition: Int?) -> JSON {
         var paramFields: [(String, JSON)] = [("w", .int(params.width)), ("h", .int(params.height))]
         if method == ResizeMethod.deep.rawValue {
@@ -33,7 +33,7 @@ extension JobRecord {
     }
 }
 
-/// RFC 3339 / ISO 8601 in UTC with a `Z`, seconds precision, as API.md shows.
+/// RFC 3339 / ISO 8601 in UTC with a `Z`, seconds precision, as docs/api.md shows.
 func iso8601(_ unixSeconds: Double) -> String {
     Date(timeIntervalSince1970: unixSeconds.rounded(.down)).ISO8601Format()
 }

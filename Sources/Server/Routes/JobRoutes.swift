@@ -1,7 +1,7 @@
 import HTTPCore
 
 /// `GET`/`DELETE /jobs/{id}`, `GET /jobs/{id}/result` and `/jobs/{id}/mask`, and the answer a waiting
-/// `POST /resize` gets: jobs as HTTP (API.md "Jobs").
+/// `POST /resize` gets: jobs as HTTP (docs/api.md "Jobs").
 struct JobRoutes: Sendable {
     let jobs: JobCoordinator
 

@@ -2,7 +2,7 @@ import HTTPCore
 import Logging
 import Synchronization
 
-/// The service's HTTP handler (API.md): matches each request's route once, from its head, and hands it to
+/// The service's HTTP handler (docs/api.md): matches each request's route once, from its head, and hands it to
 /// the handler of that route: `ResizeRoute` (`POST /resize`), `JobRoutes` (`/jobs/…`) or `OpsRoutes` (probes,
 /// metrics, the OpenAPI document, the page). Everything that can be refused from the head alone is refused
 /// in `preflight`, before the client uploads the body (and before `100 Continue`): unknown routes and

@@ -96,7 +96,7 @@ public struct ResizeRequest: Sendable, Equatable {
 
 extension OutputFormat {
     /// The format of an answer whose request names none: WebP when `Accept` lists `image/webp` (q > 0) at
-    /// least as high as PNG, else PNG (API.md). Wildcards never select WebP: curl and fetch() send `*/*`
+    /// least as high as PNG, else PNG (docs/api.md). Wildcards never select WebP: curl and fetch() send `*/*`
     /// and get the PNG the README promises; browsers list `image/webp` for images.
     public static func negotiated(accept: String?) -> OutputFormat {
         guard let accept else { return .png }

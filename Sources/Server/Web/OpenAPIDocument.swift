@@ -1,4 +1,4 @@
-/// `GET /openapi.json`: the HTTP contract of API.md as OpenAPI 3.1, written by hand next to the routes it
+/// `GET /openapi.json`: the HTTP contract of docs/api.md as OpenAPI 3.1, written by hand next to the routes it
 /// describes (Routes/: Route.swift, RequestRouter.swift, ResizeRoute.swift, JobRoutes.swift, OpsRoutes.swift,
 /// ResizeRequest.swift, Upload.swift, Problem.swift, JobJSON.swift). A change there needs a change here: the
 /// Schemathesis contract test (Tests/ops/test_contract.py, run by Tests/ops/run from scripts/test) checks the

@@ -1,5 +1,5 @@
 """Expected loss-term values of DeepLossTests.swift, computed independently with numpy (float64 on the
-float32 inputs) from the formulas of SPEC.md §4 / deep_resize_ref.py. Run once; literals pasted."""
+float32 inputs) from the formulas of docs/spec.md §4 / deep_resize_ref.py. Run once; literals pasted."""
 import numpy as np
 
 def make(c, h, w, phase):
