@@ -1,7 +1,8 @@
 // swift-tools-version:6.1
 // deepresize: an HTTP image-resizing service built around "Image Resizing by Reconstruction from
 // Deep Features" (Arar et al., arXiv 1904.08475). Module map: HTTPCore knows HTTP, ImageCodecs knows
-// JPEG/PNG/WebP bytes, Engine knows pixels and tensors, Server wires them (config, routes, queue, workers, CLI).
+// JPEG/PNG/WebP bytes, Engine knows pixels and tensors, Server is the service as a library (config, routes,
+// jobs, queue, pipeline, metrics, web page) and `deepresize` the executable with the CLI commands.
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -17,7 +18,14 @@ let package = Package(
     name: "deepresize",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "deepresize", targets: ["Server"]),
+        .executable(name: "deepresize", targets: ["deepresize"]),
+        // For the packages beside this one (Benchmarks/, Fuzz/), which depend on it by path.
+        .library(name: "Server", targets: ["Server"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "ImageCodecs", targets: ["ImageCodecs"]),
+        .library(name: "HTTPCore", targets: ["HTTPCore"]),
+        // The test suites' helpers (SeededRandom, TestImages, RawClient), for the fuzzers' seeded mutations.
+        .library(name: "TestSupport", targets: ["TestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
@@ -47,21 +55,30 @@ let package = Package(
         .target(name: "ImageCodecs", dependencies: ["CImageCodecs"], swiftSettings: optimized),
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Engine", dependencies: ["ImageCodecs", "COpenBLAS", "CKernels"], swiftSettings: optimized),
-        .executableTarget(
+        // The service: configuration, routes, jobs, the job store, the pipeline, metrics and the web page.
+        .target(
             name: "Server",
             dependencies: [
                 "HTTPCore", "ImageCodecs", "Engine", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict),
+        // The `deepresize` executable: the command line (serve, resize, bench, healthcheck, backup) and nothing else.
+        .executableTarget(
+            name: "deepresize",
+            dependencies: [
+                "Server", "Engine", "ImageCodecs",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
 
-        // Helpers shared by the test suites: a seeded random generator and a raw-socket HTTP client
-        // (RawClient, independent of HTTPCore so it can test HTTPCore's parser and writer).
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        // Helpers shared by the test suites: a seeded random generator, images made in code (TestImages) and a
+        // raw-socket HTTP client (RawClient, independent of HTTPCore so it can test HTTPCore's parser and writer).
+        .target(name: "TestSupport", dependencies: ["ImageCodecs"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ImageCodecs", "TestSupport"], exclude: ["python"], swiftSettings: strict),

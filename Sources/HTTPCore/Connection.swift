@@ -29,6 +29,8 @@ final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `
     /// Accepted over the connection limit: it only answers 503 and closes.
     private let rejecting: Bool
     private var head: HTTPRequestHead?
+    /// What the handler's `preflight` accepted `head` with, for its `handle`.
+    private var accepted: (any Sendable)?
     private var body: [UInt8] = []
     /// Body bytes this connection holds of the server's `maxBodyBytesInFlight`, until the response.
     private var reservedBodyBytes = 0
@@ -178,7 +180,8 @@ final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `
                          keepAlive: false, for: newHead)
                     return
                 }
-                if let early = server.handler.preflight(newHead) {
+                let decision = server.handler.preflightBoxed(newHead)
+                if case .respond(let early) = decision {
                     // The body is skipped, so the connection can only continue when there is none; then the
                     // request's `.end` (due at once) is taken now, so the bytes after it are the next
                     // request, answered as soon as this response is written (it was left for later and
@@ -188,6 +191,7 @@ final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `
                     send(early, keepAlive: keepAlive, for: newHead)
                     continue  // written at once: the loop goes on with the next request (else it ends here)
                 }
+                if case .accept(let value) = decision { accepted = value }
                 if let length = newHead.contentLength, length > 0, !reserveBody(length) {
                     sendBodyBudgetRefusal(for: newHead)
                     return
@@ -213,8 +217,10 @@ final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `
                 let myGeneration = generation
                 let request = HTTPRequest(head: head, body: body)
                 body = []
+                let accepted = self.accepted ?? ()
+                self.accepted = nil
                 insideHandle = true
-                server.handler.handle(request) { [self] response in
+                server.handler.handleBoxed(request, accepted: accepted) { [self] response in
                     // `insideHandle` is read only on the loop's thread (where it belongs).
                     if loop.inLoop, insideHandle, synchronousResponse == nil {
                         synchronousResponse = (response, myGeneration)
@@ -351,6 +357,7 @@ final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `
         }
         requestStarted = 0
         head = nil
+        accepted = nil
         if closeAfterWrite {
             Glibc.shutdown(fd, Int32(SHUT_WR))
             var pending: Int32 = 0

@@ -62,19 +62,45 @@ public struct HTTPServerConfiguration: Sendable {
     }
 }
 
+/// What `HTTPHandler.preflight` decided from a request's head.
+public enum HTTPPreflight<Accepted: Sendable>: Sendable {
+    /// Read the body, then call `handle` with this value.
+    case accept(Accepted)
+    /// Answer now: the body is not read (and `100 Continue` not sent).
+    case respond(HTTPResponse)
+}
+
 public protocol HTTPHandler: Sendable {
-    /// After the head, before the body is read and before 100 Continue. Non-nil = answer now, skip the body.
-    /// Runs on the connection's I/O thread: keep it quick.
-    func preflight(_ head: HTTPRequestHead) -> HTTPResponse?
-    /// Call `respond` exactly once, from any thread, possibly later. Runs on the connection's I/O thread: do
-    /// slow work elsewhere. Later calls of `respond` are ignored. HEAD requests arrive as HEAD: answer as
-    /// for GET (the writer sends the headers and the body's Content-Length, not the body), or with an
-    /// empty body and your own `Content-Length`.
-    func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void)
+    /// What `preflight` learned from the head and `handle` needs (the matched route, parsed parameters), so
+    /// nothing is worked out twice. `Void` for a handler that carries nothing.
+    associatedtype Accepted: Sendable = Void
+    /// After the head, before the body is read and before 100 Continue: refuse from the head alone, or
+    /// accept with what `handle` will need. Runs on the connection's I/O thread: keep it quick.
+    func preflight(_ head: HTTPRequestHead) -> HTTPPreflight<Accepted>
+    /// Call `respond` exactly once, from any thread, possibly later. `accepted` is what `preflight` accepted
+    /// this request's head with. Runs on the connection's I/O thread: do slow work elsewhere. Later calls of
+    /// `respond` are ignored. HEAD requests arrive as HEAD: answer as for GET (the writer sends the headers
+    /// and the body's Content-Length, not the body), or with an empty body and your own `Content-Length`.
+    func handle(_ request: HTTPRequest, accepted: Accepted, respond: @escaping @Sendable (HTTPResponse) -> Void)
+}
+
+extension HTTPHandler where Accepted == Void {
+    public func preflight(_ head: HTTPRequestHead) -> HTTPPreflight<Void> { .accept(()) }
 }
 
 extension HTTPHandler {
-    public func preflight(_ head: HTTPRequestHead) -> HTTPResponse? { nil }
+    /// `preflight` for the connection, which holds handlers of any `Accepted`: the accepted value boxed.
+    func preflightBoxed(_ head: HTTPRequestHead) -> HTTPPreflight<any Sendable> {
+        switch preflight(head) {
+        case .accept(let accepted): .accept(accepted)
+        case .respond(let response): .respond(response)
+        }
+    }
+
+    /// `handle` with the value `preflightBoxed` accepted (always this handler's `Accepted`).
+    func handleBoxed(_ request: HTTPRequest, accepted: any Sendable, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+        handle(request, accepted: accepted as! Accepted, respond: respond)
+    }
 }
 
 /// One line per finished response (also for errors HTTPCore answers itself; method/path "-" when unknown).

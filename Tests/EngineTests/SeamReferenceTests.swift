@@ -9,7 +9,7 @@ import Engine
 /// ```python
 
 /// import sys
-/// sys.path.insert(0, "/work/shared/bench/reference")
+/// sys.path.insert(0, KIT + "/reference")  # KIT: the peer kit's folder
 /// import numpy as np
 /// from deep_resize_ref import find_seams
 ///
@@ -105,7 +105,7 @@ let referenceSeamCases: [ReferenceSeamCase] = [
 ///
 /// ```python
 /// import sys
-/// sys.path.insert(0, "/work/shared/bench/reference")
+/// sys.path.insert(0, KIT + "/reference")  # KIT: the peer kit's folder
 /// import numpy as np
 /// from deep_resize_ref import find_seams
 ///

@@ -162,6 +162,21 @@ struct ServerTests {
         }
     }
 
+    /// What preflight accepted a head with reaches `handle` for that request, also on a keep-alive connection
+    /// with a pipelined second request and one whose body came after `100 Continue`.
+    @Test func preflightHandsWhatItAcceptedToHandle() throws {
+        try withServer { _, port in
+            let client = try RawClient(port: port)
+            try client.send("GET /accepted?n=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /accepted?n=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try client.readResponse().text == "preflight saw GET /accepted?n=1")
+            #expect(try client.readResponse().text == "preflight saw GET /accepted?n=2")
+            try client.send("POST /accepted?n=3 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+            #expect(try client.readResponse().status == 100)
+            try client.send("ok")
+            #expect(try client.readResponse().text == "preflight saw POST /accepted?n=3")
+        }
+    }
+
     @Test func contentLengthOverLimitIs413BeforeContinue() throws {
         try withServer(testConfiguration { $0.maxBodyBytes = 1000 }) { _, port in
             let client = try RawClient(port: port)

@@ -7,19 +7,19 @@ import HTTPCore
 
 /// Echoes what it got; a few paths exercise timing:
 /// `/slow?ms=N` answers from another thread after N ms, `/big?bytes=N` sends N bytes,
-/// `/never` never answers, `/twice` answers twice, `/form` summarises a multipart body;
-/// preflight refuses `/reject` with 415.
+/// `/never` never answers, `/twice` answers twice, `/form` summarises a multipart body, `/accepted` answers
+/// with what preflight accepted its head with; preflight refuses `/reject` with 415.
 final class TestHandler: HTTPHandler {
     let handled = Atomic<Int>(0)
     let started = DispatchSemaphore(value: 0)
 
-    func preflight(_ head: HTTPRequestHead) -> HTTPResponse? {
+    func preflight(_ head: HTTPRequestHead) -> HTTPPreflight<String> {
         head.path == "/reject"
-            ? .problem(status: 415, title: "Unsupported Media Type", detail: "rejected in preflight")
-            : nil
+            ? .respond(.problem(status: 415, title: "Unsupported Media Type", detail: "rejected in preflight"))
+            : .accept("preflight saw \(head.method) \(head.target)")
     }
 
-    func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+    func handle(_ request: HTTPRequest, accepted: String, respond: @escaping @Sendable (HTTPResponse) -> Void) {
         handled.add(1, ordering: .relaxed)
         started.signal()
         let head = request.head
@@ -34,6 +34,8 @@ final class TestHandler: HTTPHandler {
             respond(HTTPResponse(status: 200, body: patternBytes(value("bytes"))))
         case "/never":
             break
+        case "/accepted":
+            respond(HTTPResponse(status: 200, body: Array(accepted.utf8)))
         case "/form":
             do {
                 let parts = try Multipart.parse(body: request.body, contentType: head.headers["Content-Type"] ?? "")

@@ -1,5 +1,6 @@
 import Testing
 import ImageCodecs
+import TestSupport
 
 @Suite struct CodecRoundTripTests {
     @Test func pngRoundTripIsExactForRGBAndRGBA() throws {

@@ -1,5 +1,6 @@
 import Testing
 import ImageCodecs
+import TestSupport
 
 /// APP1 Exif segment holding IFD0 with a dummy tag and then Orientation (SHORT).
 func exifSegment(orientation: Int, littleEndian: Bool) -> [UInt8] {

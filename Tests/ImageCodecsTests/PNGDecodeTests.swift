@@ -1,5 +1,6 @@
 import Testing
 import ImageCodecs
+import TestSupport
 
 /// Every PNG colour type and bit depth becomes 8-bit RGB, or straight RGBA when it carries alpha.
 @Suite struct PNGDecodeTests {

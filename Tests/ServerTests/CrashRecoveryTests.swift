@@ -1,6 +1,7 @@
 import Foundation
 import ImageCodecs
 import Testing
+import TestSupport
 
 /// `kill -9` in the middle of a job, then a restart on the same data directory: every job finishes,
 /// none is lost, none is run to completion twice.

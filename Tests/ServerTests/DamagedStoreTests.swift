@@ -3,13 +3,14 @@ import ImageCodecs
 import Logging
 import Testing
 @testable import Server
+import TestSupport
 
 /// Issue 11, item 3: a page of the database goes bad while the server runs. /readyz must stop saying ready,
 /// and a job whose end the database will not take must not look running forever.
 @Suite(.serialized) struct DamagedStoreTests {
     /// Overwrites the `jobs` table's root page (everything checkpointed into the main file first, and the
     /// connection's cache dropped, so the next statement reads the damage).
-    static func damageJobsTable(_ store: JobStore, directory: String) throws {
+    static func damageJobsTable(_ store: SQLiteJobStore, directory: String) throws {
         let root: Int
         do {
             let raw = try SQLiteConnection(path: directory + "/jobs.sqlite3", readOnly: true)
@@ -27,10 +28,11 @@ import Testing
     @Test func aJobWhoseEndCannotBeRecordedEndsAnywayAndReadinessFails() throws {
         let dir = try ServerProcess.temporaryDirectory("damaged")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try JobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
+        let store = try SQLiteJobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
         try store.checkWritable()
         let workers = WorkerPool(store: store, pipeline: ResizePipeline(config: ServiceConfig()), waiters: JobWaiters(),
-                                 count: 1, logger: Logger(label: "test"), progressInterval: 0.05, metrics: .standalone())
+                                 count: 1, logger: Logger(label: "test"), describeFailure: JobError.init(describing:),
+                                 progressInterval: 0.05, metrics: .standalone())
         // A seam job long enough (hundreds of seams through a noisy image) to damage the file while it runs.
         let png = try ImageEncoder.png(TestImages.noise(width: 900, height: 300))
         let id = try store.enqueue(method: "seam", params: JobParams(width: 300, height: 300, format: "png"),
@@ -53,7 +55,7 @@ import Testing
         #expect(job?.error?.detail.contains("could not record") == true, "\(String(describing: job?.error))")
         #expect(job?.error?.detail.contains("/") == false, "a server path in \(String(describing: job?.error))")
         let probe = try #require(throws: (any Error).self) { try store.checkWritable() }
-        #expect(JobStore.clientText(probe).contains("damaged"), "\(probe)")
+        #expect(JobStoreError.clientText(probe).contains("damaged"), "\(probe)")
         #expect(try store.cancel(id: id)?.status == .failed)
         #expect(store.retryUnrecorded() == 1)  // still damaged: the end stays in memory
     }

@@ -17,7 +17,7 @@ import TestSupport
         let dir = try Self.temp()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let params = JobParams(width: 40, height: 30, format: "png")  // allowance 4 × 1200 + 4096 = 8896
-        let store = try JobStore(directory: dir, queueCapacity: 100, maxAttempts: 3, resultTTL: 3600, maxDataBytes: 25_000)
+        let store = try SQLiteJobStore(directory: dir, queueCapacity: 100, maxAttempts: 3, resultTTL: 3600, maxDataBytes: 25_000)
         let input = [UInt8](repeating: 7, count: 6_000)
         let first = try store.enqueue(method: "seam", params: params, input: input, inputFormat: "png", inputWidth: 64, inputHeight: 48)
         // 6,000 + 8,896 held; another 14,896 does not fit in 25,000.
@@ -44,13 +44,13 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let params = JobParams(width: 4, height: 4, format: "png")
         do {
-            let store = try JobStore(directory: dir, queueCapacity: 100, maxAttempts: 3, resultTTL: 3600)
+            let store = try SQLiteJobStore(directory: dir, queueCapacity: 100, maxAttempts: 3, resultTTL: 3600)
             for _ in 0..<3 {
                 _ = try store.enqueue(method: "seam", params: params, input: [UInt8](repeating: 1, count: 10_000),
                                       inputFormat: "png", inputWidth: 4, inputHeight: 4)
             }
         }
-        let store = try JobStore(directory: dir, queueCapacity: 100, maxAttempts: 3, resultTTL: 3600, maxDataBytes: 40_000)
+        let store = try SQLiteJobStore(directory: dir, queueCapacity: 100, maxAttempts: 3, resultTTL: 3600, maxDataBytes: 40_000)
         #expect(store.dataUsage.bytes == 30_000 && store.dataUsage.reservedForResults == 3 * (64 + 4096))
         #expect(throws: JobStoreError.self) {
             try store.enqueue(method: "seam", params: params, input: [UInt8](repeating: 1, count: 10_000),

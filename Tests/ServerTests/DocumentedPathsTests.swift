@@ -221,11 +221,11 @@ import Testing
 
     static func offences() -> (paths: [Offence], upstream: [Offence]) {
         let repository = Self.repository
-        let boundary = "(?<![A-Za-z0-9_./~$-])"
+        let boundary = "(?<![A-Za-z0-9_./~$+-])"  // `+`: extension files, `ResizePipeline+Memory.swift`
         let tops = Set(repository.files.compactMap { $0.contains("/") ? String($0.split(separator: "/")[0]) : nil })
             .union(["Benchmarks"]).sorted()
         let rooted = try! NSRegularExpression(pattern: boundary + "(?:" + tops.map { NSRegularExpression.escapedPattern(for: $0) }.joined(separator: "|")
-                                                 + ")/[A-Za-z0-9_./-]*")
+                                                 + ")/[A-Za-z0-9_./+-]*")
         let markdownName = try! NSRegularExpression(pattern: boundary + "[A-Z][A-Z0-9_-]*\\.md(?![A-Za-z0-9_])")
         let swiftName = try! NSRegularExpression(pattern: boundary + "[A-Za-z0-9_+-]+\\.swift(?![A-Za-z0-9_])")
         let link = try! NSRegularExpression(pattern: "\\]\\(([^)\\s]+)\\)")

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import ImageCodecs
 import Testing
+import TestSupport
 
 /// The real server process and curl over 127.0.0.1: what a user of docs/api.md sees.
 @Suite(.serialized) struct EndToEndTests {

@@ -70,7 +70,7 @@ import TestSupport
         #expect(kills == 5)
 
         // Every row has its directory and every directory its row; only inputs and results, no temp files.
-        let store = try JobStore(directory: data, queueCapacity: 200, maxAttempts: 3, resultTTL: 86_400)
+        let store = try SQLiteJobStore(directory: data, queueCapacity: 200, maxAttempts: 3, resultTTL: 86_400)
         let counts = try store.counts()
         let rows = counts.values.reduce(0, +)
         #expect(rows >= inputs.count, "rows \(counts)")

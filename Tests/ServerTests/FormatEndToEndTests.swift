@@ -1,6 +1,7 @@
 import Foundation
 import ImageCodecs
 import Testing
+import TestSupport
 
 /// WebP in and out, `quality`, and the `Accept` negotiation, through the real server and curl.
 @Suite(.serialized) struct FormatEndToEndTests {

@@ -5,8 +5,8 @@ import ImageCodecs
 
 /// `format`, `quality` and the `Accept` negotiation of POST /resize (docs/api.md).
 @Suite struct FormatOptionsTests {
-    private func parse(_ query: [(String, String)], accept: String? = nil, defaultQuality: Int? = 90) throws -> ResizeOptions {
-        try ResizeOptions.parse(query.map { (name: $0.0, value: $0.1) }, accept: accept, defaultQuality: defaultQuality,
+    private func parse(_ query: [(String, String)], accept: String? = nil, defaultQuality: Int? = 90) throws -> ResizeRequest {
+        try ResizeRequest.parse(query.map { (name: $0.0, value: $0.1) }, accept: accept, defaultQuality: defaultQuality,
                                 defaultWait: 60, maxWait: 300)
     }
 
@@ -73,21 +73,22 @@ import ImageCodecs
         config.maxScaleOutputPixels = 400_000_000
         let pipeline = ResizePipeline(config: config)
         let input = try ImageEncoder.png(RasterImage(width: 40, height: 20))
-        #expect(try pipeline.inspect(input, options: parse([("w", "16383"), ("method", "scale"), ("format", "webp")])).width == 16383)
+        #expect(try pipeline.inspect(input, options: parse([("w", "16383"), ("method", "scale"), ("format", "webp")]).options).width == 16383)
         do {
-            _ = try pipeline.inspect(input, options: parse([("w", "16384"), ("method", "scale"), ("format", "webp")]))
+            _ = try pipeline.inspect(input, options: parse([("w", "16384"), ("method", "scale"), ("format", "webp")]).options)
             Issue.record("accepted a 16384-pixel WebP")
-        } catch let problem as Problem {
+        } catch {
+            let problem = Problem(error)
             #expect(problem.status == 422 && problem.detail.contains("WebP's largest dimension 16383"), "\(problem)")
         }
-        #expect(try pipeline.inspect(input, options: parse([("w", "16384"), ("method", "scale"), ("format", "png")])).width == 16384)
+        #expect(try pipeline.inspect(input, options: parse([("w", "16384"), ("method", "scale"), ("format", "png")]).options).width == 16384)
     }
 
     @Test func jobParamsKeepFormatAndQuality() throws {
-        let options = try parse([("w", "10"), ("format", "webp"), ("quality", "61"), ("method", "seam")])
+        let options = try parse([("w", "10"), ("format", "webp"), ("quality", "61"), ("method", "seam")]).options
         let params = JobParams(options, width: 10, height: 8)
         #expect(params.format == "webp" && params.quality == 61)
-        #expect(JobParams(try parse([("w", "10"), ("format", "png")]), width: 10, height: 8).quality == nil)
+        #expect(JobParams(try parse([("w", "10"), ("format", "png")]).options, width: 10, height: 8).quality == nil)
         // A row written before quality existed decodes, without one.
         let old = try JSONDecoder().decode(JobParams.self, from: Data(#"{"w":4,"h":3,"format":"jpeg"}"#.utf8))
         #expect(old.quality == nil && old.format == "jpeg")

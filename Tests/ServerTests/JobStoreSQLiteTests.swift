@@ -4,7 +4,7 @@ import Testing
 
 @testable import Server
 
-/// The thin SQLite layer under JobStore.
+/// The thin SQLite layer under SQLiteJobStore.
 @Suite("JobStore SQLite layer")
 struct JobStoreSQLiteTests {
     private func withDatabase(_ body: (SQLiteConnection) throws -> Void) throws {

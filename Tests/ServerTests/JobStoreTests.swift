@@ -34,14 +34,14 @@ private let params = JobParams(width: 40, height: 30, op: "seam", protect: true,
 private let pngBytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 1, 2, 3, 4, 5]
 
 private func makeStore(_ dir: TempDir, capacity: Int = 100, maxAttempts: Int = 3, ttl: Double = 86_400,
-                       clock: @escaping @Sendable () -> Double = JobStore.systemClock,
-                       readOnly: Bool = false) throws -> JobStore {
-    try JobStore(directory: dir.path, queueCapacity: capacity, maxAttempts: maxAttempts, resultTTL: ttl,
+                       clock: @escaping @Sendable () -> Double = SQLiteJobStore.systemClock,
+                       readOnly: Bool = false) throws -> SQLiteJobStore {
+    try SQLiteJobStore(directory: dir.path, queueCapacity: capacity, maxAttempts: maxAttempts, resultTTL: ttl,
                  clock: clock, sqliteReadOnly: readOnly)
 }
 
 @discardableResult
-private func enqueue(_ store: JobStore, input: [UInt8] = pngBytes, method: String = "deep") throws -> JobRecord {
+private func enqueue(_ store: SQLiteJobStore, input: [UInt8] = pngBytes, method: String = "deep") throws -> JobRecord {
     try store.enqueue(method: method, params: params, input: input, inputFormat: "png", inputWidth: 64, inputHeight: 48)
 }
 
@@ -123,21 +123,17 @@ struct JobStoreTests {
 
     @Test func attachmentsArePublishedWithTheResultAndSurviveARestart() throws {
         let dir = try TempDir()
-        var store: JobStore? = try makeStore(dir)
+        var store: SQLiteJobStore? = try makeStore(dir)
         let job = try enqueue(store!)
         let claim = try #require(try store!.claimNext())
-        #expect(try store!.attachmentBytes(id: job.id, name: "mask.png") == nil)
-        #expect(throws: JobStoreError.self) {
-            _ = try store!.succeed(claim, result: [1], format: "png", attachments: ["../escape.png": [0]])
-        }
-        #expect(try store!.succeed(claim, result: [1], format: "png", attachments: ["mask.png": [4, 5]]))
-        #expect(try store!.attachmentBytes(id: job.id, name: "mask.png") == [4, 5])
-        #expect(try store!.attachmentBytes(id: job.id, name: "input.png") == nil)
+        #expect(try store!.attachmentBytes(id: job.id, .mask) == nil)
+        #expect(try store!.succeed(claim, result: [1], format: "png", attachments: [.mask: [4, 5]]))
+        #expect(try store!.attachmentBytes(id: job.id, .mask) == [4, 5])
         // The start-up sweep keeps a succeeded job's attachments.
         store = nil
         let reopened = try makeStore(dir)
         _ = try reopened.recoverInterruptedJobs()
-        #expect(try reopened.attachmentBytes(id: job.id, name: "mask.png") == [4, 5])
+        #expect(try reopened.attachmentBytes(id: job.id, .mask) == [4, 5])
         #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["mask.png", "result.png"])
     }
 
@@ -246,10 +242,10 @@ struct JobStoreTests {
             released.signal()
         }
         locked.wait()
-        let start = JobStore.systemClock()
+        let start = SQLiteJobStore.systemClock()
         // Blocks on the busy timeout until the other writer commits, then succeeds.
         let job = try enqueue(store)
-        #expect(JobStore.systemClock() - start >= 0.25)
+        #expect(SQLiteJobStore.systemClock() - start >= 0.25)
         released.wait()
         #expect(lockFailure.withLock { $0 } == nil)
         #expect(try store.job(id: job.id)?.status == .queued)
@@ -282,7 +278,7 @@ struct JobStoreTests {
         let refused = try #require(throws: SQLiteError.self) { try enqueue(store) }
         let enqueueSeconds = monotonicSeconds() - start
         #expect(refused.isBusy && refused.isStorageUnavailable && refused.message.contains("locked"))
-        #expect(enqueueSeconds >= JobStore.LockWait.request - 0.05 && enqueueSeconds < 2.5, "enqueue gave up after \(enqueueSeconds) s")
+        #expect(enqueueSeconds >= SQLiteJobStore.LockWait.request - 0.05 && enqueueSeconds < 2.5, "enqueue gave up after \(enqueueSeconds) s")
         start = monotonicSeconds()
         #expect(throws: SQLiteError.self) { try store.cancel(id: queued.id) }
         let cancelSeconds = monotonicSeconds() - start
@@ -315,12 +311,12 @@ struct JobStoreTests {
         #expect(throws: SQLiteError.self) { try store.updateProgress(claim, step: 1, total: 2, loss: nil) }
         #expect(monotonicSeconds() - start < 0.5)
         start = monotonicSeconds()
-        #expect(try store.succeed(claim, result: [9, 9], format: "png", attachments: ["mask.png": [4]]))
+        #expect(try store.succeed(claim, result: [9, 9], format: "png", attachments: [.mask: [4]]))
         #expect(monotonicSeconds() - start >= 1.2)
         #expect(holder.waitForRelease() == nil)
         #expect(try store.job(id: job.id)?.status == .succeeded)
         #expect(try store.resultBytes(id: job.id) == [9, 9])
-        #expect(try store.attachmentBytes(id: job.id, name: "mask.png") == [4])
+        #expect(try store.attachmentBytes(id: job.id, .mask) == [4])
         #expect(try JobFiles.list(dir.jobDir(job.id)).sorted() == ["mask.png", "result.png"])
     }
 
@@ -342,9 +338,10 @@ struct JobStoreTests {
 
         let requested = try #require(try store.cancel(id: running.id))
         #expect(requested.status == .running && requested.cancelRequested)
-        #expect(try store.isCancelRequested(id: running.id))
-        #expect(try store.shouldStop(runClaim))
-        #expect(try store.finishCanceled(runClaim))
+        #expect(try store.job(id: running.id)?.cancelRequested == true)
+        #expect(try store.heartbeat(runClaim) == .cancelRequested)
+        #expect(try store.finish(runClaim, as: .canceled))
+        #expect(try store.heartbeat(runClaim) == .lost)
         #expect(try store.job(id: running.id)?.status == .canceled)
 
         let unchanged = try #require(try store.cancel(id: finished.id))
@@ -379,8 +376,10 @@ struct JobStoreTests {
         #expect(second.attempt == 1 && second.lease != first.lease)
         #expect(try store.updateProgress(first, step: 5, total: 10, loss: nil) == false)
         #expect(try store.succeed(first, result: [6, 6, 6], format: "png") == false)
-        #expect(try store.fail(first, error: JobError(status: 500, title: "x", detail: "y")) == false)
-        #expect(try store.shouldStop(first))
+        #expect(try store.finish(first, as: .failed(JobError(status: 500, title: "x", detail: "y"))) == false)
+        #expect(try store.finish(first, as: .canceled) == false)
+        #expect(try store.heartbeat(first) == .lost)
+        #expect(try store.heartbeat(second) == .held)
         #expect(try store.job(id: job.id)?.status == .running)
 
         #expect(try store.succeed(second, result: [7], format: "png"))
@@ -393,7 +392,7 @@ struct JobStoreTests {
         let job = try enqueue(store)
         let claim = try #require(try store.claimNext())
         let problem = JobError(status: 422, title: "Unprocessable", detail: "output too large")
-        #expect(try store.fail(claim, error: problem))
+        #expect(try store.finish(claim, as: .failed(problem)))
         let failed = try #require(try store.job(id: job.id))
         #expect(failed.status == .failed && failed.error == problem && failed.finishedAt != nil)
         #expect(try store.resultBytes(id: job.id) == nil)
@@ -538,7 +537,6 @@ struct JobStoreTests {
         #expect(try store.job(id: id) == nil)
         #expect(try store.queuePosition(id: id) == nil)
         #expect(try store.cancel(id: id) == nil)
-        #expect(try store.isCancelRequested(id: id) == false)
         #expect(throws: JobStoreError.notFound(id: id)) { try store.inputBytes(id: id) }
         #expect(throws: JobStoreError.notFound(id: id)) { try store.resultBytes(id: id) }
     }
@@ -589,7 +587,7 @@ struct JobStoreTests {
         }
         let store = try makeStore(dir)
         let report = try store.recoverInterruptedJobs()
-        #expect(report == JobStore.RecoveryReport())
+        #expect(report == JobRecoveryReport())
         #expect(try store.job(id: before.id) == before)
         #expect(try store.resultBytes(id: before.id) == [5, 5])
         #expect(try store.counts()[.queued] == 1)
@@ -619,7 +617,7 @@ struct JobStoreTests {
         let error = try #require(throws: SQLiteError.self) { try enqueue(store) }
         #expect(error.primaryCode == 8)  // SQLITE_READONLY
         #expect(error.description.contains("readonly"))
-        #expect(JobStore.isStorageUnavailable(error))
+        #expect(JobStoreError.isStorageUnavailable(error))
         #expect(dir.jobEntries == [id])  // the input written before the failed INSERT is gone
 
         let probe = try #require(throws: SQLiteError.self) { try store.checkWritable() }
@@ -646,7 +644,7 @@ struct JobStoreTests {
     @Test func createsMissingDataDirectories() throws {
         let dir = try TempDir()
         let nested = dir.path + "/a/b/data"
-        let store = try JobStore(directory: nested, queueCapacity: 1, maxAttempts: 1, resultTTL: 1)
+        let store = try SQLiteJobStore(directory: nested, queueCapacity: 1, maxAttempts: 1, resultTTL: 1)
         try store.checkWritable()
         #expect(JobFiles.exists(nested + "/jobs.sqlite3") && JobFiles.isDirectory(nested + "/jobs"))
     }

@@ -15,13 +15,13 @@ import Testing
         return String(cString: made)
     }
 
-    private static func store(_ dir: String) throws -> JobStore {
-        try JobStore(directory: dir, queueCapacity: 100, maxAttempts: 3, resultTTL: 86_400)
+    private static func store(_ dir: String) throws -> SQLiteJobStore {
+        try SQLiteJobStore(directory: dir, queueCapacity: 100, maxAttempts: 3, resultTTL: 86_400)
     }
 
     /// A store with one succeeded and one queued job; returns their ids.
     @discardableResult
-    private static func populate(_ store: JobStore) throws -> [String] {
+    private static func populate(_ store: SQLiteJobStore) throws -> [String] {
         let done = try store.enqueue(method: "seam", params: params, input: [1, 2, 3], inputFormat: "png", inputWidth: 64, inputHeight: 48)
         let waiting = try store.enqueue(method: "seam", params: params, input: [4, 5, 6], inputFormat: "png", inputWidth: 64, inputHeight: 48)
         let claim = try #require(try store.claimNext())
@@ -100,7 +100,7 @@ import Testing
         let original = try Self.temp()
         let store = try Self.store(original)
         let before = try Self.populate(store)
-        try store.checkpointForTests()
+        try store.checkpoint()
         let after = try Self.populate(store)
         let copy = try Self.snapshot(original, wal: .overwriteHeader)
         let reopened = try Self.store(copy)
@@ -156,12 +156,12 @@ import Testing
             let raw = try SQLiteConnection(path: dir + "/jobs.sqlite3")
             try raw.execute("DELETE FROM meta WHERE key = 'store_id'")
         }
-        try FileManager.default.removeItem(atPath: dir + "/" + JobStore.identityFileName)
+        try FileManager.default.removeItem(atPath: dir + "/" + SQLiteJobStore.identityFileName)
         let stray = JobID.generate()
         try JobFiles.makeDirectory(dir + "/jobs/" + stray, parent: dir + "/jobs")
         let store = try Self.store(dir)
         #expect(try store.recoverInterruptedJobs().unclaimed == [stray])
-        #expect(try JobStore.readIdentityFile(dir) != nil)
+        #expect(try SQLiteJobStore.readIdentityFile(dir) != nil)
         #expect(Self.jobEntries(dir) == ids.sorted())
     }
 
@@ -198,7 +198,7 @@ import Testing
     @Test func aNewStoreWritesTheSameIdentityToTheDatabaseAndTheDirectory() throws {
         let dir = try Self.temp()
         let store = try Self.store(dir)
-        let file = try #require(try JobStore.readIdentityFile(dir))
+        let file = try #require(try SQLiteJobStore.readIdentityFile(dir))
         #expect(JobID.isValid(file))
         let raw = try SQLiteConnection(path: dir + "/jobs.sqlite3")
         #expect(try raw.queryText("SELECT value FROM meta WHERE key = 'store_id'") == file)

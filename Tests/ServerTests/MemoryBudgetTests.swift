@@ -5,6 +5,7 @@ import Logging
 import Synchronization
 import Testing
 @testable import Server
+import TestSupport
 
 /// The job memory budget: where its default comes from, how reservations wait and wake, how the worker
 /// pool runs jobs that do not fit together one after the other, and the 422 for a job larger than it.
@@ -106,7 +107,7 @@ import Testing
         #expect(got.value == true)
         #expect(budget.reservedBytes == 60 && budget.peakReservedBytes == 60)
         #expect(budget.refusal(for: 100) == nil)
-        #expect(budget.refusal(for: 101)?.status == 422)
+        #expect(budget.refusal(for: 101).map { Problem($0).status } == 422)
     }
 
     @Test func interruptWakesAWaiterWithFalse() {
@@ -136,18 +137,19 @@ import Testing
 
     private struct Pool {
         let dir: String
-        let store: JobStore
+        let store: SQLiteJobStore
         let pipeline: ResizePipeline
         let budget: MemoryBudget
         let workers: WorkerPool
 
         init(name: String, workers count: Int, budget total: (ResizePipeline) -> Int) throws {
             dir = try ServerProcess.temporaryDirectory(name)
-            store = try JobStore(directory: dir, queueCapacity: 10, maxAttempts: 3, resultTTL: 3600)
+            store = try SQLiteJobStore(directory: dir, queueCapacity: 10, maxAttempts: 3, resultTTL: 3600)
             pipeline = ResizePipeline(config: ServiceConfig())
             budget = MemoryBudget(total: total(pipeline))
             workers = WorkerPool(store: store, pipeline: pipeline, waiters: JobWaiters(), count: count,
-                                 logger: Logger(label: "test"), metrics: .standalone(), budget: budget)
+                                 logger: Logger(label: "test"), describeFailure: JobError.init(describing:),
+                                 metrics: .standalone(), budget: budget)
         }
 
         func enqueueSeam(_ png: [UInt8], from source: (Int, Int), to target: (Int, Int)) throws -> String {

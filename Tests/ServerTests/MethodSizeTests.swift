@@ -4,6 +4,7 @@ import ImageCodecs
 import Testing
 
 @testable import Server
+import TestSupport
 
 /// The sizes a method cannot handle are refused by `inspect` with a 422 that says why, before the memory
 /// estimate runs and before any pixel is decoded (issue 11: the deep requests here killed the server with
@@ -11,10 +12,15 @@ import Testing
 @Suite struct MethodSizeTests {
     static let pipeline = ResizePipeline(config: ServiceConfig())
 
+    /// `inspect`, with what it throws as the problem the HTTP edge answers.
     static func inspect(_ width: Int, _ height: Int, _ query: [(name: String, value: String)]) throws {
         let bytes = try ImageEncoder.png(TestImages.scene(width: width, height: height))
-        let options = try ResizeOptions.parse(query, defaultWait: 0, maxWait: 0)
-        _ = try pipeline.inspect(bytes, options: options)
+        let options = try ResizeRequest.parse(query, defaultWait: 0, maxWait: 0).options
+        do {
+            _ = try pipeline.inspect(bytes, options: options)
+        } catch {
+            throw Problem(error)
+        }
     }
 
     /// Each of these killed the server. Now a request that keeps the aspect ratio (within a pixel) is a

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Server
+import TestSupport
 
 /// `GET /metrics` of the real server: Prometheus text with the series README lists, and counters that move
 /// with the requests and jobs a client makes.
@@ -55,18 +56,18 @@ import Testing
     }
 
     @Test func labelsAreRouteTemplatesAndIterationsAreTimed() throws {
-        #expect(ServiceMetrics.routeLabel(path: "/jobs/3f1c0000-0000-4000-8000-000000000000") == "/jobs/{id}")
-        #expect(ServiceMetrics.routeLabel(path: "/jobs/x/result") == "/jobs/{id}/result")
-        #expect(ServiceMetrics.routeLabel(path: "/") == "/")
-        #expect(ServiceMetrics.routeLabel(path: "/resize") == "/resize")
-        #expect(ServiceMetrics.routeLabel(path: "/wp-admin/../etc/passwd") == "unmatched")
-        #expect(ServiceMetrics.routeLabel(path: "-") == "none")
+        #expect(Route.label(path: "/jobs/3f1c0000-0000-4000-8000-000000000000") == "/jobs/{id}")
+        #expect(Route.label(path: "/jobs/x/result") == "/jobs/{id}/result")
+        #expect(Route.label(path: "/") == "/")
+        #expect(Route.label(path: "/resize") == "/resize")
+        #expect(Route.label(path: "/wp-admin/../etc/passwd") == "unmatched")
+        #expect(Route.label(path: "-") == "none")
         #expect(ServiceMetrics.methodLabel("BREW") == "other")
 
         let metrics = ServiceMetrics.standalone()
         for seconds in [0.04, 0.3, 0.3] { metrics.optimizerIteration(seconds: seconds) }
         metrics.jobFinished(method: "deep", status: .failed, queueWait: 2, processing: 40)
-        metrics.observeRequest(method: "GET", path: "/jobs/abc", status: 404, seconds: 0.002)
+        metrics.observeRequest(route: Route.label(path: "/jobs/abc"), method: "GET", status: 404, seconds: 0.002)
         let scrape = try Scrape(String(decoding: try #require(metrics.render(.init(queued: 3, running: 1, busyWorkers: 1, workers: 2))),
                                        as: UTF8.self))
         #expect(scrape.value("deepresize_optimizer_iteration_seconds_count") == 3)

@@ -30,7 +30,7 @@ import Testing
         let post = try #require(paths["/resize"]?["post"] as? [String: Any])
         let parameters = try #require(post["parameters"] as? [[String: Any]])
         let query = parameters.filter { $0["in"] as? String == "query" }
-        #expect(query.compactMap { $0["name"] as? String }.sorted() == ResizeOptions.parameterNames.sorted())
+        #expect(query.compactMap { $0["name"] as? String }.sorted() == ResizeRequest.parameterNames.sorted())
         func schema(_ name: String) -> [String: Any] {
             query.first { $0["name"] as? String == name }?["schema"] as? [String: Any] ?? [:]
         }

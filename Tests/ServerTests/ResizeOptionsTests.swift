@@ -2,8 +2,8 @@ import Testing
 @testable import Server
 
 @Suite struct ResizeOptionsTests {
-    private func parse(_ query: [(String, String)]) throws -> ResizeOptions {
-        try ResizeOptions.parse(query.map { (name: $0.0, value: $0.1) }, defaultWait: 60, maxWait: 300)
+    private func parse(_ query: [(String, String)]) throws -> ResizeRequest {
+        try ResizeRequest.parse(query.map { (name: $0.0, value: $0.1) }, defaultWait: 60, maxWait: 300)
     }
 
     @Test func defaultsFollowTheContract() throws {
@@ -36,9 +36,9 @@ import Testing
     }
 
     @Test func aMissingSideKeepsTheAspectRatio() throws {
-        #expect(try parse([("w", "400")]).targetSize(sourceWidth: 4000, sourceHeight: 3000) == (400, 300))
-        #expect(try parse([("h", "300")]).targetSize(sourceWidth: 1920, sourceHeight: 1080) == (533, 300))
-        #expect(try parse([("w", "1")]).targetSize(sourceWidth: 5000, sourceHeight: 10) == (1, 1))
+        #expect(try parse([("w", "400")]).options.targetSize(sourceWidth: 4000, sourceHeight: 3000) == (400, 300))
+        #expect(try parse([("h", "300")]).options.targetSize(sourceWidth: 1920, sourceHeight: 1080) == (533, 300))
+        #expect(try parse([("w", "1")]).options.targetSize(sourceWidth: 5000, sourceHeight: 10) == (1, 1))
     }
 
     @Test func routesAnswer404And405() {

@@ -4,6 +4,7 @@ import ImageCodecs
 import Testing
 
 @testable import Server
+import TestSupport
 
 /// Every input size × output size × method × operator through what `POST /resize` and the workers do, in
 /// process: `inspect` (the size checks), the memory estimate (which runs before the job is queued, and which
@@ -77,7 +78,7 @@ import Testing
                     let label = "\(inputWidth)×\(inputHeight) → w=\(w.map(String.init) ?? "-") h=\(h.map(String.init) ?? "-") \(method.rawValue)/\(featureOperator.rawValue)"
                     let outcome: Outcome
                     do {
-                        let options = try ResizeOptions.parse(query, defaultWait: 0, maxWait: 0)
+                        let options = try ResizeRequest.parse(query, defaultWait: 0, maxWait: 0).options
                         let (header, width, height) = try pipeline.inspect(bytes, options: options)
                         if method.isQueued {
                             let estimate = pipeline.estimatedJobBytes(method: method, sourceWidth: header.width,

@@ -3,6 +3,7 @@ import ImageCodecs
 import Logging
 import Testing
 @testable import Server
+import TestSupport
 
 /// What a finished job says about its progress: the store is written at most every `progressInterval`, so
 /// a run that ends between two writes — a deep run stopped early on stalled progress, short of
@@ -16,10 +17,10 @@ import Testing
         let vgg = try #require(network, "weights: \(problem ?? "?")")
         let dir = try ServerProcess.temporaryDirectory("worker-progress")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try JobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
+        let store = try SQLiteJobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
         // An interval no run reaches: only the first report and the final flush can be written.
         let workers = WorkerPool(store: store, pipeline: ResizePipeline(config: config, network: vgg),
-                                 waiters: JobWaiters(), count: 1, logger: Logger(label: "test"),
+                                 waiters: JobWaiters(), count: 1, logger: Logger(label: "test"), describeFailure: JobError.init(describing:),
                                  progressInterval: 1e6, metrics: .standalone())
         let png = try ImageEncoder.png(TestImages.scene(width: 48, height: 32))
         // A tiny problem converges long before 400 iterations, so the early stop ends it.

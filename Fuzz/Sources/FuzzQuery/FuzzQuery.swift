@@ -1,10 +1,11 @@
-// The request-target → query → ResizeOptions chain on arbitrary bytes: `parseRequestTarget`,
-// `parseQueryString` and the Server's real `ResizeOptions.parse`. Oracles: never crash; accepted
+// The request-target → query → ResizeRequest chain on arbitrary bytes: `parseRequestTarget`,
+// `parseQueryString` and the Server library's `ResizeRequest.parse`. Oracles: never crash; accepted
 // options are inside their documented ranges (quality only, and always, for jpeg and webp; Accept only
 // picks webp or png); a parsed query re-encoded and parsed again gives the same
 // pairs (the decoder is lossless); every refusal is a 400 whose text names what was wrong.
 import FuzzSupport
 import HTTPCore
+import Server
 
 let maxWait = 300.0
 
@@ -32,24 +33,25 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         fuzzFailure("re-encoded query was refused: \(error)")
     }
 
+    // The raw input doubles as the Accept header, so the format negotiation sees arbitrary text too.
+    let options: ResizeRequest
     do {
-        // The raw input doubles as the Accept header, so the format negotiation sees arbitrary text too.
-        let options = try ResizeOptions.parse(query, accept: text, defaultQuality: 90, defaultWait: 60, maxWait: maxWait)
-        if options.width == nil && options.height == nil { fuzzFailure("accepted without w or h") }
-        if let q = options.quality, !ResizeOptions.qualityRange.contains(q) { fuzzFailure("quality \(q)") }
-        if options.format.isLossy != (options.quality != nil) { fuzzFailure("quality \(String(describing: options.quality)) for \(options.format)") }
-        if options.formatFromAccept && options.format == .jpeg { fuzzFailure("Accept chose jpeg") }
-        if let w = options.width, !ResizeOptions.dimensionRange.contains(w) { fuzzFailure("w \(w)") }
-        if let h = options.height, !ResizeOptions.dimensionRange.contains(h) { fuzzFailure("h \(h)") }
-        if !ResizeOptions.iterationRange.contains(options.iterations) { fuzzFailure("iterations") }
-        if !(options.wait >= 0 && options.wait <= maxWait) { fuzzFailure("wait \(options.wait)") }
-        let size = options.targetSize(sourceWidth: 1 + size % 5000, sourceHeight: 1 + size % 3000)
-        if size.width < 1 || size.height < 1 { fuzzFailure("target size \(size)") }
-    } catch let problem as Problem {
-        if problem.status != 400 || problem.detail.isEmpty { fuzzFailure("unexpected \(problem)") }
+        options = try ResizeRequest.parse(query, accept: text, defaultQuality: 90, defaultWait: 60, maxWait: maxWait)
     } catch {
-        fuzzFailure("foreign error \(error)")
+        // Typed throws: every refusal is a Problem, and it must be a 400 that says why.
+        if error.status != 400 || error.detail.isEmpty { fuzzFailure("unexpected \(error)") }
+        return 0
     }
+    if options.width == nil && options.height == nil { fuzzFailure("accepted without w or h") }
+    if let q = options.quality, !ResizeOptions.qualityRange.contains(q) { fuzzFailure("quality \(q)") }
+    if options.format.isLossy != (options.quality != nil) { fuzzFailure("quality \(String(describing: options.quality)) for \(options.format)") }
+    if options.formatFromAccept && options.format == .jpeg { fuzzFailure("Accept chose jpeg") }
+    if let w = options.width, !ResizeOptions.dimensionRange.contains(w) { fuzzFailure("w \(w)") }
+    if let h = options.height, !ResizeOptions.dimensionRange.contains(h) { fuzzFailure("h \(h)") }
+    if !ResizeOptions.iterationRange.contains(options.iterations) { fuzzFailure("iterations") }
+    if !(options.wait >= 0 && options.wait <= maxWait) { fuzzFailure("wait \(options.wait)") }
+    let size = options.options.targetSize(sourceWidth: 1 + size % 5000, sourceHeight: 1 + size % 3000)
+    if size.width < 1 || size.height < 1 { fuzzFailure("target size \(size)") }
     return 0
 }
 

@@ -1,9 +1,10 @@
 // Helpers shared by the fuzz targets.
+import TestSupport
 
 /// Deterministic split points derived from the input itself, so a crash reproduces from the saved
 /// input alone (libFuzzer replays the file; no other state).
-/// The generator is the test suites' `SeededRandom` (SeededRandom.swift here links to
-/// Tests/TestSupport's), seeded with the input's FNV-1a hash.
+/// The generator is the test suites' `SeededRandom` (the root package's TestSupport), seeded with the
+/// input's FNV-1a hash.
 public struct Splitter {
     private var random: SeededRandom
 

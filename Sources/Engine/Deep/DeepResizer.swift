@@ -234,11 +234,12 @@ public enum DeepResizer {
     /// whichever is largest.
     public static func estimatedPeakBytes(inputWidth: Int, inputHeight: Int, outputWidth: Int, outputHeight: Int,
                                           kernel: ConvolutionKernel = .best, threads: Int = 2) -> Int {
-        let channels: [Tap: Int] = [.relu1_1: 64, .relu2_1: 128, .relu3_1: 256, .relu4_1: 512, .relu5_1: 512]
+        // The taps' channels come from the network's own description (VGG-16 and VGG-19 have the same).
+        let architecture = Architecture.vgg16
         func tapBytes(_ taps: [Tap], height: Int, width: Int) -> Int {
             taps.reduce(0) { total, tap in
                 let size = tap.outputSize(height: height, width: width)
-                return total + 4 * channels[tap]! * size.height * size.width
+                return total + 4 * architecture.channels(of: tap) * size.height * size.width
             }
         }
         let targets = tapBytes(DeepObjective.reconstructionTaps, height: outputHeight, width: outputWidth)
@@ -414,4 +415,16 @@ private final class TraceRecorder: Sendable {
     }
 
     var points: [DeepResizeTracePoint] { state.withLock { $0.points } }
+}
+
+extension Architecture {
+    /// The channels of `tap`: the output channels of the convolution its ReLU follows (0 when the stack has
+    /// no such tap).
+    func channels(of tap: Tap) -> Int {
+        guard let relu = layerIndex(of: tap) else { return 0 }
+        for layer in layers[..<relu].reversed() {
+            if case let .conv(_, _, outChannels) = layer { return outChannels }
+        }
+        return 0
+    }
 }

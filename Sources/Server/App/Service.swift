@@ -1,26 +1,26 @@
 import Dispatch
 import Foundation
 import HTTPCore
-import Logging
+public import Logging
 
 /// The running service: job store, workers, routes and the HTTP server, started and stopped together.
-final class Service: Sendable {
-    let config: ServiceConfig
-    private let store: JobStore
+public final class Service: Sendable {
+    public let config: ServiceConfig
+    private let store: any JobStore
     private let workers: WorkerPool
     private let waiters: JobWaiters
-    private let routes: ResizeService
+    private let routes: RequestRouter
     private let http: HTTPServer
     private let logger: Logger
     private let housekeeping = DispatchQueue(label: "deepresize.housekeeping")
 
-    init(config: ServiceConfig, logger: Logger) throws {
+    public init(config: ServiceConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
         ClientPaths.register(directory: config.dataDirectory)
         ClientPaths.register(directory: (config.weightsPath as NSString).deletingLastPathComponent)
         ClientPaths.register(directory: FileManager.default.currentDirectoryPath)
-        store = try JobStore(directory: config.dataDirectory, queueCapacity: config.queueCapacity,
+        store = try SQLiteJobStore(directory: config.dataDirectory, queueCapacity: config.queueCapacity,
                              maxAttempts: config.maxAttempts, resultTTL: config.resultTTL, maxDataBytes: config.maxDataBytes)
         let recovered = try store.recoverInterruptedJobs()
         if recovered.requeued + recovered.failed > 0 {
@@ -30,7 +30,7 @@ final class Service: Sendable {
         if !recovered.unclaimed.isEmpty {
             logger.error("""
                 \(recovered.unclaimed.count) entries of the jobs directory have no row in the database (restored from an \
-                older backup, or its WAL was lost): moved to \(config.dataDirectory)/\(JobStore.unclaimedDirectoryName), \
+                older backup, or its WAL was lost): moved to \(config.dataDirectory)/\(SQLiteJobStore.unclaimedDirectoryName), \
                 not deleted; their jobs are unknown to the API
                 """, metadata: ["first": "\(recovered.unclaimed.prefix(5).joined(separator: ","))"])
         }
@@ -55,9 +55,10 @@ final class Service: Sendable {
             logger.warning("a deep job at max_deep_input_pixels and max_deep_output_pixels needs about \(formatBytes(largest)), more than the job memory budget: such requests get 422 (raise the memory limit or job_memory_budget_bytes, or lower those limits)")
         }
         workers = WorkerPool(store: store, pipeline: pipeline, waiters: waiters, count: config.workers, logger: logger,
+                             describeFailure: JobError.init(describing:),
                              metrics: metrics, budget: budget, jobTimeout: config.jobTimeout)
-        routes = ResizeService(config: config, store: store, pipeline: pipeline, workers: workers,
-                               waiters: waiters, logger: logger, metrics: metrics)
+        let jobs = JobCoordinator(store: store, workers: workers, waiters: waiters, metrics: metrics, logger: logger)
+        routes = RequestRouter(config: config, pipeline: pipeline, jobs: jobs, logger: logger, metrics: metrics)
         var http = HTTPServerConfiguration()
         http.host = config.host
         http.port = config.port
@@ -70,13 +71,14 @@ final class Service: Sendable {
         http.keepAliveTimeout = config.keepAliveTimeout
         let accessLogger = logger
         self.http = HTTPServer(configuration: http, handler: routes, logger: logger) { entry in
-            metrics.observeRequest(entry)
-            accessLogger.info("\(entry.method) \(entry.path) \(entry.status) \(entry.bodyBytesSent)B \(ResizeService.millis(entry.durationMilliseconds))ms")
+            metrics.observeRequest(route: Route.label(path: entry.path), method: entry.method, status: entry.status,
+                                   seconds: entry.durationMilliseconds / 1000)
+            accessLogger.info("\(entry.method) \(entry.path) \(entry.status) \(entry.bodyBytesSent)B \(formatMilliseconds(entry.durationMilliseconds / 1000))ms")
         }
     }
 
     /// Starts workers, housekeeping and the listener; returns the bound port.
-    func start() throws -> Int {
+    public func start() throws -> Int {
         workers.start()
         scheduleExpiry()
         let port = try http.start()
@@ -86,7 +88,7 @@ final class Service: Sendable {
 
     /// SIGTERM: refuse new work, let requests in flight finish, stop workers (running jobs go back to the
     /// queue for the next start), answer waiting requests with 202, then call `completion`.
-    func shutdown(completion: @escaping @Sendable () -> Void) {
+    public func shutdown(completion: @escaping @Sendable () -> Void) {
         logger.notice("shutting down", metadata: ["grace_seconds": "\(config.shutdownGrace)"])
         routes.beginShutdown()
         let grace = config.shutdownGrace
@@ -123,8 +125,4 @@ final class Service: Sendable {
             scheduleExpiry(after: 60, round: round + 1)
         }
     }
-}
-
-extension ResizeService {
-    static func millis(_ value: Double) -> String { String((value * 10).rounded() / 10) }
 }

@@ -1,18 +1,18 @@
 import Configuration
-import Foundation
+public import Foundation
 import SystemPackage
 
 /// Layers the configuration sources with swift-configuration: command-line values win over the
 /// environment (`DEEPRESIZE_<KEY>`), the environment over the JSON file, the file over the defaults.
 /// A value that is present but malformed is an error naming the key, never silently replaced by a default.
-enum ConfigLoader {
+public enum ConfigLoader {
     static let defaultFile = "config/deepresize.json"
     static let fileVariable = "DEEPRESIZE_CONFIG"
 
     /// - Parameters:
     ///   - file: `--config`; when nil, `DEEPRESIZE_CONFIG`, else `config/deepresize.json` if it exists.
     ///   - overrides: values from command-line flags, by key name.
-    static func load(file: String?, overrides: [String: String],
+    public static func load(file: String?, overrides: [String: String],
                      environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ServiceConfig {
         for name in overrides.keys where ServiceConfig.key(named: name) == nil {
             throw ConfigurationError("unknown configuration key '\(name)'; known keys: \(knownKeys)")
@@ -46,7 +46,7 @@ enum ConfigLoader {
     }
 
     /// `DEEPRESIZE_*` variables that name no key: probably typos, worth a warning at start.
-    static func unknownEnvironmentVariables(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+    public static func unknownEnvironmentVariables(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
         let known = Set(ServiceConfig.keys.map(\.environmentVariable) + [fileVariable])
         return environment.keys.filter { $0.hasPrefix("DEEPRESIZE_") && !known.contains($0) }.sorted()
     }

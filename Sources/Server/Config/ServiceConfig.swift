@@ -1,55 +1,57 @@
 import Glibc
 
-/// Every setting of the service, with the defaults of API.md. One table (`ServiceConfig.keys`) names each
+/// Every setting of the service, with the defaults README.md lists. One table (`ServiceConfig.keys`) names each
 /// key once; the file, the environment (`DEEPRESIZE_<KEY>`) and `--set key=value` all go through it.
-struct ServiceConfig: Sendable, Equatable {
-    var host = "0.0.0.0"
-    var port = 8080
-    var dataDirectory = "./data"
-    var weightsPath = "./weights/vgg16-imagenet.safetensors"
-    var workers = ServiceConfig.defaultWorkers
-    var engineThreads = ServiceConfig.cpuCount
+public struct ServiceConfig: Sendable, Equatable {
+    public init() {}
+
+    public var host = "0.0.0.0"
+    public var port = 8080
+    public var dataDirectory = "./data"
+    public var weightsPath = "./weights/vgg16-imagenet.safetensors"
+    public var workers = ServiceConfig.defaultWorkers
+    public var engineThreads = ServiceConfig.cpuCount
     /// Products of the network's convolutions: auto, fp32 or bf16 (EnginePrecision).
-    var enginePrecision = "auto"
+    public var enginePrecision = "auto"
     /// Bytes the running jobs may hold together by their estimates; 0 = from the memory limit (MemoryBudget).
-    var jobMemoryBudgetBytes = 0
-    var logLevel = "info"
+    public var jobMemoryBudgetBytes = 0
+    public var logLevel = "info"
 
-    var maxBodyBytes = 25 * 1024 * 1024
+    public var maxBodyBytes = 25 * 1024 * 1024
     /// Request body bytes in flight at once (HTTPCore reserves each from the head); 0 = no budget.
-    var maxBodyBytesInFlight = 256 * 1024 * 1024
-    var maxInputPixels = 40_000_000
-    var maxOutputDimension = 8192
-    var maxDeepOutputPixels = 1_000_000
-    var maxDeepInputPixels = 1_000_000
+    public var maxBodyBytesInFlight = 256 * 1024 * 1024
+    public var maxInputPixels = 40_000_000
+    public var maxOutputDimension = 8192
+    public var maxDeepOutputPixels = 1_000_000
+    public var maxDeepInputPixels = 1_000_000
     /// `seam`'s cost bound: pixels × seams (`ResizePipeline.seamWork`).
-    var maxSeamWork = 2_000_000_000
+    public var maxSeamWork = 2_000_000_000
     /// `scale`'s cost bound: output pixels (inline work: it holds a request slot and a core).
-    var maxScaleOutputPixels = 40_000_000
+    public var maxScaleOutputPixels = 40_000_000
     /// Longest run of a queued job; then it fails with a reason.
-    var jobTimeout = 3600.0
+    public var jobTimeout = 3600.0
     /// `deep` ends a job early once L fell by < 0.1 % over 10 iterations (DeepResizeOptions.defaultEarlyStop).
-    var deepEarlyStop = true
-    var queueCapacity = 100
-    var defaultWait = 60.0
-    var maxWait = 300.0
-    var maxHeaderBytes = 16 * 1024
-    var headerTimeout = 10.0
-    var bodyTimeout = 60.0
-    var keepAliveTimeout = 5.0
-    var maxConnections = 512
-    var maxAttempts = 3
-    var resultTTL = 24 * 3600.0
+    public var deepEarlyStop = true
+    public var queueCapacity = 100
+    public var defaultWait = 60.0
+    public var maxWait = 300.0
+    public var maxHeaderBytes = 16 * 1024
+    public var headerTimeout = 10.0
+    public var bodyTimeout = 60.0
+    public var keepAliveTimeout = 5.0
+    public var maxConnections = 512
+    public var maxAttempts = 3
+    public var resultTTL = 24 * 3600.0
     /// Quota of the job files in the data directory; 0 = none.
-    var maxDataBytes = 8 * 1024 * 1024 * 1024
-    var shutdownGrace = 20.0
-    var jpegQuality = 90
+    public var maxDataBytes = 8 * 1024 * 1024 * 1024
+    public var shutdownGrace = 20.0
+    public var jpegQuality = 90
     /// Bearer tokens that may use /resize and /jobs; empty = no authentication.
-    var authTokens: [String] = []
+    public var authTokens: [String] = []
 
-    static var cpuCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    public static var cpuCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
     /// One worker per two cores: seam carving is single-threaded, the deep method uses `engine_threads`.
-    static var defaultWorkers: Int { max(1, cpuCount / 2) }
+    public static var defaultWorkers: Int { max(1, cpuCount / 2) }
 }
 
 /// A configuration key: its name in the file, its environment variable, its type, what it means, and how
@@ -82,9 +84,9 @@ enum ConfigScalar: Sendable {
     }
 }
 
-struct ConfigurationError: Error, CustomStringConvertible, Equatable {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 extension Substring {
@@ -155,10 +157,6 @@ extension ServiceConfig {
         })
     }
 
-    static func formatSeconds(_ value: Double) -> String {
-        value.rounded() == value ? String(Int(value)) : String(value)
-    }
-
     /// The schema: every key the file, the environment and `--set` accept. README's table is checked against it.
     static let keys: [SettingKey] = [
         string("host", \.host, "address to listen on"),
@@ -227,7 +225,7 @@ extension ServiceConfig {
             throw ConfigurationError("max_body_bytes_in_flight (\(maxBodyBytesInFlight)) is below max_body_bytes (\(maxBodyBytes)): the largest upload could never be received")
         }
         if defaultWait > maxWait {
-            throw ConfigurationError("default_wait (\(Self.formatSeconds(defaultWait)) s) exceeds max_wait (\(Self.formatSeconds(maxWait)) s)")
+            throw ConfigurationError("default_wait (\(formatSeconds(defaultWait)) s) exceeds max_wait (\(formatSeconds(maxWait)) s)")
         }
         return self
     }

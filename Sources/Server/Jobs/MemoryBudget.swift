@@ -60,10 +60,10 @@ final class MemoryBudget: @unchecked Sendable {  // unchecked: `reserved`, `peak
     /// The most bytes ever reserved at once.
     var peakReservedBytes: Int { condition.lock(); defer { condition.unlock() }; return peak }
 
-    /// The 422 for a job whose estimate exceeds the whole budget; nil when it fits.
-    func refusal(for bytes: Int) -> Problem? {
+    /// The refusal of a job whose estimate exceeds the whole budget; nil when it fits.
+    func refusal(for bytes: Int) -> ResizeRefusal? {
         guard bytes > total else { return nil }
-        return .unprocessable("this resize needs about \(formatBytes(bytes)); the server's job memory budget is \(formatBytes(total)) (job_memory_budget_bytes): ask for a smaller output or a smaller input")
+        return .outsideLimits("this resize needs about \(formatBytes(bytes)); the server's job memory budget is \(formatBytes(total)) (job_memory_budget_bytes): ask for a smaller output or a smaller input")
     }
 }
 

@@ -13,8 +13,12 @@ import Synchronization
 /// queued (no claim, no lease, no attempt used; DELETE cancels it as any queued job) and the worker waits
 /// for a release. The queue stays first in, first out: later jobs wait behind it. The reservation is
 /// released when the run ends, whatever the outcome (succeeded, failed, canceled, requeued at shutdown).
+///
+/// Leases: every `heartbeatInterval` seconds the pool heartbeats the jobs it runs (`JobStore.heartbeat`). A
+/// job whose cancel the store reports (a DELETE answered by another server sharing the store) stops like one
+/// canceled here, and a job whose lease was lost stops without recording anything.
 final class WorkerPool: Sendable {
-    private let store: JobStore
+    private let store: any JobStore
     private let pipeline: ResizePipeline
     private let waiters: JobWaiters
     private let logger: Logger
@@ -23,7 +27,12 @@ final class WorkerPool: Sendable {
     /// `job_timeout`: a run longer than this stops at its next step and fails.
     private let jobTimeout: Double
     private let metrics: ServiceMetrics
+    /// What a failure is stored as: the HTTP edge's problem for it (`JobError.init(describing:)`); the
+    /// pool itself knows no status codes.
+    private let describeFailure: @Sendable (any Error) -> JobError
     let budget: MemoryBudget
+    private let heartbeatInterval: Double
+    private let heartbeats = DispatchQueue(label: "deepresize.heartbeats")
     private let wakeup = DispatchSemaphore(value: 0)
     private let state = Mutex<State>(State())
     private let stopped = DispatchGroup()
@@ -33,12 +42,17 @@ final class WorkerPool: Sendable {
         var canceled: Set<String> = []
         /// Running jobs stopped because they passed `jobTimeout`.
         var timedOut: Set<String> = []
+        /// Running jobs whose lease the store says is lost.
+        var lost: Set<String> = []
+        /// The claims running now, by job id (heartbeats).
+        var running: [String: JobClaim] = [:]
         var busy = 0
     }
 
-    init(store: JobStore, pipeline: ResizePipeline, waiters: JobWaiters, count: Int, logger: Logger,
+    init(store: any JobStore, pipeline: ResizePipeline, waiters: JobWaiters, count: Int, logger: Logger,
+         describeFailure: @escaping @Sendable (any Error) -> JobError,
          progressInterval: Double = 0.25, metrics: ServiceMetrics = ServiceMetrics(), budget: MemoryBudget = .unlimited,
-         jobTimeout: Double = .infinity) {
+         jobTimeout: Double = .infinity, heartbeatInterval: Double = 10) {
         self.store = store
         self.pipeline = pipeline
         self.waiters = waiters
@@ -48,6 +62,8 @@ final class WorkerPool: Sendable {
         self.metrics = metrics
         self.budget = budget
         self.jobTimeout = jobTimeout
+        self.heartbeatInterval = heartbeatInterval
+        self.describeFailure = describeFailure
     }
 
     func start() {
@@ -60,6 +76,27 @@ final class WorkerPool: Sendable {
             thread.name = "deepresize-worker-\(index)"
             thread.stackSize = 8 << 20
             thread.start()
+        }
+        scheduleHeartbeat()
+    }
+
+    /// Heartbeats the running jobs every `heartbeatInterval` until the pool stops.
+    private func scheduleHeartbeat() {
+        heartbeats.asyncAfter(deadline: .now() + heartbeatInterval) { [self] in
+            guard !isStopping else { return }
+            for claim in state.withLock({ Array($0.running.values) }) {
+                let lease: LeaseState
+                do { lease = try store.heartbeat(claim) } catch {
+                    logger.warning("heartbeat of job \(claim.id) failed: \(error)")
+                    continue
+                }
+                switch lease {
+                case .held: break
+                case .cancelRequested: cancel(id: claim.id)
+                case .lost: state.withLock { _ = $0.lost.insert(claim.id) }
+                }
+            }
+            scheduleHeartbeat()
         }
     }
 
@@ -85,9 +122,15 @@ final class WorkerPool: Sendable {
     private func run(worker: Int) {
         while !isStopping {
             guard let admitted = admitNext(worker: worker) else { continue }
-            state.withLock { $0.busy += 1 }
+            state.withLock { state in
+                state.busy += 1
+                state.running[admitted.claim.id] = admitted.claim
+            }
             process(admitted.claim, worker: worker)
-            state.withLock { $0.busy -= 1 }
+            state.withLock { state in
+                state.busy -= 1
+                state.running[admitted.claim.id] = nil
+            }
             budget.release(admitted.bytes)
         }
     }
@@ -112,9 +155,9 @@ final class WorkerPool: Sendable {
                 return nil
             }
             let bytes = pipeline.estimatedJobBytes(for: next, encodedBytes: store.inputByteCount(next) ?? 0)
-            if let problem = budget.refusal(for: bytes) {
+            if let refusal = budget.refusal(for: bytes) {
                 // Accepted under a larger budget (or an older estimate); it would wait forever.
-                refuse(next, problem)
+                refuse(next, refusal)
                 continue
             }
             guard budget.reserve(bytes, timeout: 1) else {
@@ -144,11 +187,11 @@ final class WorkerPool: Sendable {
     }
 
     /// Fails a queued job whose estimate exceeds the whole budget.
-    private func refuse(_ job: JobRecord, _ problem: Problem) {
+    private func refuse(_ job: JobRecord, _ refusal: ResizeRefusal) {
         do {
             guard let claim = try store.claim(id: job.id) else { return }
-            logger.warning("job refused: larger than the memory budget", metadata: ["job": "\(job.id)", "error": "\(problem)"])
-            if try store.fail(claim, error: JobError(status: problem.status, title: problem.title, detail: problem.detail)) {
+            logger.warning("job refused: larger than the memory budget", metadata: ["job": "\(job.id)", "error": "\(refusal)"])
+            if try store.finish(claim, as: .failed(describeFailure(refusal))) {
                 recordFinish(claim, .failed, started: monotonicSeconds())
             }
             waiters.finished(id: job.id)
@@ -193,7 +236,7 @@ final class WorkerPool: Sendable {
                 let overdue = monotonicSeconds() - started > jobTimeout
                 return state.withLock { state in
                     if overdue { state.timedOut.insert(job.id) }
-                    return overdue || state.stopping || state.canceled.contains(job.id)
+                    return overdue || state.stopping || state.canceled.contains(job.id) || state.lost.contains(job.id)
                 }
             })
         logger.info("job started", metadata: ["job": "\(job.id)", "method": "\(job.method)", "attempt": "\(claim.attempt)"])
@@ -206,21 +249,21 @@ final class WorkerPool: Sendable {
                 _ = try? store.updateProgress(claim, step: last.step, total: last.total, loss: last.loss)
             }
             let stored = try store.succeed(claim, result: run.output, format: options.format.rawValue,
-                                           attachments: run.attachments)
+                                           attachments: run.mask.map { [.mask: $0] } ?? [:])
             if stored {
                 recordFinish(claim, .succeeded, started: started)
             } else if (try? store.job(id: job.id))?.status == .canceled {
                 recordFinish(claim, .canceled, started: started)
             }
             logger.info("job \(stored ? "succeeded" : "finished after it was canceled")",
-                        metadata: ["job": "\(job.id)", "seconds": "\(rounded(monotonicSeconds() - started))"])
+                        metadata: ["job": "\(job.id)", "seconds": "\(formatSeconds(monotonicSeconds() - started, decimals: 3))"])
         } catch is OperationCancelled {
             finishInterrupted(claim, started: started)
         } catch {
-            let problem = Problem(error)
-            logger.warning("job failed", metadata: ["job": "\(job.id)", "error": "\(problem)"])
+            let failure = describeFailure(error)
+            logger.warning("job failed", metadata: ["job": "\(job.id)", "error": "\(failure.status) \(failure.title): \(failure.detail)"])
             do {
-                if try store.fail(claim, error: JobError(status: problem.status, title: problem.title, detail: problem.detail)) {
+                if try store.finish(claim, as: .failed(failure)) {
                     recordFinish(claim, .failed, started: started)
                 }
             } catch {
@@ -230,28 +273,32 @@ final class WorkerPool: Sendable {
         state.withLock { state in
             state.canceled.remove(job.id)
             state.timedOut.remove(job.id)
+            state.lost.remove(job.id)
         }
         waiters.finished(id: job.id)
     }
 
     /// Canceled by DELETE → `canceled`; past `job_timeout` → `failed` with the reason; interrupted by
-    /// shutdown → back to the queue.
+    /// shutdown → back to the queue; lease lost → nothing to record (the job is another holder's, or over).
     private func finishInterrupted(_ claim: JobClaim, started: Double) {
-        let (byShutdown, timedOut) = state.withLock { state in
-            (state.stopping && !state.canceled.contains(claim.job.id), state.timedOut.contains(claim.job.id))
+        let (byShutdown, timedOut, lost) = state.withLock { state in
+            (state.stopping && !state.canceled.contains(claim.job.id), state.timedOut.contains(claim.job.id),
+             state.lost.contains(claim.job.id))
         }
         do {
-            if timedOut && !state.withLock({ $0.canceled.contains(claim.job.id) }) {
-                let problem = Problem.unprocessable("the job ran longer than job_timeout (\(ServiceConfig.formatSeconds(jobTimeout)) s) and was stopped; ask for a smaller size or fewer iterations")
-                logger.warning("job timed out", metadata: ["job": "\(claim.job.id)", "seconds": "\(rounded(monotonicSeconds() - started))"])
-                if try store.fail(claim, error: JobError(status: problem.status, title: problem.title, detail: problem.detail)) {
+            if lost {
+                logger.warning("job stopped: its lease was lost", metadata: ["job": "\(claim.job.id)"])
+            } else if timedOut && !state.withLock({ $0.canceled.contains(claim.job.id) }) {
+                let refusal = ResizeRefusal.outsideLimits("the job ran longer than job_timeout (\(formatSeconds(jobTimeout)) s) and was stopped; ask for a smaller size or fewer iterations")
+                logger.warning("job timed out", metadata: ["job": "\(claim.job.id)", "seconds": "\(formatSeconds(monotonicSeconds() - started, decimals: 3))"])
+                if try store.finish(claim, as: .failed(describeFailure(refusal))) {
                     recordFinish(claim, .failed, started: started)
                 }
             } else if byShutdown {
                 try store.requeue(claim)
                 logger.info("job requeued for shutdown", metadata: ["job": "\(claim.job.id)"])
             } else {
-                if try store.finishCanceled(claim) { recordFinish(claim, .canceled, started: started) }
+                if try store.finish(claim, as: .canceled) { recordFinish(claim, .canceled, started: started) }
                 logger.info("job canceled", metadata: ["job": "\(claim.job.id)"])
             }
         } catch {
@@ -270,4 +317,3 @@ extension WorkerPool {
     }
 }
 
-func rounded(_ seconds: Double) -> String { String((seconds * 1000).rounded() / 1000) }

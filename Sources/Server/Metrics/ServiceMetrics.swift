@@ -1,10 +1,9 @@
 import CoreMetrics
 import Foundation
-import HTTPCore
 import Metrics
 import Prometheus
 
-/// The service's metrics (API.md "Operations"), recorded through swift-metrics and rendered by
+/// The service's metrics (docs/api.md "Operations endpoints"), recorded through swift-metrics and rendered by
 /// swift-prometheus. Series:
 /// - `deepresize_http_requests_total{route,method,status}` and `deepresize_http_request_duration_seconds{…}`
 ///   (histogram): every answered request, `route` being the template (`/jobs/{id}`), never the raw path.
@@ -110,9 +109,10 @@ final class ServiceMetrics: Sendable {
 
     // MARK: recording
 
-    /// One answered request, from the access log (also the answers HTTPCore gives itself: 408, 413, 431, 503).
-    func observeRequest(method: String, path: String, status: Int, seconds: Double) {
-        let route = Self.routeLabel(path: path), methodLabel = Self.methodLabel(method)
+    /// One answered request, from the access log (also the answers HTTPCore gives itself: 408, 413, 431,
+    /// 503). `route` is the route's template or another bounded label (`Route.label(path:)`), never a raw path.
+    func observeRequest(route: String, method: String, status: Int, seconds: Double) {
+        let methodLabel = Self.methodLabel(method)
         let key = route + " " + methodLabel + " " + String(status)
         if let series = requestSeries.read({ $0[key] }) {
             series.count.increment()
@@ -129,10 +129,6 @@ final class ServiceMetrics: Sendable {
         }
         series.count.increment()
         series.duration.recordNanoseconds(Self.nanoseconds(seconds))
-    }
-
-    func observeRequest(_ entry: AccessLogEntry) {
-        observeRequest(method: entry.method, path: entry.path, status: entry.status, seconds: entry.durationMilliseconds / 1000)
     }
 
     /// A job reached a final status. `queueWait` and `processing` are nil for a job canceled while queued
@@ -181,16 +177,6 @@ final class ServiceMetrics: Sendable {
 
     // MARK: labels
 
-    /// The route template of a path: bounded label values whatever clients send ("unmatched" for 404s,
-    /// "none" when the request line could not be parsed).
-    static func routeLabel(path: String) -> String {
-        if path == "-" || path.isEmpty { return "none" }
-        for method in ["GET", "POST", "DELETE"] {
-            if case .success(let route) = Route.match(method: method, path: path) { return route.template }
-        }
-        return "unmatched"
-    }
-
     static func methodLabel(_ method: String) -> String {
         ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"].contains(method) ? method : "other"
     }
@@ -198,23 +184,6 @@ final class ServiceMetrics: Sendable {
     private static func nanoseconds(_ seconds: Double) -> Int64 {
         guard seconds.isFinite, seconds > 0 else { return 0 }
         return Int64(min(seconds, 1e9) * 1e9)
-    }
-}
-
-extension Route {
-    /// The path template of the route, as OpenAPI writes it.
-    var template: String {
-        switch self {
-        case .resize: "/resize"
-        case .job: "/jobs/{id}"
-        case .jobResult: "/jobs/{id}/result"
-        case .jobMask: "/jobs/{id}/mask"
-        case .health: "/healthz"
-        case .ready: "/readyz"
-        case .metrics: "/metrics"
-        case .openAPI: "/openapi.json"
-        case .page: "/"
-        }
     }
 }
 

@@ -1,10 +1,11 @@
-import Engine
-import ImageCodecs
+public import Engine
+public import ImageCodecs
 import Glibc
 
 /// decode → resize → encode, the same for the HTTP path, the workers and the CLI. It holds only limits
-/// and settings; the methods themselves live in Engine.
-struct ResizePipeline: Sendable {
+/// and settings; the methods themselves live in Engine. What it refuses, it refuses with a `ResizeRefusal`
+/// (the HTTP edge turns that into a problem).
+public struct ResizePipeline: Sendable {
     var limits: DecodeLimits
     var maxOutputDimension: Int
     var maxDeepOutputPixels: Int
@@ -20,7 +21,7 @@ struct ResizePipeline: Sendable {
     var network: VGGNetwork?
     var networkProblem: String?
 
-    init(config: ServiceConfig, network: VGGNetwork? = nil, networkProblem: String? = nil) {
+    public init(config: ServiceConfig, network: VGGNetwork? = nil, networkProblem: String? = nil) {
         limits = DecodeLimits(maxPixels: config.maxInputPixels)
         maxOutputDimension = config.maxOutputDimension
         maxDeepOutputPixels = config.maxDeepOutputPixels
@@ -36,7 +37,7 @@ struct ResizePipeline: Sendable {
 
     /// Loads the weights named by the configuration; a failure is kept as text, not thrown, because the
     /// other methods do not need them.
-    static func loadNetwork(_ config: ServiceConfig) -> (VGGNetwork?, String?) {
+    public static func loadNetwork(_ config: ServiceConfig) -> (VGGNetwork?, String?) {
         do {
             // A CPU without AVX512_BF16 keeps the fp32 path, whatever engine_precision asks.
             let precision = EnginePrecision(rawValue: config.enginePrecision).flatMap { $0.isSupported ? $0 : nil } ?? .fp32
@@ -47,22 +48,22 @@ struct ResizePipeline: Sendable {
     }
 
     /// Wall-clock stages, for `Server-Timing` and the logs.
-    struct Timings: Sendable {
-        var decode = 0.0, process = 0.0, encode = 0.0
+    public struct Timings: Sendable {
+        public var decode = 0.0, process = 0.0, encode = 0.0
     }
 
     /// Reads the header (no pixels) and checks the input and output limits: the checks a request can fail
     /// before any work is queued.
-    func inspect(_ bytes: [UInt8], options: ResizeOptions) throws -> (header: ImageHeader, width: Int, height: Int) {
+    public func inspect(_ bytes: [UInt8], options: ResizeOptions) throws -> (header: ImageHeader, width: Int, height: Int) {
         // Not a JPEG, PNG or WebP: unrecognizedFormat, or unsupported naming a known format (GIF, AVIF…).
         let header = try ImageDecoder.readHeader(bytes)
         if header.width * header.height > limits.maxPixels {
-            throw Problem.unprocessable("source resolution \(megapixels(header.width * header.height)) MP (\(header.width)×\(header.height)) exceeds \(megapixels(limits.maxPixels)) MP")
+            throw ResizeRefusal.outsideLimits("source resolution \(megapixels(header.width * header.height)) MP (\(header.width)×\(header.height)) exceeds \(megapixels(limits.maxPixels)) MP")
         }
         let size = options.targetSize(sourceWidth: header.width, sourceHeight: header.height)
         try checkOutput(width: size.width, height: size.height, method: options.method)
         if options.format == .webp && max(size.width, size.height) > ImageEncoder.webpMaxDimension {
-            throw Problem.unprocessable("output \(size.width)×\(size.height) exceeds WebP's largest dimension \(ImageEncoder.webpMaxDimension); ask for format=png or format=jpeg")
+            throw ResizeRefusal.outsideLimits("output \(size.width)×\(size.height) exceeds WebP's largest dimension \(ImageEncoder.webpMaxDimension); ask for format=png or format=jpeg")
         }
         try checkMethodSize(header, width: size.width, height: size.height, method: options.method)
         return (header, size.width, size.height)
@@ -72,14 +73,14 @@ struct ResizePipeline: Sendable {
         switch method {
         case .scale:
             if width > maxOutputDimension || height > maxOutputDimension {
-                throw Problem.unprocessable("output \(width)×\(height) exceeds the largest dimension \(maxOutputDimension) for method=scale")
+                throw ResizeRefusal.outsideLimits("output \(width)×\(height) exceeds the largest dimension \(maxOutputDimension) for method=scale")
             }
             if width * height > maxScaleOutputPixels {
-                throw Problem.unprocessable("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxScaleOutputPixels)) MP for method=scale (max_scale_output_pixels)")
+                throw ResizeRefusal.outsideLimits("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxScaleOutputPixels)) MP for method=scale (max_scale_output_pixels)")
             }
         case .seam, .deep:
             if width * height > maxDeepOutputPixels {
-                throw Problem.unprocessable("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxDeepOutputPixels)) MP for method=\(method.rawValue)")
+                throw ResizeRefusal.outsideLimits("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxDeepOutputPixels)) MP for method=\(method.rawValue)")
             }
         }
     }
@@ -96,12 +97,12 @@ struct ResizePipeline: Sendable {
             return
         case .seam:
             if width > SeamCarving.maximumSide || height > SeamCarving.maximumSide {
-                throw Problem.unprocessable("output \(width)×\(height) has a side over \(SeamCarving.maximumSide) px, the most method=seam handles")
+                throw ResizeRefusal.outsideLimits("output \(width)×\(height) has a side over \(SeamCarving.maximumSide) px, the most method=seam handles")
             }
             let work = seamWork(sourceWidth: header.width, sourceHeight: header.height, sourceFormat: header.format,
                                 width: width, height: height)
             if work.pixelSeams > maxSeamWork {
-                throw Problem.unprocessable("method=seam from \(header.width)×\(header.height) to \(width)×\(height) carves or inserts \(work.seams) seams through images of up to \(work.pixels) pixels: \(scientific(work.pixelSeams)) pixels × seams, over max_seam_work (\(scientific(maxSeamWork))); ask for a size closer to the input's aspect ratio, or use method=scale")
+                throw ResizeRefusal.outsideLimits("method=seam from \(header.width)×\(header.height) to \(width)×\(height) carves or inserts \(work.seams) seams through images of up to \(work.pixels) pixels: \(scientific(work.pixelSeams)) pixels × seams, over max_seam_work (\(scientific(maxSeamWork))); ask for a size closer to the input's aspect ratio, or use method=scale")
             }
         case .deep:
             let geometry = decodedGeometry(method: .deep, sourceWidth: header.width, sourceHeight: header.height,
@@ -110,13 +111,13 @@ struct ResizePipeline: Sendable {
             guard !geometry.isUniform else { return }
             let least = DeepResizer.minimumOutputSide
             if width < least || height < least {
-                throw Problem.unprocessable("output \(width)×\(height) is too small for method=deep to change its aspect ratio: each side needs at least \(least) px; use method=scale or seam")
+                throw ResizeRefusal.outsideLimits("output \(width)×\(height) is too small for method=deep to change its aspect ratio: each side needs at least \(least) px; use method=scale or seam")
             }
             // ResizeGeometry keeps the working image at least this large; checked all the same, as the
             // network cannot run below it.
             let side = DeepResizer.minimumInputSide
             if geometry.working.width < side || geometry.working.height < side {
-                throw Problem.unprocessable("method=deep works on this image at \(geometry.working) and needs at least \(side)×\(side) px; use method=scale or seam")
+                throw ResizeRefusal.outsideLimits("method=deep works on this image at \(geometry.working) and needs at least \(side)×\(side) px; use method=scale or seam")
             }
         }
     }
@@ -133,9 +134,9 @@ struct ResizePipeline: Sendable {
     }
 
     /// `deep` needs the network's weights.
-    func checkAvailable(_ method: ResizeMethod) throws {
+    public func checkAvailable(_ method: ResizeMethod) throws {
         if method == .deep && network == nil {
-            throw Problem.unavailable("method=deep needs the VGG-16 weights, which are not loaded: \(networkProblem ?? "unknown reason")")
+            throw ResizeRefusal.unavailable("method=deep needs the VGG-16 weights, which are not loaded: \(networkProblem ?? "unknown reason")")
         }
     }
 
@@ -203,17 +204,13 @@ struct ResizePipeline: Sendable {
             return Outcome(image: try SeamCarving.resize(start, width: width, height: height, context: context))
         case .deep:
             try checkAvailable(.deep)
-            guard let network else { throw Problem.internal("no network") }
-            do {
-                let result = try DeepResizer.resize(image, width: width, height: height, options: deepOptions(options),
-                                                    network: network, context: context)
-                var overlay: RasterImage?
-                if let mask = result.mask, let working = result.working { overlay = mask.overlay(on: working) }
-                return Outcome(image: result.image, deepReport: result.report, maskOverlay: overlay,
-                               deepSummary: result.summary)
-            } catch let error as DeepResizeError {
-                throw Problem.unprocessable(error.description)
-            }
+            guard let network else { throw ResizeRefusal.unavailable("method=deep needs the VGG-16 weights, which are not loaded") }
+            let result = try DeepResizer.resize(image, width: width, height: height, options: deepOptions(options),
+                                                network: network, context: context)
+            var overlay: RasterImage?
+            if let mask = result.mask, let working = result.working { overlay = mask.overlay(on: working) }
+            return Outcome(image: result.image, deepReport: result.report, maskOverlay: overlay,
+                           deepSummary: result.summary)
         }
     }
 
@@ -226,19 +223,19 @@ struct ResizePipeline: Sendable {
         }
     }
 
-    /// The whole pipeline, timed. `attachments` are the files a job keeps beside its result (the
-    /// `deep` mask over its working image, served at `/jobs/{id}/mask`); `deepReport` is `deep`'s losses.
-    struct Run {
-        var output: [UInt8]
-        var timings: Timings
-        var attachments: [String: [UInt8]] = [:]
-        var deepReport: DeepResizeReport?
-        var deepSummary: String?
+    /// The whole pipeline, timed. `mask` is `deep`'s semantic mask over the image it worked on (PNG; a job
+    /// keeps it beside its result, served at `/jobs/{id}/mask`); `deepReport` is `deep`'s losses.
+    public struct Run {
+        public var output: [UInt8]
+        public var timings: Timings
+        public var mask: [UInt8]?
+        public var deepReport: DeepResizeReport?
+        public var deepSummary: String?
         /// What became of the input's ICC profile.
-        var colour: ColourProfile = .none
+        public var colour: ColourProfile = .none
     }
 
-    func run(_ bytes: [UInt8], options: ResizeOptions, width: Int, height: Int,
+    public func run(_ bytes: [UInt8], options: ResizeOptions, width: Int, height: Int,
              context: RunContext = .detached) throws -> Run {
         var timings = Timings()
         var start = monotonicSeconds()
@@ -251,38 +248,9 @@ struct ResizePipeline: Sendable {
         timings.process = monotonicSeconds() - start
         start = monotonicSeconds()
         let output = try encode(outcome.image, format: options.format, quality: options.quality)
-        var attachments: [String: [UInt8]] = [:]
-        if let mask = outcome.maskOverlay { attachments["mask.png"] = try ImageEncoder.png(mask) }
+        let mask = try outcome.maskOverlay.map { try ImageEncoder.png($0) }
         timings.encode = monotonicSeconds() - start
-        return Run(output: output, timings: timings, attachments: attachments, deepReport: outcome.deepReport,
+        return Run(output: output, timings: timings, mask: mask, deepReport: outcome.deepReport,
                    deepSummary: outcome.deepSummary, colour: decoded.colour)
     }
-}
-
-/// 4.2e11, 4e9: large counts in problem details.
-func scientific(_ value: Int) -> String {
-    guard value >= 100_000 else { return String(value) }
-    var mantissa = Double(value)
-    var exponent = 0
-    while mantissa >= 10 { mantissa /= 10; exponent += 1 }
-    let rounded = (mantissa * 10).rounded() / 10
-    return (rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)) + "e" + String(exponent)
-}
-
-func megapixels(_ pixels: Int) -> String {
-    let mp = Double(pixels) / 1_000_000
-    let tenths = (mp * 10).rounded() / 10
-    return tenths.rounded() == tenths ? String(Int(tenths)) : String(tenths)
-}
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-func wallClockSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -1,25 +1,25 @@
-// Value types of the job queue: what a job is, what it asked for, and how the store fails.
-import CSQLite
+// Value types of the job queue: what a job is, what it asked for, how it ends, and how the store fails.
+// Every `JobStore` speaks them.
 import Glibc
 
-enum JobStatus: String, Sendable, Codable, CaseIterable {
+public enum JobStatus: String, Sendable, Codable, CaseIterable {
     case queued, running, succeeded, failed, canceled
 
-    var isFinished: Bool { self == .succeeded || self == .failed || self == .canceled }
+    public var isFinished: Bool { self == .succeeded || self == .failed || self == .canceled }
 }
 
 /// What the client asked for, stored as JSON text. Keys match the `params` object of the HTTP job body.
-struct JobParams: Sendable, Codable, Equatable {
-    var width: Int
-    var height: Int
-    var op: String?
-    var protect: Bool?
-    var iterations: Int?
-    var format: String
+public struct JobParams: Sendable, Codable, Equatable {
+    public var width: Int
+    public var height: Int
+    public var op: String?
+    public var protect: Bool?
+    public var iterations: Int?
+    public var format: String
     /// JPEG/WebP quality (absent for PNG, and in rows written before it existed: then `jpeg_quality`).
-    var quality: Int?
+    public var quality: Int?
 
-    init(width: Int, height: Int, op: String? = nil, protect: Bool? = nil, iterations: Int? = nil, format: String,
+    public init(width: Int, height: Int, op: String? = nil, protect: Bool? = nil, iterations: Int? = nil, format: String,
          quality: Int? = nil) {
         self.width = width
         self.height = height
@@ -35,50 +35,141 @@ struct JobParams: Sendable, Codable, Equatable {
     }
 }
 
-/// Why a job failed: the problem object the HTTP layer shows (RFC 9457 status/title/detail).
-struct JobError: Sendable, Codable, Equatable, Error {
-    var status: Int
-    var title: String
-    var detail: String
+/// Why a job failed, as stored with it: the problem (RFC 9457 status, title, detail) its clients are shown.
+/// The store keeps it as data; the HTTP edge decides what an error becomes (`Problem`).
+public struct JobError: Sendable, Codable, Equatable, Error {
+    public var status: Int
+    public var title: String
+    public var detail: String
+
+    public init(status: Int, title: String, detail: String) {
+        self.status = status
+        self.title = title
+        self.detail = detail
+    }
 }
 
-struct JobRecord: Sendable, Equatable {
-    var id: String
-    var status: JobStatus
-    var method: String
-    var params: JobParams
-    var inputWidth: Int
-    var inputHeight: Int
-    var inputFormat: String
-    var progressStep: Int
-    var progressTotal: Int
-    var loss: Double?
+public struct JobRecord: Sendable, Equatable {
+    public var id: String
+    public var status: JobStatus
+    public var method: String
+    public var params: JobParams
+    public var inputWidth: Int
+    public var inputHeight: Int
+    public var inputFormat: String
+    public var progressStep: Int
+    public var progressTotal: Int
+    public var loss: Double?
     /// How many times a worker claimed this job (a crashed run counts; a graceful requeue does not).
-    var attempts: Int
-    var cancelRequested: Bool
+    public var attempts: Int
+    public var cancelRequested: Bool
     /// Unix seconds.
-    var createdAt: Double
-    var startedAt: Double?
-    var finishedAt: Double?
-    var error: JobError?
-    var resultFormat: String?
+    public var createdAt: Double
+    public var startedAt: Double?
+    public var finishedAt: Double?
+    public var error: JobError?
+    public var resultFormat: String?
+
+    public init(id: String, status: JobStatus, method: String, params: JobParams, inputWidth: Int, inputHeight: Int,
+                inputFormat: String, progressStep: Int = 0, progressTotal: Int = 0, loss: Double? = nil, attempts: Int = 0,
+                cancelRequested: Bool = false, createdAt: Double, startedAt: Double? = nil, finishedAt: Double? = nil,
+                error: JobError? = nil, resultFormat: String? = nil) {
+        self.id = id
+        self.status = status
+        self.method = method
+        self.params = params
+        self.inputWidth = inputWidth
+        self.inputHeight = inputHeight
+        self.inputFormat = inputFormat
+        self.progressStep = progressStep
+        self.progressTotal = progressTotal
+        self.loss = loss
+        self.attempts = attempts
+        self.cancelRequested = cancelRequested
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.error = error
+        self.resultFormat = resultFormat
+    }
+}
+
+/// A file a succeeded job keeps beside its result; the raw value is its file name in the store.
+public enum JobAttachment: String, Sendable, CaseIterable {
+    /// The deep method's semantic mask drawn over the image it worked on (PNG), at /jobs/{id}/mask.
+    case mask = "mask.png"
+}
+
+/// How a claimed job ends without a result.
+public enum JobEnd: Sendable, Equatable {
+    case failed(JobError)
+    /// The worker stopped after a cancel request.
+    case canceled
+
+    var status: JobStatus {
+        switch self {
+        case .failed: .failed
+        case .canceled: .canceled
+        }
+    }
+
+    var error: JobError? {
+        switch self {
+        case .failed(let error): error
+        case .canceled: nil
+        }
+    }
+}
+
+/// What a lease holder learns from `JobStore.heartbeat`.
+public enum LeaseState: Sendable, Equatable {
+    /// Still running under this lease.
+    case held
+    /// Still held, but a client asked to cancel: stop at the next step and `finish(_:as: .canceled)`.
+    case cancelRequested
+    /// Another claim holds the job now, or it ended or expired: stop; nothing this holder reports counts.
+    case lost
+}
+
+/// What `JobStore.recoverInterruptedJobs` did, for the log.
+public struct JobRecoveryReport: Sendable, Equatable {
+    /// Running jobs put back in the queue.
+    public var requeued = 0
+    /// Running jobs failed because they had used up max_attempts (or lost their input file).
+    public var failed = 0
+    /// Running jobs whose cancel had been requested: now canceled.
+    public var canceled = 0
+    /// Orphan files (directories without a row, stray temp files, files a job's status does not allow) deleted.
+    public var removedFiles = 0
+    /// Files the database cannot account for and that nothing marks as never acknowledged (jobs the database
+    /// forgot): set aside (SQLiteJobStore: moved to DIR/unclaimed), never deleted.
+    public var unclaimed: [String] = []
+
+    public init() {}
 }
 
 /// A lease on a running job. Only the holder of the current lease (its `lease` equals the row's, which
 /// every claim bumps and nothing ever lowers) can report progress or finish the job; a stale holder's
 /// calls change nothing.
-struct JobClaim: Sendable, Equatable {
+public struct JobClaim: Sendable, Equatable {
     /// The job as claimed (status running, attempts already counting this run).
-    let job: JobRecord
+    public let job: JobRecord
     /// Which attempt this is, 1-based (equals `job.attempts`).
-    let attempt: Int
+    public let attempt: Int
     /// The lease token.
-    let lease: Int
+    public let lease: Int
 
-    var id: String { job.id }
+    public init(job: JobRecord, attempt: Int, lease: Int) {
+        self.job = job
+        self.attempt = attempt
+        self.lease = lease
+    }
+
+    public var id: String { job.id }
 }
 
-enum JobStoreError: Error, CustomStringConvertible, Equatable {
+/// The store's own conditions, whatever its backend.
+public enum JobStoreError: Error, CustomStringConvertible, Equatable, JobStoreFailure {
     /// The queue holds `queueCapacity` jobs already; try again after about this many seconds (429).
     case queueFull(retryAfterSeconds: Int)
     /// The id does not name a live job (unknown, malformed, or expired).
@@ -107,7 +198,7 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
     /// `PRAGMA quick_check` found damage.
     case damagedDatabase(path: String, detail: String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .queueFull(let seconds):
             return "the job queue is full; retry after \(seconds) s"
@@ -139,8 +230,8 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
                 + "jobs.sqlite3-wal and -shm with it), or move \(directory)/jobs aside to start with an empty queue"
         case .foreignDatabase(let directory, let fileIdentity, let databaseIdentity):
             return "the database in \(directory) belongs to another job store (its identity is \(databaseIdentity), the "
-                + "directory's \(JobStore.identityFileName) says \(fileIdentity)): put back this directory's own jobs.sqlite3, or "
-                + "move the directory's jobs and \(JobStore.identityFileName) aside"
+                + "directory's \(SQLiteJobStore.identityFileName) says \(fileIdentity)): put back this directory's own jobs.sqlite3, or "
+                + "move the directory's jobs and \(SQLiteJobStore.identityFileName) aside"
         case .damagedDatabase(let path, let detail):
             return "the job database \(path) is damaged (PRAGMA quick_check: \(detail)); restore it from a backup "
                 + "(docs/operations.md, \"Backups\")"
@@ -148,7 +239,7 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
     }
 
     /// The description without server paths, for problem details and job errors clients read.
-    var clientDescription: String {
+    public var clientDescription: String {
         switch self {
         case .fileSystem(let operation, let path, let code):
             let name = path.split(separator: "/").last.map(String.init) ?? path
@@ -165,7 +256,7 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
     }
 
     /// True when the storage itself is unavailable (full, read-only, failing): the server answers 503.
-    var isStorageUnavailable: Bool {
+    public var isStorageUnavailable: Bool {
         switch self {
         case .fileSystem(_, _, let code):
             return [ENOSPC, EROFS, EIO, EDQUOT, EACCES, EPERM].contains(code)
@@ -174,15 +265,6 @@ enum JobStoreError: Error, CustomStringConvertible, Equatable {
         default:
             return false
         }
-    }
-}
-
-extension JobStore {
-    /// Whether `error` (from any JobStore call) means "storage unavailable" — answer 503, not 500.
-    static func isStorageUnavailable(_ error: any Error) -> Bool {
-        if let error = error as? SQLiteError { return error.isStorageUnavailable }
-        if let error = error as? JobStoreError { return error.isStorageUnavailable }
-        return false
     }
 }
 

@@ -1,6 +1,6 @@
 import HTTPCore
 
-/// A JSON value with ordered object keys, so bodies read in the order API.md documents them, and `null`
+/// A JSON value with ordered object keys, so bodies read in the order docs/api.md documents them, and `null`
 /// written where a field is absent (clients can rely on every documented key being present).
 indirect enum JSON: Sendable, Equatable {
     case null
@@ -50,5 +50,21 @@ indirect enum JSON: Sendable, Equatable {
             }
             out += "}"
         }
+    }
+}
+
+extension HTTPResponse {
+    /// A JSON body.
+    static func json(_ status: Int, _ body: JSON) -> HTTPResponse {
+        var response = HTTPResponse(status: status, body: body.bytes)
+        response.headers.set("Content-Type", "application/json")
+        return response
+    }
+
+    /// 200 with `body` as `contentType`.
+    static func content(_ body: [UInt8], type contentType: String) -> HTTPResponse {
+        var response = HTTPResponse(status: 200, body: body)
+        response.headers.set("Content-Type", contentType)
+        return response
     }
 }

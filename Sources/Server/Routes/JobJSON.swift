@@ -2,20 +2,7 @@ import Engine
 import Foundation
 
 extension JobRecord {
-    /// The options a worker runs the job with, rebuilt from what was stored at submission.
-    func resizeOptions() throws -> ResizeOptions {
-        guard let method = ResizeMethod(rawValue: method), let format = OutputFormat(rawValue: params.format) else {
-            throw Problem.internal("job \(id) has unknown stored parameters (method \(self.method), format \(params.format))")
-        }
-        var options = ResizeOptions(width: params.width, height: params.height, method: method, format: format, wait: 0)
-        if let name = params.op, let op = FeatureOperator(rawValue: name) { options.featureOperator = op }
-        if let protect = params.protect { options.protect = protect }
-        if let iterations = params.iterations { options.iterations = iterations }
-        options.quality = params.quality
-        return options
-    }
-
-    /// The job body of API.md. `queue_position` is present only while queued.
+    /// The job body of docs/api.md. `queue_position` is present only while queued.
     func json(queuePosition: Int?) -> JSON {
         var paramFields: [(String, JSON)] = [("w", .int(params.width)), ("h", .int(params.height))]
         if method == ResizeMethod.deep.rawValue {
@@ -39,14 +26,14 @@ extension JobRecord {
             ("created_at", .string(iso8601(createdAt))),
             ("started_at", .optional(startedAt.map(iso8601))),
             ("finished_at", .optional(finishedAt.map(iso8601))),
-            ("error", error.map { Problem(status: $0.status, title: $0.title, detail: $0.detail).json } ?? .null),
+            ("error", error.map { Problem($0).json } ?? .null),
             ("links", .object([("self", .string("/jobs/\(id)")), ("result", .string("/jobs/\(id)/result"))])),
         ]
         return .object(fields)
     }
 }
 
-/// RFC 3339 / ISO 8601 in UTC with a `Z`, seconds precision, as API.md shows.
+/// RFC 3339 / ISO 8601 in UTC with a `Z`, seconds precision, as docs/api.md shows.
 func iso8601(_ unixSeconds: Double) -> String {
     Date(timeIntervalSince1970: unixSeconds.rounded(.down)).ISO8601Format()
 }

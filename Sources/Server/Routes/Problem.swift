@@ -1,20 +1,21 @@
 import Engine
 import HTTPCore
 import ImageCodecs
+import Logging
 
 /// An RFC 9457 problem: what every error answer of the service carries.
-struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
-    var status: Int
-    var title: String
-    var detail: String
+public struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
+    public var status: Int
+    public var title: String
+    public var detail: String
     /// Extra response headers, e.g. `Retry-After` for 429.
     var headers: [(String, String)] = []
 
-    static func == (lhs: Problem, rhs: Problem) -> Bool {
+    public static func == (lhs: Problem, rhs: Problem) -> Bool {
         lhs.status == rhs.status && lhs.title == rhs.title && lhs.detail == rhs.detail
     }
 
-    var description: String { "\(status) \(title): \(detail)" }
+    public var description: String { "\(status) \(title): \(detail)" }
 
     var json: JSON {
         .object([("type", .string("about:blank")), ("title", .string(title)), ("status", .int(status)),
@@ -43,15 +44,32 @@ struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
     static func `internal`(_ detail: String) -> Problem {
         Problem(status: 500, title: "Internal Server Error", detail: detail)
     }
+
+    /// The answer to a request that failed with `error`; a 5xx is logged with the request, since it is the
+    /// server's fault (a 4xx is the client's, and the access log has it).
+    static func response(to error: any Error, for head: HTTPRequestHead, logger: Logger) -> HTTPResponse {
+        let problem = Problem(error)
+        if problem.status >= 500 {
+            logger.error("\(head.method) \(head.path): \(problem)")
+        }
+        return problem.response
+    }
 }
 
 extension Problem {
     /// The problem a failure anywhere below the routes becomes. Unknown errors are 500s with their text,
     /// so a bug is visible to the client and in the log rather than a dropped connection.
-    init(_ error: any Error) {
+    public init(_ error: any Error) {
         switch error {
         case let problem as Problem:
             self = problem
+        case let stored as JobError:
+            self = Problem(status: stored.status, title: stored.title, detail: stored.detail)
+        case let refusal as ResizeRefusal:
+            switch refusal {
+            case .outsideLimits(let reason): self = .unprocessable(reason)
+            case .unavailable(let reason): self = .unavailable(reason)
+            }
         case let codec as ImageCodecError:
             switch codec {
             case .unrecognizedFormat:
@@ -80,12 +98,21 @@ extension Problem {
             self = Problem(status: 410, title: "Gone", detail: (error as? JobStoreError)?.description ?? "")
         case JobStoreError.notFound(let id):
             self = .notFound("no job \(id) (unknown, or expired after its result_ttl)")
-        case _ where JobStore.isStorageUnavailable(error):
-            self = .unavailable("the job store is unavailable: \(JobStore.clientText(error))", retryAfter: 5)
-        case is JobStoreError, is SQLiteError:
-            self = .internal("the job store failed: \(JobStore.clientText(error))")
+        case let failure as any JobStoreFailure:
+            self = failure.isStorageUnavailable
+                ? .unavailable("the job store is unavailable: \(failure.clientDescription)", retryAfter: 5)
+                : .internal("the job store failed: \(failure.clientDescription)")
         default:
             self = .internal(String(describing: error))
         }
+    }
+}
+
+extension JobError {
+    /// How a job that failed with `error` is stored: the problem `Problem.init(_:)` makes of it, so a
+    /// failed job and a refused request say the same. The worker pool is given this (it knows no statuses).
+    public init(describing error: any Error) {
+        let problem = Problem(error)
+        self.init(status: problem.status, title: problem.title, detail: problem.detail)
     }
 }

@@ -35,3 +35,30 @@ enum Route: Equatable, Sendable {
         return .success(route)
     }
 }
+
+extension Route {
+    /// The route template of a path, the `route` label of the request metrics: bounded values whatever
+    /// clients send ("unmatched" for 404s, "none" when the request line could not be parsed).
+    static func label(path: String) -> String {
+        if path == "-" || path.isEmpty { return "none" }
+        for method in ["GET", "POST", "DELETE"] {
+            if case .success(let route) = Route.match(method: method, path: path) { return route.template }
+        }
+        return "unmatched"
+    }
+
+    /// The path template of the route, as OpenAPI writes it.
+    var template: String {
+        switch self {
+        case .resize: "/resize"
+        case .job: "/jobs/{id}"
+        case .jobResult: "/jobs/{id}/result"
+        case .jobMask: "/jobs/{id}/mask"
+        case .health: "/healthz"
+        case .ready: "/readyz"
+        case .metrics: "/metrics"
+        case .openAPI: "/openapi.json"
+        case .page: "/"
+        }
+    }
+}

@@ -1,7 +1,8 @@
-/// `GET /openapi.json`: the HTTP contract of API.md as OpenAPI 3.1, written by hand next to the routes it
-/// describes (Route.swift, ResizeService.swift, ResizeOptions.swift, Problem.swift, JobJSON.swift). A change
-/// there needs a change here: the Schemathesis contract test (Tests/ops/contract.sh, run by scripts/test)
-/// checks the running server against this document. Embedded so the binary needs no files besides itself.
+/// `GET /openapi.json`: the HTTP contract of docs/api.md as OpenAPI 3.1, written by hand next to the routes it
+/// describes (Routes/: Route.swift, RequestRouter.swift, ResizeRoute.swift, JobRoutes.swift, OpsRoutes.swift,
+/// ResizeRequest.swift, Upload.swift, Problem.swift, JobJSON.swift). A change there needs a change here: the
+/// Schemathesis contract test (Tests/ops/test_contract.py, run by Tests/ops/run from scripts/test) checks the
+/// running server against this document. Embedded so the binary needs no files besides itself.
 enum OpenAPIDocument {
     static let json: [UInt8] = Array(text.utf8)
 

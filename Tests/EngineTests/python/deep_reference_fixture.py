@@ -1,6 +1,6 @@
 """Runs the PyTorch reference (bench/reference/deep_resize_ref.py) on photo_ladybird_121x163.npy for the
 cases of DeepResizerTests.swift and prints their report numbers (pasted there as literals).
-  python deep_reference_fixture.py /work/shared/bench/reference WEIGHTS"""
+  python deep_reference_fixture.py KIT/reference WEIGHTS   (KIT: the peer kit's folder)"""
 import json, os, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])

@@ -1,1 +1,0 @@
-../../../Sources/Server/Routes/ResizeOptions.swift

@@ -1,0 +1,44 @@
+import HTTPCore
+
+/// What operators and browsers read: `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and the page at `/`.
+struct OpsRoutes: Sendable {
+    let config: ServiceConfig
+    let jobs: JobCoordinator
+    let pipeline: ResizePipeline
+    let metrics: ServiceMetrics
+
+    func health() -> HTTPResponse { .json(200, .object([("status", .string("ok"))])) }
+
+    /// 200 while the service takes work: not shutting down, the job store writable, the weights loaded.
+    func readiness(shuttingDown: Bool) -> HTTPResponse {
+        if shuttingDown { return Problem.unavailable("the service is shutting down").response }
+        do {
+            try jobs.store.checkWritable()
+        } catch {
+            return Problem.unavailable("the queue database is not writable: \(JobStoreError.clientText(error))").response
+        }
+        if let problem = pipeline.networkProblem {
+            return Problem.unavailable("the VGG-16 weights are not loaded: \(problem)").response
+        }
+        return .json(200, .object([("status", .string("ready")), ("workers", .int(config.workers))]))
+    }
+
+    /// The Prometheus text, with the gauges that mirror state read now.
+    func metricsText() -> HTTPResponse {
+        let counts = try? jobs.store.counts()
+        let snapshot = ServiceMetrics.Snapshot(queued: counts?[.queued], running: counts?[.running],
+                                               busyWorkers: jobs.workers.busyWorkers, workers: config.workers,
+                                               jobMemoryReserved: jobs.budget.reservedBytes,
+                                               jobMemoryBudget: jobs.budget.total)
+        guard let text = metrics.render(snapshot) else { return Problem.notFound("metrics are not enabled in this process").response }
+        return .content(text, type: ServiceMetrics.contentType)
+    }
+
+    func openAPI() -> HTTPResponse { .content(OpenAPIDocument.json, type: "application/json") }
+
+    func page() -> HTTPResponse {
+        var page = HTTPResponse.content(WebPage.html, type: "text/html; charset=utf-8")
+        page.headers.set("Content-Security-Policy", WebPage.contentSecurityPolicy)
+        return page
+    }
+}

@@ -1,0 +1,92 @@
+import HTTPCore
+import ImageCodecs
+import Logging
+
+/// `POST /resize`: the image is inspected (header only), then resized inline (`scale`) or queued as a job
+/// (`seam`, `deep`) that the request waits for up to `wait` seconds. Its query was parsed and its upload
+/// checked from the head, in `RequestRouter.preflight`.
+struct ResizeRoute: Sendable {
+    let config: ServiceConfig
+    let pipeline: ResizePipeline
+    let jobs: JobCoordinator
+    let jobRoutes: JobRoutes
+    /// Inline `scale` work, at most one request per core at once.
+    let inline: WorkLimiter
+    /// Job submissions' checks (the validation decode, the input's write): a limiter of their own, so a
+    /// backlog of inline resizes never delays a submission.
+    let submissions: WorkLimiter
+    let logger: Logger
+
+    init(config: ServiceConfig, pipeline: ResizePipeline, jobs: JobCoordinator, logger: Logger) {
+        self.config = config
+        self.pipeline = pipeline
+        self.jobs = jobs
+        self.logger = logger
+        jobRoutes = JobRoutes(jobs: jobs)
+        inline = WorkLimiter(limit: ServiceConfig.cpuCount)
+        submissions = WorkLimiter(limit: ServiceConfig.cpuCount, ownThreads: true)
+    }
+
+    func handle(_ request: HTTPRequest, _ parsed: ResizeRequest, upload: Upload,
+                respond: @escaping @Sendable (HTTPResponse) -> Void) throws {
+        let options = parsed.options
+        // Without `format`, Accept chose the encoding: caches must key the answer on it.
+        let respond = parsed.formatFromAccept ? Self.varyingOnAccept(respond) : respond
+        let image = try upload.imageBytes(of: request)
+        let (header, width, height) = try pipeline.inspect(image, options: options)
+        if options.method.isQueued {
+            // A job larger than the whole memory budget would wait in the queue forever.
+            let bytes = pipeline.estimatedJobBytes(method: options.method, sourceWidth: header.width, sourceHeight: header.height,
+                                                   sourceFormat: header.format, encodedBytes: image.count, width: width, height: height)
+            if let refusal = jobs.budget.refusal(for: bytes) { throw refusal }
+        }
+        let preferAsync = request.head.headers.values("Prefer").contains { $0.lowercased().contains("respond-async") }
+        let head = request.head
+        (options.method.isQueued ? submissions : inline).run { [self] in
+            do {
+                if options.method.isQueued {
+                    try pipeline.checkAvailable(options.method)
+                    // Decode once now so a broken file is a 400 to this request, never a failed job later.
+                    let decoded = try pipeline.decodeDetailed(image, for: options.method, width: width, height: height)
+                    logIgnoredProfile(decoded.colour)
+                    let job = try jobs.submit(options, width: width, height: height, input: image, header: header)
+                    if preferAsync || parsed.wait == 0 {
+                        respond(try jobRoutes.accepted(job))
+                    } else {
+                        jobs.waitForEnd(of: job.id, timeout: parsed.wait) { [jobRoutes, logger] in
+                            do { respond(try jobRoutes.finalAnswer(id: job.id)) } catch {
+                                respond(Problem.response(to: error, for: head, logger: logger))
+                            }
+                        }
+                    }
+                } else {
+                    let run = try pipeline.run(image, options: options, width: width, height: height)
+                    logIgnoredProfile(run.colour)
+                    var response = HTTPResponse.content(run.output, type: options.format.contentType)
+                    response.headers.set("Server-Timing", Self.serverTiming(queue: 0, run.timings))
+                    respond(response)
+                }
+            } catch {
+                respond(Problem.response(to: error, for: head, logger: logger))
+            }
+        }
+    }
+
+    static func varyingOnAccept(_ respond: @escaping @Sendable (HTTPResponse) -> Void) -> @Sendable (HTTPResponse) -> Void {
+        { response in
+            var response = response
+            response.headers.add("Vary", "Accept")
+            respond(response)
+        }
+    }
+
+    /// An embedded ICC profile that could not be used: the image was taken as sRGB (docs/images.md).
+    private func logIgnoredProfile(_ colour: ColourProfile) {
+        if case .ignored(let reason) = colour { logger.notice("ICC profile ignored, input taken as sRGB: \(reason)") }
+    }
+
+    static func serverTiming(queue: Double, _ timings: ResizePipeline.Timings) -> String {
+        "queue;dur=\(formatMilliseconds(queue)), decode;dur=\(formatMilliseconds(timings.decode)), "
+            + "process;dur=\(formatMilliseconds(timings.process)), encode;dur=\(formatMilliseconds(timings.encode))"
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Glibc
+import ImageCodecs
+import Server
+
+struct ResizeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resize",
+        abstract: "Resize one image file locally, with the same pipeline and limits as the service.",
+        // -h is the height here, as in `deepresize resize a.jpg -w 400 -h 300`; help is --help.
+        helpNames: [.long])
+
+    @Argument(help: "Input JPEG, PNG or WebP.") var input: String
+    @Option(name: .customShort("w"), help: "Target width (keeps the aspect ratio when -h is absent).") var width: Int?
+    @Option(name: .customShort("h"), help: "Target height (keeps the aspect ratio when -w is absent).") var height: Int?
+    @Option(help: "deep, seam or scale.") var method: String = ResizeMethod.deep.rawValue
+    @Option(name: .customLong("operator"), help: "deep: seam or linear.") var featureOperator: String = FeatureOperator.seam.rawValue
+    @Option(help: "deep: protect the semantic mask (true or false).") var protect: String = "true"
+    @Option(help: "deep: optimiser iterations (1…1000).") var iterations: Int = DeepResizeOptions.defaultIterations
+    @Option(help: "png, jpeg or webp (default: from the output's extension, else png).") var format: String?
+    @Option(help: "jpeg and webp: quality 1…100 (default: jpeg_quality).") var quality: Int?
+    @Option(help: "deep: where the optimiser starts, geometry (the seams or warp applied to the image) or bilinear (the plain resize; for comparisons).") var start: String = DeepStart.geometry.rawValue
+    @Option(name: .shortAndLong, help: "Output file.") var output: String
+    @Option(name: .customLong("mask-out"), help: "deep: write the semantic mask over the (dimmed) input here (PNG).") var maskOutput: String?
+    @Option(name: .customLong("report-json"), help: "deep: write the run's DeepResizeReport (loss terms, iterations, evaluations, times) here as JSON.") var reportJSON: String?
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let config = try await options.load()
+        var query: [(name: String, value: String)] = [
+            ("method", method), ("operator", featureOperator), ("protect", protect), ("iterations", String(iterations)),
+            ("format", format ?? Self.format(forPath: output)),
+        ]
+        if let quality { query.append(("quality", String(quality))) }
+        if let width { query.append(("w", String(width))) }
+        if let height { query.append(("h", String(height))) }
+        var request: ResizeOptions
+        let needsNetwork = method == ResizeMethod.deep.rawValue
+        let (network, networkProblem) = needsNetwork ? ResizePipeline.loadNetwork(config) : (nil, nil)
+        let pipeline = ResizePipeline(config: config, network: network, networkProblem: networkProblem)
+        let bytes: [UInt8]
+        do {
+            request = try ResizeRequest.parse(query, defaultQuality: config.jpegQuality, defaultWait: 0, maxWait: 0).options
+            guard let start = DeepStart(rawValue: start) else {
+                throw ValidationError("--start must be one of \(DeepStart.allCases.map(\.rawValue).joined(separator: ", ")), not '\(start)'")
+            }
+            request.start = start
+            // Refused before any work: these outputs exist only for the deep method.
+            if request.method != .deep && (maskOutput != nil || reportJSON != nil) {
+                throw ValidationError("--mask-out and --report-json need --method deep")
+            }
+            guard let data = FileManager.default.contents(atPath: input) else {
+                throw ValidationError("cannot read \(input)")
+            }
+            bytes = [UInt8](data)
+        } catch let problem as Problem {
+            throw ValidationError(problem.detail)
+        }
+        let bar = isatty(STDERR_FILENO) == 1 ? ProgressBar(label: request.method.rawValue) : nil
+        let context = RunContext(report: { progress in bar?.update(progress) })
+        do {
+            let (header, width, height) = try pipeline.inspect(bytes, options: request)
+            try pipeline.checkAvailable(request.method)
+            let run = try pipeline.run(bytes, options: request, width: width, height: height, context: context)
+            bar?.finish()
+            try write(run.output, to: output)
+            if let maskOutput {
+                if let mask = run.mask { try write(mask, to: maskOutput) }
+            }
+            if let reportJSON {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                if let report = run.deepReport {
+                    try write([UInt8](try encoder.encode(report)), to: reportJSON)
+                } else {
+                    // The uniform scale answered: say so, with the sizes, instead of a loss report.
+                    let note = UniformScaleNote(sourceWidth: header.width, sourceHeight: header.height, outputWidth: width,
+                                                outputHeight: height, summary: run.deepSummary ?? "uniform scale")
+                    try write([UInt8](try encoder.encode(note)), to: reportJSON)
+                }
+            }
+            var summary = "\(output): \(width)×\(height) \(request.format.rawValue)"
+            if let quality = request.quality { summary += " q\(quality)" }
+            summary += ", decode \(ms(run.timings.decode)) ms, \(request.method.rawValue) \(ms(run.timings.process)) ms, encode \(ms(run.timings.encode)) ms"
+            if run.colour != .none { summary += ", \(run.colour)" }
+            if request.method.isQueued {
+                // What the server's workers reserve for this job (job_memory_budget_bytes).
+                let estimate = pipeline.estimatedJobBytes(method: request.method, sourceWidth: header.width, sourceHeight: header.height,
+                                                          sourceFormat: header.format, encodedBytes: bytes.count, width: width, height: height)
+                summary += ", estimated job memory \(formatBytes(estimate))"
+            }
+            if let line = run.deepSummary { summary += "\n  " + line }
+            if let report = run.deepReport {
+                summary += String(format: "\n  L %.5f → %.5f (rec %.5f, per %.5f, reg %.5f), %d iterations, %d evaluations, mask %.1f%%",
+                                  report.initial.total, report.finalClamped.total, report.finalClamped.reconstruction,
+                                  report.finalClamped.perceptual, report.finalClamped.regularization,
+                                  report.iterations, report.evaluations, report.maskFraction * 100)
+            }
+            FileHandle.standardError.write(Data((summary + "\n").utf8))
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            bar?.finish()
+            throw ValidationError(Problem(error).detail)
+        }
+    }
+
+    private func write(_ bytes: [UInt8], to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            throw ValidationError("cannot write \(path)")
+        }
+    }
+
+    static func format(forPath path: String) -> String {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") { return OutputFormat.jpeg.rawValue }
+        if lower.hasSuffix(".webp") { return OutputFormat.webp.rawValue }
+        return OutputFormat.png.rawValue
+    }
+
+    /// `--report-json` of a deep request that kept the aspect ratio: no reconstruction ran.
+    private struct UniformScaleNote: Encodable {
+        var reconstructed = false
+        var sourceWidth: Int
+        var sourceHeight: Int
+        var outputWidth: Int
+        var outputHeight: Int
+        var summary: String
+    }
+
+    private func ms(_ seconds: Double) -> String { formatMilliseconds(seconds, decimals: 0) }
+}
