@@ -111,6 +111,17 @@ import TestSupport
         #expect(narrow.headers["content-type"] == "image/png")
         let carved = try ImageDecoder.decode(narrow.body)
         #expect(carved.width == 200 && carved.height == 240)
+        // Each job's JSON says what was done: a uniform scale without the optimiser, or a reconstruction.
+        func summary(_ answer: CurlResult) throws -> String? {
+            let id = try #require(answer.headers["x-job-id"])
+            let job = try curl([], "\(server.baseURL)/jobs/\(id)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(job.body)) as? [String: Any])
+            return object["summary"] as? String
+        }
+        let uniform = try #require(try summary(same))
+        #expect(uniform.contains("uniform scale") && uniform.contains("nothing to reconstruct"), "\(uniform)")
+        let reconstructed = try #require(try summary(narrow))
+        #expect(reconstructed.contains("reconstructed") && !reconstructed.contains("uniform scale 320×240 → 200×240:"), "\(reconstructed)")
     }
 
     @Test func aQuickJobIsAnsweredWithinTheWait() throws {

@@ -69,11 +69,13 @@ public struct JobRecord: Sendable, Equatable {
     public var finishedAt: Double?
     public var error: JobError?
     public var resultFormat: String?
+    /// What the run did, in one line, once succeeded (deep: a uniform scale only, or a reconstruction).
+    public var summary: String?
 
     public init(id: String, status: JobStatus, method: String, params: JobParams, inputWidth: Int, inputHeight: Int,
                 inputFormat: String, progressStep: Int = 0, progressTotal: Int = 0, loss: Double? = nil, attempts: Int = 0,
                 cancelRequested: Bool = false, createdAt: Double, startedAt: Double? = nil, finishedAt: Double? = nil,
-                error: JobError? = nil, resultFormat: String? = nil) {
+                error: JobError? = nil, resultFormat: String? = nil, summary: String? = nil) {
         self.id = id
         self.status = status
         self.method = method
@@ -91,6 +93,7 @@ public struct JobRecord: Sendable, Equatable {
         self.finishedAt = finishedAt
         self.error = error
         self.resultFormat = resultFormat
+        self.summary = summary
     }
 }
 

@@ -70,8 +70,9 @@ public protocol JobStore: AnyObject, Sendable {
     func heartbeat(_ claim: JobClaim) throws -> LeaseState
     /// Publishes the result (and attachments) and marks the job succeeded, only while `claim` holds the
     /// lease and no cancel was requested; false otherwise, with no file left. A job whose cancel was
-    /// requested becomes canceled here.
-    func succeed(_ claim: JobClaim, result: [UInt8], format: String, attachments: [JobAttachment: [UInt8]]) throws -> Bool
+    /// requested becomes canceled here. `summary`: what the run did, in one line, for the job's JSON.
+    func succeed(_ claim: JobClaim, result: [UInt8], format: String, attachments: [JobAttachment: [UInt8]],
+                 summary: String?) throws -> Bool
     /// Ends the job without a result (failed with its error, or canceled), only while `claim` holds the
     /// lease; false otherwise. When the database will not take the end, this process answers with it all
     /// the same, `retryUnrecorded` writes it later, and the error is thrown.
@@ -134,8 +135,13 @@ extension JobStoreError {
 }
 
 extension JobStore {
-    /// `succeed` for a job with no attachments.
+    /// `succeed` for a job with no attachments and no summary.
     public func succeed(_ claim: JobClaim, result: [UInt8], format: String) throws -> Bool {
-        try succeed(claim, result: result, format: format, attachments: [:])
+        try succeed(claim, result: result, format: format, attachments: [:], summary: nil)
+    }
+
+    /// `succeed` with no summary.
+    public func succeed(_ claim: JobClaim, result: [UInt8], format: String, attachments: [JobAttachment: [UInt8]]) throws -> Bool {
+        try succeed(claim, result: result, format: format, attachments: attachments, summary: nil)
     }
 }

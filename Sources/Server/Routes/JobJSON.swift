@@ -22,6 +22,7 @@ extension JobRecord {
                                   ("iterations", .int(progressTotal)), ("loss", .optional(loss))])),
         ]
         if status == .queued, let queuePosition { fields.append(("queue_position", .int(queuePosition))) }
+        if let summary { fields.append(("summary", .string(summary))) }
         fields += [
             ("created_at", .string(iso8601(createdAt))),
             ("started_at", .optional(startedAt.map(iso8601))),

@@ -9,7 +9,7 @@ enum JobRows {
         case inputWidth = "input_width", inputHeight = "input_height", inputFormat = "input_format"
         case progressStep = "progress_step", progressTotal = "progress_total", loss, attempts
         case cancelRequested = "cancel_requested", createdAt = "created_at", startedAt = "started_at"
-        case finishedAt = "finished_at", error, resultFormat = "result_format", lease
+        case finishedAt = "finished_at", error, resultFormat = "result_format", summary, lease
     }
 
     /// `Column.allCases` for a SELECT or RETURNING clause.
@@ -47,7 +47,8 @@ enum JobRows {
             attempts: try int(.attempts), cancelRequested: try int(.cancelRequested) != 0,
             createdAt: try row.double(Column.createdAt.rawValue), startedAt: try optionalDouble(.startedAt),
             finishedAt: try optionalDouble(.finishedAt), error: jobError,
-            resultFormat: try row.optionalText(Column.resultFormat.rawValue))
+            resultFormat: try row.optionalText(Column.resultFormat.rawValue),
+            summary: try row.optionalText(Column.summary.rawValue))
     }
 
     /// The lease token of the current row (a claim's).

@@ -39,6 +39,9 @@ enum JobSchema {
         CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;   -- readiness heartbeat
         CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
         """),
+        JobMigration(version: 2, name: "jobs.summary: what a succeeded run did, in one line", sql: """
+        ALTER TABLE jobs ADD COLUMN summary TEXT;   -- e.g. deep: "uniform scale 528×396 → 400×300: …"
+        """),
     ]
 
     static var currentVersion: Int { migrations.last?.version ?? 0 }

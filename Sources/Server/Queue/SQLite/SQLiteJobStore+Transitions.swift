@@ -151,7 +151,7 @@ extension SQLiteJobStore {
     /// lease and no cancel was requested. Returns false otherwise and leaves no result file; a job whose
     /// cancel was requested becomes canceled here (the work is done, but the client said no).
     public func succeed(_ claim: JobClaim, result: [UInt8], format: String,
-                        attachments: [JobAttachment: [UInt8]] = [:]) throws -> Bool {
+                        attachments: [JobAttachment: [UInt8]], summary: String?) throws -> Bool {
         guard JobFormat.isValid(format) else { throw JobStoreError.invalidFormat(format) }
         let dir = jobDirectory(claim.id)
         // The slow part (write + fsync) happens outside the lock; only the renames happen under it, after
@@ -193,13 +193,14 @@ extension SQLiteJobStore {
                     touchedFiles = true
                     try staged.commit()
                     let update = try db.prepare("""
-                        UPDATE jobs SET status = 'succeeded', result_format = ?, finished_at = ?, error = NULL
+                        UPDATE jobs SET status = 'succeeded', result_format = ?, finished_at = ?, error = NULL, summary = ?
                         WHERE id = ? AND lease = ?
                         """)
                     try update.bind(1, format)
                     try update.bind(2, now)
-                    try update.bind(3, claim.id)
-                    try update.bind(4, claim.lease)
+                    try update.bind(3, summary)
+                    try update.bind(4, claim.id)
+                    try update.bind(5, claim.lease)
                     try update.step()
                     ended = .succeeded
                     return true
