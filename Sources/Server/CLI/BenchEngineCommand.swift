@@ -9,7 +9,7 @@ private struct Floats: @unchecked Sendable {
 }
 
 /// `deepresize bench engine`: median time of a VGG forward to a tap and of forward + backward to the input
-/// (loss ½‖F‖²/n summed over the taps, as /work/shared/bench/torch_vgg.py does, so both do the same work).
+/// (loss ½‖F‖²/n summed over the taps, as the peer kit's torch_vgg.py does, so both do the same work).
 struct BenchEngineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engine",
@@ -58,7 +58,7 @@ struct BenchEngineCommand: ParsableCommand {
     @Argument(help: "With --json: the file to write.")
     var jsonFile: String?
 
-    @Option(help: "Write {\"results\":[{name, median_s, …}]} for /work/shared/bench/ratio.py.")
+    @Option(help: "Write {\"results\":[{name, median_s, …}]} for the peer kit's ratio.py.")
     var resultsJson: String?
 
     func validate() throws {
