@@ -31,7 +31,7 @@ struct DeepMemoryEstimateTests {
 
 /// The estimate runs before any size check (the server's memory budget asks for it at submission), so it
 /// must answer for every size, even those the method refuses: a layer narrower than one Winograd tile once
-/// divided by zero in `ck_winograd_rows_per_task` and killed the process with SIGFPE.
+/// divided by zero in the F(2×2) kernel's rows-per-task function and killed the process with SIGFPE.
 @Suite("Deep: memory estimate for degenerate sizes")
 struct DeepMemoryEstimateDegenerateTests {
     @Test("sizes under one tile at some layer give an estimate, not a signal",

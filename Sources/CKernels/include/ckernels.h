@@ -49,21 +49,6 @@ void ck_conv3x3_narrow_avx512(const float *in, int inChannels, size_t inStride, 
                               const float *packed, const float *bias, int outChannels,
                               float *out, size_t outStride, long p0, long p1);
 
-/// Winograd F(2×2, 3×3) convolution (same contract as ck_conv3x3_avx512): 2×2 output tiles from 4×4
-/// input patches, 16 products per tile instead of 36. The padded planes need one extra zero row below
-/// row H+1 (patches of an odd height reach it). Weights: ck_winograd_pack_weights, [16][ceil(O/8)][C][8].
-size_t ck_winograd_packed_count(int outChannels, int inChannels);
-void ck_winograd_pack_weights(const float *oihw, int O, int C, int flip, float *dst);
-/// Tile rows per task for an input of C channels and width W, and the scratch floats one task needs.
-int ck_winograd_rows_per_task(int inChannels, int width);
-size_t ck_winograd_scratch_count(int inChannels, int outChannels, int width);
-/// Computes the output rows of tile rows [ty0, ty1) (output rows 2·ty0 … 2·ty1−1 clipped to H), all
-/// output channels. `scratch`: ck_winograd_scratch_count floats, 64-byte aligned, private to the caller.
-void ck_conv3x3_winograd_avx512(const float *in, int inChannels, size_t inStride, int height, int width,
-                                const float *packed, const float *bias, int outChannels,
-                                float *out, size_t outStride, int ty0, int ty1, float *scratch,
-                                int relu, const float *addend, const float *maskref);
-
 /// 2×2/2 max-pooling of channels [c0, c1) between padded planes (pointers at plane 0's origin): out
 /// (⌊H/2⌋ × ⌊W/2⌋) from in (H × W). Borders are not touched.
 void ck_maxpool2x2(const float *in, size_t inStride, int height, int width,
