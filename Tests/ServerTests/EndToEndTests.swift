@@ -122,6 +122,11 @@ import TestSupport
         #expect(uniform.contains("uniform scale") && uniform.contains("nothing to reconstruct"), "\(uniform)")
         let reconstructed = try #require(try summary(narrow))
         #expect(reconstructed.contains("reconstructed") && !reconstructed.contains("uniform scale 320×240 → 200×240:"), "\(reconstructed)")
+        // The start-up log names what answered: the weights file with a fingerprint, the network and the
+        // arithmetic, the workers and the memory budget.
+        let log = server.output
+        #expect(log.contains("weights vgg16-imagenet.safetensors (fnv1a-64 ") && log.contains("vgg16 (caffe-bgr input)")
+                && log.contains("engine_precision") && log.contains("job memory budget") && log.contains("workers"), "\(log)")
     }
 
     @Test func aQuickJobIsAnsweredWithinTheWait() throws {

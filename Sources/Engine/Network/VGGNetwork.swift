@@ -282,6 +282,17 @@ public final class VGGNetwork: Sendable {
         self.convs = convs
     }
 
+    /// One line for the start-up log: the architecture, its input convention and the arithmetic this CPU runs.
+    public var engineDescription: String {
+        let kernelText = switch kernel {
+        case .gemm: "im2col + OpenBLAS sgemm"
+        case .avx512: "direct 3×3, AVX-512"
+        case .winograd: "Winograd F(4×4,3×3), AVX-512"
+        }
+        let products = precision.resolved == .bf16 ? "bf16 products (vdpbf16ps) in the backward pass, fp32 forward" : "fp32 products"
+        return "\(architecture.name) (\(preprocessing.rawValue) input), \(kernelText), engine_precision \(precision.rawValue): \(products)"
+    }
+
     /// Bytes of the packed weights (both directions) and biases.
     public var weightBytes: Int {
         convs.reduce(0) { $0 + $1.forward.bytes + ($1.backwardWeights?.bytes ?? 0) + 4 * $1.outChannels }

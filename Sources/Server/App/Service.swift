@@ -38,6 +38,10 @@ public final class Service: Sendable {
         if let networkProblem {
             logger.error("method=deep is unavailable until the weights load: \(networkProblem)")
         }
+        if let network {
+            let name = (config.weightsPath as NSString).lastPathComponent
+            logger.notice("weights \(name) (fnv1a-64 \(Self.fingerprint(path: config.weightsPath) ?? "unreadable")), \(network.engineDescription), \(config.engineThreads) engine threads")
+        }
         let pipeline = ResizePipeline(config: config, network: network, networkProblem: networkProblem)
         // The Prometheus factory is bootstrapped into MetricsSystem once per process, on first use.
         let metrics = ServiceMetrics(factory: ServiceMetrics.processFactory)
@@ -75,6 +79,17 @@ public final class Service: Sendable {
                                    seconds: entry.durationMilliseconds / 1000)
             accessLogger.info("\(entry.method) \(entry.path) \(entry.status) \(entry.bodyBytesSent)B \(formatMilliseconds(entry.durationMilliseconds / 1000))ms")
         }
+    }
+
+    /// A short content fingerprint of a file (FNV-1a, 64 bit, hex): enough to tell two weights files apart in
+    /// a log, not a checksum against tampering (scripts/fetch-weights checks sha256).
+    static func fingerprint(path: String) -> String? {
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { return nil }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        data.withUnsafeBytes { bytes in
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        }
+        return String(hash, radix: 16)
     }
 
     /// Starts workers, housekeeping and the listener; returns the bound port.
