@@ -475,13 +475,19 @@ struct JobStoreTests {
         try JobFiles.makeDirectory(dir.jobDir(expired), parent: dir.path + "/jobs")
         try JobFiles.writeAtomically([], to: dir.jobDir(expired) + "/.expired", directory: dir.jobDir(expired))
         try JobFiles.writeAtomically([1], to: dir.jobDir(expired) + "/result.png", directory: dir.jobDir(expired))
+        // Killed before even the marker was in place: a job directory with only the marker's temp file (seen
+        // in the soak), and an empty one.
+        let unmarked = JobID.generate(), empty = JobID.generate()
+        try JobFiles.makeDirectory(dir.jobDir(unmarked), parent: dir.path + "/jobs")
+        _ = try JobFiles.writeTemp([], in: dir.jobDir(unmarked))
+        try JobFiles.makeDirectory(dir.jobDir(empty), parent: dir.path + "/jobs")
         // A stray temp file at the top level, and one and a leftover marker inside the live job's directory.
         _ = try JobFiles.writeTemp([1], in: dir.path + "/jobs")
         _ = try JobFiles.writeTemp([1], in: dir.jobDir(kept.id))
         try JobFiles.writeAtomically([], to: dir.jobDir(kept.id) + "/.pending", directory: dir.jobDir(kept.id))
 
         let report = try store.recoverInterruptedJobs()
-        #expect(report.removedFiles == 5 && report.unclaimed.isEmpty)
+        #expect(report.removedFiles == 7 && report.unclaimed.isEmpty)
         #expect(dir.jobEntries == [kept.id])
         #expect(try JobFiles.list(dir.jobDir(kept.id)) == ["input.png"])
         #expect(try store.inputBytes(id: kept.id) == pngBytes)

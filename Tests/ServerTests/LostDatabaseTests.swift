@@ -159,6 +159,9 @@ import Testing
         try FileManager.default.removeItem(atPath: dir + "/" + SQLiteJobStore.identityFileName)
         let stray = JobID.generate()
         try JobFiles.makeDirectory(dir + "/jobs/" + stray, parent: dir + "/jobs")
+        // With a file in it: an empty directory (or one of temp files only) is an enqueue that died
+        // before its marker, which the sweep removes.
+        try JobFiles.writeAtomically([7], to: dir + "/jobs/" + stray + "/input.png", directory: dir + "/jobs/" + stray)
         let store = try Self.store(dir)
         #expect(try store.recoverInterruptedJobs().unclaimed == [stray])
         #expect(try SQLiteJobStore.readIdentityFile(dir) != nil)

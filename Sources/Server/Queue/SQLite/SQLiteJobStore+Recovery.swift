@@ -102,6 +102,13 @@ extension SQLiteJobStore {
             && (JobFiles.exists(path + "/" + pendingMarker) || JobFiles.exists(path + "/" + expiredMarker))
     }
 
+    /// A job directory holding nothing but temp files (or nothing): `enqueue` died after making it and
+    /// before its `.pending` marker was in place. The marker and the input are written before the row,
+    /// so no row, and no acknowledgement, can have existed.
+    static func isUnfinishedEnqueue(_ path: String) -> Bool {
+        JobFiles.isDirectory(path) && ((try? JobFiles.list(path))?.allSatisfy { $0.hasPrefix(JobFiles.tempPrefix) } ?? false)
+    }
+
     /// Call once at start, before workers and requests: 'running' rows belong to a process that died.
     /// They go back to the queue, or fail once they have been interrupted `maxAttempts` times; a running
     /// job whose cancel was requested becomes canceled. Then files with no row, stray temp files and
@@ -158,9 +165,9 @@ extension SQLiteJobStore {
             for name in try JobFiles.list(jobsDirectory) where !state.pending.contains(name) {
                 let path = jobsDirectory + "/" + name
                 guard JobID.isValid(name), let job = known[name], JobFiles.isDirectory(path) else {
-                    if name.hasPrefix(JobFiles.tempPrefix) || Self.isMarked(path) {
-                        // A temp file, an enqueue that never committed, or an expired job: never acknowledged,
-                        // or past its result_ttl.
+                    if name.hasPrefix(JobFiles.tempPrefix) || Self.isMarked(path) || Self.isUnfinishedEnqueue(path) {
+                        // A temp file, an enqueue that never committed (marked, or killed before its marker
+                        // was), or an expired job: never acknowledged, or past its result_ttl.
                         try JobFiles.removeJobDirectory(path)
                         report.removedFiles += 1
                     } else {
