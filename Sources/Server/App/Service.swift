@@ -81,15 +81,11 @@ public final class Service: Sendable {
         }
     }
 
-    /// A short content fingerprint of a file (FNV-1a, 64 bit, hex): enough to tell two weights files apart in
+    /// A short content fingerprint of a file (`fnv1a64`, hex): enough to tell two weights files apart in
     /// a log, not a checksum against tampering (scripts/fetch-weights checks sha256).
     static func fingerprint(path: String) -> String? {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { return nil }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        data.withUnsafeBytes { bytes in
-            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        }
-        return String(hash, radix: 16)
+        return hex16(data.withUnsafeBytes { fnv1a64($0) })
     }
 
     /// Starts workers, housekeeping and the listener; returns the bound port.

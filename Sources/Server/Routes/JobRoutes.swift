@@ -4,6 +4,8 @@ import HTTPCore
 /// `POST /resize` gets: jobs as HTTP (docs/api.md "Jobs").
 struct JobRoutes: Sendable {
     let jobs: JobCoordinator
+    /// How long a finished job lives (`result_ttl`): the freshness lifetime of its result and mask.
+    let resultTTL: Double
 
     private var store: any JobStore { jobs.store }
 
@@ -14,30 +16,34 @@ struct JobRoutes: Sendable {
         return .json(200, try jobJSON(job))
     }
 
-    /// The result of a succeeded job, 304 for a matching `If-None-Match`; 409 before it succeeded; 410 when
-    /// its file is lost.
-    func result(id: String, ifNoneMatch: String?) throws -> HTTPResponse {
+    /// The result of a succeeded job, 304 for a matching `If-None-Match` (`ifNoneMatch`: its field lines);
+    /// 409 before it succeeded; 410 when its file is lost.
+    func result(id: String, ifNoneMatch: [String]) throws -> HTTPResponse {
         guard let job = try store.job(id: id) else { throw Self.unknownJob(id) }
         guard job.status == .succeeded else { return try notSucceeded(job) }
-        let etag = "\"\(job.id)\""
         if store.isResultLost(job) { throw JobStoreError.resultLost(id: job.id, file: "result." + (job.resultFormat ?? "")) }
-        if let ifNoneMatch, ifNoneMatch == etag || ifNoneMatch == "*" {
-            var response = HTTPResponse(status: 304)
-            response.headers.set("ETag", etag)
-            return response
-        }
-        return try imageResponse(job)
+        return try storedImage(job, resultBytes(job), type: contentType(job), ifNoneMatch: ifNoneMatch)
     }
 
-    /// The `deep` job's semantic mask drawn over its (dimmed) working image.
-    func mask(id: String) throws -> HTTPResponse {
+    /// The `deep` job's semantic mask drawn over its (dimmed) working image; 304 as for the result.
+    func mask(id: String, ifNoneMatch: [String]) throws -> HTTPResponse {
         guard let job = try store.job(id: id) else { throw Self.unknownJob(id) }
         guard job.status == .succeeded else { return try notSucceeded(job) }
         guard let bytes = try store.attachmentBytes(id: id, .mask) else {
             throw Problem.notFound("job \(id) has no mask: only method=deep computes one")
         }
-        var response = HTTPResponse.content(bytes, type: "image/png")
-        response.headers.set("X-Job-Id", id)
+        return storedImage(job, bytes, type: "image/png", ifNoneMatch: ifNoneMatch)
+    }
+
+    /// A stored image of a succeeded job with its validator and freshness (docs/api.md "Caching"): 200 with
+    /// the bytes, or 304 without them when `If-None-Match` matches their `ETag`.
+    private func storedImage(_ job: JobRecord, _ bytes: [UInt8], type: String, ifNoneMatch: [String]) -> HTTPResponse {
+        let etag = HTTPCaching.entityTag(bytes)
+        var response = HTTPCaching.ifNoneMatch(ifNoneMatch, matches: etag)
+            ? HTTPResponse(status: 304) : HTTPResponse.content(bytes, type: type)
+        response.headers.set("ETag", etag)
+        response.headers.set("Cache-Control", HTTPCaching.storedResultCacheControl(finishedAt: job.finishedAt, resultTTL: resultTTL))
+        response.headers.set("X-Job-Id", job.id)
         return response
     }
 
@@ -79,13 +85,23 @@ struct JobRoutes: Sendable {
         return response
     }
 
+    /// The image a waiting `POST /resize` answers: tagged, but not for caches to store (a POST answer).
     private func imageResponse(_ job: JobRecord) throws -> HTTPResponse {
-        guard let bytes = try store.resultBytes(id: job.id) else { throw Problem.notFound("job \(job.id) has no result") }
-        var response = HTTPResponse.content(
-            bytes, type: OutputFormat(rawValue: job.resultFormat ?? job.params.format)?.contentType ?? "application/octet-stream")
-        response.headers.set("ETag", "\"\(job.id)\"")
+        let bytes = try resultBytes(job)
+        var response = HTTPResponse.content(bytes, type: contentType(job))
+        response.headers.set("ETag", HTTPCaching.entityTag(bytes))
+        response.headers.set("Cache-Control", HTTPCaching.postAnswerCacheControl)
         response.headers.set("X-Job-Id", job.id)
         return response
+    }
+
+    private func resultBytes(_ job: JobRecord) throws -> [UInt8] {
+        guard let bytes = try store.resultBytes(id: job.id) else { throw Problem.notFound("job \(job.id) has no result") }
+        return bytes
+    }
+
+    private func contentType(_ job: JobRecord) -> String {
+        OutputFormat(rawValue: job.resultFormat ?? job.params.format)?.contentType ?? "application/octet-stream"
     }
 
     /// The job body. A succeeded job whose result file is lost shows as failed, with the 410 problem that

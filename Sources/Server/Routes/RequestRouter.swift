@@ -29,7 +29,7 @@ final class RequestRouter: HTTPHandler {
         self.logger = logger
         authorization = BearerAuthorization(tokens: config.authTokens)
         resize = ResizeRoute(config: config, pipeline: pipeline, jobs: jobs, logger: logger)
-        jobRoutes = JobRoutes(jobs: jobs)
+        jobRoutes = JobRoutes(jobs: jobs, resultTTL: config.resultTTL)
         ops = OpsRoutes(config: config, jobs: jobs, pipeline: pipeline, metrics: metrics)
     }
 
@@ -49,7 +49,12 @@ final class RequestRouter: HTTPHandler {
             let request = try ResizeRequest.parse(head.query, accept: head.headers.values("Accept").joined(separator: ","),
                                                   defaultQuality: config.jpegQuality, defaultWait: config.defaultWait,
                                                   maxWait: config.maxWait)
-            return .accept(.resize(request, try Upload(head)))
+            do { return .accept(.resize(request, try Upload(head))) } catch {
+                // The body's refusals answer a request whose Accept chose the format: they vary on it too.
+                var response = Problem(error).response
+                if request.formatFromAccept { response.headers.add("Vary", "Accept") }
+                return .respond(response)
+            }
         } catch {
             return .respond(Problem(error).response)
         }
@@ -59,10 +64,16 @@ final class RequestRouter: HTTPHandler {
         let head = request.head
         do {
             switch accepted {
-            case .resize(let parsed, let upload): try resize.handle(request, parsed, upload: upload, respond: respond)
+            case .resize(let parsed, let upload):
+                // Without `format`, Accept chose the encoding: caches must key every answer on it, the
+                // refusals of the upload and the image's header included.
+                let respond = parsed.formatFromAccept ? ResizeRoute.varyingOnAccept(respond) : respond
+                do { try resize.handle(request, parsed, upload: upload, respond: respond) } catch {
+                    respond(Problem.response(to: error, for: head, logger: logger))
+                }
             case .route(.job(let id)): respond(try jobRoutes.job(id: id, method: head.method))
-            case .route(.jobResult(let id)): respond(try jobRoutes.result(id: id, ifNoneMatch: head.headers["If-None-Match"]))
-            case .route(.jobMask(let id)): respond(try jobRoutes.mask(id: id))
+            case .route(.jobResult(let id)): respond(try jobRoutes.result(id: id, ifNoneMatch: head.headers.values("If-None-Match")))
+            case .route(.jobMask(let id)): respond(try jobRoutes.mask(id: id, ifNoneMatch: head.headers.values("If-None-Match")))
             case .route(.health): respond(ops.health())
             case .route(.ready): respond(ops.readiness(shuttingDown: shuttingDown.load(ordering: .relaxed)))
             case .route(.metrics): respond(ops.metricsText())

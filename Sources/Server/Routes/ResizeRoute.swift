@@ -22,7 +22,7 @@ struct ResizeRoute: Sendable {
         self.pipeline = pipeline
         self.jobs = jobs
         self.logger = logger
-        jobRoutes = JobRoutes(jobs: jobs)
+        jobRoutes = JobRoutes(jobs: jobs, resultTTL: config.resultTTL)
         inline = WorkLimiter(limit: ServiceConfig.cpuCount)
         submissions = WorkLimiter(limit: ServiceConfig.cpuCount, ownThreads: true)
     }
@@ -30,8 +30,6 @@ struct ResizeRoute: Sendable {
     func handle(_ request: HTTPRequest, _ parsed: ResizeRequest, upload: Upload,
                 respond: @escaping @Sendable (HTTPResponse) -> Void) throws {
         let options = parsed.options
-        // Without `format`, Accept chose the encoding: caches must key the answer on it.
-        let respond = parsed.formatFromAccept ? Self.varyingOnAccept(respond) : respond
         let image = try upload.imageBytes(of: request)
         let (header, width, height) = try pipeline.inspect(image, options: options)
         if options.method.isQueued {
@@ -63,6 +61,8 @@ struct ResizeRoute: Sendable {
                     let run = try pipeline.run(image, options: options, width: width, height: height)
                     logIgnoredProfile(run.colour)
                     var response = HTTPResponse.content(run.output, type: options.format.contentType)
+                    response.headers.set("ETag", HTTPCaching.entityTag(run.output))
+                    response.headers.set("Cache-Control", HTTPCaching.postAnswerCacheControl)
                     response.headers.set("Server-Timing", Self.serverTiming(queue: 0, run.timings))
                     respond(response)
                 }

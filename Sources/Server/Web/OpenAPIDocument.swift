@@ -56,6 +56,8 @@ enum OpenAPIDocument {
           "200": {
             "description": "The resized image.",
             "headers": {
+              "ETag": {"$ref": "#/components/headers/ETag"},
+              "Cache-Control": {"description": "no-store: an answer to a POST; fetch GET /jobs/{id}/result to cache a job's result.", "schema": {"const": "no-store"}},
               "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"},
               "Server-Timing": {"description": "queue, decode, process and encode durations in milliseconds.", "schema": {"type": "string"}},
               "Vary": {"description": "Accept, when the query has no format.", "schema": {"type": "string"}}
@@ -149,18 +151,18 @@ enum OpenAPIDocument {
       "get": {
         "operationId": "getJobResult",
         "summary": "The result image of a succeeded job",
-        "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+        "parameters": [{"$ref": "#/components/parameters/IfNoneMatch"}],
         "responses": {
           "200": {
             "description": "The image.",
-            "headers": {"ETag": {"$ref": "#/components/headers/ETag"}, "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"}},
+            "headers": {"ETag": {"$ref": "#/components/headers/ETag"}, "Cache-Control": {"$ref": "#/components/headers/Cache-Control"}, "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"}},
             "content": {
               "image/png": {"schema": {"$ref": "#/components/schemas/Image"}},
               "image/jpeg": {"schema": {"$ref": "#/components/schemas/Image"}},
               "image/webp": {"schema": {"$ref": "#/components/schemas/Image"}}
             }
           },
-          "304": {"description": "If-None-Match matched.", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}},
+          "304": {"$ref": "#/components/responses/NotModified"},
           "400": {"$ref": "#/components/responses/BadRequest"},
           "404": {"$ref": "#/components/responses/NotFound"},
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
@@ -177,6 +179,7 @@ enum OpenAPIDocument {
         "summary": "GET without the body",
         "responses": {
           "200": {"description": "The result is ready."},
+          "304": {"description": "If-None-Match matched, as for GET."},
           "default": {"description": "As for GET, without a body."}
         }
       }
@@ -186,12 +189,14 @@ enum OpenAPIDocument {
       "get": {
         "operationId": "getJobMask",
         "summary": "The semantic mask a succeeded deep job protected, drawn over its dimmed working image",
+        "parameters": [{"$ref": "#/components/parameters/IfNoneMatch"}],
         "responses": {
           "200": {
             "description": "PNG: protected regions in colour, the rest dimmed.",
-            "headers": {"X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"}},
+            "headers": {"ETag": {"$ref": "#/components/headers/ETag"}, "Cache-Control": {"$ref": "#/components/headers/Cache-Control"}, "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"}},
             "content": {"image/png": {"schema": {"$ref": "#/components/schemas/Image"}}}
           },
+          "304": {"$ref": "#/components/responses/NotModified"},
           "400": {"$ref": "#/components/responses/BadRequest"},
           "404": {"$ref": "#/components/responses/NotFound"},
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
@@ -208,6 +213,7 @@ enum OpenAPIDocument {
         "summary": "GET without the body",
         "responses": {
           "200": {"description": "The mask is there."},
+          "304": {"description": "If-None-Match matched, as for GET."},
           "default": {"description": "As for GET, without a body."}
         }
       }
@@ -293,15 +299,21 @@ enum OpenAPIDocument {
   },
   "components": {
     "parameters": {
-      "JobId": {"name": "id", "in": "path", "required": true, "description": "The job id (a random UUID).", "schema": {"type": "string"}}
+      "JobId": {"name": "id", "in": "path", "required": true, "description": "The job id (a random UUID).", "schema": {"type": "string"}},
+      "IfNoneMatch": {"name": "If-None-Match", "in": "header", "description": "RFC 9110 §13.1.2, weak comparison: `*`, or a comma-separated list of entity tags (W/\"…\" matches the strong tag with the same value). A match answers 304; a malformed field is ignored.", "schema": {"type": "string"}}
     },
     "headers": {
       "Retry-After": {"description": "Seconds to wait before asking again.", "schema": {"type": "string", "pattern": "^[0-9]+$"}},
       "X-Job-Id": {"description": "The job id (queued methods).", "schema": {"type": "string"}},
-      "ETag": {"description": "The job id, quoted.", "schema": {"type": "string"}},
+      "ETag": {"description": "A strong validator derived from the body: its FNV-1a 64 in hex, quoted. Equal bytes, equal tags.", "schema": {"type": "string", "pattern": "^\"[0-9a-f]{16}\"$"}},
+      "Cache-Control": {"description": "private, max-age=N, immutable: N is the seconds until the job expires (result_ttl after it finished).", "schema": {"type": "string", "pattern": "^private, max-age=[0-9]+, immutable$"}},
       "Allow": {"description": "The methods the path allows.", "required": true, "schema": {"type": "string"}}
     },
     "responses": {
+      "NotModified": {
+        "description": "If-None-Match matched the current ETag: no body.",
+        "headers": {"ETag": {"$ref": "#/components/headers/ETag"}, "Cache-Control": {"$ref": "#/components/headers/Cache-Control"}, "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"}}
+      },
       "JobNotSucceeded": {
         "description": "The job has not succeeded (yet): its body says where it is. Retry-After only while it is queued or running; a failed or canceled job never succeeds, so its 409 has none.",
         "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
