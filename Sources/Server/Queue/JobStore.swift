@@ -135,13 +135,9 @@ extension JobStoreError {
 }
 
 extension JobStore {
-    /// `succeed` for a job with no attachments and no summary.
-    public func succeed(_ claim: JobClaim, result: [UInt8], format: String) throws -> Bool {
-        try succeed(claim, result: result, format: format, attachments: [:], summary: nil)
-    }
-
-    /// `succeed` with no summary.
-    public func succeed(_ claim: JobClaim, result: [UInt8], format: String, attachments: [JobAttachment: [UInt8]]) throws -> Bool {
+    /// `succeed` with no summary (and by default no attachments).
+    public func succeed(_ claim: JobClaim, result: [UInt8], format: String,
+                        attachments: [JobAttachment: [UInt8]] = [:]) throws -> Bool {
         try succeed(claim, result: result, format: format, attachments: attachments, summary: nil)
     }
 }
