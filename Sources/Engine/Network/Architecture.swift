@@ -59,16 +59,20 @@ public enum Preprocessing: String, Sendable, CaseIterable {
     public func scale(_ k: Int) -> Float {
         switch self {
         case .caffeBGR: 255
-        case .torchRGB: 1 / [0.229, 0.224, 0.225][k]
+        case .torchRGB: 1 / Self.imageNetStdRGB[k]
         }
     }
 
     public func offset(_ k: Int) -> Float {
         switch self {
-        case .caffeBGR: [103.939, 116.779, 123.68][k]
-        case .torchRGB: [0.485, 0.456, 0.406][k] / [0.229, 0.224, 0.225][k]
+        case .caffeBGR: Self.caffeMeanBGR[k]
+        case .torchRGB: Self.imageNetMeanRGB[k] / Self.imageNetStdRGB[k]
         }
     }
+
+    private static let caffeMeanBGR: [Float] = [103.939, 116.779, 123.68]
+    private static let imageNetMeanRGB: [Float] = [0.485, 0.456, 0.406]
+    private static let imageNetStdRGB: [Float] = [0.229, 0.224, 0.225]
 }
 
 public struct Architecture: Sendable, Equatable {
