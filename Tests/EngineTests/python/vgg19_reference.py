@@ -65,26 +65,14 @@ def graph(tensors, height, width):
     return model.SerializeToString(), [o.name for o in outputs]
 
 
-def write_safetensors(path, tensors):
-    import struct
-    header, offset = {}, 0
-    for name, t in tensors.items():
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + t.nbytes]}
-        offset += t.nbytes
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)) + raw)
-        for t in tensors.values():
-            f.write(t.tobytes())
-
-
 def main():
     repo, outdir = sys.argv[1], sys.argv[2]
+    sys.path.insert(0, os.path.join(repo, "scripts"))
+    from convert_vgg import write_safetensors  # the converter's own writer: one safetensors layout
     os.makedirs(outdir, exist_ok=True)
     rng = np.random.default_rng(19)
     tensors = torchvision_weights(rng)
-    write_safetensors(os.path.join(outdir, "torchvision.safetensors"), tensors)
+    write_safetensors(os.path.join(outdir, "torchvision.safetensors"), list(tensors.items()), {})
     subprocess.run([sys.executable, os.path.join(repo, "scripts", "convert_vgg.py"),
                     os.path.join(outdir, "torchvision.safetensors"), os.path.join(outdir, "converted.safetensors")], check=True)
     photo = np.load(os.path.join(HERE, "photo_ladybird_121x163.npy")).astype(np.float32) / 255.0
