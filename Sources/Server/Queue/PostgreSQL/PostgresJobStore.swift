@@ -53,7 +53,18 @@ public final class PostgresJobStore: JobStore {
                 try db.execute("CREATE SCHEMA IF NOT EXISTS " + Self.quoted(schema))
             }
         }
-        try pool.withConnection { db in try PostgresSchema.migrate(db) }
+        // A replica may start before the database is up (compose, a rolling restart): wait for it a while.
+        try pool.retrying(for: Self.backgroundWait) { try pool.withConnection { db in try PostgresSchema.migrate(db) } }
+    }
+
+    /// Connections one replica needs at most: one per worker (claims, progress, ends), one for the heartbeats
+    /// and housekeeping, and two per core for requests (the submissions' and the inline work's slots are one
+    /// per core each; status and result reads are short). Capped, so N replicas stay inside max_connections.
+    public static func poolSize(_ config: ServiceConfig) -> Int {
+        let role = ServerRole(rawValue: config.role) ?? .all
+        let workers = role.runsJobs ? config.workers + 1 : 0
+        let requests = role.servesRequests ? 2 * ServiceConfig.cpuCount : 1
+        return min(32, 1 + workers + requests)
     }
 
     /// `url` with `options=-csearch_path=<schema>` added, so every pooled connection works in `schema`.
@@ -72,6 +83,10 @@ public final class PostgresJobStore: JobStore {
     }
 
     static let columns = JobRows.columns
+
+    /// How long a worker's ends (succeed, finish, requeue) keep trying while the database is unreachable: a
+    /// restart or failover takes seconds, and giving up would throw away a computed result.
+    static let backgroundWait = 30.0
 
     /// Reads a job row the way `JobRows.record` reads SQLite's: a value the store cannot read is
     /// `.corruptRecord`, never a guess.
@@ -366,7 +381,7 @@ public final class PostgresJobStore: JobStore {
                         summary: String?) throws -> Bool {
         guard JobFormat.isValid(format) else { throw JobStoreError.invalidFormat(format) }
         let now = clock()
-        return try pool.transaction { db in
+        return try pool.retrying(for: Self.backgroundWait) { try pool.transaction { db in
             guard let cancelRequested = try lockLeased(db, claim) else { return false }
             if cancelRequested {
                 try writeEnd(db, id: claim.id, status: .canceled, error: nil, at: now)
@@ -385,18 +400,18 @@ public final class PostgresJobStore: JobStore {
                 """, [.text(format), .double(now), .optional(summary), .text(claim.id), .int(claim.lease)])
             try notifyFinished(db, id: claim.id)
             return true
-        }
+        } }
     }
 
     @discardableResult
     public func finish(_ claim: JobClaim, as end: JobEnd) throws -> Bool {
         let now = clock()
         do {
-            return try pool.transaction { db in
+            return try pool.retrying(for: Self.backgroundWait) { try pool.transaction { db in
                 guard try lockLeased(db, claim) != nil else { return false }
                 try writeEnd(db, id: claim.id, status: end.status, error: end.error, at: now)
                 return true
-            }
+            } }
         } catch let storeError {
             var record = claim.job
             record.status = end.status
@@ -427,7 +442,7 @@ public final class PostgresJobStore: JobStore {
     @discardableResult
     public func requeue(_ claim: JobClaim) throws -> Bool {
         let now = clock()
-        return try pool.transaction { db in
+        return try pool.retrying(for: Self.backgroundWait) { try pool.transaction { db in
             guard let cancelRequested = try lockLeased(db, claim) else { return false }
             if cancelRequested {
                 try writeEnd(db, id: claim.id, status: .canceled, error: nil, at: now)
@@ -435,7 +450,7 @@ public final class PostgresJobStore: JobStore {
                 try backToQueue(db, id: claim.id, giveBackAttempt: true)
             }
             return true
-        }
+        } }
     }
 
     /// Ends a job without a result: its input goes (a finished job keeps only a success's files), its

@@ -72,6 +72,23 @@ final class PostgresPool: Sendable {
         try withConnection { connection in try connection.transaction { try body(connection) } }
     }
 
+    /// `run` again while the database is unreachable (restarting, failing over), pausing 0.1 s doubling to
+    /// 2 s, until `seconds` have passed; then its error is thrown. Only for calls whose repetition is harmless
+    /// even when an earlier try committed before its connection broke (the lease checks make a worker's
+    /// calls so); never for enqueue, which would store a job twice.
+    func retrying<T>(for seconds: Double, _ run: () throws -> T) throws -> T {
+        let deadline = monotonicSeconds() + seconds
+        var pause = 0.1
+        while true {
+            do {
+                return try run()
+            } catch let error as PostgresError where error.isStorageUnavailable && monotonicSeconds() + pause < deadline {
+                usleep(UInt32(pause * 1_000_000))
+                pause = min(2, pause * 2)
+            }
+        }
+    }
+
     /// An idle connection (reused: true) or a new one.
     private func take() throws -> (PostgresConnection, reused: Bool) {
         enum Next { case reuse(PostgresConnection), open, backoff(PostgresError) }
