@@ -14,6 +14,8 @@ public final class Service: Sendable {
     private let logger: Logger
     private let housekeeping = DispatchQueue(label: "deepresize.housekeeping")
     private let role: ServerRole
+    /// PostgreSQL only: LISTEN for jobs queued and finished on other replicas.
+    private let listener: PostgresListener?
 
     public init(config: ServiceConfig, logger: Logger) throws {
         self.config = config
@@ -65,6 +67,23 @@ public final class Service: Sendable {
                              // A shared store's leases expire: beat well within them. SQLite's only carry cancels.
                              heartbeatInterval: store is PostgresJobStore ? config.leaseTimeout / 6 : 10)
         let jobs = JobCoordinator(store: store, workers: workers, waiters: waiters, metrics: metrics, logger: logger)
+        if let shared = store as? PostgresJobStore {
+            let (workers, waiters, store) = (workers, waiters, store)
+            let runsJobs = role.runsJobs
+            listener = shared.listener(
+                queued: { if runsJobs { workers.jobQueued() } },
+                finished: { id in waiters.finished(id: id) },
+                connected: {
+                    // Notifications sent while the listener was away are lost: look at the queue and at the
+                    // waited-on jobs once.
+                    if runsJobs { workers.jobQueued() }
+                    for id in waiters.waitingIDs where (try? store.job(id: id))?.status.isFinished != false {
+                        waiters.finished(id: id)
+                    }
+                })
+        } else {
+            listener = nil
+        }
         routes = RequestRouter(config: config, pipeline: pipeline, jobs: jobs, logger: logger, metrics: metrics)
         var http = HTTPServerConfiguration()
         http.host = config.host
@@ -107,6 +126,7 @@ public final class Service: Sendable {
     /// Starts workers, housekeeping and the listener; returns the bound port.
     public func start() throws -> Int {
         if role.runsJobs { workers.start() }
+        listener?.start()
         scheduleExpiry()
         let port = try http.start()
         let queue = QueueBackend(url: config.queueURL) ?? .sqlite
@@ -126,6 +146,7 @@ public final class Service: Sendable {
                 logger.warning("workers did not stop within the grace period; their jobs rerun at the next start")
             }
             waiters.releaseAll()
+            listener?.stop()
             http.shutdown(gracePeriod: grace) { [self] in
                 // jobs.sqlite3 alone then holds every commit (a copy of it is a backup; the WAL is empty).
                 do { try store.checkpoint() } catch { logger.warning("checkpointing the job database failed: \(error)") }
