@@ -331,6 +331,22 @@ public final class PostgresJobStore: JobStore {
     }
 
     public func inputBytes(id: String) throws -> [UInt8] {
+        guard JobID.isValid(id) else { throw JobStoreError.notFound(id: id) }
+        if state.withLock({ $0.unrecorded[id] == nil }) {
+            // The common case in one round trip: the live job's input, or no row when the job is unknown or expired.
+            let rows = try pool.withConnection { db in
+                try db.query("""
+                    SELECT j.input_format, f.data FROM jobs AS j
+                    LEFT JOIN job_files AS f ON f.job_id = j.id AND f.name = 'input.' || j.input_format
+                    WHERE j.id = $1 AND (j.finished_at IS NULL OR j.finished_at >= $2)
+                    """, [.text(id), .double(clock() - resultTTL)], binaryResults: true)
+            }
+            guard rows.count == 1 else { throw JobStoreError.notFound(id: id) }
+            guard let bytes = try rows.bytes(0, "data") else {
+                throw JobStoreError.resultLost(id: id, file: "input." + String(decoding: try rows.bytes(0, "input_format") ?? [], as: UTF8.self))
+            }
+            return bytes
+        }
         guard let job = try job(id: id) else { throw JobStoreError.notFound(id: id) }
         guard let bytes = try file(id: id, name: "input." + job.inputFormat) else {
             throw JobStoreError.resultLost(id: id, file: "input." + job.inputFormat)
@@ -381,26 +397,42 @@ public final class PostgresJobStore: JobStore {
                         summary: String?) throws -> Bool {
         guard JobFormat.isValid(format) else { throw JobStoreError.invalidFormat(format) }
         let now = clock()
-        return try pool.retrying(for: Self.backgroundWait) { try pool.transaction { db in
-            guard let cancelRequested = try lockLeased(db, claim) else { return false }
-            if cancelRequested {
-                try writeEnd(db, id: claim.id, status: .canceled, error: nil, at: now)
-                return false
+        // One statement (one round trip, one commit): the row locked under the lease, the files published and
+        // the input dropped, the row ended, waiting replicas told; or, when a cancel was requested, the job
+        // canceled with its files gone. Nothing when the lease is lost.
+        let files = attachments.sorted { $0.key.rawValue < $1.key.rawValue }.map { ($0.key.rawValue, $0.value) }
+            + [("result." + format, result)]
+        let values = files.indices.map { "($\(6 + 2 * $0)::text, $\(7 + 2 * $0)::bytea)" }.joined(separator: ", ")
+        var params: [PostgresValue] = [.text(claim.id), .int(claim.lease), .text(format), .optional(summary), .double(now)]
+        for (name, bytes) in files { params += [.text(name), .bytes(bytes)] }
+        let sql = """
+            WITH held AS (
+                SELECT id, cancel_requested FROM jobs WHERE id = $1 AND status = 'running' AND lease = $2 FOR UPDATE
+            ), published AS (
+                INSERT INTO job_files (job_id, name, size, data)
+                SELECT held.id, f.name, octet_length(f.data), f.data FROM held, (VALUES \(values)) AS f (name, data)
+                WHERE NOT held.cancel_requested
+                RETURNING 1
+            ), dropped AS (
+                DELETE FROM job_files USING held
+                WHERE job_files.job_id = held.id AND (held.cancel_requested OR job_files.name LIKE 'input.%')
+                RETURNING 1
+            ), ended AS (
+                UPDATE jobs SET status = CASE WHEN held.cancel_requested THEN 'canceled' ELSE 'succeeded' END,
+                    result_format = CASE WHEN held.cancel_requested THEN NULL ELSE $3 END,
+                    summary = CASE WHEN held.cancel_requested THEN NULL ELSE $4 END,
+                    finished_at = $5, error = NULL, reserved_bytes = 0, lease_expires_at = NULL
+                FROM held WHERE jobs.id = held.id
+                RETURNING jobs.status
+            )
+            SELECT (SELECT status FROM ended) AS status,
+                   (SELECT COUNT(*) FROM ended, LATERAL (SELECT pg_notify('\(PostgresNotifications.finishedChannel)', $1)) AS n) AS told
+            """
+        return try pool.retrying(for: Self.backgroundWait) {
+            try pool.withConnection { db in
+                try db.query(sql, params).optionalText(0, "status") == JobStatus.succeeded.rawValue
             }
-            let files = attachments.map { ($0.key.rawValue, $0.value) } + [("result." + format, result)]
-            for (name, bytes) in files {
-                try db.query("INSERT INTO job_files (job_id, name, size, data) VALUES ($1, $2, $3, $4)",
-                             [.text(claim.id), .text(name), .int(bytes.count), .bytes(bytes)])
-            }
-            try db.query("DELETE FROM job_files WHERE job_id = $1 AND name LIKE 'input.%'", [.text(claim.id)])
-            try db.query("""
-                UPDATE jobs SET status = 'succeeded', result_format = $1, finished_at = $2, error = NULL, summary = $3,
-                    reserved_bytes = 0, lease_expires_at = NULL
-                WHERE id = $4 AND lease = $5
-                """, [.text(format), .double(now), .optional(summary), .text(claim.id), .int(claim.lease)])
-            try notifyFinished(db, id: claim.id)
-            return true
-        } }
+        }
     }
 
     @discardableResult
