@@ -23,12 +23,13 @@ final class RequestRouter: HTTPHandler {
     private let logger: Logger
     private let shuttingDown = Atomic<Bool>(false)
 
+    /// `cacheIdentity`: what the result cache keys on beside the request (`ResultCache.key`).
     init(config: ServiceConfig, pipeline: ResizePipeline, jobs: JobCoordinator, logger: Logger,
-         metrics: ServiceMetrics = ServiceMetrics()) {
+         metrics: ServiceMetrics = ServiceMetrics(), cacheIdentity: String = "weights none") {
         self.config = config
         self.logger = logger
         authorization = BearerAuthorization(tokens: config.authTokens)
-        resize = ResizeRoute(config: config, pipeline: pipeline, jobs: jobs, logger: logger)
+        resize = ResizeRoute(config: config, pipeline: pipeline, jobs: jobs, logger: logger, cacheIdentity: cacheIdentity)
         jobRoutes = JobRoutes(jobs: jobs, resultTTL: config.resultTTL)
         ops = OpsRoutes(config: config, jobs: jobs, pipeline: pipeline, metrics: metrics)
     }

@@ -59,6 +59,7 @@ enum OpenAPIDocument {
               "ETag": {"$ref": "#/components/headers/ETag"},
               "Cache-Control": {"description": "no-store: an answer to a POST; fetch GET /jobs/{id}/result to cache a job's result.", "schema": {"const": "no-store"}},
               "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"},
+              "X-Cache": {"$ref": "#/components/headers/X-Cache"},
               "Server-Timing": {"description": "queue, decode, process and encode durations in milliseconds.", "schema": {"type": "string"}},
               "Vary": {"description": "Accept, when the query has no format.", "schema": {"type": "string"}}
             },
@@ -73,7 +74,8 @@ enum OpenAPIDocument {
             "headers": {
               "Location": {"description": "/jobs/{id}", "required": true, "schema": {"type": "string"}},
               "Retry-After": {"$ref": "#/components/headers/Retry-After"},
-              "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"}
+              "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"},
+              "X-Cache": {"$ref": "#/components/headers/X-Cache"}
             },
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}},
             "links": {
@@ -132,10 +134,11 @@ enum OpenAPIDocument {
       },
       "delete": {
         "operationId": "cancelJob",
-        "summary": "Cancel a job",
-        "description": "A queued job is canceled at once; a running one stops at its next step; a finished one is left as it is.",
+        "summary": "Cancel or purge a job",
+        "description": "A queued job is canceled at once; a running one stops at its next step (200 with the job). A finished one is purged: its row, input, result and mask are deleted (204), and later requests for it answer 404.",
         "responses": {
-          "200": {"description": "The job after the request.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "200": {"description": "The queued or running job after the cancel request.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "204": {"description": "The finished job was purged with its files."},
           "400": {"$ref": "#/components/responses/BadRequest"},
           "404": {"$ref": "#/components/responses/NotFound"},
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
@@ -305,6 +308,7 @@ enum OpenAPIDocument {
     "headers": {
       "Retry-After": {"description": "Seconds to wait before asking again.", "schema": {"type": "string", "pattern": "^[0-9]+$"}},
       "X-Job-Id": {"description": "The job id (queued methods).", "schema": {"type": "string"}},
+      "X-Cache": {"description": "seam and deep: hit when the result cache answered with a copy of an equal earlier job's result (a new job, already succeeded), else miss.", "schema": {"enum": ["hit", "miss"]}},
       "ETag": {"description": "A strong validator derived from the body: its FNV-1a 64 in hex, quoted. Equal bytes, equal tags.", "schema": {"type": "string", "pattern": "^\"[0-9a-f]{16}\"$"}},
       "Cache-Control": {"description": "private, max-age=N, immutable: N is the seconds until the job expires (result_ttl after it finished).", "schema": {"type": "string", "pattern": "^private, max-age=[0-9]+, immutable$"}},
       "Allow": {"description": "The methods the path allows.", "required": true, "schema": {"type": "string"}}
