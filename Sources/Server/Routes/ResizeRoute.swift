@@ -64,6 +64,17 @@ struct ResizeRoute: Sendable {
                     if preferAsync || parsed.wait == 0 {
                         respond(try jobRoutes.accepted(job))
                     } else {
+                        // Nobody else knows the id of a job whose client left before its answer: it is canceled
+                        // (docs/api.md "Waiting"), so the worker is free for work someone will receive.
+                        request.disconnect.onDisconnect { [jobs, logger] in
+                            do {
+                                if let ended = try jobs.cancel(id: job.id), !ended.status.isFinished || ended.status == .canceled {
+                                    logger.info("client went away before its answer: job canceled", metadata: ["job": "\(job.id)"])
+                                }
+                            } catch {
+                                logger.warning("canceling the job of a client that went away failed: \(error)", metadata: ["job": "\(job.id)"])
+                            }
+                        }
                         jobs.waitForEnd(of: job.id, timeout: parsed.wait) { [jobRoutes, logger] in
                             do { respond(try jobRoutes.finalAnswer(id: job.id)) } catch {
                                 respond(Problem.response(to: error, for: head, logger: logger))

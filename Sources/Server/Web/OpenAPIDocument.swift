@@ -21,7 +21,7 @@ enum OpenAPIDocument {
       "post": {
         "operationId": "resize",
         "summary": "Resize an image",
-        "description": "method=scale answers the image inline. method=seam (and deep) runs as a queued job: the answer is the image when the job finishes within `wait` seconds, else 202 with the job. `Prefer: respond-async` or wait=0 always gives 202.",
+        "description": "method=scale answers the image inline. method=seam (and deep) runs as a queued job: the answer is the image when the job finishes within `wait` seconds, else 202 with the job. `Prefer: respond-async` or wait=0 always gives 202. A synchronous request whose client disconnects before the answer cancels its job.",
         "parameters": [
           {"name": "w", "in": "query", "description": "Target width in pixels. At least one of w and h; a missing one keeps the aspect ratio.", "schema": {"type": "integer", "minimum": 1, "maximum": 1000000}},
           {"name": "h", "in": "query", "description": "Target height in pixels.", "schema": {"type": "integer", "minimum": 1, "maximum": 1000000}},
