@@ -16,9 +16,10 @@ struct ResizeCommand: AsyncParsableCommand {
     @Option(name: .customShort("w"), help: "Target width (keeps the aspect ratio when -h is absent).") var width: Int?
     @Option(name: .customShort("h"), help: "Target height (keeps the aspect ratio when -w is absent).") var height: Int?
     @Option(help: "deep, seam or scale.") var method: String = ResizeMethod.deep.rawValue
-    @Option(name: .customLong("operator"), help: "deep: seam or linear.") var featureOperator: String = FeatureOperator.seam.rawValue
-    @Option(help: "deep: protect the semantic mask (true or false).") var protect: String = "true"
-    @Option(help: "deep: optimiser iterations (1…1000).") var iterations: Int = DeepResizeOptions.defaultIterations
+    // deep's own options are nil unless given: the other methods refuse them, as the API does.
+    @Option(name: .customLong("operator"), help: "deep: seam or linear (default seam).") var featureOperator: String?
+    @Option(help: "deep: protect the semantic mask, true or false (default true).") var protect: String?
+    @Option(help: "deep: optimiser iterations, 1…1000 (default \(DeepResizeOptions.defaultIterations)).") var iterations: Int?
     @Option(help: "png, jpeg or webp (default: from the output's extension, else png).") var format: String?
     @Option(help: "jpeg and webp: quality 1…100 (default: jpeg_quality).") var quality: Int?
     @Option(help: "deep: where the optimiser starts, geometry (the seams or warp applied to the image) or bilinear (the plain resize; for comparisons).") var start: String = DeepStart.geometry.rawValue
@@ -29,10 +30,10 @@ struct ResizeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try await options.load()
-        var query: [(name: String, value: String)] = [
-            ("method", method), ("operator", featureOperator), ("protect", protect), ("iterations", String(iterations)),
-            ("format", format ?? Self.format(forPath: output)),
-        ]
+        var query: [(name: String, value: String)] = [("method", method), ("format", format ?? Self.format(forPath: output))]
+        if let featureOperator { query.append(("operator", featureOperator)) }
+        if let protect { query.append(("protect", protect)) }
+        if let iterations { query.append(("iterations", String(iterations))) }
         if let quality { query.append(("quality", String(quality))) }
         if let width { query.append(("w", String(width))) }
         if let height { query.append(("h", String(height))) }

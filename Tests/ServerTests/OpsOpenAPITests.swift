@@ -35,6 +35,7 @@ import Testing
             query.first { $0["name"] as? String == name }?["schema"] as? [String: Any] ?? [:]
         }
         #expect(schema("method")["enum"] as? [String] == ResizeMethod.allCases.map(\.rawValue))
+        #expect(schema("fit")["enum"] as? [String] == FitMode.allCases.map(\.rawValue))
         #expect(Set(schema("operator")["enum"] as? [String] ?? []) == Set(FeatureOperator.allCases.map(\.rawValue)))
         #expect(schema("format")["enum"] as? [String] == OutputFormat.allCases.map(\.rawValue))
         #expect(schema("iterations")["minimum"] as? Int == ResizeOptions.iterationRange.lowerBound)
