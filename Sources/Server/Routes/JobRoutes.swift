@@ -41,6 +41,9 @@ struct JobRoutes: Sendable {
         guard let job = try store.job(id: id) else { throw Self.unknownJob(id) }
         guard job.status == .succeeded else { return try notSucceeded(job) }
         guard let bytes = try store.attachmentBytes(id: id, .mask) else {
+            if job.method == "deep" {
+                throw Problem.notFound("job \(id) has no mask: it kept the aspect ratio, so deep only scaled the image and protected nothing")
+            }
             throw Problem.notFound("job \(id) has no mask: only method=deep computes one")
         }
         return storedImage(job, bytes, type: "image/png", ifNoneMatch: ifNoneMatch)

@@ -79,6 +79,7 @@ final class RequestRouter: HTTPHandler {
             case .route(.ready): respond(ops.readiness(shuttingDown: shuttingDown.load(ordering: .relaxed)))
             case .route(.metrics): respond(ops.metricsText())
             case .route(.openAPI): respond(ops.openAPI())
+            case .route(.limits): respond(ops.limits())
             case .route(.page): respond(ops.page())
             case .route(.resize): respond(Problem.internal("POST /resize was not prepared by preflight").response)
             }

@@ -285,6 +285,21 @@ enum OpenAPIDocument {
       },
       "head": {"operationId": "headOpenapi", "summary": "GET without the body", "responses": {"200": {"description": "Served."}, "default": {"description": "As for GET, without a body."}}}
     },
+    "/limits": {
+      "get": {
+        "operationId": "limits",
+        "summary": "The limits a request must fit, and the defaults (the web page reads them)",
+        "responses": {
+          "200": {"description": "The server's limits.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Limits"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+          "408": {"$ref": "#/components/responses/RequestTimeout"},
+          "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "head": {"operationId": "headLimits", "summary": "GET without the body", "responses": {"200": {"description": "Served."}, "default": {"description": "As for GET, without a body."}}}
+    },
     "/": {
       "get": {
         "operationId": "page",
@@ -343,6 +358,25 @@ enum OpenAPIDocument {
     },
     "schemas": {
       "Image": {"type": "string", "contentMediaType": "application/octet-stream"},
+      "Limits": {
+        "type": "object",
+        "required": ["default_method", "methods", "formats", "max_body_bytes", "max_input_pixels", "max_output_pixels", "max_output_dimension", "max_deep_input_pixels", "max_seam_work", "default_wait", "max_wait", "iterations", "quality"],
+        "properties": {
+          "default_method": {"type": "string", "enum": ["deep", "seam", "scale"], "description": "The method of a request that names none."},
+          "methods": {"type": "array", "items": {"type": "string"}},
+          "formats": {"type": "array", "items": {"type": "string"}},
+          "max_body_bytes": {"type": "integer", "description": "Largest upload (max_body_bytes): 413 above."},
+          "max_input_pixels": {"type": "integer", "description": "Largest source, width × height (max_input_pixels): 422 above."},
+          "max_output_pixels": {"type": "object", "description": "Largest output, width × height, per method (max_scale_output_pixels; max_deep_output_pixels for seam and deep): 422 above.", "additionalProperties": {"type": "integer"}},
+          "max_output_dimension": {"type": "integer", "description": "Largest output side for scale (max_output_dimension)."},
+          "max_deep_input_pixels": {"type": "integer", "description": "deep works on at most this many pixels; a larger source is scaled down first."},
+          "max_seam_work": {"type": "integer", "description": "seam's bound on pixels × seams (422 above)."},
+          "default_wait": {"type": "number", "description": "Seconds a request without wait waits for its job."},
+          "max_wait": {"type": "number"},
+          "iterations": {"type": "object", "properties": {"default": {"type": "integer"}, "min": {"type": "integer"}, "max": {"type": "integer"}}},
+          "quality": {"type": "object", "properties": {"default": {"type": "integer"}, "min": {"type": "integer"}, "max": {"type": "integer"}}}
+        }
+      },
       "Problem": {
         "type": "object",
         "description": "RFC 9457 problem details.",
