@@ -47,6 +47,7 @@ import TestSupport
         #expect(after.value("deepresize_jobs_finished_total", ["method": "seam", "status": "succeeded"]) == 0)
         #expect(after.value("deepresize_workers_busy") == 0)
         #expect(freed.timeIntervalSince(left) < 1.0, "the worker was freed \(freed.timeIntervalSince(left)) s after the client left")
+        print("cancel on disconnect: the worker was free \(String(format: "%.3f", freed.timeIntervalSince(left))) s after the client left")
         let id = try #require(server.output.firstMatch(of: /job=([0-9a-f-]{36})[^\n]*job queued/).map { String($0.1) },
                               "\(server.output)")
         #expect(try curl([], "\(server.baseURL)/jobs/\(id)").json()["status"] as? String == "canceled")

@@ -71,7 +71,7 @@ enum OpenAPIDocument {
             }
           },
           "202": {
-            "description": "Queued or running: poll Location.",
+            "description": "Queued or running: poll Location. With X-Cache: hit (wait=0 or Prefer: respond-async), the job answered from the result cache, already succeeded.",
             "headers": {
               "Location": {"description": "/jobs/{id}", "required": true, "schema": {"type": "string"}},
               "Retry-After": {"$ref": "#/components/headers/Retry-After"},
