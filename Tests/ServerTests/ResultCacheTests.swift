@@ -6,7 +6,7 @@ import TestSupport
 
 /// Issue 16, items 3 and 4: the result cache (docs/api.md "Result cache") and purge (`DELETE /jobs/{id}` of
 /// a finished job), in the store and end to end over 127.0.0.1.
-@Suite struct SHA256Tests {
+@Suite struct SHA256Tests {  // the key's hex encoding and chunking over swift-crypto
     @Test func knownVectors() {
         #expect(sha256Hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(sha256Hex([Array("abc".utf8)]) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

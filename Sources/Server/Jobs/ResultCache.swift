@@ -1,3 +1,4 @@
+import Crypto
 import Engine
 import Foundation
 
@@ -19,4 +20,15 @@ enum ResultCache {
         encoder.outputFormatting = [.sortedKeys]
         return Array(try encoder.encode(params))
     }
+}
+
+/// SHA-256 of the concatenation of `parts`, as 64 lowercase hex digits. SHA-256, not FNV-1a (the ETags'):
+/// a key names another client's stored result, so it must resist deliberate collisions.
+func sha256Hex(_ parts: [[UInt8]]) -> String {
+    var hasher = SHA256()
+    for part in parts { hasher.update(data: part) }
+    let hex = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    for byte in hasher.finalize() { out.append(hex[Int(byte >> 4)]); out.append(hex[Int(byte & 15)]) }
+    return String(decoding: out, as: UTF8.self)
 }
