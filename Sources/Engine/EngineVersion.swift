@@ -1,0 +1,7 @@
+/// The version of the bytes a resize produces. The result cache (docs/api.md "Result cache") keys stored
+/// results on it, so a result made by older code is never answered for a request this build would answer
+/// differently. Bump it with any change that alters an output: a method, the resampler, the network's use of
+/// the weights, the codecs' settings, the colour conversion.
+public enum EngineVersion {
+    public static let current = 1
+}
