@@ -309,9 +309,11 @@ public enum DeepResizer {
         case (.geometry, .linear), (.bilinear, _):
             start = FeatureResize.linear(input, height: height, width: width)
         }
-        if options.anchorLines, let sourceMap {
+        if options.anchorLines, let sourceMap, width <= input.width, height <= input.height {
             // Near the image's lines, relu4_1's target is R0's own (EdgeAnchor: lines crossed by seams stay
-            // whole). An output-sized pass of its own, freed before the objective allocates.
+            // whole). Only where seams remove: inserted seams zigzag through vertical edges in R0 (tree
+            // trunks), which the sampled target straightens. An output-sized pass of its own, freed before
+            // the objective allocates.
             let extractor = try FeatureExtractor(network: network, height: height, width: width, deepestTap: .relu4_1,
                                                  threads: options.threads)
             let carved = try extractor.forward(image: start, to: .relu4_1)

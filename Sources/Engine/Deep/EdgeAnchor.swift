@@ -8,6 +8,10 @@
 /// offset pieces (Bridge, width and height to 60 %). R0, the image carved through the same map, has a
 /// continuous cable, and its relu4_1 describes it so.
 ///
+/// Only where seams remove: inserted seams pass through vertical edges (tree trunks) at a different place
+/// in every row, so R0 shows the trunks zigzagging, and anchored on R0 the output kept them so; the sampled
+/// target keeps them straight (Path at width 140 %).
+///
 /// Only near lines: in smooth regions (a sky's gradient) the sampled relu4_1 is what lets the
 /// reconstruction blend the seams' junctions away, where R0 shows them as a wavy step (summer_1am and
 /// Aqua at height 60 %). Lines are found in the *input* (its luminance edges read through the map), not in
