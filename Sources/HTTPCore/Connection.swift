@@ -22,6 +22,10 @@ final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `
     private var registered = false
     private var reading = false
     private var writing = false
+    /// While a handler holds the request: woken by the peer's close only (its pipelined bytes wait).
+    private var watchingHangup = false
+    /// The request being handled's disconnect signal, until its answer.
+    private var disconnect: ClientDisconnect?
 
     private var parser: HTTPRequestParser
     private var phase = Phase.idle
@@ -121,7 +125,12 @@ final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `
     private func onReadable() {
         switch phase {
         case .idle, .readingHead, .readingBody, .lingering: break
-        case .handling, .writing, .closed: return
+        case .handling:
+            // Only a close wakes a handling connection: the peer shut its side or reset. Once that was seen,
+            // a further wake is a hang-up or error that stays reported (level-triggered): the socket is dead.
+            if watchingHangup { peerWentAway() } else { close() }
+            return
+        case .writing, .closed: return
         }
         let buffer = loop.readBuffer
         let n = read(fd, buffer.baseAddress, buffer.count)
@@ -215,7 +224,9 @@ final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `
                 setTimer(nil)
                 generation += 1
                 let myGeneration = generation
-                let request = HTTPRequest(head: head, body: body)
+                let signal = ClientDisconnect()
+                disconnect = signal
+                let request = HTTPRequest(head: head, body: body, disconnect: signal)
                 body = []
                 let accepted = self.accepted ?? ()
                 self.accepted = nil
@@ -235,11 +246,33 @@ final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `
                     respond(answer.response, generation: answer.generation)
                     continue
                 }
-                // Answered later: pipelined bytes wait in the socket until then.
+                // Answered later: pipelined bytes wait in the socket until then; the peer's close is watched.
                 setReading(false)
+                setWatchingHangup(true)
                 return
             }
         }
+    }
+
+    /// The peer closed (or reset) while its request was handled: the handler learns it off the loop (its
+    /// actions may touch a database). A reset leaves nothing to answer to: the connection closes now; after
+    /// a FIN the answer is still written, which a half-closed client reads.
+    private func peerWentAway() {
+        setWatchingHangup(false)
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+        if let signal = disconnect {
+            disconnect = nil
+            DispatchQueue.global().async { signal.fire() }
+        }
+        if error != 0 { close() }
+    }
+
+    private func setWatchingHangup(_ on: Bool) {
+        guard phase != .closed, on != watchingHangup else { return }
+        watchingHangup = on
+        if registered { loop.update(fd, reading: reading, writing: writing, hangup: on) }
     }
 
     /// Takes the `.end` of a bodyless request whose answer is sent without the handler.
@@ -299,6 +332,9 @@ final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `
                       version: HTTPVersion) {
         guard phase != .closed else { return }
         releaseBody()  // whatever the answer, the body it answers is no longer held for the handler
+        disconnect?.retire()
+        disconnect = nil
+        setWatchingHangup(false)
         if requestStarted == 0 { requestStarted = DispatchTime.now().uptimeNanoseconds }
         let keep = keepAlive && !shuttingDown && !ResponseWriter.handlerWantsClose(response) && !server.isShuttingDown
         let (headBytes, sendsBody) = ResponseWriter.head(for: response, isHEAD: isHEAD, keepAlive: keep,
@@ -422,18 +458,20 @@ final class Connection: @unchecked Sendable, EventLoopHandler { // confined to `
     private func setReading(_ on: Bool) {
         guard phase != .closed, on != reading else { return }
         reading = on
-        if registered { loop.update(fd, reading: reading, writing: writing) }
+        if registered { loop.update(fd, reading: reading, writing: writing, hangup: watchingHangup) }
     }
 
     private func setWriting(_ on: Bool) {
         guard phase != .closed, on != writing else { return }
         writing = on
-        if registered { loop.update(fd, reading: reading, writing: writing) }
+        if registered { loop.update(fd, reading: reading, writing: writing, hangup: watchingHangup) }
     }
 
     private func close() {
         guard phase != .closed else { return }
         phase = .closed
+        disconnect?.retire()
+        disconnect = nil
         outbound = []
         body = []
         deadline = nil

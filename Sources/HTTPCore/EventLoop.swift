@@ -81,9 +81,10 @@ final class EventLoop: @unchecked Sendable { // `handlers`, `nextCheck` and the 
         epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
     }
 
-    func update(_ fd: Int32, reading: Bool, writing: Bool) {
+    /// `hangup`: without `reading`, wake only for the peer's close (EPOLLRDHUP), not for its data.
+    func update(_ fd: Int32, reading: Bool, writing: Bool, hangup: Bool = false) {
         var event = epoll_event()
-        event.events = Self.mask(reading: reading, writing: writing)
+        event.events = Self.mask(reading: reading, writing: writing) | (hangup ? EPOLLRDHUP.rawValue : 0)
         event.data.fd = fd
         epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event)
     }

@@ -1,3 +1,4 @@
+import Synchronization
 /// A request line plus header fields, with the framing and connection decisions already made by the parser.
 public struct HTTPRequestHead: Sendable {
     public var method: String
@@ -43,10 +44,57 @@ public struct HTTPRequestHead: Sendable {
 public struct HTTPRequest: Sendable {
     public var head: HTTPRequestHead
     public var body: [UInt8]
+    /// Tells a handler that answers later that the client went away before its answer.
+    public let disconnect: ClientDisconnect
 
-    public init(head: HTTPRequestHead, body: [UInt8] = []) {
+    public init(head: HTTPRequestHead, body: [UInt8] = [], disconnect: ClientDisconnect = ClientDisconnect()) {
         self.head = head
         self.body = body
+        self.disconnect = disconnect
+    }
+}
+
+/// The client of a request being handled went away: while a handler holds a request (before `respond`), the
+/// connection watches for the peer's close (EPOLLRDHUP: a FIN, or a reset) and fires this once, so that work
+/// nobody will receive can stop. A client that half-closes its side after the request counts as gone too
+/// (as nginx takes it); its answer is still written if the socket takes it.
+public final class ClientDisconnect: Sendable {
+    private let state = Mutex<(gone: Bool, retired: Bool, actions: [@Sendable () -> Void])>((false, false, []))
+
+    public init() {}
+
+    /// Calls `action` once when the client goes away before the answer (at once, here, when it is gone
+    /// already); never once the answer has been handed to the connection.
+    public func onDisconnect(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            if state.retired { return false }
+            if state.gone { return true }
+            state.actions.append(action)
+            return false
+        }
+        if now { action() }
+    }
+
+    /// Whether the client went away while the request was handled.
+    public var isGone: Bool { state.withLock { $0.gone } }
+
+    /// The connection saw the peer close.
+    func fire() {
+        let actions = state.withLock { state -> [@Sendable () -> Void] in
+            guard !state.gone, !state.retired else { return [] }
+            state.gone = true
+            defer { state.actions = [] }
+            return state.actions
+        }
+        for action in actions { action() }
+    }
+
+    /// The answer was handed over: later closes are no one's concern, and the actions are released.
+    func retire() {
+        state.withLock { state in
+            state.retired = true
+            state.actions = []
+        }
     }
 }
 

@@ -9,30 +9,34 @@ struct ResizeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resize",
         abstract: "Resize one image file locally, with the same pipeline and limits as the service.",
-        // -h is the height here, as in `deepresize resize a.jpg -w 400 -h 300`; help is --help.
-        helpNames: [.long])
+        discussion: "Example: deepresize resize photo.jpg -W 400 -H 300 --method seam -o carved.png")
 
     @Argument(help: "Input JPEG, PNG or WebP.") var input: String
-    @Option(name: .customShort("w"), help: "Target width (keeps the aspect ratio when -h is absent).") var width: Int?
-    @Option(name: .customShort("h"), help: "Target height (keeps the aspect ratio when -w is absent).") var height: Int?
+    // -h is help, as in every CLI; the height is -H (and -W the width, with -w kept for older scripts).
+    @Option(name: [.customLong("width"), .customShort("W"), .customShort("w")],
+            help: "Target width (keeps the aspect ratio when --height is absent).") var width: Int?
+    @Option(name: [.customLong("height"), .customShort("H")],
+            help: "Target height (keeps the aspect ratio when --width is absent).") var height: Int?
     @Option(help: "deep, seam or scale.") var method: String = ResizeMethod.deep.rawValue
-    @Option(name: .customLong("operator"), help: "deep: seam or linear.") var featureOperator: String = FeatureOperator.seam.rawValue
-    @Option(help: "deep: protect the semantic mask (true or false).") var protect: String = "true"
-    @Option(help: "deep: optimiser iterations (1…1000).") var iterations: Int = DeepResizeOptions.defaultIterations
+    // deep's own options are nil unless given: the other methods refuse them, as the API does.
+    @Option(name: .customLong("operator"), help: "deep: seam or linear (default seam).") var featureOperator: String?
+    @Option(help: "deep: protect the semantic mask, true or false (default true).") var protect: String?
+    @Option(help: "deep: optimiser iterations, 1…1000 (default \(DeepResizeOptions.defaultIterations)).") var iterations: Int?
     @Option(help: "png, jpeg or webp (default: from the output's extension, else png).") var format: String?
     @Option(help: "jpeg and webp: quality 1…100 (default: jpeg_quality).") var quality: Int?
     @Option(help: "deep: where the optimiser starts, geometry (the seams or warp applied to the image) or bilinear (the plain resize; for comparisons).") var start: String = DeepStart.geometry.rawValue
     @Option(name: .shortAndLong, help: "Output file.") var output: String
     @Option(name: .customLong("mask-out"), help: "deep: write the semantic mask over the (dimmed) input here (PNG).") var maskOutput: String?
     @Option(name: .customLong("report-json"), help: "deep: write the run's DeepResizeReport (loss terms, iterations, evaluations, times) here as JSON.") var reportJSON: String?
+    @Flag(help: "Draw the progress bar even when stderr is not a terminal.") var progress = false
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {
         let config = try await options.load()
-        var query: [(name: String, value: String)] = [
-            ("method", method), ("operator", featureOperator), ("protect", protect), ("iterations", String(iterations)),
-            ("format", format ?? Self.format(forPath: output)),
-        ]
+        var query: [(name: String, value: String)] = [("method", method), ("format", format ?? Self.format(forPath: output))]
+        if let featureOperator { query.append(("operator", featureOperator)) }
+        if let protect { query.append(("protect", protect)) }
+        if let iterations { query.append(("iterations", String(iterations))) }
         if let quality { query.append(("quality", String(quality))) }
         if let width { query.append(("w", String(width))) }
         if let height { query.append(("h", String(height))) }
@@ -58,13 +62,15 @@ struct ResizeCommand: AsyncParsableCommand {
         } catch let problem as Problem {
             throw ValidationError(problem.detail)
         }
-        let bar = isatty(STDERR_FILENO) == 1 ? ProgressBar(label: request.method.rawValue) : nil
+        let bar = progress || isatty(STDERR_FILENO) == 1 ? ProgressBar(label: request.method.rawValue) : nil
         let context = RunContext(report: { progress in bar?.update(progress) })
         do {
             let (header, width, height) = try pipeline.inspect(bytes, options: request)
             try pipeline.checkAvailable(request.method)
             let run = try pipeline.run(bytes, options: request, width: width, height: height, context: context)
-            bar?.finish()
+            // The bar ends on the loss the summary prints (the final image's, clamped to 0…255), not on the
+            // last iteration's unclamped one.
+            bar?.finish(loss: run.deepReport?.finalClamped.total)
             try write(run.output, to: output)
             if let maskOutput {
                 if let mask = run.mask { try write(mask, to: maskOutput) }
@@ -93,10 +99,11 @@ struct ResizeCommand: AsyncParsableCommand {
             }
             if let line = run.deepSummary { summary += "\n  " + line }
             if let report = run.deepReport {
-                summary += String(format: "\n  L %.5f → %.5f (rec %.5f, per %.5f, reg %.5f), %d iterations, %d evaluations, mask %.1f%%",
-                                  report.initial.total, report.finalClamped.total, report.finalClamped.reconstruction,
-                                  report.finalClamped.perceptual, report.finalClamped.regularization,
-                                  report.iterations, report.evaluations, report.maskFraction * 100)
+                // The final L is written as the bar's last loss is (ProgressBar.loss): the same number.
+                summary += "\n  L \(ProgressBar.loss(report.initial.total)) → \(ProgressBar.loss(report.finalClamped.total))"
+                    + String(format: " (rec %.5f, per %.5f, reg %.5f), %d iterations, %d evaluations, mask %.1f%%",
+                             report.finalClamped.reconstruction, report.finalClamped.perceptual, report.finalClamped.regularization,
+                             report.iterations, report.evaluations, report.maskFraction * 100)
             }
             FileHandle.standardError.write(Data((summary + "\n").utf8))
         } catch let error as ValidationError {

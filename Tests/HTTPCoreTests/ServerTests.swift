@@ -447,6 +447,41 @@ struct ServerStressTests {
         }
     }
 
+    @Test func aHandlerLearnsThatItsClientWentAway() throws {
+        let handler = TestHandler()
+        try withServer(handler: handler) { _, port in
+            // A client that stays is answered, and nothing fires.
+            let staying = try RawClient(port: port)
+            try staying.send("GET /watch?ms=100 HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try staying.readResponse().text == "watched 100")
+            // Pipelined bytes while the handler works are no hang-up.
+            try staying.send("GET /watch?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n")
+            usleep(50_000)
+            try staying.send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try staying.readResponse().text == "watched 200")
+            #expect(try staying.readResponse().text.hasPrefix("GET /after"))
+            #expect(handler.disconnects.load(ordering: .relaxed) == 0)
+
+            // A client that closes while its request is handled: the handler hears it at once.
+            do {
+                let leaving = try RawClient(port: port)
+                try leaving.send("GET /watch?ms=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(waitUntil { handler.handled.load(ordering: .relaxed) == 4 })
+            }
+            let closed = monotonicSeconds()
+            #expect(waitUntil(2) { handler.disconnects.load(ordering: .relaxed) == 1 })
+            #expect(monotonicSeconds() - closed < 0.5)
+
+            // A half-close counts as gone, and the answer is still written.
+            let half = try RawClient(port: port)
+            try half.send("GET /watch?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n")
+            usleep(50_000)
+            half.shutdownWrite()
+            #expect(waitUntil(2) { handler.disconnects.load(ordering: .relaxed) == 2 })
+            #expect(try half.readResponse().text == "watched 300")
+        }
+    }
+
     @Test func clientsVanishingMidRequestAreCleanedUp() throws {
         try withServer { server, port in
             do {

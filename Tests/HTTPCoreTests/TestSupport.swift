@@ -12,6 +12,8 @@ import HTTPCore
 final class TestHandler: HTTPHandler {
     let handled = Atomic<Int>(0)
     let started = DispatchSemaphore(value: 0)
+    /// Requests of /watch whose client went away before the answer.
+    let disconnects = Atomic<Int>(0)
 
     func preflight(_ head: HTTPRequestHead) -> HTTPPreflight<String> {
         head.path == "/reject"
@@ -29,6 +31,15 @@ final class TestHandler: HTTPHandler {
             let ms = value("ms")
             DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(ms)) {
                 respond(HTTPResponse(status: 200, headers: ["Content-Type": "text/plain"], body: Array("slow \(ms)".utf8)))
+            }
+        case "/watch":
+            // Answers after `ms` (never with 0), counting a client that goes away first.
+            request.disconnect.onDisconnect { self.disconnects.add(1, ordering: .relaxed) }
+            let ms = value("ms")
+            if ms > 0 {
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(ms)) {
+                    respond(HTTPResponse(status: 200, body: Array("watched \(ms)".utf8)))
+                }
             }
         case "/big":
             respond(HTTPResponse(status: 200, body: patternBytes(value("bytes"))))

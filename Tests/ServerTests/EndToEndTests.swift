@@ -122,6 +122,10 @@ import TestSupport
         #expect(uniform.contains("uniform scale") && uniform.contains("nothing to reconstruct"), "\(uniform)")
         let reconstructed = try #require(try summary(narrow))
         #expect(reconstructed.contains("reconstructed") && !reconstructed.contains("uniform scale 320×240 → 200×240:"), "\(reconstructed)")
+        // Only a reconstruction has a mask: the uniform scale's is a 404 that says why, not a lost file's 410.
+        let noMask = try curl([], "\(server.baseURL)/jobs/\(same.headers["x-job-id"] ?? "")/mask")
+        #expect(noMask.status == 404 && noMask.text.contains("kept the aspect ratio"), "\(noMask.status) \(noMask.text)")
+        #expect(try curl([], "\(server.baseURL)/jobs/\(narrow.headers["x-job-id"] ?? "")/mask").status == 200)
         // The start-up log names what answered: the weights file with a fingerprint, the network and the
         // arithmetic, the workers and the memory budget.
         let log = server.output

@@ -14,7 +14,7 @@ import Testing
         let paths = try #require(try document()["paths"] as? [String: [String: Any]])
         let routes: [(Route, String)] = [(.resize, "/resize"), (.job("x"), "/jobs/x"), (.jobResult("x"), "/jobs/x/result"), (.jobMask("x"), "/jobs/x/mask"),
                                          (.health, "/healthz"), (.ready, "/readyz"), (.metrics, "/metrics"),
-                                         (.openAPI, "/openapi.json"), (.page, "/")]
+                                         (.openAPI, "/openapi.json"), (.limits, "/limits"), (.page, "/")]
         #expect(Set(paths.keys) == Set(routes.map(\.0.template)))
         for (route, path) in routes {
             let operations = try #require(paths[route.template])
@@ -35,6 +35,7 @@ import Testing
             query.first { $0["name"] as? String == name }?["schema"] as? [String: Any] ?? [:]
         }
         #expect(schema("method")["enum"] as? [String] == ResizeMethod.allCases.map(\.rawValue))
+        #expect(schema("fit")["enum"] as? [String] == FitMode.allCases.map(\.rawValue))
         #expect(Set(schema("operator")["enum"] as? [String] ?? []) == Set(FeatureOperator.allCases.map(\.rawValue)))
         #expect(schema("format")["enum"] as? [String] == OutputFormat.allCases.map(\.rawValue))
         #expect(schema("iterations")["minimum"] as? Int == ResizeOptions.iterationRange.lowerBound)

@@ -71,8 +71,9 @@ import TestSupport
             for (w, h) in Self.outputs(for: (inputWidth, inputHeight)) {
                 for (method, featureOperator) in [(ResizeMethod.scale, FeatureOperator.seam), (.seam, .seam), (.deep, .seam), (.deep, .linear)] {
                     if method == .deep && Self.network == nil { continue }
-                    var query: [(name: String, value: String)] = [("method", method.rawValue), ("iterations", "1"),
-                                                                  ("operator", featureOperator.rawValue)]
+                    // deep's own parameters only with deep: the other methods refuse them (400).
+                    var query: [(name: String, value: String)] = [("method", method.rawValue)]
+                    if method == .deep { query += [("iterations", "1"), ("operator", featureOperator.rawValue)] }
                     if let w { query.append(("w", String(w))) }
                     if let h { query.append(("h", String(h))) }
                     let label = "\(inputWidth)×\(inputHeight) → w=\(w.map(String.init) ?? "-") h=\(h.map(String.init) ?? "-") \(method.rawValue)/\(featureOperator.rawValue)"

@@ -164,7 +164,13 @@ def test_deep_shows_its_mask(browser, server, photo):
     iterations = browser.find_element(By.ID, "iterations")
     iterations.clear()
     iterations.send_keys("3")  # a short optimisation: this checks the page, not the method
+    browser.execute_script("""
+        window.seen = [];
+        new MutationObserver(() => window.seen.push(document.getElementById('status').textContent))
+          .observe(document.getElementById('status'), {childList: true, characterData: true, subtree: true});""")
     run(browser)
+    seen = browser.execute_script("return window.seen;")
+    assert any(" elapsed" in line for line in seen), seen  # the time so far, while queued or running
     assert natural_size(browser, "after") == (330, 300)
     wait_for(browser, lambda d: d.find_element(By.ID, "mask-figure").is_displayed())
     wait_for(browser, lambda d: natural_size(d, "mask") == (480, 300))
@@ -181,3 +187,51 @@ def test_a_refused_request_shows_the_problem_detail(browser, server, photo):
     text = browser.find_element(By.ID, "error").text
     assert text.startswith("Unprocessable Content (422):"), text
     assert "8192" in text, text
+    # The page does not stay "working…".
+    wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "failed")
+    assert "working" not in browser.find_element(By.ID, "after-frame").text
+    assert browser.find_element(By.ID, "status").text == "not resized"
+
+
+@pytest.fixture(scope="module")
+def camera_photo(tmp_path_factory):
+    """A 12 MP camera-size JPEG (4224×3168), made with Pillow: a gradient with a disc."""
+    from PIL import Image, ImageDraw
+    image = Image.linear_gradient("L").resize((4224, 3168)).convert("RGB")
+    ImageDraw.Draw(image).ellipse((2200, 900, 3400, 2100), fill=(200, 60, 30))
+    path = tmp_path_factory.mktemp("camera") / "camera.jpg"
+    image.save(path, quality=90)
+    return path
+
+
+def test_a_camera_photo_on_the_page_defaults_gets_an_image(browser, server, camera_photo):
+    """Issue 16, item 8: the page reads GET /limits, defaults to the API's default method and pre-fills a
+    size the limits allow, so a dropped 12 MP photo gets an image without touching anything."""
+    import json
+    import urllib.request
+    from selenium.webdriver.common.by import By
+    with urllib.request.urlopen(server.url + "/limits", timeout=30) as response:
+        limits = json.load(response)
+    browser.get(server.url + "/")
+    browser.get_log("browser")  # what earlier tests left
+    wait_for(browser, lambda d: d.find_element(By.ID, "method").get_attribute("value") == limits["default_method"])
+    assert limits["default_method"] == "deep"
+    browser.find_element(By.ID, "file").send_keys(str(camera_photo))
+    wait_for(browser, lambda d: d.find_element(By.ID, "submit").is_enabled(), timeout=60)
+    assert natural_size(browser, "before") == (4224, 3168)
+    width = int(browser.find_element(By.ID, "w").get_attribute("value"))
+    height = int(browser.find_element(By.ID, "h").get_attribute("value"))
+    assert 0 < width * height <= limits["max_output_pixels"]["deep"], (width, height)
+    assert abs(width / height - 4224 / 3168) < 0.01, (width, height)
+    browser.execute_script("""
+        window.seen = [];
+        new MutationObserver(() => window.seen.push(document.getElementById('status').textContent))
+          .observe(document.getElementById('status'), {childList: true, characterData: true, subtree: true});""")
+    browser.find_element(By.ID, "submit").click()
+    wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") in ("done", "failed"), timeout=300)
+    error = browser.find_element(By.ID, "error")
+    assert not error.is_displayed(), error.text
+    assert natural_size(browser, "after") == (width, height)
+    status = browser.find_element(By.ID, "status").text
+    assert status.startswith(f"done: {width}×{height} in "), status
+    no_console_errors(browser)

@@ -133,7 +133,7 @@ def command(args, case, method, d):
     w, h = case["size"]
     m = "deep" if method.startswith("deep") else method
     cmd = shlex.split(args.wrap) if args.wrap else []
-    cmd += [args.bin, "resize", case["input"], "-w", str(w), "-h", str(h), "--method", m, "-o", str(d / f"{method}.png")]
+    cmd += [args.bin, "resize", case["input"], "-W", str(w), "-H", str(h), "--method", m, "-o", str(d / f"{method}.png")]
     for kv in args.set:
         cmd += ["--set", kv]
     if m == "deep":

@@ -41,6 +41,9 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// relative to the largest; 0 leaves the features' energy alone (docs/spec.md, "Seam energy").
     public var edgeWeight: Double = 1
     public var statistics: DeepStatisticsSource = .output
+    /// Refined seams: near the image's lines relu4_1's target is the carved start's own features, so that
+    /// a line crossed by seams stays whole (`EdgeAnchor`); false samples the input's everywhere.
+    public var anchorLines = true
     /// Scale the source uniformly first and leave only the remaining change of aspect to the operator
     /// (`ResizeGeometry`); false hands the whole change to the operator, as the reference does.
     public var uniformFirst = true
@@ -65,6 +68,7 @@ public struct DeepResizeOptions: Sendable, Equatable {
         options.start = .bilinear
         options.statistics = .input
         options.uniformFirst = false
+        options.anchorLines = false
         return options
     }
 
@@ -272,7 +276,7 @@ public enum DeepResizer {
         // The seam search reports seams, not iterations: only its cancellation goes through.
         let searchContext = RunContext(report: { _ in }, isCancelled: context.isCancelled)
         let protection = options.protect ? mask : nil
-        let targets: [Tap: Tensor]
+        var targets: [Tap: Tensor]
         var sourceMap: SourceMap?
         if options.featureOperator == .seam && options.refineSeams {
             let plans = try FeatureResize.layeredSeamPlans(features: reconstruction, mask: protection, image: input,
@@ -304,6 +308,20 @@ public enum DeepResizer {
             start = FeatureResize.protectedLinear(input, stride: 1, mask: mask, height: height, width: width)
         case (.geometry, .linear), (.bilinear, _):
             start = FeatureResize.linear(input, height: height, width: width)
+        }
+        if options.anchorLines, let sourceMap, width <= input.width, height <= input.height {
+            // Near the image's lines, relu4_1's target is R0's own (EdgeAnchor: lines crossed by seams stay
+            // whole). Only where seams remove: inserted seams zigzag through vertical edges in R0 (tree
+            // trunks), which the sampled target straightens. An output-sized pass of its own, freed before
+            // the objective allocates.
+            let extractor = try FeatureExtractor(network: network, height: height, width: width, deepestTap: .relu4_1,
+                                                 threads: options.threads)
+            let carved = try extractor.forward(image: start, to: .relu4_1)
+            for tap in EdgeAnchor.taps {
+                guard let sampled = targets[tap], let own = carved[tap] else { continue }
+                targets[tap] = EdgeAnchor.blend(sampled: sampled, carved: own,
+                                                weights: EdgeAnchor.weights(input: input, map: sourceMap, stride: tap.stride))
+            }
         }
         // The Gram matrices and colour statistics the output is held to: the input's (the reference), or
         // those of the resized content itself (the targets and R0), which keep the proportions the seams

@@ -41,9 +41,11 @@ public final class Service: Sendable {
         if let networkProblem {
             logger.error("method=deep is unavailable until the weights load: \(networkProblem)")
         }
+        // The weights' fingerprint is part of the result cache's keys: other weights, other results.
+        let weights = network == nil ? nil : Self.fingerprint(path: config.weightsPath)
         if let network {
             let name = (config.weightsPath as NSString).lastPathComponent
-            logger.notice("weights \(name) (fnv1a-64 \(Self.fingerprint(path: config.weightsPath) ?? "unreadable")), \(network.engineDescription), \(config.engineThreads) engine threads")
+            logger.notice("weights \(name) (fnv1a-64 \(weights ?? "unreadable")), \(network.engineDescription), \(config.engineThreads) engine threads")
         }
         let pipeline = ResizePipeline(config: config, network: network, networkProblem: networkProblem)
         // The Prometheus factory is bootstrapped into MetricsSystem once per process, on first use.
@@ -84,7 +86,8 @@ public final class Service: Sendable {
         } else {
             listener = nil
         }
-        routes = RequestRouter(config: config, pipeline: pipeline, jobs: jobs, logger: logger, metrics: metrics)
+        routes = RequestRouter(config: config, pipeline: pipeline, jobs: jobs, logger: logger, metrics: metrics,
+                               cacheIdentity: "weights \(weights ?? "none")")
         var http = HTTPServerConfiguration()
         http.host = config.host
         http.port = config.port

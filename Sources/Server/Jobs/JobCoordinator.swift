@@ -26,13 +26,34 @@ final class JobCoordinator: Sendable {
 
     /// Queues a checked submission (its input decoded once already): the store keeps the input and the
     /// job, and an idle worker is woken. `width`×`height` is the output size worked out from the source.
-    func submit(_ options: ResizeOptions, width: Int, height: Int, input: [UInt8], header: ImageHeader) throws -> JobRecord {
+    /// `cacheKey` (`ResultCache.key`): once the job succeeded, equal submissions are answered from it.
+    func submit(_ options: ResizeOptions, width: Int, height: Int, input: [UInt8], header: ImageHeader,
+                cacheKey: String? = nil) throws -> JobRecord {
         let job = try store.enqueue(method: options.method.rawValue, params: JobParams(options, width: width, height: height),
                                     input: input, inputFormat: header.format.rawValue,
-                                    inputWidth: header.width, inputHeight: header.height)
+                                    inputWidth: header.width, inputHeight: header.height, cacheKey: cacheKey)
         workers.jobQueued()
         logger.info("job queued", metadata: ["job": "\(job.id)", "method": "\(job.method)", "size": "\(width)x\(height)"])
         return job
+    }
+
+    /// The result cache: a new job, already succeeded, with a copy of the stored result of a live job with
+    /// `cacheKey`; nil on a miss. Counted in the metrics either way.
+    func reuseCachedResult(cacheKey: String, _ options: ResizeOptions, width: Int, height: Int,
+                           header: ImageHeader) throws -> JobRecord? {
+        let job = try store.reuseCachedResult(cacheKey: cacheKey, method: options.method.rawValue,
+                                              params: JobParams(options, width: width, height: height),
+                                              inputFormat: header.format.rawValue, inputWidth: header.width,
+                                              inputHeight: header.height)
+        metrics.resultCacheLookup(method: options.method.rawValue, hit: job != nil)
+        if let job { logger.info("job answered from the result cache", metadata: ["job": "\(job.id)", "method": "\(job.method)"]) }
+        return job
+    }
+
+    /// DELETE /jobs/{id} of a finished job: its row and files are deleted (`JobStore.purge`). Nil when
+    /// unknown; a job that has not finished is returned as it is.
+    func purge(id: String) throws -> JobRecord? {
+        try store.purge(id: id)
     }
 
     /// DELETE /jobs/{id}: a queued job is canceled at once (and counted as such), a running one is stopped by

@@ -8,17 +8,22 @@ final class JobWaiters: Sendable {
         let token: UInt64
         let callback: @Sendable (Bool) -> Void
     }
-    private let waiters = Mutex<(next: UInt64, byJob: [String: [Waiter]])>((0, [:]))
+    /// `released`: `releaseAll` ran (shutdown); later waiters are answered at once.
+    private let waiters = Mutex<(next: UInt64, byJob: [String: [Waiter]], released: Bool)>((0, [:], false))
     private let timerQueue = DispatchQueue(label: "deepresize.waiters")
 
     /// Calls `callback(true)` when the job finishes within `timeout` seconds, else `callback(false)`.
     /// The caller re-reads the job after registering, so a job that finished just before is not missed.
     func wait(for id: String, timeout: Double, callback: @escaping @Sendable (Bool) -> Void) {
-        let token = waiters.withLock { state -> UInt64 in
+        let token = waiters.withLock { state -> UInt64? in
+            // A submission that was still being checked when the shutdown released the waiters: nobody would
+            // answer it before the HTTP server's grace period ran out, so it gets its 202 now.
+            if state.released { return nil }
             state.next += 1
             state.byJob[id, default: []].append(Waiter(token: state.next, callback: callback))
             return state.next
         }
+        guard let token else { return callback(false) }
         timerQueue.asyncAfter(deadline: .now() + timeout) { [self] in
             if let waiter = take(id: id, token: token) { waiter.callback(false) }
         }
@@ -33,6 +38,7 @@ final class JobWaiters: Sendable {
     func releaseAll() {
         let all = waiters.withLock { state -> [Waiter] in
             defer { state.byJob.removeAll() }
+            state.released = true
             return state.byJob.values.flatMap { $0 }
         }
         for waiter in all { waiter.callback(false) }

@@ -10,6 +10,8 @@ import Prometheus
 /// - `deepresize_queue_depth` (queued jobs) and `deepresize_jobs_running`: the store's counts, read at scrape.
 /// - `deepresize_jobs_finished_total{method,status}`: jobs that reached succeeded, failed or canceled.
 /// - `deepresize_job_queue_wait_seconds{method}`, `deepresize_job_processing_seconds{method}` (histograms).
+/// - `deepresize_result_cache_hits_total{method}`, `deepresize_result_cache_misses_total{method}`: `seam` and
+///   `deep` submissions answered from a stored result, and those that were queued (docs/api.md "Result cache").
 /// - `deepresize_optimizer_iteration_seconds` (histogram): one L-BFGS iteration of `deep`.
 /// - `deepresize_workers_busy`, `deepresize_workers`: workers running a job, and all workers.
 /// - `process_resident_memory_bytes`: resident set size from /proc/self/statm.
@@ -34,6 +36,8 @@ final class ServiceMetrics: Sendable {
     static let jobQueueWait = "deepresize_job_queue_wait_seconds"
     static let jobProcessing = "deepresize_job_processing_seconds"
     static let optimizerIteration = "deepresize_optimizer_iteration_seconds"
+    static let resultCacheHits = "deepresize_result_cache_hits_total"
+    static let resultCacheMisses = "deepresize_result_cache_misses_total"
     static let workersBusy = "deepresize_workers_busy"
     static let workersTotal = "deepresize_workers"
     static let residentMemory = "process_resident_memory_bytes"
@@ -104,6 +108,8 @@ final class ServiceMetrics: Sendable {
             }
             _ = CoreMetrics.Timer(label: Self.jobQueueWait, dimensions: [("method", method.rawValue)], factory: factory)
             _ = CoreMetrics.Timer(label: Self.jobProcessing, dimensions: [("method", method.rawValue)], factory: factory)
+            _ = CoreMetrics.Counter(label: Self.resultCacheHits, dimensions: [("method", method.rawValue)], factory: factory)
+            _ = CoreMetrics.Counter(label: Self.resultCacheMisses, dimensions: [("method", method.rawValue)], factory: factory)
         }
     }
 
@@ -144,6 +150,13 @@ final class ServiceMetrics: Sendable {
             CoreMetrics.Timer(label: Self.jobProcessing, dimensions: [("method", methodLabel)], factory: factory)
                 .recordNanoseconds(Self.nanoseconds(processing))
         }
+    }
+
+    /// A `seam` or `deep` submission was looked up in the result cache.
+    func resultCacheLookup(method: String, hit: Bool) {
+        let methodLabel = ResizeMethod(rawValue: method)?.rawValue ?? "other"
+        CoreMetrics.Counter(label: hit ? Self.resultCacheHits : Self.resultCacheMisses, dimensions: [("method", methodLabel)],
+                            factory: factory).increment()
     }
 
     /// One optimiser iteration of `deep` took `seconds`.

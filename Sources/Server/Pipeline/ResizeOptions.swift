@@ -7,6 +7,16 @@ public enum ResizeMethod: String, Sendable, CaseIterable {
     public var isQueued: Bool { self != .scale }
 }
 
+/// How `scale` fits the source into `w`×`h` when both are given (as imgproxy and thumbor name it).
+public enum FitMode: String, Sendable, CaseIterable {
+    /// Exactly `w`×`h`, the aspect ratio changed to fit.
+    case fill
+    /// Inside `w`×`h`, the aspect ratio kept: one side is `w` or `h`, the other at most its bound.
+    case contain
+    /// Exactly `w`×`h`, the aspect ratio kept: scaled to cover both, the overflow cropped around the centre.
+    case cover
+}
+
 /// The encodings of a result.
 public enum OutputFormat: String, Sendable, CaseIterable {
     case png, jpeg, webp
@@ -22,6 +32,8 @@ public struct ResizeOptions: Sendable, Equatable {
     public var width: Int?
     public var height: Int?
     public var method: ResizeMethod = .deep
+    /// `scale` only (`seam` and `deep` always make exactly `w`×`h`).
+    public var fit: FitMode = .fill
     public var featureOperator: FeatureOperator = .seam
     public var protect = true
     public var iterations = DeepResizeOptions.defaultIterations
@@ -44,9 +56,16 @@ public struct ResizeOptions: Sendable, Equatable {
         self.format = format
     }
 
-    /// The output size for a source: both given → as given; one given → the other keeps the aspect ratio.
+    /// The output size for a source: both given → as given (with `fit=contain`: the largest size inside
+    /// them that keeps the aspect ratio); one given → the other keeps the aspect ratio.
     public func targetSize(sourceWidth: Int, sourceHeight: Int) -> (width: Int, height: Int) {
         switch (width, height) {
+        case let (w?, h?) where fit == .contain:
+            // The side whose bound binds first is exact; the other is rounded and kept within its bound.
+            if Double(w) / Double(sourceWidth) <= Double(h) / Double(sourceHeight) {
+                return (w, min(h, max(1, Int((Double(w) * Double(sourceHeight) / Double(sourceWidth)).rounded()))))
+            }
+            return (min(w, max(1, Int((Double(h) * Double(sourceWidth) / Double(sourceHeight)).rounded()))), h)
         case let (w?, h?): return (w, h)
         case let (w?, nil): return (w, max(1, Int((Double(w) * Double(sourceHeight) / Double(sourceWidth)).rounded())))
         case let (nil, h?): return (max(1, Int((Double(h) * Double(sourceWidth) / Double(sourceHeight)).rounded())), h)

@@ -195,7 +195,8 @@ public struct ResizePipeline: Sendable {
                 context: RunContext) throws -> Outcome {
         switch method {
         case .scale:
-            return Outcome(image: Resampler.resize(image, width: width, height: height))
+            let source = options.fit == .cover ? Self.centreCrop(image, toAspectOf: width, height) : image
+            return Outcome(image: Resampler.resize(source, width: width, height: height))
         case .seam:
             let working = geometry(method: .seam, sourceWidth: image.width, sourceHeight: image.height,
                                    width: width, height: height).working
@@ -212,6 +213,27 @@ public struct ResizePipeline: Sendable {
             return Outcome(image: result.image, deepReport: result.report, maskOverlay: overlay,
                            deepSummary: result.summary)
         }
+    }
+
+    /// `fit=cover`: the largest centred region of `image` with the aspect ratio of `width`×`height` (the
+    /// image itself when it has it already, to the pixel).
+    static func centreCrop(_ image: RasterImage, toAspectOf width: Int, _ height: Int) -> RasterImage {
+        var cropWidth = image.width, cropHeight = image.height
+        if image.width * height > width * image.height {
+            cropWidth = min(image.width, max(1, Int((Double(image.height) * Double(width) / Double(height)).rounded())))
+        } else {
+            cropHeight = min(image.height, max(1, Int((Double(image.width) * Double(height) / Double(width)).rounded())))
+        }
+        guard cropWidth != image.width || cropHeight != image.height else { return image }
+        let left = (image.width - cropWidth) / 2, top = (image.height - cropHeight) / 2
+        let channels = image.channels
+        var pixels = [UInt8]()
+        pixels.reserveCapacity(cropWidth * cropHeight * channels)
+        for row in top..<(top + cropHeight) {
+            let start = (row * image.width + left) * channels
+            pixels += image.pixels[start..<(start + cropWidth * channels)]
+        }
+        return RasterImage(width: cropWidth, height: cropHeight, channels: channels, pixels: pixels)
     }
 
     /// `quality` (JPEG, WebP): the request's; nil: `jpeg_quality`.

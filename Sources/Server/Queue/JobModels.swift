@@ -72,6 +72,10 @@ public struct JobRecord: Sendable, Equatable {
     /// What the run did, in one line, once succeeded (deep: a uniform scale only, or a reconstruction).
     public var summary: String?
 
+    /// A succeeded deep job that kept the aspect ratio: only scaled, nothing reconstructed, so no mask
+    /// (its summary is `DeepResizeResult.summary`'s "…: the aspect ratio is kept, nothing to reconstruct").
+    public var wasOnlyScaled: Bool { summary?.hasSuffix("nothing to reconstruct") == true }
+
     public init(id: String, status: JobStatus, method: String, params: JobParams, inputWidth: Int, inputHeight: Int,
                 inputFormat: String, progressStep: Int = 0, progressTotal: Int = 0, loss: Double? = nil, attempts: Int = 0,
                 cancelRequested: Bool = false, createdAt: Double, startedAt: Double? = nil, finishedAt: Double? = nil,

@@ -15,6 +15,12 @@
 // - Quota and capacity: `enqueue` refuses with `JobStoreError.queueFull` (429) and `.storeFull` (507).
 // - Expiry: finished jobs are deleted with their files `result_ttl` after they finished, and a job past it
 //   is not found even before `expire()` deleted it.
+// - Result cache: `enqueue` keeps the job's `cacheKey` (SHA-256 of the engine version, the method, the
+//   canonical parameters and the input bytes: `ResultCache.key`); `reuseCachedResult` finds a live succeeded
+//   job with that key whose result is still stored and records a new job, born succeeded, with copies of its
+//   result and attachments. A job answered from the cache is a job of its own: its id, its lifetime, its purge.
+// - Purge: `purge` deletes a finished job's row and files at once (as expiry does later); the job is then
+//   unknown (404), and never again a cache source.
 // - Errors: the store's own conditions are `JobStoreError`s; a backend's failures conform to
 //   `JobStoreFailure`, so the routes can tell a storage outage (503) from a bug (500) and word it without
 //   server paths.
@@ -25,9 +31,18 @@ public protocol JobStore: AnyObject, Sendable {
     // MARK: submission
 
     /// Stores the input and a queued job. Throws `.queueFull` when `queue_capacity` jobs are queued,
-    /// `.storeFull` past `max_data_bytes`; on any failure nothing of the job is left.
+    /// `.storeFull` past `max_data_bytes`; on any failure nothing of the job is left. `cacheKey`: kept with
+    /// the job, so that once it succeeded `reuseCachedResult(cacheKey:…)` finds it (nil: never a cache source).
     func enqueue(method: String, params: JobParams, input: [UInt8], inputFormat: String,
-                 inputWidth: Int, inputHeight: Int) throws -> JobRecord
+                 inputWidth: Int, inputHeight: Int, cacheKey: String?) throws -> JobRecord
+    /// The result cache: when a job with `cacheKey` succeeded, has not expired or been purged, and its result
+    /// is still stored, records a new job already succeeded (created, started and finished now; no input;
+    /// `method`, `params` and the input's description as given; the source's result format, summary and final
+    /// progress and loss) with copies of the source's result and attachments, and the same `cacheKey`, and
+    /// returns it. Nil when no job qualifies (a miss). The copies count against `max_data_bytes` (`.storeFull`);
+    /// `queue_capacity` does not apply (nothing is queued).
+    func reuseCachedResult(cacheKey: String, method: String, params: JobParams, inputFormat: String,
+                           inputWidth: Int, inputHeight: Int) throws -> JobRecord?
 
     // MARK: what clients ask
 
@@ -38,6 +53,10 @@ public protocol JobStore: AnyObject, Sendable {
     /// DELETE /jobs/{id}: a queued job is canceled at once; a running one is marked (its holder learns it
     /// from `heartbeat`, or at once in the same process); a finished one stays as it is. Nil when unknown.
     func cancel(id: String) throws -> JobRecord?
+    /// DELETE /jobs/{id} of a finished job (succeeded, failed or canceled): its row and all its files go
+    /// now, as at expiry, and the job is unknown from then on. Returns the job as it was before; a job that
+    /// has not finished is left as it is and returned (cancel it first); nil when unknown or expired.
+    func purge(id: String) throws -> JobRecord?
     /// The result of a succeeded job; nil while it has not succeeded. Throws `.notFound` for an unknown or
     /// expired job, `.resultLost` when it succeeded but the result is gone.
     func resultBytes(id: String) throws -> [UInt8]?
@@ -135,6 +154,13 @@ extension JobStoreError {
 }
 
 extension JobStore {
+    /// `enqueue` of a job that is no result-cache source (tests, benchmarks).
+    public func enqueue(method: String, params: JobParams, input: [UInt8], inputFormat: String,
+                        inputWidth: Int, inputHeight: Int) throws -> JobRecord {
+        try enqueue(method: method, params: params, input: input, inputFormat: inputFormat,
+                    inputWidth: inputWidth, inputHeight: inputHeight, cacheKey: nil)
+    }
+
     /// `succeed` with no summary (and by default no attachments).
     public func succeed(_ claim: JobClaim, result: [UInt8], format: String,
                         attachments: [JobAttachment: [UInt8]] = [:]) throws -> Bool {

@@ -45,7 +45,7 @@ extension Route {
     var needsAuthorization: Bool {
         switch self {
         case .resize, .job, .jobResult, .jobMask: true
-        case .health, .ready, .metrics, .openAPI, .page: false
+        case .health, .ready, .metrics, .openAPI, .limits, .page: false
         }
     }
 }

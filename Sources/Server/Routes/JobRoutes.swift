@@ -9,10 +9,21 @@ struct JobRoutes: Sendable {
 
     private var store: any JobStore { jobs.store }
 
-    /// GET shows the job; DELETE cancels it (`JobCoordinator.cancel`) and shows what became of it.
+    /// GET shows the job. DELETE of a queued or running job cancels it (`JobCoordinator.cancel`) and shows
+    /// what became of it; DELETE of a finished job purges it (its input, result and mask are deleted with it)
+    /// and answers 204: from then on the job and its files are 404, as an unknown job's.
     func job(id: String, method: String) throws -> HTTPResponse {
-        let job = method == "DELETE" ? try jobs.cancel(id: id) : try store.job(id: id)
-        guard let job else { throw Self.unknownJob(id) }
+        guard method == "DELETE" else {
+            guard let job = try store.job(id: id) else { throw Self.unknownJob(id) }
+            return .json(200, try jobJSON(job))
+        }
+        guard let found = try store.job(id: id) else { throw Self.unknownJob(id) }
+        if found.status.isFinished {
+            guard try jobs.purge(id: id) != nil else { throw Self.unknownJob(id) }
+            return HTTPResponse(status: 204)
+        }
+        // Not finished: canceled. (A job that ends meanwhile is shown as it ended; a second DELETE purges it.)
+        guard let job = try jobs.cancel(id: id) else { throw Self.unknownJob(id) }
         return .json(200, try jobJSON(job))
     }
 
@@ -30,6 +41,9 @@ struct JobRoutes: Sendable {
         guard let job = try store.job(id: id) else { throw Self.unknownJob(id) }
         guard job.status == .succeeded else { return try notSucceeded(job) }
         guard let bytes = try store.attachmentBytes(id: id, .mask) else {
+            if job.method == "deep" {
+                throw Problem.notFound("job \(id) has no mask: it kept the aspect ratio, so deep only scaled the image and protected nothing")
+            }
             throw Problem.notFound("job \(id) has no mask: only method=deep computes one")
         }
         return storedImage(job, bytes, type: "image/png", ifNoneMatch: ifNoneMatch)
@@ -115,5 +129,5 @@ struct JobRoutes: Sendable {
         return job.json(queuePosition: job.status == .queued ? try store.queuePosition(id: job.id) : nil)
     }
 
-    static func unknownJob(_ id: String) -> Problem { .notFound("no job \(id) (unknown, or expired after its result_ttl)") }
+    static func unknownJob(_ id: String) -> Problem { .notFound("no job \(id) (unknown, purged, or expired after its result_ttl)") }
 }

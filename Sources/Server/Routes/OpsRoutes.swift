@@ -1,6 +1,6 @@
 import HTTPCore
 
-/// What operators and browsers read: `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and the page at `/`.
+/// What operators and browsers read: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/limits` and the page at `/`.
 struct OpsRoutes: Sendable {
     let config: ServiceConfig
     let jobs: JobCoordinator
@@ -36,6 +36,34 @@ struct OpsRoutes: Sendable {
     }
 
     func openAPI() -> HTTPResponse { .content(OpenAPIDocument.json, type: "application/json") }
+
+    /// The limits a request must fit (docs/api.md "Operations endpoints"), so a client (the page) can choose
+    /// a size the server takes instead of learning it from a 422.
+    func limits() -> HTTPResponse {
+        let defaults = ResizeOptions()
+        let outputPixels: [(String, JSON)] = ResizeMethod.allCases.map { method in
+            (method.rawValue, .int(method == .scale ? config.maxScaleOutputPixels : config.maxDeepOutputPixels))
+        }
+        return .json(200, .object([
+            ("default_method", .string(defaults.method.rawValue)),
+            ("methods", .array(ResizeMethod.allCases.map { .string($0.rawValue) })),
+            ("formats", .array(OutputFormat.allCases.map { .string($0.rawValue) })),
+            ("max_body_bytes", .int(config.maxBodyBytes)),
+            ("max_input_pixels", .int(config.maxInputPixels)),
+            ("max_output_pixels", .object(outputPixels)),
+            ("max_output_dimension", .int(config.maxOutputDimension)),
+            ("max_deep_input_pixels", .int(config.maxDeepInputPixels)),
+            ("max_seam_work", .int(config.maxSeamWork)),
+            ("default_wait", .double(config.defaultWait)),
+            ("max_wait", .double(config.maxWait)),
+            ("iterations", .object([("default", .int(defaults.iterations)),
+                                    ("min", .int(ResizeOptions.iterationRange.lowerBound)),
+                                    ("max", .int(ResizeOptions.iterationRange.upperBound))])),
+            ("quality", .object([("default", .int(config.jpegQuality)),
+                                 ("min", .int(ResizeOptions.qualityRange.lowerBound)),
+                                 ("max", .int(ResizeOptions.qualityRange.upperBound))])),
+        ]))
+    }
 
     func page() -> HTTPResponse {
         var page = HTTPResponse.content(WebPage.html, type: "text/html; charset=utf-8")

@@ -24,13 +24,14 @@ final class RequestRouter: HTTPHandler {
     private let shuttingDown = Atomic<Bool>(false)
     private let role: ServerRole
 
+    /// `cacheIdentity`: what the result cache keys on beside the request (`ResultCache.key`).
     init(config: ServiceConfig, pipeline: ResizePipeline, jobs: JobCoordinator, logger: Logger,
-         metrics: ServiceMetrics = ServiceMetrics()) {
+         metrics: ServiceMetrics = ServiceMetrics(), cacheIdentity: String = "weights none") {
         self.config = config
         self.logger = logger
         role = ServerRole(rawValue: config.role) ?? .all
         authorization = BearerAuthorization(tokens: config.authTokens)
-        resize = ResizeRoute(config: config, pipeline: pipeline, jobs: jobs, logger: logger)
+        resize = ResizeRoute(config: config, pipeline: pipeline, jobs: jobs, logger: logger, cacheIdentity: cacheIdentity)
         jobRoutes = JobRoutes(jobs: jobs, resultTTL: config.resultTTL)
         ops = OpsRoutes(config: config, jobs: jobs, pipeline: pipeline, metrics: metrics)
     }
@@ -83,6 +84,7 @@ final class RequestRouter: HTTPHandler {
             case .route(.ready): respond(ops.readiness(shuttingDown: shuttingDown.load(ordering: .relaxed)))
             case .route(.metrics): respond(ops.metricsText())
             case .route(.openAPI): respond(ops.openAPI())
+            case .route(.limits): respond(ops.limits())
             case .route(.page): respond(ops.page())
             case .route(.resize): respond(Problem.internal("POST /resize was not prepared by preflight").response)
             }

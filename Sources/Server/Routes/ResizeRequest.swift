@@ -19,7 +19,12 @@ public struct ResizeRequest: Sendable, Equatable {
 
     public subscript<T>(dynamicMember keyPath: KeyPath<ResizeOptions, T>) -> T { options[keyPath: keyPath] }
 
-    public static let parameterNames = ["w", "h", "method", "operator", "protect", "iterations", "format", "quality", "wait"]
+    public static let parameterNames = ["w", "h", "method", "fit", "operator", "protect", "iterations", "format", "quality", "wait"]
+
+    /// Parameters only some methods use; any other method would ignore them, so naming one there is a 400.
+    static let methodParameters: [(name: String, methods: [ResizeMethod])] = [
+        ("fit", [.scale]), ("operator", [.deep]), ("protect", [.deep]), ("iterations", [.deep]),
+    ]
 
     /// `accept`: the request's `Accept` header, which chooses the format when the query names none.
     /// `defaultQuality` (`jpeg_quality`), when given, fills in `quality` for a JPEG or WebP answer.
@@ -38,6 +43,7 @@ public struct ResizeRequest: Sendable, Equatable {
             case "w": request.options.width = try integer(name, value, in: ResizeOptions.dimensionRange)
             case "h": request.options.height = try integer(name, value, in: ResizeOptions.dimensionRange)
             case "method": request.options.method = try choice(name, value, ResizeMethod.self)
+            case "fit": request.options.fit = try choice(name, value, FitMode.self)
             case "operator": request.options.featureOperator = try choice(name, value, FeatureOperator.self)
             case "protect":
                 switch value {
@@ -59,6 +65,11 @@ public struct ResizeRequest: Sendable, Equatable {
         }
         if request.options.width == nil && request.options.height == nil {
             throw .badRequest("give w, h or both (target size in pixels)")
+        }
+        let method = request.options.method
+        for (name, methods) in methodParameters where seen.contains(name) && !methods.contains(method) {
+            let users = methods.map { "method=\($0.rawValue)" }.joined(separator: " or ")
+            throw .badRequest("parameter '\(name)' applies to \(users) only; method=\(method.rawValue)\(seen.contains("method") ? "" : " (the default)") would ignore it")
         }
         if seen.contains("format") {
             if request.options.quality != nil && !request.options.format.isLossy {

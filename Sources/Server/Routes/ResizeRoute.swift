@@ -16,9 +16,12 @@ struct ResizeRoute: Sendable {
     /// backlog of inline resizes never delays a submission.
     let submissions: WorkLimiter
     let logger: Logger
+    /// What the result cache's keys hold beside the request (`ResultCache.key`): the weights' fingerprint.
+    let cacheIdentity: String
 
-    init(config: ServiceConfig, pipeline: ResizePipeline, jobs: JobCoordinator, logger: Logger) {
+    init(config: ServiceConfig, pipeline: ResizePipeline, jobs: JobCoordinator, logger: Logger, cacheIdentity: String) {
         self.config = config
+        self.cacheIdentity = cacheIdentity
         self.pipeline = pipeline
         self.jobs = jobs
         self.logger = logger
@@ -43,14 +46,35 @@ struct ResizeRoute: Sendable {
         (options.method.isQueued ? submissions : inline).run { [self] in
             do {
                 if options.method.isQueued {
+                    let cacheKey = try ResultCache.key(identity: cacheIdentity, method: options.method,
+                                                       params: JobParams(options, width: width, height: height), input: image)
+                    // A hit is a job of its own, born succeeded: answered as a finished job is.
+                    if let job = try jobs.reuseCachedResult(cacheKey: cacheKey, options, width: width, height: height, header: header) {
+                        var response = try preferAsync || parsed.wait == 0 ? jobRoutes.accepted(job) : jobRoutes.finalAnswer(id: job.id)
+                        response.headers.set("X-Cache", "hit")
+                        respond(response)
+                        return
+                    }
+                    let respond = Self.cacheMiss(respond)
                     try pipeline.checkAvailable(options.method)
                     // Decode once now so a broken file is a 400 to this request, never a failed job later.
                     let decoded = try pipeline.decodeDetailed(image, for: options.method, width: width, height: height)
                     logIgnoredProfile(decoded.colour)
-                    let job = try jobs.submit(options, width: width, height: height, input: image, header: header)
+                    let job = try jobs.submit(options, width: width, height: height, input: image, header: header, cacheKey: cacheKey)
                     if preferAsync || parsed.wait == 0 {
                         respond(try jobRoutes.accepted(job))
                     } else {
+                        // Nobody else knows the id of a job whose client left before its answer: it is canceled
+                        // (docs/api.md "Waiting"), so the worker is free for work someone will receive.
+                        request.disconnect.onDisconnect { [jobs, logger] in
+                            do {
+                                if let ended = try jobs.cancel(id: job.id), !ended.status.isFinished || ended.status == .canceled {
+                                    logger.info("client went away before its answer: job canceled", metadata: ["job": "\(job.id)"])
+                                }
+                            } catch {
+                                logger.warning("canceling the job of a client that went away failed: \(error)", metadata: ["job": "\(job.id)"])
+                            }
+                        }
                         jobs.waitForEnd(of: job.id, timeout: parsed.wait) { [jobRoutes, logger] in
                             do { respond(try jobRoutes.finalAnswer(id: job.id)) } catch {
                                 respond(Problem.response(to: error, for: head, logger: logger))
@@ -69,6 +93,16 @@ struct ResizeRoute: Sendable {
             } catch {
                 respond(Problem.response(to: error, for: head, logger: logger))
             }
+        }
+    }
+
+    /// Marks the answers of a submission the result cache did not answer: `X-Cache: miss` on its image or
+    /// 202 (not on a refusal, which is no answer of the cache's).
+    static func cacheMiss(_ respond: @escaping @Sendable (HTTPResponse) -> Void) -> @Sendable (HTTPResponse) -> Void {
+        { response in
+            var response = response
+            if response.status == 200 || response.status == 202 { response.headers.set("X-Cache", "miss") }
+            respond(response)
         }
     }
 

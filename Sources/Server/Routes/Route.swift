@@ -9,6 +9,7 @@ enum Route: Equatable, Sendable {
     case ready
     case metrics
     case openAPI
+    case limits
     case page
 
     static func match(method: String, path: String) -> Result<Route, Problem> {
@@ -21,6 +22,7 @@ enum Route: Equatable, Sendable {
         case ["readyz"]: (route, allowed) = (.ready, ["GET", "HEAD"])
         case ["metrics"]: (route, allowed) = (.metrics, ["GET", "HEAD"])
         case ["openapi.json"]: (route, allowed) = (.openAPI, ["GET", "HEAD"])
+        case ["limits"]: (route, allowed) = (.limits, ["GET", "HEAD"])
         case [""]: (route, allowed) = (.page, ["GET", "HEAD"])
         case let s where s.count == 2 && s[0] == "jobs": (route, allowed) = (.job(s[1]), ["GET", "HEAD", "DELETE"])
         case let s where s.count == 3 && s[0] == "jobs" && s[2] == "result": (route, allowed) = (.jobResult(s[1]), ["GET", "HEAD"])
@@ -58,6 +60,7 @@ extension Route {
         case .ready: "/readyz"
         case .metrics: "/metrics"
         case .openAPI: "/openapi.json"
+        case .limits: "/limits"
         case .page: "/"
         }
     }

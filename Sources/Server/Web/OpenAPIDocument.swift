@@ -21,14 +21,15 @@ enum OpenAPIDocument {
       "post": {
         "operationId": "resize",
         "summary": "Resize an image",
-        "description": "method=scale answers the image inline. method=seam (and deep) runs as a queued job: the answer is the image when the job finishes within `wait` seconds, else 202 with the job. `Prefer: respond-async` or wait=0 always gives 202.",
+        "description": "method=scale answers the image inline. method=seam (and deep) runs as a queued job: the answer is the image when the job finishes within `wait` seconds, else 202 with the job. `Prefer: respond-async` or wait=0 always gives 202. A synchronous request whose client disconnects before the answer cancels its job.",
         "parameters": [
           {"name": "w", "in": "query", "description": "Target width in pixels. At least one of w and h; a missing one keeps the aspect ratio.", "schema": {"type": "integer", "minimum": 1, "maximum": 1000000}},
           {"name": "h", "in": "query", "description": "Target height in pixels.", "schema": {"type": "integer", "minimum": 1, "maximum": 1000000}},
           {"name": "method", "in": "query", "schema": {"type": "string", "enum": ["deep", "seam", "scale"], "default": "deep"}},
-          {"name": "operator", "in": "query", "description": "How deep resizes the feature maps.", "schema": {"type": "string", "enum": ["seam", "linear"], "default": "seam"}},
-          {"name": "protect", "in": "query", "description": "Protect the semantic mask (deep).", "schema": {"type": "string", "enum": ["true", "false"], "default": "true"}},
-          {"name": "iterations", "in": "query", "description": "Optimiser budget (deep).", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}},
+          {"name": "fit", "in": "query", "description": "scale only, with both w and h: fill (exactly w×h, aspect changed), contain (inside w×h, aspect kept) or cover (exactly w×h, aspect kept, centre cropped). A 400 with seam or deep.", "schema": {"type": "string", "enum": ["fill", "contain", "cover"], "default": "fill"}},
+          {"name": "operator", "in": "query", "description": "How deep resizes the feature maps (deep only: a 400 with the other methods).", "schema": {"type": "string", "enum": ["seam", "linear"], "default": "seam"}},
+          {"name": "protect", "in": "query", "description": "Protect the semantic mask (deep only: a 400 with the other methods).", "schema": {"type": "string", "enum": ["true", "false"], "default": "true"}},
+          {"name": "iterations", "in": "query", "description": "Optimiser budget (deep only: a 400 with the other methods).", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}},
           {"name": "format", "in": "query", "description": "Output encoding. When absent, Accept decides: webp when it lists image/webp at least as high as PNG (wildcards never select WebP), else png; the answer then carries Vary: Accept.", "schema": {"type": "string", "enum": ["png", "jpeg", "webp"]}},
           {"name": "quality", "in": "query", "description": "JPEG or WebP quality (lossy; default jpeg_quality = 90). A 400 with format=png.", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
           {"name": "wait", "in": "query", "description": "Seconds the request may wait for a queued job before it answers 202 (default default_wait = 60, at most max_wait = 300), in plain decimal notation.", "schema": {"type": "number", "minimum": 0, "maximum": 300, "default": 60}},
@@ -59,6 +60,7 @@ enum OpenAPIDocument {
               "ETag": {"$ref": "#/components/headers/ETag"},
               "Cache-Control": {"description": "no-store: an answer to a POST; fetch GET /jobs/{id}/result to cache a job's result.", "schema": {"const": "no-store"}},
               "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"},
+              "X-Cache": {"$ref": "#/components/headers/X-Cache"},
               "Server-Timing": {"description": "queue, decode, process and encode durations in milliseconds.", "schema": {"type": "string"}},
               "Vary": {"description": "Accept, when the query has no format.", "schema": {"type": "string"}}
             },
@@ -69,11 +71,12 @@ enum OpenAPIDocument {
             }
           },
           "202": {
-            "description": "Queued or running: poll Location.",
+            "description": "Queued or running: poll Location. With X-Cache: hit (wait=0 or Prefer: respond-async), the job answered from the result cache, already succeeded.",
             "headers": {
               "Location": {"description": "/jobs/{id}", "required": true, "schema": {"type": "string"}},
               "Retry-After": {"$ref": "#/components/headers/Retry-After"},
-              "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"}
+              "X-Job-Id": {"$ref": "#/components/headers/X-Job-Id"},
+              "X-Cache": {"$ref": "#/components/headers/X-Cache"}
             },
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}},
             "links": {
@@ -132,10 +135,11 @@ enum OpenAPIDocument {
       },
       "delete": {
         "operationId": "cancelJob",
-        "summary": "Cancel a job",
-        "description": "A queued job is canceled at once; a running one stops at its next step; a finished one is left as it is.",
+        "summary": "Cancel or purge a job",
+        "description": "A queued job is canceled at once; a running one stops at its next step (200 with the job). A finished one is purged: its row, input, result and mask are deleted (204), and later requests for it answer 404.",
         "responses": {
-          "200": {"description": "The job after the request.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "200": {"description": "The queued or running job after the cancel request.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "204": {"description": "The finished job was purged with its files."},
           "400": {"$ref": "#/components/responses/BadRequest"},
           "404": {"$ref": "#/components/responses/NotFound"},
           "405": {"$ref": "#/components/responses/MethodNotAllowed"},
@@ -281,6 +285,21 @@ enum OpenAPIDocument {
       },
       "head": {"operationId": "headOpenapi", "summary": "GET without the body", "responses": {"200": {"description": "Served."}, "default": {"description": "As for GET, without a body."}}}
     },
+    "/limits": {
+      "get": {
+        "operationId": "limits",
+        "summary": "The limits a request must fit, and the defaults (the web page reads them)",
+        "responses": {
+          "200": {"description": "The server's limits.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Limits"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+          "408": {"$ref": "#/components/responses/RequestTimeout"},
+          "431": {"$ref": "#/components/responses/HeaderTooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "head": {"operationId": "headLimits", "summary": "GET without the body", "responses": {"200": {"description": "Served."}, "default": {"description": "As for GET, without a body."}}}
+    },
     "/": {
       "get": {
         "operationId": "page",
@@ -305,6 +324,7 @@ enum OpenAPIDocument {
     "headers": {
       "Retry-After": {"description": "Seconds to wait before asking again.", "schema": {"type": "string", "pattern": "^[0-9]+$"}},
       "X-Job-Id": {"description": "The job id (queued methods).", "schema": {"type": "string"}},
+      "X-Cache": {"description": "seam and deep: hit when the result cache answered with a copy of an equal earlier job's result (a new job, already succeeded), else miss.", "schema": {"enum": ["hit", "miss"]}},
       "ETag": {"description": "A strong validator derived from the body: its FNV-1a 64 in hex, quoted. Equal bytes, equal tags.", "schema": {"type": "string", "pattern": "^\"[0-9a-f]{16}\"$"}},
       "Cache-Control": {"description": "private, max-age=N, immutable: N is the seconds until the job expires (result_ttl after it finished).", "schema": {"type": "string", "pattern": "^private, max-age=[0-9]+, immutable$"}},
       "Allow": {"description": "The methods the path allows.", "required": true, "schema": {"type": "string"}}
@@ -338,6 +358,25 @@ enum OpenAPIDocument {
     },
     "schemas": {
       "Image": {"type": "string", "contentMediaType": "application/octet-stream"},
+      "Limits": {
+        "type": "object",
+        "required": ["default_method", "methods", "formats", "max_body_bytes", "max_input_pixels", "max_output_pixels", "max_output_dimension", "max_deep_input_pixels", "max_seam_work", "default_wait", "max_wait", "iterations", "quality"],
+        "properties": {
+          "default_method": {"type": "string", "enum": ["deep", "seam", "scale"], "description": "The method of a request that names none."},
+          "methods": {"type": "array", "items": {"type": "string"}},
+          "formats": {"type": "array", "items": {"type": "string"}},
+          "max_body_bytes": {"type": "integer", "description": "Largest upload (max_body_bytes): 413 above."},
+          "max_input_pixels": {"type": "integer", "description": "Largest source, width × height (max_input_pixels): 422 above."},
+          "max_output_pixels": {"type": "object", "description": "Largest output, width × height, per method (max_scale_output_pixels; max_deep_output_pixels for seam and deep): 422 above.", "additionalProperties": {"type": "integer"}},
+          "max_output_dimension": {"type": "integer", "description": "Largest output side for scale (max_output_dimension)."},
+          "max_deep_input_pixels": {"type": "integer", "description": "deep works on at most this many pixels; a larger source is scaled down first."},
+          "max_seam_work": {"type": "integer", "description": "seam's bound on pixels × seams (422 above)."},
+          "default_wait": {"type": "number", "description": "Seconds a request without wait waits for its job."},
+          "max_wait": {"type": "number"},
+          "iterations": {"type": "object", "properties": {"default": {"type": "integer"}, "min": {"type": "integer"}, "max": {"type": "integer"}}},
+          "quality": {"type": "object", "properties": {"default": {"type": "integer"}, "min": {"type": "integer"}, "max": {"type": "integer"}}}
+        }
+      },
       "Problem": {
         "type": "object",
         "description": "RFC 9457 problem details.",

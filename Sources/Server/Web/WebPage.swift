@@ -1,7 +1,9 @@
 /// `GET /`: one self-contained page (inline CSS and script, no external assets, so it works offline and
 /// under the Content-Security-Policy the route sends): choose or drop an image, pick a size (the aspect ratio
 /// is shown and can be kept), a method and a format; a progress bar follows `GET /jobs/{id}` for queued
-/// methods; the result appears next to the input with a download link; problem+json errors are shown in words.
+/// methods, with the elapsed time and an estimate of what is left; the result appears next to the input with a
+/// download link; problem+json errors are shown in words. It reads `GET /limits` for the API's default method
+/// and a pre-filled size the server takes (a dropped camera photo would otherwise get a 422).
 /// Tested end to end in headless Chromium by Tests/ops/test_web.py.
 enum WebPage {
     static let html: [UInt8] = Array(text.utf8)
@@ -79,8 +81,8 @@ enum WebPage {
     <label for="method">Method</label>
     <select id="method">
       <option value="scale">scale · resampling</option>
-      <option value="seam" selected>seam · seam carving</option>
-      <option value="deep">deep · deep features</option>
+      <option value="seam">seam · seam carving</option>
+      <option value="deep" selected>deep · deep features</option>
     </select>
     <div id="deep-options">
       <div class="row">
@@ -111,7 +113,50 @@ enum WebPage {
 <script>
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { file: null, width: 0, height: 0, jobId: null, polling: false, resultURL: null };
+const state = { file: null, width: 0, height: 0, jobId: null, polling: false, resultURL: null, limits: null, started: 0 };
+
+// The server's limits and defaults (GET /limits): the method a request without one gets, and the sizes each
+// method takes. Without them (an old server) the page keeps its own defaults and the server's 422 says why.
+async function loadLimits() {
+  try {
+    const response = await fetch("/limits", { cache: "no-store" });
+    if (response.ok) state.limits = await response.json();
+  } catch (e) { /* keep the defaults */ }
+  const limits = state.limits || {};
+  if (limits.default_method && !state.file) $("method").value = limits.default_method;
+  if (limits.iterations && limits.iterations.default) $("iterations").value = limits.iterations.default;
+  $("deep-options").classList.toggle("shown", $("method").value === "deep");
+}
+// Half the source, or less where the method's output limit is lower, with the source's aspect ratio (rounded
+// as the server rounds a missing side, so deep and seam take it as a uniform scale).
+function suggestedSize(method, width, height) {
+  const limits = state.limits || {};
+  const maxPixels = (limits.max_output_pixels || {})[method] || Infinity;
+  const maxSide = method === "scale" ? (limits.max_output_dimension || Infinity) : Infinity;
+  const h = (w) => Math.max(1, Math.round(w * height / width));
+  let w = Math.max(1, Math.round(width / 2));
+  if (w * h(w) > maxPixels) w = Math.max(1, Math.floor(Math.sqrt(maxPixels * width / height)));
+  while (w > 1 && (w * h(w) > maxPixels || Math.max(w, h(w)) > maxSide)) w -= 1;
+  return [w, h(w)];
+}
+function seconds(s) { return s < 90 ? `${Math.round(s)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`; }
+// How long the request has run, and what is left as the job's progress so far predicts it.
+function timing(fraction) {
+  if (!state.started) return "";
+  const elapsed = (performance.now() - state.started) / 1000;
+  let text = ` · ${seconds(elapsed)} elapsed`;
+  if (fraction > 0.02 && fraction < 1) text += ` · about ${seconds(elapsed * (1 - fraction) / fraction)} left`;
+  return text;
+}
+// The request ended without a result: no "working…" left behind.
+function notResized(outcome, text) {
+  const frame = $("after-frame");
+  if (!frame.querySelector("img")) {
+    frame.replaceChildren(Object.assign(document.createElement("div"), { className: "placeholder", textContent: "No result." }));
+  }
+  setProgress(0, text);
+  document.body.dataset.state = outcome;
+}
 
 function gcd(a, b) { while (b) { [a, b] = [b, a % b]; } return a; }
 function ratioText(w, h) {
@@ -162,9 +207,9 @@ function setFile(file) {
     $("download").classList.remove("shown");
     layoutCompare();
     $("drop-text").textContent = `${file.name} (${state.width}×${state.height}) — drop or click to change`;
-    if (!$("w").value && !$("h").value) {
-      $("w").value = Math.max(1, Math.round(state.width / 2));
-      $("h").value = Math.max(1, Math.round(state.height / 2));
+    if (!$("w").value && !$("h").value || state.prefilled) {
+      [$("w").value, $("h").value] = suggestedSize($("method").value, state.width, state.height);
+      state.prefilled = true;
     } else if ($("keep").checked) { follow("w"); }
     $("submit").disabled = false;
     showRatio();
@@ -179,11 +224,19 @@ function follow(changed) {
   if (changed === "w" && +$("w").value > 0) $("h").value = Math.max(1, Math.round(+$("w").value * state.height / state.width));
   if (changed === "h" && +$("h").value > 0) $("w").value = Math.max(1, Math.round(+$("h").value * state.width / state.height));
 }
-$("w").addEventListener("input", () => { follow("w"); showRatio(); });
-$("h").addEventListener("input", () => { follow("h"); showRatio(); });
+$("w").addEventListener("input", () => { state.prefilled = false; follow("w"); showRatio(); });
+$("h").addEventListener("input", () => { state.prefilled = false; follow("h"); showRatio(); });
 $("keep").addEventListener("change", () => { follow("w"); showRatio(); });
 $("same-scale").addEventListener("change", layoutCompare);
-$("method").addEventListener("change", () => $("deep-options").classList.toggle("shown", $("method").value === "deep"));
+$("method").addEventListener("change", () => {
+  $("deep-options").classList.toggle("shown", $("method").value === "deep");
+  // A size the page chose follows the method's limits.
+  if (state.file && state.prefilled) {
+    [$("w").value, $("h").value] = suggestedSize($("method").value, state.width, state.height);
+    showRatio();
+  }
+});
+loadLimits();
 
 const drop = $("drop");
 drop.addEventListener("click", () => $("file").click());
@@ -210,7 +263,8 @@ function showResult(blob, label) {
   img.id = "after";
   img.onload = () => {
     $("after-caption").textContent = `After (${label}): ${img.naturalWidth}×${img.naturalHeight}`;
-    setProgress(1, `done: ${img.naturalWidth}×${img.naturalHeight}`);
+    const took = state.started ? ` in ${seconds((performance.now() - state.started) / 1000)}` : "";
+    setProgress(1, `done: ${img.naturalWidth}×${img.naturalHeight}${took}`);
     layoutCompare();
     document.body.dataset.state = "done";
   };
@@ -236,33 +290,41 @@ async function showMask(id) {
 function describe(job) {
   const p = job.progress || {};
   const pct = Math.round((p.fraction || 0) * 100);
-  if (job.status === "queued") return `queued${job.queue_position ? ", position " + job.queue_position : ""}`;
+  if (job.status === "queued") return `queued${job.queue_position ? ", position " + job.queue_position : ""}${timing(0)}`;
   let text = `${job.status}: ${pct}%`;
   if (p.iterations) text += ` · ${job.method === "deep" ? "iteration" : "seam"} ${p.iteration}/${p.iterations}`;
   if (p.loss !== null && p.loss !== undefined) text += ` · loss ${Number(p.loss).toPrecision(4)}`;
-  return text;
+  return text + (job.status === "running" ? timing(p.fraction || 0) : "");
 }
 
 async function follow_job(id, label) {
   state.jobId = id; busy(true);
   while (state.jobId === id) {
-    const response = await fetch(`/jobs/${id}`, { cache: "no-store" });
-    if (!response.ok) { showError(await problemText(response)); break; }
+    let response;
+    try {
+      response = await fetch(`/jobs/${id}`, { cache: "no-store" });
+    } catch (err) {
+      showError(`The server could not be reached: ${err.message}`);
+      notResized("failed", "not resized");
+      break;
+    }
+    if (!response.ok) { showError(await problemText(response)); notResized("failed", "not resized"); break; }
     const job = await response.json();
     setProgress((job.progress && job.progress.fraction) || 0, describe(job));
     if (job.status === "succeeded") {
       const result = await fetch(`/jobs/${id}/result`);
-      if (!result.ok) { showError(await problemText(result)); break; }
+      if (!result.ok) { showError(await problemText(result)); notResized("failed", "not resized"); break; }
       showResult(await result.blob(), label);
-      if (job.method === "deep") showMask(id);
+      // A deep job that kept the aspect ratio was only scaled: it has no mask (its summary says so).
+      if (job.method === "deep" && !(job.summary || "").endsWith("nothing to reconstruct")) showMask(id);
       break;
     }
     if (job.status === "failed") {
       showError(job.error ? `${job.error.title} (${job.error.status}): ${job.error.detail}` : "The job failed.");
-      document.body.dataset.state = "failed";
+      notResized("failed", "failed");
       break;
     }
-    if (job.status === "canceled") { setProgress(0, "canceled"); document.body.dataset.state = "canceled"; break; }
+    if (job.status === "canceled") { notResized("canceled", "canceled"); break; }
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
   state.jobId = null; busy(false);
@@ -279,6 +341,7 @@ $("form").addEventListener("submit", async (e) => {
   if (!state.file) return;
   clearError();
   document.body.dataset.state = "working";
+  state.started = performance.now();
   const method = $("method").value;
   const params = new URLSearchParams({ method, format: $("format").value });
   if ($("w").value) params.set("w", $("w").value);
@@ -308,12 +371,11 @@ $("form").addEventListener("submit", async (e) => {
       return;
     } else {
       showError(await problemText(response));
-      setProgress(0, "not resized");
-      document.body.dataset.state = "failed";
+      notResized("failed", "not resized");
     }
   } catch (err) {
     showError(`The request did not complete: ${err.message}`);
-    document.body.dataset.state = "failed";
+    notResized("failed", "not resized");
   }
   busy(false);
 });

@@ -128,7 +128,7 @@ public final class PostgresJobStore: JobStore {
     // MARK: submission
 
     public func enqueue(method: String, params: JobParams, input: [UInt8], inputFormat: String,
-                        inputWidth: Int, inputHeight: Int) throws -> JobRecord {
+                        inputWidth: Int, inputHeight: Int, cacheKey: String?) throws -> JobRecord {
         guard JobFormat.isValid(inputFormat) else { throw JobStoreError.invalidFormat(inputFormat) }
         guard JobFormat.isValid(params.format) else { throw JobStoreError.invalidFormat(params.format) }
         let paramsJSON = try JobRows.json(params)
@@ -140,24 +140,18 @@ public final class PostgresJobStore: JobStore {
         let admit = { [self] in
             try pool.transaction { db -> JobRecord in
                 let inserted = try db.query("""
-                    INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format, created_at, reserved_bytes)
-                    VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8) RETURNING \(Self.columns)
+                    INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format, created_at,
+                        reserved_bytes, cache_key)
+                    VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9) RETURNING \(Self.columns)
                     """, [.text(id), .text(method), .text(paramsJSON), .int(inputWidth), .int(inputHeight),
-                          .text(inputFormat), .double(now), .int(allowance)])
+                          .text(inputFormat), .double(now), .int(allowance), .optional(cacheKey)])
                 let record = try Self.record(inserted, 0)
                 try db.query("INSERT INTO job_files (job_id, name, size, data) VALUES ($1, $2, $3, $4)",
                              [.text(id), .text("input." + inputFormat), .int(input.count), .bytes(input)])
                 // Serialises only the checks: each sees every enqueue committed before it took the lock.
-                try db.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':deepresize-admit'))")
+                try lockAdmission(db)
                 try checkCapacity(db, including: 1)
-                if maxDataBytes > 0 {
-                    let used = try usage(db)
-                    if used.bytes + used.reservedForResults > maxDataBytes {
-                        let needed = input.count + allowance
-                        throw JobStoreError.storeFull(usedBytes: used.bytes + used.reservedForResults - needed, neededBytes: needed,
-                                                      limitBytes: maxDataBytes, retryAfterSeconds: try nextExpiry(db, now: now))
-                    }
-                }
+                try checkQuota(db, including: input.count + allowance, now: now)
                 try db.query("SELECT pg_notify($1, $2)", [.text(PostgresNotifications.queuedChannel), .text(id)])
                 return record
             }
@@ -168,6 +162,21 @@ public final class PostgresJobStore: JobStore {
             // Finished jobs past their result_ttl may not have been swept yet.
             _ = try? expire()
             return try admit()
+        }
+    }
+
+    /// Serialises the admission checks of every replica (queue_capacity, max_data_bytes) until the transaction ends.
+    func lockAdmission(_ db: PostgresConnection) throws {
+        try db.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':deepresize-admit'))")
+    }
+
+    /// `max_data_bytes`, counted after this transaction's own `needed` bytes were inserted (or reserved).
+    func checkQuota(_ db: PostgresConnection, including needed: Int, now: Double) throws {
+        guard maxDataBytes > 0 else { return }
+        let used = try usage(db)
+        if used.bytes + used.reservedForResults > maxDataBytes {
+            throw JobStoreError.storeFull(usedBytes: used.bytes + used.reservedForResults - needed, neededBytes: needed,
+                                          limitBytes: maxDataBytes, retryAfterSeconds: try nextExpiry(db, now: now))
         }
     }
 
@@ -454,6 +463,11 @@ public final class PostgresJobStore: JobStore {
             throw storeError
         }
     }
+
+    /// The end `finish` kept in memory for `id`, if any.
+    func unrecordedRecord(_ id: String) -> JobRecord? { state.withLock { $0.unrecorded[id]?.record } }
+
+    func forgetUnrecorded(_ id: String) { _ = state.withLock { $0.unrecorded.removeValue(forKey: id) } }
 
     @discardableResult
     public func retryUnrecorded() -> Int {

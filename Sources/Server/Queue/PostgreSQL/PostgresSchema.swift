@@ -47,6 +47,10 @@ enum PostgresSchema {
         ALTER TABLE job_files ALTER COLUMN data SET STORAGE EXTERNAL;
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);   -- readiness heartbeat
         """),
+        JobMigration(version: 2, name: "jobs.cache_key: the result cache's key (ResultCache.key), looked up among succeeded jobs", sql: """
+        ALTER TABLE jobs ADD COLUMN cache_key TEXT;   -- 64 hex digits of SHA-256; NULL: no cache source
+        CREATE INDEX jobs_cache_key ON jobs (cache_key, finished_at) WHERE cache_key IS NOT NULL AND status = 'succeeded';
+        """),
     ]
 
     static var currentVersion: Int { migrations.last?.version ?? 0 }

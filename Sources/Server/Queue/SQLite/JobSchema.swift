@@ -42,6 +42,10 @@ enum JobSchema {
         JobMigration(version: 2, name: "jobs.summary: what a succeeded run did, in one line", sql: """
         ALTER TABLE jobs ADD COLUMN summary TEXT;   -- e.g. deep: "uniform scale 528×396 → 400×300: …"
         """),
+        JobMigration(version: 3, name: "jobs.cache_key: the result cache's key (ResultCache.key), looked up among succeeded jobs", sql: """
+        ALTER TABLE jobs ADD COLUMN cache_key TEXT;   -- 64 hex digits of SHA-256; NULL: no cache source
+        CREATE INDEX jobs_cache_key ON jobs (cache_key, finished_at) WHERE cache_key IS NOT NULL AND status = 'succeeded';
+        """),
     ]
 
     static var currentVersion: Int { migrations.last?.version ?? 0 }

@@ -9,7 +9,7 @@ extension SQLiteJobStore {
     /// (checked again inside the insert transaction, so concurrent enqueues cannot overshoot). On any
     /// failure the job directory is removed: no orphan.
     public func enqueue(method: String, params: JobParams, input: [UInt8], inputFormat: String,
-                 inputWidth: Int, inputHeight: Int) throws -> JobRecord {
+                 inputWidth: Int, inputHeight: Int, cacheKey: String?) throws -> JobRecord {
         guard JobFormat.isValid(inputFormat) else { throw JobStoreError.invalidFormat(inputFormat) }
         guard JobFormat.isValid(params.format) else { throw JobStoreError.invalidFormat(params.format) }
         let paramsJSON = try JobRows.json(params)
@@ -55,8 +55,9 @@ extension SQLiteJobStore {
                 return try db.writeTransaction {
                     try Self.checkCapacity(db, capacity: queueCapacity)
                     let insert = try db.prepare("""
-                        INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format, created_at)
-                        VALUES (?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING \(JobRows.columns)
+                        INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format, created_at,
+                            cache_key)
+                        VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?) RETURNING \(JobRows.columns)
                         """)
                     try insert.bind(1, id)
                     try insert.bind(2, method)
@@ -65,6 +66,7 @@ extension SQLiteJobStore {
                     try insert.bind(5, inputHeight)
                     try insert.bind(6, inputFormat)
                     try insert.bind(7, now)
+                    try insert.bind(8, cacheKey)
                     guard try insert.step() else {
                         throw SQLiteError(code: SQLITE_ERROR, message: "INSERT returned no row", context: "enqueue")
                     }

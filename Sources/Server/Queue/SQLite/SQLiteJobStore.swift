@@ -8,6 +8,7 @@
 //   (interrupted jobs, files no row accounts for);
 // - SQLiteJobStore+Capacity.swift: queue_capacity, max_data_bytes and the Retry-After they suggest;
 // - SQLiteJobStore+Reads.swift: what clients and workers read (jobs, positions, files, counts);
+// - SQLiteJobStore+Reuse.swift: the result cache's copies of a succeeded job, and purge;
 // - SQLiteJobStore+Housekeeping.swift: expiry, the readiness write, checkpoints, integrity checks;
 // - JobRows.swift (rows decoded by column name), StagedFiles.swift (stage → commit → roll back),
 //   JobFiles.swift (crash-safe file primitives), JobSchema.swift (migrations), SQLite.swift (the connection).

@@ -1,0 +1,47 @@
+import Foundation
+import ImageCodecs
+import Testing
+import TestSupport
+
+/// Issue 16, item 10: `deepresize resize -h` prints help; width and height are `--width/-W` (and `-w`) and
+/// `--height/-H`; the bar's last loss is the loss the summary prints.
+@Suite struct CLITests {
+    @Test func dashHPrintsHelp() throws {
+        for flag in ["-h", "--help"] {
+            let (status, output) = try runBinary(["resize", flag])
+            #expect(status == 0, "\(flag): \(output)")
+            #expect(output.contains("USAGE: deepresize resize"), "\(flag): \(output)")
+            #expect(output.contains("-W, -w, --width") && output.contains("-H, --height"), "\(output)")
+        }
+    }
+
+    @Test func widthAndHeightByEveryName() throws {
+        let directory = try ServerProcess.temporaryDirectory("cli")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let input = try TestImages.file(TestImages.scene(width: 96, height: 64))
+        for (flags, size) in [(["-W", "48", "-H", "20"], (48, 20)), (["--width", "40", "--height", "30"], (40, 30)),
+                              (["-w", "48"], (48, 32)), (["-H", "16"], (24, 16))] {
+            let output = directory + "/out.png"
+            let (status, text) = try runBinary(["resize", input, "--method", "scale", "-o", output] + flags)
+            #expect(status == 0, "\(flags): \(text)")
+            let result = try ImageDecoder.decode(Array(try Data(contentsOf: URL(fileURLWithPath: output))))
+            #expect((result.width, result.height) == size, "\(flags)")
+        }
+    }
+
+    @Test func theBarEndsOnTheLossTheSummaryPrints() throws {
+        let directory = try ServerProcess.temporaryDirectory("cli")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let input = try TestImages.file(TestImages.scene(width: 96, height: 72))
+        let (status, text) = try runBinary(["resize", input, "-W", "64", "-H", "72", "--iterations", "4", "--progress",
+                                            "--set", "weights=\(ServerProcess.weightsPath)", "--set", "engine_threads=2",
+                                            "-o", directory + "/deep.png"])
+        #expect(status == 0, "\(text)")
+        // The bar redraws with \r; its last state is the text after the last \r on its line.
+        let barLine = try #require(text.split(separator: "\n").first { $0.contains("deep [") }, "\(text)")
+        let lastBar = String(barLine.split(separator: "\r").last ?? "")
+        let barLoss = try #require(lastBar.firstMatch(of: /loss ([0-9.e+-]+)/).map { String($0.1) }, "\(lastBar)")
+        let finalLoss = try #require(text.firstMatch(of: /L [0-9.e+-]+ → ([0-9.e+-]+)/).map { String($0.1) }, "\(text)")
+        #expect(barLoss == finalLoss, "bar \(lastBar) vs summary \(finalLoss)")
+    }
+}
