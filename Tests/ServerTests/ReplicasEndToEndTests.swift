@@ -25,6 +25,12 @@ struct ReplicasEndToEndTests {
         }
 
         func restart() throws { _ = try Self.script(["restart", directory]) }
+        func stop() throws { _ = try Self.script(["stop", directory]) }
+        /// Starts it again on the same port.
+        func start() throws {
+            let port = url.split(separator: ":").last?.split(separator: "/").first.map(String.init) ?? ""
+            _ = try Self.script(["start", directory, port])
+        }
 
         deinit {
             _ = try? Self.script(["stop", directory])
@@ -69,14 +75,21 @@ struct ReplicasEndToEndTests {
         }
     }
 
-    /// Waits until job `id` is running (a worker claimed it).
-    private func running(_ server: ServerProcess, _ id: String) throws {
-        let deadline = Date().addingTimeInterval(30)
+    /// Waits until job `id` is running (a worker claimed it). Generous: the whole suite runs beside this test.
+    private func running(_ server: ServerProcess, _ id: String, within seconds: Double = 60) throws {
+        let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if try curl([], "\(server.baseURL)/jobs/\(id)").json()["status"] as? String == "running" { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        throw ServerTestError("job \(id) did not start within 30 s")
+        throw ServerTestError("job \(id) did not start within \(seconds) s")
+    }
+
+    /// What a worker makes of `file` for `w=100&h=80&method=seam`: the same pipeline, run here.
+    private func expectedSeam(_ file: String) throws -> [UInt8] {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+        return try ResizePipeline(config: ServiceConfig())
+            .run(bytes, options: ResizeOptions(width: 100, height: 80, method: .seam, format: .png), width: 100, height: 80).output
     }
 
     private func submit(_ api: ServerProcess, _ file: String, _ query: String) throws -> String {
@@ -87,7 +100,7 @@ struct ReplicasEndToEndTests {
         return id
     }
 
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(8)))
     func oneAPITwoWorkersSurviveAKilledWorkerAndADatabaseRestart() throws {
         let cluster = try Cluster()
         // Short leases, so the killed worker's job is back within seconds; heartbeats (and cancels from the api)
@@ -109,35 +122,41 @@ struct ReplicasEndToEndTests {
         // A synchronous request on the api answers with the image a worker made (woken by NOTIFY).
         let sync = try curl(["-F", "image=@\(small)"], "\(api.baseURL)/resize?w=100&h=80&method=seam&wait=60")
         #expect(sync.status == 200, "\(sync.text)")
-        let reference = sync.body
-        let decoded = try ImageDecoder.decode(reference)
-        #expect(decoded.width == 100 && decoded.height == 80)
+        #expect(sync.body == (try expectedSeam(small)), "the worker's image is the pipeline's")
         let syncRuns = workers.map { $0.output.components(separatedBy: "job succeeded").count - 1 }.reduce(0, +)
         #expect(syncRuns == 1, "one worker ran the synchronous job")
 
-        // Two slow jobs, one on each worker; then one worker is killed mid-job.
-        let slow = try TestImages.file(TestImages.scene(width: 900, height: 600))
-        let slowIDs = try (0..<2).map { _ in try submit(api, slow, "w=450&h=600") }
+        // Two slow jobs (about 4 s each on an idle machine; images of their own, so the result cache cannot
+        // answer one from the other), one on each worker; then one worker is killed mid-job.
+        let slowIDs = try (0..<2).map {
+            try submit(api, try TestImages.file(TestImages.scene(width: 900, height: 600, seed: UInt64(500 + $0)), name: "slow\($0)"),
+                       "w=450&h=600")
+        }
         for id in slowIDs { try running(api, id) }
         workers[0].kill9()
         // A replacement starts (as a Deployment would); the killed one's job comes back after its lease.
         let replacement = try ServerProcess(settings: shared.merging(["role": "worker"]) { $1 })
 
-        // 100 small jobs on the api; the database restarts while the workers run them: every replica
+        // 100 small jobs on the api, each of its own image (the same one would be answered by the result
+        // cache instead of a worker); the database restarts while the workers run them: every replica
         // reconnects, and the jobs in flight finish.
-        let ids = try (0..<100).map { _ in try submit(api, small, "w=100&h=80") }
+        let inputs = try (0..<100).map { try TestImages.file(TestImages.scene(width: 120, height: 80, seed: UInt64(10 + $0)), name: "e2e\($0)") }
+        let ids = try inputs.map { try submit(api, $0, "w=100&h=80") }
         try cluster.restart()
 
         // A DELETE on the api stops a job running on a worker.
+        // Four seconds of work on an idle machine: still running when the DELETE arrives.
+        let slow = try TestImages.file(TestImages.scene(width: 900, height: 600))
         let doomed = try submit(api, slow, "w=450&h=600")
+        // It waits behind the 100 jobs and the killed worker's rerun.
+        try running(api, doomed, within: 180)
         let cancelDeadline = Date().addingTimeInterval(60)
-        try running(api, doomed)
         let deleted = try curl(["-X", "DELETE"], "\(api.baseURL)/jobs/\(doomed)")
         #expect(deleted.status == 200)
         let canceled = try finished(api, doomed, until: cancelDeadline)
         #expect(canceled["status"] as? String == "canceled", "\(canceled)")
 
-        let deadline = Date().addingTimeInterval(120)
+        let deadline = Date().addingTimeInterval(180)
         var outputs: [String: [UInt8]] = [:]
         for id in ids + slowIDs {
             let job = try finished(api, id, until: deadline)
@@ -147,7 +166,9 @@ struct ReplicasEndToEndTests {
             outputs[id] = result.body
         }
         // Same input, same parameters, a deterministic method: every small job's result is the synchronous one.
-        #expect(ids.allSatisfy { outputs[$0] == reference })
+        for (id, input) in zip(ids, inputs) {
+            #expect(outputs[id] == (try expectedSeam(input)), "job \(id): wrong result bytes")
+        }
         #expect(slowIDs.allSatisfy { (try? ImageDecoder.readHeader(outputs[$0] ?? []).width) == 450 })
         // The job API does not show attempts: the database does.
         let db = try PostgresConnection(url: cluster.url)
@@ -166,7 +187,21 @@ struct ReplicasEndToEndTests {
             #expect(successes == 1, "job \(id) succeeded \(successes) times")
         }
         // And the replicas are ready again after the restart.
-        for server in [api, workers[1], replacement] {
+        let replicas = [api, workers[1], replacement]
+        for server in replicas {
+            #expect(try curl([], "\(server.baseURL)/readyz").status == 200)
+        }
+        // The database gone: every replica says so on /readyz (503), submissions get 503; back, they are ready.
+        try cluster.stop()
+        for server in replicas {
+            let probe = try curl([], "\(server.baseURL)/readyz")
+            #expect(probe.status == 503 && probe.text.contains("queue database"), "\(probe.status) \(probe.text)")
+        }
+        #expect(try curl(["-F", "image=@\(small)"], "\(api.baseURL)/resize?w=90&h=80&method=seam&wait=0").status == 503)
+        try cluster.start()
+        let readyDeadline = Date().addingTimeInterval(20)
+        for server in replicas {
+            while try curl([], "\(server.baseURL)/readyz").status != 200 && Date() < readyDeadline { Thread.sleep(forTimeInterval: 0.2) }
             #expect(try curl([], "\(server.baseURL)/readyz").status == 200)
         }
     }
