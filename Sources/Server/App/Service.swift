@@ -65,7 +65,7 @@ public final class Service: Sendable {
                              metrics: metrics, budget: budget, jobTimeout: config.jobTimeout)
         let jobs = JobCoordinator(store: store, workers: workers, waiters: waiters, metrics: metrics, logger: logger)
         routes = RequestRouter(config: config, pipeline: pipeline, jobs: jobs, logger: logger, metrics: metrics,
-                               cacheIdentity: "weights \(weights ?? "none")")
+                               weightsFingerprint: weights)
         var http = HTTPServerConfiguration()
         http.host = config.host
         http.port = config.port
