@@ -7,6 +7,17 @@ struct DeepResizeCommand: AsyncParsableCommand {
         abstract: "Image resizing by reconstruction from deep features, as an HTTP service and a CLI.",
         subcommands: [ServeCommand.self, ResizeCommand.self, BenchCommand.self, HealthcheckCommand.self, BackupCommand.self]
     )
+
+    static func main() async {
+        // `resize … -h 300` meant the height before -h became help: refused with the new spelling, rather than
+        // help printed and exit 0 with no image (a script would take that for success).
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == ResizeCommand.configuration.commandName,
+           let flag = arguments.firstIndex(of: "-h"), flag + 1 < arguments.count, Int(arguments[flag + 1]) != nil {
+            ResizeCommand.exit(withError: ValidationError("-h is help; the height is -H (or --height), e.g. -W 400 -H 300"))
+        }
+        await main(nil)
+    }
 }
 
 struct BenchCommand: ParsableCommand {

@@ -15,6 +15,13 @@ import TestSupport
         }
     }
 
+    @Test func theOldDashHForHeightIsRefusedNotTakenForHelp() throws {
+        // A script written for -h HEIGHT must not get help and exit 0 without an image.
+        let (status, output) = try runBinary(["resize", "in.jpg", "-w", "400", "-h", "300", "-o", "/nonexistent/out.png"])
+        #expect(status == 64, "\(output)")
+        #expect(output.contains("the height is -H"), "\(output)")
+    }
+
     @Test func widthAndHeightByEveryName() throws {
         let directory = try ServerProcess.temporaryDirectory("cli")
         defer { try? FileManager.default.removeItem(atPath: directory) }

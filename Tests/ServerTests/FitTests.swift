@@ -35,6 +35,20 @@ import TestSupport
         #expect(ResizePipeline.centreCrop(image, toAspectOf: 3, 1) == image)
     }
 
+    @Test func coverWithOneSideIsThePlainScale() throws {
+        // 1001×500 at w=100: the height rounds to 50, and cover must not crop the column that rounding leaves.
+        let pipeline = ResizePipeline(config: ServiceConfig())
+        let png = try ImageEncoder.png(TestImages.scene(width: 1001, height: 500))
+        var outputs: [[UInt8]] = []
+        for fit in ["fill", "cover"] {
+            let options = try parse([("w", "100"), ("method", "scale"), ("fit", fit)]).options
+            let size = options.targetSize(sourceWidth: 1001, sourceHeight: 500)
+            #expect(size == (100, 50))
+            outputs.append(try pipeline.run(png, options: options, width: size.width, height: size.height).output)
+        }
+        #expect(outputs[0] == outputs[1])
+    }
+
     @Test func aParameterTheMethodWouldIgnoreIsA400NamingIt() {
         let cases: [([(String, String)], String)] = [
             ([("w", "10"), ("method", "scale"), ("iterations", "5")], "'iterations' applies to method=deep only; method=scale"),

@@ -30,6 +30,23 @@ import TestSupport
                                     input: [1, 2, 3]) != key)
         #expect(try ResultCache.key(identity: "weights a", method: .seam, params: params, input: [1, 2, 4]) != key)
     }
+
+    @Test func deepIdentitiesHoldEverySettingThatChangesItsBytes() throws {
+        func identity(_ change: (inout ServiceConfig) -> Void, _ method: ResizeMethod = .deep) -> String {
+            var config = ServiceConfig()
+            change(&config)
+            return ResizePipeline(config: config).cacheIdentity(for: method, weights: "w1")
+        }
+        let base = identity { _ in }
+        #expect(identity { $0.deepEarlyStop.toggle() } != base)
+        #expect(identity { $0.maxDeepInputPixels /= 2 } != base)
+        #expect(identity { $0.engineThreads += 1 } != base)
+        #expect(identity { $0.jpegQuality -= 1 } != base)
+        #expect(ResizePipeline(config: ServiceConfig()).cacheIdentity(for: .deep, weights: "w2") != base)
+        // seam needs no weights: its keys do not change with them, nor with deep's settings.
+        #expect(identity({ $0.deepEarlyStop.toggle() }, .seam) == identity({ _ in }, .seam))
+        #expect(ResizePipeline(config: ServiceConfig()).cacheIdentity(for: .seam, weights: "w2") == identity({ _ in }, .seam))
+    }
 }
 
 @Suite struct ResultCacheStoreTests {
@@ -137,6 +154,24 @@ import TestSupport
         let secondMask = try curl([], "\(server.baseURL)/jobs/\(second.headers["x-job-id"] ?? "")/mask")
         #expect(firstMask.status == 200 && secondMask.status == 200 && secondMask.body == firstMask.body)
         #expect(try Self.counter(server, ServiceMetrics.resultCacheHits, method: "deep") == 1)
+    }
+
+    @Test func tokensShareNothingAndASameAspectDeepJobIsASource() throws {
+        let server = try ServerProcess(settings: ["engine_threads": "2", "auth_tokens": "alice-0123456789abcdef, bob-0123456789abcdef"])
+        let input = try TestImages.file(TestImages.scene(width: 96, height: 64))
+        let url = "\(server.baseURL)/resize?w=70&h=64&method=seam&wait=60"
+        let alice = ["-H", "Authorization: Bearer alice-0123456789abcdef", "-F", "image=@\(input)"]
+        let bob = ["-H", "Authorization: Bearer bob-0123456789abcdef", "-F", "image=@\(input)"]
+        #expect(try curl(alice, url).headers["x-cache"] == "miss")
+        // Another token's upload of the same photo is neither answered nor revealed by a fast answer.
+        #expect(try curl(bob, url).headers["x-cache"] == "miss")
+        #expect(try curl(alice, url).headers["x-cache"] == "hit")
+        #expect(try curl(bob, url).headers["x-cache"] == "hit")
+        // A deep request that keeps the aspect ratio is a uniform scale with no mask: still a source.
+        let sameAspect = "\(server.baseURL)/resize?w=48&h=32&method=deep&wait=60"
+        #expect(try curl(alice, sameAspect).headers["x-cache"] == "miss")
+        let again = try curl(alice, sameAspect)
+        #expect(again.status == 200 && again.headers["x-cache"] == "hit", "\(again.status) \(again.text)")
     }
 
     @Test func purgeDeletesAFinishedJobAndItsFiles() throws {

@@ -87,7 +87,7 @@ public final class Service: Sendable {
             listener = nil
         }
         routes = RequestRouter(config: config, pipeline: pipeline, jobs: jobs, logger: logger, metrics: metrics,
-                               cacheIdentity: "weights \(weights ?? "none")")
+                               weightsFingerprint: weights)
         var http = HTTPServerConfiguration()
         http.host = config.host
         http.port = config.port

@@ -32,21 +32,25 @@ final class JobCoordinator: Sendable {
         let job = try store.enqueue(method: options.method.rawValue, params: JobParams(options, width: width, height: height),
                                     input: input, inputFormat: header.format.rawValue,
                                     inputWidth: header.width, inputHeight: header.height, cacheKey: cacheKey)
+        // A miss is a submission the cache did not answer and that was queued (a refusal is neither).
+        if cacheKey != nil { metrics.resultCacheLookup(method: options.method.rawValue, hit: false) }
         workers.jobQueued()
         logger.info("job queued", metadata: ["job": "\(job.id)", "method": "\(job.method)", "size": "\(width)x\(height)"])
         return job
     }
 
     /// The result cache: a new job, already succeeded, with a copy of the stored result of a live job with
-    /// `cacheKey`; nil on a miss. Counted in the metrics either way.
+    /// `cacheKey`; nil on a miss. A hit is counted here, a miss once its submission is queued (`submit`).
     func reuseCachedResult(cacheKey: String, _ options: ResizeOptions, width: Int, height: Int,
                            header: ImageHeader) throws -> JobRecord? {
         let job = try store.reuseCachedResult(cacheKey: cacheKey, method: options.method.rawValue,
                                               params: JobParams(options, width: width, height: height),
                                               inputFormat: header.format.rawValue, inputWidth: header.width,
                                               inputHeight: header.height)
-        metrics.resultCacheLookup(method: options.method.rawValue, hit: job != nil)
-        if let job { logger.info("job answered from the result cache", metadata: ["job": "\(job.id)", "method": "\(job.method)"]) }
+        if let job {
+            metrics.resultCacheLookup(method: options.method.rawValue, hit: true)
+            logger.info("job answered from the result cache", metadata: ["job": "\(job.id)", "method": "\(job.method)"])
+        }
         return job
     }
 

@@ -1,24 +1,18 @@
 import Crypto
 import Engine
-import Foundation
 
 /// The result cache's key (docs/api.md "Result cache"): one SHA-256 over everything a queued job's output
-/// depends on — the engine version (`EngineVersion.current`), the weights (`identity`), the method, the
+/// depends on — the engine version (`EngineVersion.current`), the settings and weights (`identity`), the method, the
 /// canonical parameters and the input bytes. Two submissions with equal keys would make equal bytes, so the
 /// second is answered with a copy of the first's stored result (`JobStore.reuseCachedResult`).
 enum ResultCache {
-    /// `identity`: what else the output depends on that the request does not say (the weights' fingerprint).
+    /// `identity`: what else the output depends on that the request does not say (`ResizePipeline.cacheIdentity`,
+    /// and the client's token).
     static func key(identity: String, method: ResizeMethod, params: JobParams, input: [UInt8]) throws -> String {
         let head = "deepresize result cache\nengine \(EngineVersion.current)\n\(identity)\nmethod \(method.rawValue)\n"
+        // `JobParams` holds only what the method uses, with every default filled in
+        // (`JobParams.init(_:width:height:)`), so equal requests give equal text.
         return sha256Hex([Array(head.utf8), try canonicalJSON(params), [0x0A], input])
-    }
-
-    /// The parameters as JSON with sorted keys: `JobParams` holds only what the method uses, with every
-    /// default filled in (`JobParams.init(_:width:height:)`), so equal requests give equal text.
-    static func canonicalJSON(_ params: JobParams) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array(try encoder.encode(params))
     }
 }
 

@@ -63,13 +63,18 @@ public struct ResizeOptions: Sendable, Equatable {
         case let (w?, h?) where fit == .contain:
             // The side whose bound binds first is exact; the other is rounded and kept within its bound.
             if Double(w) / Double(sourceWidth) <= Double(h) / Double(sourceHeight) {
-                return (w, min(h, max(1, Int((Double(w) * Double(sourceHeight) / Double(sourceWidth)).rounded()))))
+                return (w, min(h, Self.side(w, scaledBy: sourceHeight, over: sourceWidth)))
             }
-            return (min(w, max(1, Int((Double(h) * Double(sourceWidth) / Double(sourceHeight)).rounded()))), h)
+            return (min(w, Self.side(h, scaledBy: sourceWidth, over: sourceHeight)), h)
         case let (w?, h?): return (w, h)
-        case let (w?, nil): return (w, max(1, Int((Double(w) * Double(sourceHeight) / Double(sourceWidth)).rounded())))
-        case let (nil, h?): return (max(1, Int((Double(h) * Double(sourceWidth) / Double(sourceHeight)).rounded())), h)
+        case let (w?, nil): return (w, Self.side(w, scaledBy: sourceHeight, over: sourceWidth))
+        case let (nil, h?): return (Self.side(h, scaledBy: sourceWidth, over: sourceHeight), h)
         case (nil, nil): return (sourceWidth, sourceHeight)
         }
+    }
+
+    /// `length` · numerator / denominator, rounded, at least 1: the other side of a size that keeps an aspect ratio.
+    static func side(_ length: Int, scaledBy numerator: Int, over denominator: Int) -> Int {
+        max(1, Int((Double(length) * Double(numerator) / Double(denominator)).rounded()))
     }
 }

@@ -47,6 +47,21 @@ public struct ResizePipeline: Sendable {
         }
     }
 
+    /// What a queued method's bytes depend on beyond the request and the engine version, for the result
+    /// cache's keys (`ResultCache.key`): the default JPEG/WebP quality for both; for `deep` also the weights'
+    /// fingerprint, the arithmetic as resolved on this CPU, the early stop, the working image's limit and
+    /// the compute threads (the order of parallel sums). A restart with other settings misses rather than
+    /// answering results this configuration would not make.
+    public func cacheIdentity(for method: ResizeMethod, weights: String?) -> String {
+        var lines = ["jpeg_quality \(jpegQuality)"]
+        if method == .deep {
+            lines += ["weights \(weights ?? "none")", "engine_precision \(network?.precision.resolved.rawValue ?? "none")",
+                      "deep_early_stop \(deepEarlyStop != nil)", "max_deep_input_pixels \(maxDeepInputPixels)",
+                      "engine_threads \(engineThreads)"]
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// Wall-clock stages, for `Server-Timing` and the logs.
     public struct Timings: Sendable {
         public var decode = 0.0, process = 0.0, encode = 0.0
@@ -195,7 +210,10 @@ public struct ResizePipeline: Sendable {
                 context: RunContext) throws -> Outcome {
         switch method {
         case .scale:
-            let source = options.fit == .cover ? Self.centreCrop(image, toAspectOf: width, height) : image
+            // Only when both sides were asked for: with one, the other already keeps the aspect ratio, and
+            // a crop would only take the rounding's pixel off.
+            let cover = options.fit == .cover && options.width != nil && options.height != nil
+            let source = cover ? Self.centreCrop(image, toAspectOf: width, height) : image
             return Outcome(image: Resampler.resize(source, width: width, height: height))
         case .seam:
             let working = geometry(method: .seam, sourceWidth: image.width, sourceHeight: image.height,
@@ -220,9 +238,9 @@ public struct ResizePipeline: Sendable {
     static func centreCrop(_ image: RasterImage, toAspectOf width: Int, _ height: Int) -> RasterImage {
         var cropWidth = image.width, cropHeight = image.height
         if image.width * height > width * image.height {
-            cropWidth = min(image.width, max(1, Int((Double(image.height) * Double(width) / Double(height)).rounded())))
+            cropWidth = min(image.width, ResizeOptions.side(image.height, scaledBy: width, over: height))
         } else {
-            cropHeight = min(image.height, max(1, Int((Double(image.width) * Double(height) / Double(width)).rounded())))
+            cropHeight = min(image.height, ResizeOptions.side(image.width, scaledBy: height, over: width))
         }
         guard cropWidth != image.width || cropHeight != image.height else { return image }
         let left = (image.width - cropWidth) / 2, top = (image.height - cropHeight) / 2

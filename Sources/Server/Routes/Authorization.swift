@@ -10,12 +10,7 @@ struct BearerAuthorization: Sendable {
     /// the answer's timing does not reveal how much of a guess was right.
     func refusal(_ head: HTTPRequestHead) -> Problem? {
         guard !tokens.isEmpty else { return nil }
-        let values = head.headers.values("Authorization")
-        var presented: [UInt8]?
-        if values.count == 1, let space = values[0].firstIndex(of: " "),
-           values[0][..<space].lowercased() == "bearer" {
-            presented = Array(values[0][space...].drop(while: { $0 == " " }).utf8)
-        }
+        let presented = Self.presentedToken(head).map { Array($0.utf8) }
         var matched = false
         if let presented {
             for token in tokens { matched = Self.constantTimeEquals(presented, Array(token.utf8)) || matched }
@@ -27,6 +22,14 @@ struct BearerAuthorization: Sendable {
         problem.headers = [("WWW-Authenticate", presented == nil ? "Bearer realm=\"deepresize\""
                                                                  : "Bearer realm=\"deepresize\", error=\"invalid_token\"")]
         return problem
+    }
+
+    /// The token of the request's one `Authorization: Bearer <token>` header; nil without one.
+    static func presentedToken(_ head: HTTPRequestHead) -> String? {
+        let values = head.headers.values("Authorization")
+        guard values.count == 1, let space = values[0].firstIndex(of: " "),
+              values[0][..<space].lowercased() == "bearer" else { return nil }
+        return String(values[0][space...].drop(while: { $0 == " " }))
     }
 
     /// Compares every byte of `secret` whatever `guess` is, so the time taken does not depend on where they differ.

@@ -1,4 +1,6 @@
+import Engine
 import HTTPCore
+import ImageCodecs
 
 /// What operators and browsers read: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/limits` and the page at `/`.
 struct OpsRoutes: Sendable {
@@ -54,6 +56,8 @@ struct OpsRoutes: Sendable {
             ("max_output_dimension", .int(config.maxOutputDimension)),
             ("max_deep_input_pixels", .int(config.maxDeepInputPixels)),
             ("max_seam_work", .int(config.maxSeamWork)),
+            ("min_deep_output_side", .int(DeepResizer.minimumOutputSide)),
+            ("max_webp_dimension", .int(ImageEncoder.webpMaxDimension)),
             ("default_wait", .double(config.defaultWait)),
             ("max_wait", .double(config.maxWait)),
             ("iterations", .object([("default", .int(defaults.iterations)),

@@ -97,7 +97,7 @@ extension Problem {
         case JobStoreError.resultLost:
             self = Problem(status: 410, title: "Gone", detail: (error as? JobStoreError)?.description ?? "")
         case JobStoreError.notFound(let id):
-            self = .notFound("no job \(id) (unknown, purged, or expired after its result_ttl)")
+            self = JobRoutes.unknownJob(id)
         case let failure as any JobStoreFailure:
             self = failure.isStorageUnavailable
                 ? .unavailable("the job store is unavailable: \(failure.clientDescription)", retryAfter: 5)

@@ -24,14 +24,15 @@ final class RequestRouter: HTTPHandler {
     private let shuttingDown = Atomic<Bool>(false)
     private let role: ServerRole
 
-    /// `cacheIdentity`: what the result cache keys on beside the request (`ResultCache.key`).
+    /// `weightsFingerprint`: the loaded weights' (part of deep's result-cache keys, `ResultCache.key`).
     init(config: ServiceConfig, pipeline: ResizePipeline, jobs: JobCoordinator, logger: Logger,
-         metrics: ServiceMetrics = ServiceMetrics(), cacheIdentity: String = "weights none") {
+         metrics: ServiceMetrics = ServiceMetrics(), weightsFingerprint: String? = nil) {
         self.config = config
         self.logger = logger
         role = ServerRole(rawValue: config.role) ?? .all
         authorization = BearerAuthorization(tokens: config.authTokens)
-        resize = ResizeRoute(config: config, pipeline: pipeline, jobs: jobs, logger: logger, cacheIdentity: cacheIdentity)
+        resize = ResizeRoute(config: config, pipeline: pipeline, jobs: jobs, logger: logger,
+                             weightsFingerprint: weightsFingerprint)
         jobRoutes = JobRoutes(jobs: jobs, resultTTL: config.resultTTL)
         ops = OpsRoutes(config: config, jobs: jobs, pipeline: pipeline, metrics: metrics)
     }

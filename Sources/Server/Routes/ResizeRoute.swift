@@ -16,12 +16,12 @@ struct ResizeRoute: Sendable {
     /// backlog of inline resizes never delays a submission.
     let submissions: WorkLimiter
     let logger: Logger
-    /// What the result cache's keys hold beside the request (`ResultCache.key`): the weights' fingerprint.
-    let cacheIdentity: String
+    /// The loaded weights' fingerprint, part of deep's result-cache keys (`ResizePipeline.cacheIdentity`).
+    let weightsFingerprint: String?
 
-    init(config: ServiceConfig, pipeline: ResizePipeline, jobs: JobCoordinator, logger: Logger, cacheIdentity: String) {
+    init(config: ServiceConfig, pipeline: ResizePipeline, jobs: JobCoordinator, logger: Logger, weightsFingerprint: String?) {
         self.config = config
-        self.cacheIdentity = cacheIdentity
+        self.weightsFingerprint = weightsFingerprint
         self.pipeline = pipeline
         self.jobs = jobs
         self.logger = logger
@@ -46,7 +46,10 @@ struct ResizeRoute: Sendable {
         (options.method.isQueued ? submissions : inline).run { [self] in
             do {
                 if options.method.isQueued {
-                    let cacheKey = try ResultCache.key(identity: cacheIdentity, method: options.method,
+                    // Per bearer token: another client's upload of the same photo is neither answered nor revealed.
+                    let identity = pipeline.cacheIdentity(for: options.method, weights: weightsFingerprint)
+                        + "\ntenant " + (config.authTokens.isEmpty ? "" : BearerAuthorization.presentedToken(head) ?? "")
+                    let cacheKey = try ResultCache.key(identity: identity, method: options.method,
                                                        params: JobParams(options, width: width, height: height), input: image)
                     // A hit is a job of its own, born succeeded: answered as a finished job is.
                     if let job = try jobs.reuseCachedResult(cacheKey: cacheKey, options, width: width, height: height, header: header) {

@@ -54,10 +54,8 @@ enum JobRows {
     /// The lease token of the current row (a claim's).
     static func lease(_ row: SQLiteStatement) throws -> Int { try row.int(Column.lease.rawValue) }
 
-    /// A value as the JSON text a column stores (`params`, `error`): sorted keys, so equal values are equal text.
+    /// A value as the JSON text a column stores (`params`, `error`): `canonicalJSON`, so equal values are equal text.
     static func json(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        String(decoding: try canonicalJSON(value), as: UTF8.self)
     }
 }

@@ -33,7 +33,7 @@ extension SQLiteJobStore {
                     files.append((attachment.rawValue, bytes))
                 }
             }
-            if source.method == "deep" && files.isEmpty { continue }
+            if source.method == "deep" && files.isEmpty && !source.wasOnlyScaled { continue }
             // The result last: a reader that finds it finds the attachments.
             files.append(("result." + format, result))
             return try storeCopy(of: source, files: files, cacheKey: cacheKey, method: method, params: params,
@@ -107,29 +107,41 @@ extension SQLiteJobStore {
     public func purge(id: String) throws -> JobRecord? {
         guard JobID.isValid(id) else { return nil }
         let now = clock()
-        // An end the database has not taken yet is finished all the same (its row still says running).
-        let kept = state.withLock { $0.unrecorded[id]?.record }
-        let found = try kept ?? withDatabase(wait: LockWait.request) { state in try liveRecord(state.db, id: id, now: now) }
+        // An end the database has not taken yet is finished all the same (its row still says running, under
+        // the lease that ended it; a row claimed again since then is another run's and stays).
+        let kept = state.withLock { $0.unrecorded[id] }
+        let found = try kept?.record ?? withDatabase(wait: LockWait.request) { state in try liveRecord(state.db, id: id, now: now) }
         guard let job = found, job.status.isFinished else { return found }
         let dir = jobDirectory(id)
         // Marked before the row goes: a crash in between leaves a directory the start-up sweep deletes.
         if JobFiles.isDirectory(dir) {
             try JobFiles.writeAtomically([], to: dir + "/" + Self.expiredMarker, directory: dir)
         }
+        let deleted: Bool
         do {
-            try withDatabase(wait: LockWait.request) { state in
+            deleted = try withDatabase(wait: LockWait.request) { state in
                 let db = state.db
-                try db.writeTransaction {
-                    let delete = try db.prepare("DELETE FROM jobs WHERE id = ?")
+                let deleted = try db.writeTransaction {
+                    let delete = try db.prepare("""
+                        DELETE FROM jobs WHERE id = ? AND (status IN ('succeeded', 'failed', 'canceled') OR lease = ?)
+                        """)
                     try delete.bind(1, id)
+                    try delete.bind(2, kept?.lease ?? -1)
                     try delete.step()
+                    return db.changes > 0
                 }
-                state.unrecorded[id] = nil
+                if deleted { state.unrecorded[id] = nil }
+                return deleted
             }
         } catch {
             // The row stays (a locked or failing database): so do its files, unmarked.
             try? JobFiles.removeFile(dir + "/" + Self.expiredMarker)
             throw error
+        }
+        guard deleted else {
+            // Claimed again meanwhile (the unrecorded end had lost its lease): that run's files stay.
+            try? JobFiles.removeFile(dir + "/" + Self.expiredMarker)
+            return try self.job(id: id)
         }
         let size = try JobFiles.treeSize(dir)
         try JobFiles.removeJobDirectory(dir)

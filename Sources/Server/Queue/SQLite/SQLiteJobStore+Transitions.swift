@@ -169,17 +169,11 @@ extension SQLiteJobStore {
         var touchedFiles = false
         // Set when the job reached an end here (succeeded, or canceled at the last moment).
         var ended: JobStatus?
-        defer {
-            if let ended {
-                self.ended(claim.job)
-                let added = result.count + attachments.values.reduce(0) { $0 + $1.count }
-                if ended == .succeeded { state.withLock { $0.dataBytes += added } }
-            }
-        }
+        defer { if ended != nil { self.ended(claim.job) } }
         do {
             return try withDatabase(wait: LockWait.background, noRetry: { touchedFiles }) { state in
                 let db = state.db
-                return try db.writeTransaction {
+                let published = try db.writeTransaction {
                     guard let row = try Self.leaseRow(db, claim) else {
                         touchedFiles = true
                         staged.rollBack()
@@ -207,6 +201,9 @@ extension SQLiteJobStore {
                     ended = .succeeded
                     return true
                 }
+                // Counted under the same lock as the commit: a purge that sees the row succeeded sees its bytes.
+                if published { state.dataBytes += result.count + attachments.values.reduce(0) { $0 + $1.count } }
+                return published
             }
         } catch {
             // The row did not change (the lock never came, or the transaction rolled back): neither the staged
