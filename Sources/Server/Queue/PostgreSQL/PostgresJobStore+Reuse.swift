@@ -23,8 +23,9 @@ extension PostgresJobStore {
                 let names = Set(try (0..<stored.count).map { try stored.text($0, "name") })
                 guard names.contains("result." + format) else { continue }
                 let attachments = attachmentNames.filter(names.contains)
-                // A source whose result (or, for deep, its mask) is missing is skipped, never half-copied.
-                if source.method == "deep" && attachments.isEmpty { continue }
+                // A source whose result (or, for deep, its mask) is missing is skipped, never half-copied; a deep
+                // job that only scaled has no mask to copy.
+                if source.method == "deep" && attachments.isEmpty && !source.wasOnlyScaled { continue }
                 let id = JobID.generate()
                 let inserted = try db.query("""
                     INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format, progress_step,
@@ -58,14 +59,20 @@ extension PostgresJobStore {
     public func purge(id: String) throws -> JobRecord? {
         guard JobID.isValid(id) else { return nil }
         let now = clock()
-        // An end the database has not taken yet is finished all the same (its row still says running).
-        let kept = unrecordedRecord(id)
-        return try pool.transaction { db -> JobRecord? in
-            guard let job = try kept ?? liveRecord(db, id: id, now: now, lock: true) else { return nil }
-            guard job.status.isFinished else { return job }
-            try db.query("DELETE FROM jobs WHERE id = $1", [.text(id)])
+        // An end the database has not taken yet is finished all the same (its row still says running, under
+        // the lease that ended it; a row claimed again since then is another run's and stays).
+        let kept = unrecordedEntry(id)
+        let purged: JobRecord?? = try pool.transaction { db -> JobRecord?? in
+            guard let job = try kept?.record ?? liveRecord(db, id: id, now: now, lock: true) else { return .some(nil) }
+            guard job.status.isFinished else { return .some(job) }
+            let deleted = try db.query("""
+                DELETE FROM jobs WHERE id = $1 AND (status IN ('succeeded', 'failed', 'canceled') OR lease = $2)
+                """, [.text(id), .int(kept?.lease ?? -1)]).affected
+            guard deleted > 0 else { return nil }  // claimed again meanwhile: that run's job
             forgetUnrecorded(id)
-            return job
+            return .some(job)
         }
+        if let purged { return purged }
+        return try job(id: id)
     }
 }

@@ -464,8 +464,8 @@ public final class PostgresJobStore: JobStore {
         }
     }
 
-    /// The end `finish` kept in memory for `id`, if any.
-    func unrecordedRecord(_ id: String) -> JobRecord? { state.withLock { $0.unrecorded[id]?.record } }
+    /// The end `finish` kept in memory for `id`, with the lease it ended, if any.
+    func unrecordedEntry(_ id: String) -> (record: JobRecord, lease: Int)? { state.withLock { $0.unrecorded[id] } }
 
     func forgetUnrecorded(_ id: String) { _ = state.withLock { $0.unrecorded.removeValue(forKey: id) } }
 
