@@ -22,17 +22,7 @@ import Testing
             ([("w", "10"), ("wait", "nan")], "wait"), ([("w", "10"), ("W", "3")], "unknown parameter 'W'"),
             ([], "give w, h or both"),
         ]
-        for (query, message) in cases {
-            do {
-                _ = try parse(query)
-                Issue.record("accepted \(query)")
-            } catch let problem as Problem {
-                #expect(problem.status == 400)
-                #expect(problem.detail.contains(message), "\(query): \(problem.detail)")
-            } catch {
-                Issue.record("unexpected \(error)")
-            }
-        }
+        expectRefusals(cases) { try parse($0) }
     }
 
     @Test func aMissingSideKeepsTheAspectRatio() throws {

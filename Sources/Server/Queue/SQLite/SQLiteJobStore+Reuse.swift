@@ -53,54 +53,31 @@ extension SQLiteJobStore {
             state.pending.insert(id)
             state.dataBytes += bytes
         }
-        let dir = jobDirectory(id)
         var committed = false
         defer { if !committed { state.withLock { $0.dataBytes -= bytes } } }
-        do {
-            defer { _ = state.withLock { $0.pending.remove(id) } }
-            try JobFiles.makeDirectory(dir, parent: jobsDirectory)
-            try JobFiles.writeAtomically([], to: dir + "/" + Self.pendingMarker, directory: dir)
-            for file in files { try JobFiles.writeAtomically(file.bytes, to: dir + "/" + file.name, directory: dir) }
-            let now = clock()
-            let record = try withDatabase(wait: LockWait.request) { state in
-                let db = state.db
-                return try db.writeTransaction {
-                    let insert = try db.prepare("""
-                        INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format,
-                            progress_step, progress_total, loss, created_at, started_at, finished_at, result_format,
-                            summary, cache_key)
-                        VALUES (?, 'succeeded', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING \(JobRows.columns)
-                        """)
-                    try insert.bind(1, id)
-                    try insert.bind(2, method)
-                    try insert.bind(3, paramsJSON)
-                    try insert.bind(4, inputWidth)
-                    try insert.bind(5, inputHeight)
-                    try insert.bind(6, inputFormat)
-                    try insert.bind(7, source.progressStep)
-                    try insert.bind(8, source.progressTotal)
-                    try insert.bind(9, source.loss.flatMap { $0.isFinite ? $0 : nil })
-                    try insert.bind(10, now)
-                    try insert.bind(11, now)
-                    try insert.bind(12, now)
-                    try insert.bind(13, source.resultFormat)
-                    try insert.bind(14, source.summary)
-                    try insert.bind(15, cacheKey)
-                    guard try insert.step() else {
-                        throw SQLiteError(code: SQLITE_ERROR, message: "INSERT returned no row", context: "reuseCachedResult")
-                    }
-                    let record = try JobRows.record(insert)
-                    insert.reset()
-                    return record
-                }
-            }
-            committed = true
-            try? JobFiles.removeFile(dir + "/" + Self.pendingMarker)
-            return record
-        } catch {
-            try? JobFiles.removeJobDirectory(dir)
-            throw error
+        let now = clock()
+        let record = try storeNewJob(id: id, files: files) { db in
+            let insert = try db.prepare("""
+                INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format,
+                    progress_step, progress_total, loss, created_at, started_at, finished_at, result_format,
+                    summary, cache_key)
+                VALUES (?, 'succeeded', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING \(JobRows.columns)
+                """)
+            try Self.bindSubmission(insert, id: id, method: method, paramsJSON: paramsJSON, inputWidth: inputWidth,
+                                    inputHeight: inputHeight, inputFormat: inputFormat)
+            try insert.bind(7, source.progressStep)
+            try insert.bind(8, source.progressTotal)
+            try insert.bind(9, source.loss.flatMap { $0.isFinite ? $0 : nil })
+            try insert.bind(10, now)
+            try insert.bind(11, now)
+            try insert.bind(12, now)
+            try insert.bind(13, source.resultFormat)
+            try insert.bind(14, source.summary)
+            try insert.bind(15, cacheKey)
+            return try Self.insertedRow(insert, context: "reuseCachedResult")
         }
+        committed = true
+        return record
     }
 
     /// Deletes a finished job's row, then its directory (`JobStore.purge`).

@@ -33,7 +33,6 @@ extension SQLiteJobStore {
             _ = try? expire()
             try admit()
         }
-        let dir = jobDirectory(id)
         var committed = false
         defer {
             if !committed {
@@ -43,47 +42,69 @@ extension SQLiteJobStore {
                 }
             }
         }
+        let now = clock()
+        let record = try storeNewJob(id: id, files: [("input." + inputFormat, input)]) { db in
+            try Self.checkCapacity(db, capacity: queueCapacity)
+            let insert = try db.prepare("""
+                INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format, created_at,
+                    cache_key)
+                VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?) RETURNING \(JobRows.columns)
+                """)
+            try Self.bindSubmission(insert, id: id, method: method, paramsJSON: paramsJSON, inputWidth: inputWidth,
+                                    inputHeight: inputHeight, inputFormat: inputFormat)
+            try insert.bind(7, now)
+            try insert.bind(8, cacheKey)
+            return try Self.insertedRow(insert, context: "enqueue")
+        }
+        committed = true
+        return record
+    }
+
+    /// A new job's files, then its row, as one unit (`enqueue`, and the result cache's copies): until the row
+    /// commits the directory holds a `.pending` marker, so a crash in between leaves a directory the start-up
+    /// sweep removes; on any failure the directory is removed here. `insert` runs inside the IMMEDIATE
+    /// transaction and returns the inserted row. The caller has counted the bytes and put `id` in `pending`.
+    func storeNewJob(id: String, files: [(name: String, bytes: [UInt8])],
+                     insert: (SQLiteConnection) throws -> JobRecord) throws -> JobRecord {
+        let dir = jobDirectory(id)
+        defer { _ = state.withLock { $0.pending.remove(id) } }
         do {
-            defer { _ = state.withLock { $0.pending.remove(id) } }
             try JobFiles.makeDirectory(dir, parent: jobsDirectory)
-            // Until the row commits, the directory says it may be deleted without one (a crash in between).
             try JobFiles.writeAtomically([], to: dir + "/" + Self.pendingMarker, directory: dir)
-            try JobFiles.writeAtomically(input, to: dir + "/input." + inputFormat, directory: dir)
-            let now = clock()
+            for file in files { try JobFiles.writeAtomically(file.bytes, to: dir + "/" + file.name, directory: dir) }
             let record = try withDatabase(wait: LockWait.request) { state in
-                let db = state.db
-                return try db.writeTransaction {
-                    try Self.checkCapacity(db, capacity: queueCapacity)
-                    let insert = try db.prepare("""
-                        INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format, created_at,
-                            cache_key)
-                        VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?) RETURNING \(JobRows.columns)
-                        """)
-                    try insert.bind(1, id)
-                    try insert.bind(2, method)
-                    try insert.bind(3, paramsJSON)
-                    try insert.bind(4, inputWidth)
-                    try insert.bind(5, inputHeight)
-                    try insert.bind(6, inputFormat)
-                    try insert.bind(7, now)
-                    try insert.bind(8, cacheKey)
-                    guard try insert.step() else {
-                        throw SQLiteError(code: SQLITE_ERROR, message: "INSERT returned no row", context: "enqueue")
-                    }
-                    let record = try JobRows.record(insert)
-                    insert.reset()
-                    return record
-                }
+                try state.db.writeTransaction { try insert(state.db) }
             }
             // Committed: from now on only the row accounts for the directory. (A crash before this unlink
             // leaves the marker in a known directory, which the sweep removes.)
-            committed = true
             try? JobFiles.removeFile(dir + "/" + Self.pendingMarker)
             return record
         } catch {
             try? JobFiles.removeJobDirectory(dir)
             throw error
         }
+    }
+
+    /// Binds the first six columns every new job's INSERT names: id, method, params, input_width,
+    /// input_height, input_format.
+    static func bindSubmission(_ insert: SQLiteStatement, id: String, method: String, paramsJSON: String,
+                               inputWidth: Int, inputHeight: Int, inputFormat: String) throws {
+        try insert.bind(1, id)
+        try insert.bind(2, method)
+        try insert.bind(3, paramsJSON)
+        try insert.bind(4, inputWidth)
+        try insert.bind(5, inputHeight)
+        try insert.bind(6, inputFormat)
+    }
+
+    /// The row an `INSERT … RETURNING` statement gave.
+    static func insertedRow(_ insert: SQLiteStatement, context: String) throws -> JobRecord {
+        guard try insert.step() else {
+            throw SQLiteError(code: SQLITE_ERROR, message: "INSERT returned no row", context: context)
+        }
+        let record = try JobRows.record(insert)
+        insert.reset()
+        return record
     }
 
     /// Hands the oldest queued job to the caller: status running, attempts + 1, a fresh lease. One
