@@ -42,6 +42,8 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // libpq, for the job store shared by replicas (queue_url postgres://…).
+        .systemLibrary(name: "CPostgreSQL", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
         .systemLibrary(name: "CLCMS2", pkgConfig: "lcms2", providers: [.apt(["liblcms2-dev"])]),
         // epoll and eventfd from the C library (not in Swift's Glibc module), for HTTPCore's event loops.
@@ -61,7 +63,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "HTTPCore", "ImageCodecs", "Engine", "CSQLite",
+                "HTTPCore", "ImageCodecs", "Engine", "CSQLite", "CPostgreSQL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -24,6 +24,6 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks of the engine and the resizing methods.",
-        subcommands: [BenchEngineCommand.self, BenchPeakCommand.self, BenchAccuracyCommand.self, BenchDeepPrecisionCommand.self, BenchSeamCommand.self]
+        subcommands: [BenchEngineCommand.self, BenchPeakCommand.self, BenchAccuracyCommand.self, BenchDeepPrecisionCommand.self, BenchSeamCommand.self, BenchQueueCommand.self]
     )
 }

@@ -46,9 +46,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Directory for the queue database and job files (default ./data).") var data: String?
     @Option(name: .long, help: "VGG-16 or VGG-19 weights file (default ./weights/vgg16-imagenet.safetensors; docs/deep.md).") var weights: String?
     @Option(name: .long, help: "Worker threads for queued jobs.") var workers: String?
+    @Option(name: .long, help: "Job queue: empty = SQLite in --data (default); postgres://user:pass@host:port/db or libpq keywords = PostgreSQL, shared by replicas.")
+    var queueURL: String?
+    @Option(name: .long, help: "all (default), api (requests, no jobs) or worker (jobs; /healthz, /readyz, /metrics only); api and worker need a PostgreSQL --queue-url.")
+    var role: String?
 
     func run() async throws {
-        let config = try await options.load(["host": host, "port": port, "data": data, "weights": weights, "workers": workers])
+        let config = try await options.load(["host": host, "port": port, "data": data, "weights": weights, "workers": workers,
+                                             "queue_url": queueURL, "role": role])
         Allocator.configureForServing()
         let logger = bootstrapLogging(level: config.logLevel)
         for name in ConfigLoader.unknownEnvironmentVariables() {

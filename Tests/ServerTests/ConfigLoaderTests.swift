@@ -36,6 +36,34 @@ import Testing
         #expect(ResizePipeline(config: config).deepEarlyStop == nil)
     }
 
+    /// queue_url: SQLite by default, PostgreSQL by URL or libpq keywords; its password never shows; roles
+    /// other than all need PostgreSQL.
+    @Test func queueURLSelectsTheBackendAndRolesNeedPostgreSQL() async throws {
+        let defaults = try await ConfigLoader.load(file: nil, overrides: [:], environment: [:])
+        #expect(QueueBackend(url: defaults.queueURL) == .sqlite && defaults.role == "all")
+        let url = "postgres://deepresize:s3cret@db:5432/jobs"
+        let fromEnvironment = try await ConfigLoader.load(file: nil, overrides: [:], environment: ["DEEPRESIZE_QUEUE_URL": url])
+        #expect(QueueBackend(url: fromEnvironment.queueURL) == .postgres(url))
+        #expect(ServiceConfig.key(named: "queue_url")?.get(fromEnvironment) == "postgres postgres://deepresize:***@db:5432/jobs")
+        let keywords = try await ConfigLoader.load(file: nil, overrides: ["queue_url": "host=db dbname=jobs password=s3cret"], environment: [:])
+        #expect(QueueBackend(url: keywords.queueURL) == .postgres("host=db dbname=jobs password=s3cret"))
+        #expect(QueueBackend(url: keywords.queueURL)?.description == "postgres host=db dbname=jobs password=***")
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await ConfigLoader.load(file: nil, overrides: ["queue_url": "mysql://db/jobs"], environment: [:])
+        }
+        let worker = try await ConfigLoader.load(file: nil, overrides: ["queue_url": url, "role": "worker"], environment: [:])
+        #expect(worker.role == "worker")
+        for role in ["api", "worker"] {
+            let refused = await #expect(throws: ConfigurationError.self) {
+                _ = try await ConfigLoader.load(file: nil, overrides: ["role": role], environment: [:])
+            }
+            #expect(refused?.description.contains("queue_url") == true)
+        }
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await ConfigLoader.load(file: nil, overrides: ["queue_url": url, "role": "both"], environment: [:])
+        }
+    }
+
     @Test func enginePrecisionFromFileEnvironmentAndFlags() async throws {
         #expect(try await ConfigLoader.load(file: nil, overrides: [:], environment: [:]).enginePrecision == "auto")
         let path = try file(#"{"engine_precision": "fp32"}"#)

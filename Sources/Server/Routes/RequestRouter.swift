@@ -22,12 +22,14 @@ final class RequestRouter: HTTPHandler {
     private let ops: OpsRoutes
     private let logger: Logger
     private let shuttingDown = Atomic<Bool>(false)
+    private let role: ServerRole
 
     /// `weightsFingerprint`: the loaded weights' (part of deep's result-cache keys, `ResultCache.key`).
     init(config: ServiceConfig, pipeline: ResizePipeline, jobs: JobCoordinator, logger: Logger,
          metrics: ServiceMetrics = ServiceMetrics(), weightsFingerprint: String? = nil) {
         self.config = config
         self.logger = logger
+        role = ServerRole(rawValue: config.role) ?? .all
         authorization = BearerAuthorization(tokens: config.authTokens)
         resize = ResizeRoute(config: config, pipeline: pipeline, jobs: jobs, logger: logger,
                              weightsFingerprint: weightsFingerprint)
@@ -43,6 +45,9 @@ final class RequestRouter: HTTPHandler {
     func preflight(_ head: HTTPRequestHead) -> HTTPPreflight<Matched> {
         do {
             let route = try Route.match(method: head.method, path: head.path).get()
+            if !role.servesRequests && ![.health, .ready, .metrics].contains(route) {
+                return .respond(Problem.notFound("this replica has role worker: it answers only /healthz, /readyz and /metrics; send requests to an api replica").response)
+            }
             if route.needsAuthorization, let refusal = authorization.refusal(head) { return .respond(refusal.response) }
             guard route == .resize else { return .accept(.route(route)) }
             if shuttingDown.load(ordering: .relaxed) {
