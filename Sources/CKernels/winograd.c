@@ -93,16 +93,21 @@ void ck_wino_pack(int m, int bf16, const float *w, int O, int C, int flip, void 
 // ---------------------------------------------------------------------------------------------------
 // Planning: how a layer's output is split into tasks (bands of tile rows × groups of output blocks).
 
-// Cost of one task in cycles, for comparing splits, calibrated on this code single-threaded (F(4×4) at the
-// VGG layers of 400×300): the products at one vector instruction per 16 tiles, channel and output; the
-// input transform ≈ 2.5 instructions per ξ and channel, the output one ≈ 5 per output value; U read once
-// per task from memory (≈ 0.3 cycles a byte: fewer, larger tasks win for wide layers: 256 → 256 took 41 ms
-// in tasks of 25 tiles, 29 ms in tasks of 200); V and M beyond what L2 holds written out and read back
+// Cost of one task in cycles, for comparing splits. The products: one vector instruction per 16 tiles,
+// channel and output (they run at the FMA / vdpbf16ps peak: 113 and 221 GFLOP/s against 115 and 230 in
+// `bench peak`). The transforms, timed by phase (-DWINO_PROFILE) at the VGG layers of 400×300 on one
+// thread: the input one ≈ 25 cycles per ξ and channel (≈ 900 per channel and 16 tiles: it reads input
+// planes that the previous layer left in L3 or memory and writes 36 far-apart rows of V), the output one
+// ≈ 32 per output value; 14–34 % of a layer together, so a split that transforms the same input once per
+// output group pays for it (the cost model of the first engine counted 2.5 and 5, and split 256 → 256 at
+// 75×100 into 4 output groups: 20.2 ms on 2 threads where one group per band takes 15.1). U read once per
+// task from memory (≈ 0.3 cycles a byte: fewer, larger tasks win for wide layers: 256 → 256 took 41 ms in
+// tasks of 25 tiles, 29 ms in tasks of 200); V and M beyond what L2 holds written out and read back
 // (≈ 0.15 cycles a byte: 64 → 64 took 37 ms in tasks of 100 tiles, 47 ms in tasks of 800; noisy).
 static double wino_task_cost(int m, int bf16, int C, int Og, long tiles) {
     const double a2 = (double)(m + 2) * (m + 2), groups16 = (double)((tiles + 15) / 16), eb = bf16 ? 2 : 4;
     const double gemm = a2 * C * Og / (bf16 ? 2.0 : 1.0);
-    const double input = 2.5 * a2 * C, output = 5.0 * m * m * Og;
+    const double input = 25.0 * a2 * C, output = 32.0 * m * m * Og;
     const double uBytes = a2 * C * Og * eb;
     const double vmBytes = a2 * groups16 * 16 * (C * eb + Og * 4.0), l2 = 768.0 * 1024;
     return groups16 * (gemm + input + output) + 0.3 * uBytes + (vmBytes > l2 ? 0.15 * (vmBytes - l2) : 0) + 2000.0;
@@ -128,8 +133,9 @@ void ck_wino_plan(int m, int bf16, int C, int O, int H, int W, int threads, int 
             if (ck_wino_scratch_bytes(m, bf16, C, O, W, rows, bpg) > WINO_MAX_SCRATCH && !(rows == 1 && bpg == 1)) continue;
             // Greedy list scheduling of the tasks (groups in order, bands inside, as Convolution hands them
             // out) on `threads` workers.
-            // Plus half the largest task: on a shared machine a worker may be paused, and the last task
-            // then runs alone (smaller tasks let the other worker take over).
+            // Plus a quarter of the largest task: on a shared machine a worker may be paused, and the last
+            // task then runs alone (smaller tasks let the other worker take over). With the transform costs
+            // above, a half or none gave the same layer times within the noise (quiet machine).
             double load[64] = {0}, largest = 0;
             const int nt = threads < 64 ? threads : 64;
             for (int g = 0; g < groups; g++) {
@@ -145,7 +151,7 @@ void ck_wino_plan(int m, int bf16, int C, int O, int H, int W, int threads, int 
             }
             double span = 0;
             for (int q = 0; q < nt; q++) if (load[q] > span) span = load[q];
-            if (threads > 1) span += 0.5 * largest;
+            if (threads > 1) span += 0.25 * largest;
             if (span < best * 0.995) {
                 best = span;
                 *rowsPerTask = rows;

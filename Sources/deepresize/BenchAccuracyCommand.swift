@@ -24,6 +24,9 @@ struct BenchAccuracyCommand: ParsableCommand {
     @Option(help: "Compute threads.")
     var threads: Int = 2
 
+    @Option(help: "Measurement: also bf16 with these forward convolutions in bf16 (comma-separated names, or all); repeatable.")
+    var bf16Forward: [String] = ["all"]
+
     func run() throws {
         let path = weights ?? VGGNetwork.defaultWeightsPath()
         func load(_ file: String) throws -> Tensor {
@@ -43,10 +46,13 @@ struct BenchAccuracyCommand: ParsableCommand {
             var candidates: [(String, VGGNetwork)] = [("fp32", try VGGNetwork(weightsPath: path, precision: .fp32, deepestTap: .relu4_1))]
             if EnginePrecision.bf16.isSupported {
                 candidates.append(("bf16", try VGGNetwork(weightsPath: path, precision: .bf16, deepestTap: .relu4_1)))
-                candidates.append(("bf16 + bf16 forward (measurement)",
-                                   try VGGNetwork(weightsPath: path, precision: .bf16, deepestTap: .relu4_1, bf16Forward: true)))
-                candidates.append(("bf16 + bf16 forward, F(2x2) (measurement)",
-                                   try VGGNetwork(weightsPath: path, precision: .bf16, deepestTap: .relu4_1, bf16Forward: true, winogradTile: 2)))
+                for layers in bf16Forward {
+                    candidates.append(("bf16, bf16 forward \(layers) (measurement)",
+                                       try VGGNetwork(weightsPath: path, precision: .bf16, deepestTap: .relu4_1,
+                                                      bf16Forward: Set(layers.split(separator: ",").map(String.init)))))
+                }
+                candidates.append(("bf16, bf16 forward all, F(2x2) (measurement)",
+                                   try VGGNetwork(weightsPath: path, precision: .bf16, deepestTap: .relu4_1, bf16Forward: ["all"], winogradTile: 2)))
             }
             print("\(image) (\(x.width)x\(x.height)), targets from \(target) (\(big.width)x\(big.height)); reference: fp32 direct kernel")
             for (label, network) in candidates {

@@ -40,8 +40,8 @@ struct BenchEngineCommand: ParsableCommand {
     @Option(help: "Products of the Winograd convolutions: auto, fp32 or bf16, or a comma-separated list (each is measured).")
     var precision: String = "auto"
 
-    @Flag(help: "Measurement only: bf16 products in the forward pass too (fails the engine's accuracy bar).")
-    var bf16Forward = false
+    @Option(help: "Measurement only: forward convolutions with bf16 products too (comma-separated names, or all); the method uses none.")
+    var bf16Forward: String?
 
     @Option(help: "Measurement only: Winograd tile, 4 (F(4x4), the engine's) or 2 (F(2x2)).")
     var tile: Int = 4
@@ -121,7 +121,8 @@ struct BenchEngineCommand: ParsableCommand {
         for precision in precisions {
             let network: VGGNetwork
             do {
-                network = try VGGNetwork(weightsPath: path, kernel: kernel, precision: precision, deepestTap: tap, bf16Forward: bf16Forward,
+                network = try VGGNetwork(weightsPath: path, kernel: kernel, precision: precision, deepestTap: tap,
+                                         bf16Forward: Set((bf16Forward ?? "").split(separator: ",").map(String.init)),
                                          winogradTile: tile)
             } catch {
                 throw ValidationError(error.description)
@@ -132,7 +133,7 @@ struct BenchEngineCommand: ParsableCommand {
                 guard text else { continue }
                 let workspace = FeatureExtractor.workspaceBytes(kernel: kernel, precision: precision, height: h, width: w,
                                                                 deepestTap: tap, threads: threads)
-                let label = precision.rawValue + (precision == .auto ? " = \(precision.resolved.rawValue)" : "") + (bf16Forward ? ", bf16 forward" : "")
+                let label = precision.rawValue + (precision == .auto ? " = \(precision.resolved.rawValue)" : "") + (bf16Forward.map { ", bf16 forward \($0)" } ?? "")
                     + (tile == 4 ? "" : ", F(\(tile)x\(tile))")
                 print("\(w)x\(h) precision \(label) (workspace \(workspace >> 20) MiB, weights \(network.weightBytes >> 20) MiB)")
                 print("  forward            median \(ms(m.forward.median)) ms  min \(ms(m.forward.min)) ms  \(String(format: "%.0f", m.flops / m.forward.median / 1e9)) GFLOP/s")

@@ -28,7 +28,10 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
 /// Measured (BENCHMARKS.md, "Engine 2"): the forward pass needs fp32 products. The gradient of L_rec is
 /// 2(Φ − T), so an error in the features Φ enters it directly: bf16 products in the forward pass (0.3–1.4 %
 /// error in the taps) turn the gradient by cos 0.996–0.998 against the fp32 one, under the 0.999 asked for;
-/// bf16 products in the backward pass only (≈ 1 % per layer there) keep it at cos ≥ 0.9998.
+/// bf16 products in the backward pass only (≈ 1 % per layer there) keep it at cos ≥ 0.9998. bf16 in only
+/// the last two forward convolutions (conv3_3, conv4_1) meets the bar (cos ≥ 0.99928 on 10 photos) but is
+/// not used: it saves 6 % of an evaluation, but the input's relu4_1 moves and the seams with it (Garden's
+/// final L +2.8 %), and with the same geometry (linear) L-BFGS took up to 9 % more evaluations (docs/engine.md).
 public enum EnginePrecision: String, Sendable, CaseIterable {
     /// `bf16` where the CPU has AVX512_BF16, else `fp32`: the fastest arithmetic that meets the bar.
     case auto
@@ -198,15 +201,16 @@ public final class VGGNetwork: Sendable {
     /// Loads and validates a safetensors file (names, shapes, dtypes, offsets; for the VGG-16 ImageNet
     /// weights also four known values), keeping the convolutions up to `deepestTap`, with backward weights
     /// up to `gradientTap` (default: relu4_1, the deepest the deep method differentiates, or `deepestTap`).
-    /// For measurement only (`bench engine`, `bench accuracy`): `bf16Forward`, bf16 products in the forward
-    /// pass too, which fails the accuracy bar (see EnginePrecision); `winogradTile` 2, F(2×2) instead of F(4×4).
+    /// For measurement only (`bench engine`, `bench accuracy`): `bf16Forward`, forward convolutions (by name,
+    /// or "all") with bf16 products too, which the method does not use (see EnginePrecision); `winogradTile`
+    /// 2, F(2×2) instead of F(4×4).
     public init(weightsPath path: String, kernel: ConvolutionKernel = .best, precision: EnginePrecision = .auto,
-                deepestTap: Tap = .relu5_1, gradientTap: Tap? = nil, bf16Forward: Bool = false,
+                deepestTap: Tap = .relu5_1, gradientTap: Tap? = nil, bf16Forward: Set<String> = [],
                 winogradTile: Int = 4) throws(WeightsError) {
         guard kernel.isSupported else {
             throw WeightsError(path: path, reason: "kernel \(kernel.rawValue) is not supported on this CPU")
         }
-        guard precision.isSupported, !bf16Forward || ck_has_avx512_bf16() != 0 else {
+        guard precision.isSupported, bf16Forward.isEmpty || ck_has_avx512_bf16() != 0 else {
             throw WeightsError(path: path, reason: "bf16 products are not supported on this CPU (no AVX512_BF16)")
         }
         guard winogradTile == 2 || winogradTile == 4 else {
@@ -265,7 +269,8 @@ public final class VGGNetwork: Sendable {
             var forward = differentiable
                 ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: c, outChannels: o, backward: false)
                 : (kernel == .gemm ? .gemmRows : .direct)
-            if case let .winograd(_, bf16) = forward { forward = .winograd(tile: winogradTile, bf16: bf16 || (bf16Forward && c >= 16)) }
+            let forwardBF16 = bf16Forward.contains(name) || bf16Forward.contains("all")
+            if case let .winograd(_, bf16) = forward { forward = .winograd(tile: winogradTile, bf16: bf16 || forwardBF16) }
             var backward = differentiable
                 ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true) : nil
             if case let .winograd(_, bf16)? = backward { backward = .winograd(tile: winogradTile, bf16: bf16) }
