@@ -103,8 +103,15 @@ final class WorkerPool: Sendable {
     /// A job was queued: wake one idle worker (the others poll every second anyway).
     func jobQueued() { wakeup.signal() }
 
-    /// DELETE on a running job: its worker stops at the next step.
-    func cancel(id: String) { _ = state.withLock { $0.canceled.insert(id) } }
+    /// DELETE on a running job: its worker stops at the next step. A pool without workers (the api role)
+    /// runs nothing and keeps nothing; the job's holder sees the cancel at its next heartbeat.
+    func cancel(id: String) {
+        guard count > 0 else { return }
+        _ = state.withLock { $0.canceled.insert(id) }
+    }
+
+    /// Cancels kept for jobs this pool may be running (for tests: the set stays bounded).
+    var pendingCancels: Int { state.withLock { $0.canceled.count } }
 
     var busyWorkers: Int { state.withLock { $0.busy } }
 
@@ -125,6 +132,10 @@ final class WorkerPool: Sendable {
             state.withLock { state in
                 state.busy += 1
                 state.running[admitted.claim.id] = admitted.claim
+                // A cancel of a job that does not run here (another replica's, or one that ended here a moment
+                // before its DELETE) would stay in the set for good: keep only those of running jobs, this one
+                // included (its DELETE may have come between the claim and this line).
+                state.canceled = state.canceled.filter { state.running[$0] != nil }
             }
             process(admitted.claim, worker: worker)
             state.withLock { state in
