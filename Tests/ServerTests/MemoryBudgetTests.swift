@@ -162,14 +162,8 @@ import TestSupport
                                        encodedBytes: png.count, width: target.0, height: target.1)
         }
 
-        /// Polls the store until every job is final or `timeout` passes.
         func waitFinished(_ ids: [String], timeout: Double = 120) throws -> [JobRecord] {
-            let deadline = Date().addingTimeInterval(timeout)
-            while true {
-                let jobs = try ids.map { try #require(try store.job(id: $0)) }
-                if jobs.allSatisfy({ $0.status.isFinished }) || Date() > deadline { return jobs }
-                Thread.sleep(forTimeInterval: 0.02)
-            }
+            try store.waitUntilFinished(ids, timeout: timeout)
         }
 
         func remove() { try? FileManager.default.removeItem(atPath: dir) }

@@ -36,12 +36,7 @@ import TestSupport
                                    input: png, inputFormat: "png", inputWidth: 64, inputHeight: 48).id
         workers.start()
         defer { _ = workers.stop(timeout: 10) }
-        let deadline = Date().addingTimeInterval(60)
-        var job = try #require(try store.job(id: id))
-        while !job.status.isFinished && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.02)
-            job = try #require(try store.job(id: id))
-        }
+        let job = try #require(try store.waitUntilFinished([id], timeout: 60).first)
         // The job that started is not among the 50, so it ran to the end, and the 50 are gone.
         #expect(job.status == .succeeded, "\(job.status) \(String(describing: job.error))")
         #expect(workers.pendingCancels == 0)

@@ -30,12 +30,7 @@ import TestSupport
                                    input: png, inputFormat: "png", inputWidth: 48, inputHeight: 32).id
         workers.start()
         defer { _ = workers.stop(timeout: 10) }
-        let deadline = Date().addingTimeInterval(180)
-        var job = try #require(try store.job(id: id))
-        while !job.status.isFinished && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.05)
-            job = try #require(try store.job(id: id))
-        }
+        let job = try #require(try store.waitUntilFinished([id], timeout: 180).first)
         #expect(job.status == .succeeded, "\(job.status) \(String(describing: job.error))")
         #expect(job.progressTotal == 400)
         #expect(job.progressStep > 1 && job.progressStep < 400,

@@ -101,3 +101,16 @@ final class StoreFixture: Sendable {
         }
     }
 }
+
+extension JobStore {
+    /// Polls until every job is final or `timeout` passes; the jobs as they are then (a job gone from the
+    /// store is a test failure).
+    func waitUntilFinished(_ ids: [String], timeout: Double = 120) throws -> [JobRecord] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let jobs = try ids.map { try #require(try job(id: $0)) }
+            if jobs.allSatisfy({ $0.status.isFinished }) || Date() > deadline { return jobs }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+    }
+}
