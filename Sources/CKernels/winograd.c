@@ -100,7 +100,7 @@ void ck_wino_pack(int m, int bf16, const float *w, int O, int C, int flip, void 
 // planes that the previous layer left in L3 or memory and writes 36 far-apart rows of V), the output one
 // ≈ 32 per output value; 14–34 % of a layer together, so a split that transforms the same input once per
 // output group pays for it (the cost model of the first engine counted 2.5 and 5, and split 256 → 256 at
-// 75×100 into 4 output groups: 20.2 ms on 2 threads where one group per band takes 15.1). U read once per
+// 75×100 into 4 output groups: 20.2 ms on 2 threads where one or two groups per band take 15.1). U read once per
 // task from memory (≈ 0.3 cycles a byte: fewer, larger tasks win for wide layers: 256 → 256 took 41 ms in
 // tasks of 25 tiles, 29 ms in tasks of 200); V and M beyond what L2 holds written out and read back
 // (≈ 0.15 cycles a byte: 64 → 64 took 37 ms in tasks of 100 tiles, 47 ms in tasks of 800; noisy).

@@ -24,8 +24,12 @@ struct BenchAccuracyCommand: ParsableCommand {
     @Option(help: "Compute threads.")
     var threads: Int = 2
 
-    @Option(help: "Measurement: also bf16 with these forward convolutions in bf16 (comma-separated names, or all); repeatable.")
+    @Option(help: "Measurement: a bf16 candidate with bf16 products also in these forward convolutions (comma-separated names, or all); repeatable.")
     var bf16Forward: [String] = ["all"]
+
+    func validate() throws {
+        for list in bf16Forward { try validateConvolutionNames(list, option: "--bf16-forward") }
+    }
 
     func run() throws {
         let path = weights ?? VGGNetwork.defaultWeightsPath()
@@ -49,7 +53,8 @@ struct BenchAccuracyCommand: ParsableCommand {
                 for layers in bf16Forward {
                     candidates.append(("bf16, bf16 forward \(layers) (measurement)",
                                        try VGGNetwork(weightsPath: path, precision: .bf16, deepestTap: .relu4_1,
-                                                      bf16Forward: Set(layers.split(separator: ",").map(String.init)))))
+                                                      bf16Forward: Set(layers.split(separator: ",").map {
+                                                          $0.trimmingCharacters(in: .whitespaces) }))))
                 }
                 candidates.append(("bf16, bf16 forward all, F(2x2) (measurement)",
                                    try VGGNetwork(weightsPath: path, precision: .bf16, deepestTap: .relu4_1, bf16Forward: ["all"], winogradTile: 2)))

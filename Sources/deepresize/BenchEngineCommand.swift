@@ -64,6 +64,7 @@ struct BenchEngineCommand: ParsableCommand {
 
     func validate() throws {
         guard parseSizes() != nil else { throw ValidationError("--size must be WIDTHxHEIGHT[,WIDTHxHEIGHT…], e.g. 400x300") }
+        if let bf16Forward { try validateConvolutionNames(bf16Forward, option: "--bf16-forward") }
         guard Tap(rawValue: to) != nil else {
             throw ValidationError("--to must be one of \(Tap.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -122,7 +123,8 @@ struct BenchEngineCommand: ParsableCommand {
             let network: VGGNetwork
             do {
                 network = try VGGNetwork(weightsPath: path, kernel: kernel, precision: precision, deepestTap: tap,
-                                         bf16Forward: Set((bf16Forward ?? "").split(separator: ",").map(String.init)),
+                                         bf16Forward: Set((bf16Forward ?? "").split(separator: ",").map {
+                                             $0.trimmingCharacters(in: .whitespaces) }),
                                          winogradTile: tile)
             } catch {
                 throw ValidationError(error.description)
@@ -225,5 +227,13 @@ struct BenchEngineCommand: ParsableCommand {
         let n = samples.count
         let median = n % 2 == 1 ? samples[n / 2] : (samples[n / 2 - 1] + samples[n / 2]) / 2
         return (median, samples[0])
+    }
+}
+
+/// `--bf16-forward` lists: VGG convolution names (conv1_2, conv3_3, …) or "all", comma-separated.
+func validateConvolutionNames(_ list: String, option: String) throws {
+    let known = Set(Architecture.all.flatMap { $0.convolutions.map(\.name) })
+    for name in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where name != "all" && !known.contains(name) {
+        throw ValidationError("\(option): \(name) is not a VGG convolution (conv1_1 … conv5_4, or all)")
     }
 }

@@ -6,39 +6,74 @@ import Testing
 import TestSupport
 
 /// A DELETE reaches `WorkerPool.cancel` for every job the store calls running, also those another replica
-/// runs (the api role, PostgreSQL) and those that ended here a moment before. The pool must not keep those
-/// ids for good: a long-lived replica would grow by one per DELETE.
+/// runs (on an api replica, every one) and those that ended here a moment before. The pool must not keep
+/// those ids: a long-lived replica would grow by one per DELETE.
 @Suite(.serialized) struct WorkerCancelTests {
-    static func pool(count: Int, directory: String) throws -> (SQLiteJobStore, WorkerPool) {
+    /// As `Service` builds it: `workers` workers, started only where the role runs jobs.
+    static func pool(directory: String) throws -> (SQLiteJobStore, WorkerPool) {
         let store = try SQLiteJobStore(directory: directory, queueCapacity: 8, maxAttempts: 3, resultTTL: 3600)
         let workers = WorkerPool(store: store, pipeline: ResizePipeline(config: ServiceConfig()), waiters: JobWaiters(),
-                                 count: count, logger: Logger(label: "test"), describeFailure: JobError.init(describing:),
-                                 metrics: .standalone())
+                                 count: ServiceConfig().workers, logger: Logger(label: "test"),
+                                 describeFailure: JobError.init(describing:), metrics: .standalone())
         return (store, workers)
     }
 
-    @Test func aPoolWithoutWorkersKeepsNoCancels() throws {
+    @Test func aPoolThatRunsNothingKeepsNoCancels() throws {
         let dir = try ServerProcess.temporaryDirectory("worker-cancel-api")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (_, workers) = try Self.pool(count: 0, directory: dir)
+        let (_, workers) = try Self.pool(directory: dir)  // the api role: never started
         for i in 0..<100 { workers.cancel(id: "elsewhere-\(i)") }
         #expect(workers.pendingCancels == 0)
     }
 
-    @Test func cancelsOfJobsNotRunningHereAreDroppedWhenTheNextJobStarts() throws {
+    @Test func cancelsOfJobsNotRunningHereAreNotKeptAndJobsStillRun() throws {
         let dir = try ServerProcess.temporaryDirectory("worker-cancel")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (store, workers) = try Self.pool(count: 1, directory: dir)
+        let (store, workers) = try Self.pool(directory: dir)
+        workers.start()
+        defer { _ = workers.stop(timeout: 10) }
         for i in 0..<50 { workers.cancel(id: "elsewhere-\(i)") }
-        #expect(workers.pendingCancels == 50)
+        #expect(workers.pendingCancels == 0)
         let png = try ImageEncoder.png(TestImages.scene(width: 64, height: 48))
         let id = try store.enqueue(method: "seam", params: JobParams(width: 48, height: 48, format: "png"),
                                    input: png, inputFormat: "png", inputWidth: 64, inputHeight: 48).id
+        let job = try #require(try store.waitUntilFinished([id], timeout: 60).first)
+        #expect(job.status == .succeeded, "\(job.status) \(String(describing: job.error))")
+        #expect(workers.pendingCancels == 0)
+    }
+
+    @Test func aDeleteStopsTheJobRunningHere() throws {
+        var config = ServiceConfig()
+        config.weightsPath = ServerProcess.weightsPath
+        config.engineThreads = 2
+        config.deepEarlyStop = false
+        let (network, problem) = ResizePipeline.loadNetwork(config)
+        let vgg = try #require(network, "weights: \(problem ?? "?")")
+        let dir = try ServerProcess.temporaryDirectory("worker-cancel-running")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteJobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
+        let workers = WorkerPool(store: store, pipeline: ResizePipeline(config: config, network: vgg), waiters: JobWaiters(),
+                                 count: 1, logger: Logger(label: "test"), describeFailure: JobError.init(describing:),
+                                 metrics: .standalone(), heartbeatInterval: 1000)  // no heartbeat: only the pool's cancel
+        // Long enough that only the cancel ends it early: 2,000 iterations, no early stop.
+        let png = try ImageEncoder.png(TestImages.scene(width: 160, height: 120))
+        let id = try store.enqueue(method: "deep",
+                                   params: JobParams(width: 120, height: 120, op: "linear", protect: false,
+                                                     iterations: 2000, format: "png"),
+                                   input: png, inputFormat: "png", inputWidth: 160, inputHeight: 120).id
         workers.start()
         defer { _ = workers.stop(timeout: 10) }
+        let deadline = Date().addingTimeInterval(60)
+        while try store.job(id: id)?.progressStep ?? 0 < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        // As JobCoordinator.cancel: the store first, then the pool.
+        let requested = try #require(try store.cancel(id: id))
+        #expect(requested.status == .running)
+        workers.cancel(id: id)
+        let started = Date()
         let job = try #require(try store.waitUntilFinished([id], timeout: 60).first)
-        // The job that started is not among the 50, so it ran to the end, and the 50 are gone.
-        #expect(job.status == .succeeded, "\(job.status) \(String(describing: job.error))")
+        #expect(job.status == .canceled)
+        #expect(Date().timeIntervalSince(started) < 5, "the job ran on for \(Date().timeIntervalSince(started)) s")
+        #expect(job.progressStep < 2000)
         #expect(workers.pendingCancels == 0)
     }
 }

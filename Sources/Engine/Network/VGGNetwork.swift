@@ -224,6 +224,10 @@ public final class VGGNetwork: Sendable {
                                + " with scripts/convert-vgg (docs/deep.md, VGG-19)")
         }
         let arch = Architecture.recognised(tensorNames: file.entries.keys)
+        let names = Set(arch.convolutions.map(\.name))
+        if let unknown = bf16Forward.subtracting(names).subtracting(["all"]).sorted().first {
+            throw WeightsError(path: path, reason: "bf16 forward: no convolution \(unknown) in \(arch.name)")
+        }
         if let named = file.metadata["arch"], named != arch.name {
             throw WeightsError(path: path, reason: "the metadata says arch \"\(named)\" but the tensors are \(arch.name)'s")
         }

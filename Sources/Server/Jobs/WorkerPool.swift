@@ -39,7 +39,10 @@ final class WorkerPool: Sendable {
 
     private struct State {
         var stopping = false
+        /// Cancels of jobs claimed or running here (DELETE), until the job's run ends.
         var canceled: Set<String> = []
+        /// Jobs this pool is claiming from the store, not yet running: a DELETE may come in between.
+        var claiming: Set<String> = []
         /// Running jobs stopped because they passed `jobTimeout`.
         var timedOut: Set<String> = []
         /// Running jobs whose lease the store says is lost.
@@ -103,11 +106,14 @@ final class WorkerPool: Sendable {
     /// A job was queued: wake one idle worker (the others poll every second anyway).
     func jobQueued() { wakeup.signal() }
 
-    /// DELETE on a running job: its worker stops at the next step. A pool without workers (the api role)
-    /// runs nothing and keeps nothing; the job's holder sees the cancel at its next heartbeat.
+    /// DELETE on a running job: its worker stops at the next step. Only a job claimed or running here is
+    /// remembered: a job another replica runs (every DELETE on an api replica) is that replica's to stop, at
+    /// its next heartbeat, and would otherwise stay in the set for good. The store records the cancel before
+    /// this is called, so a job claimed after that is not claimable and one claimed before is in `claiming`.
     func cancel(id: String) {
-        guard count > 0 else { return }
-        _ = state.withLock { $0.canceled.insert(id) }
+        state.withLock { state in
+            if state.running[id] != nil || state.claiming.contains(id) { state.canceled.insert(id) }
+        }
     }
 
     /// Cancels kept for jobs this pool may be running (for tests: the set stays bounded).
@@ -132,10 +138,7 @@ final class WorkerPool: Sendable {
             state.withLock { state in
                 state.busy += 1
                 state.running[admitted.claim.id] = admitted.claim
-                // A cancel of a job that does not run here (another replica's, or one that ended here a moment
-                // before its DELETE) would stay in the set for good: keep only those of running jobs, this one
-                // included (its DELETE may have come between the claim and this line).
-                state.canceled = state.canceled.filter { state.running[$0] != nil }
+                state.claiming.remove(admitted.claim.id)
             }
             process(admitted.claim, worker: worker)
             state.withLock { state in
@@ -184,17 +187,29 @@ final class WorkerPool: Sendable {
                 budget.release(bytes)
                 return nil
             }
+            state.withLock { _ = $0.claiming.insert(next.id) }
+            let claim: JobClaim?
             do {
-                if let claim = try store.claim(id: next.id) { return (claim, bytes) }
+                claim = try store.claim(id: next.id)
             } catch {
+                notClaimed(next.id)
                 budget.release(bytes)
                 logger.error("worker \(worker): cannot claim a job: \(error)")
                 _ = wakeup.wait(timeout: .now() + 1)
                 return nil
             }
+            if let claim { return (claim, bytes) }  // `run` moves it from `claiming` to `running`
+            notClaimed(next.id)
             budget.release(bytes)  // another worker took it, or it was canceled: look again
         }
         return nil
+    }
+
+    private func notClaimed(_ id: String) {
+        state.withLock { state in
+            state.claiming.remove(id)
+            state.canceled.remove(id)
+        }
     }
 
     /// Fails a queued job whose estimate exceeds the whole budget.
