@@ -43,18 +43,10 @@ import TestSupport
     }
 
     @Test func aDeleteStopsTheJobRunningHere() throws {
-        var config = ServiceConfig()
-        config.weightsPath = ServerProcess.weightsPath
-        config.engineThreads = 2
-        config.deepEarlyStop = false
-        let (network, problem) = ResizePipeline.loadNetwork(config)
-        let vgg = try #require(network, "weights: \(problem ?? "?")")
         let dir = try ServerProcess.temporaryDirectory("worker-cancel-running")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try SQLiteJobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
-        let workers = WorkerPool(store: store, pipeline: ResizePipeline(config: config, network: vgg), waiters: JobWaiters(),
-                                 count: 1, logger: Logger(label: "test"), describeFailure: JobError.init(describing:),
-                                 metrics: .standalone(), heartbeatInterval: 1000)  // no heartbeat: only the pool's cancel
+        // No heartbeat within the test: only the pool's own cancel can stop the job.
+        let (store, workers) = try deepWorkerPool(directory: dir, earlyStop: false, heartbeatInterval: 1000)
         // Long enough that only the cancel ends it early: 2,000 iterations, no early stop.
         let png = try ImageEncoder.png(TestImages.scene(width: 160, height: 120))
         let id = try store.enqueue(method: "deep",

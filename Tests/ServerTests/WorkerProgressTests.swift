@@ -10,18 +10,10 @@ import TestSupport
 /// `iterations` — must still leave its last iteration and loss in the job.
 @Suite(.serialized) struct WorkerProgressTests {
     @Test func anEarlyStoppedDeepJobShowsItsLastIteration() throws {
-        var config = ServiceConfig()
-        config.weightsPath = ServerProcess.weightsPath
-        config.engineThreads = 2
-        let (network, problem) = ResizePipeline.loadNetwork(config)
-        let vgg = try #require(network, "weights: \(problem ?? "?")")
         let dir = try ServerProcess.temporaryDirectory("worker-progress")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try SQLiteJobStore(directory: dir, queueCapacity: 4, maxAttempts: 3, resultTTL: 3600)
         // An interval no run reaches: only the first report and the final flush can be written.
-        let workers = WorkerPool(store: store, pipeline: ResizePipeline(config: config, network: vgg),
-                                 waiters: JobWaiters(), count: 1, logger: Logger(label: "test"), describeFailure: JobError.init(describing:),
-                                 progressInterval: 1e6, metrics: .standalone())
+        let (store, workers) = try deepWorkerPool(directory: dir, progressInterval: 1e6)
         let png = try ImageEncoder.png(TestImages.scene(width: 48, height: 32))
         // A tiny problem converges long before 400 iterations, so the early stop ends it.
         let id = try store.enqueue(method: "deep",
