@@ -48,11 +48,7 @@ import TestSupport
         // No heartbeat within the test: only the pool's own cancel can stop the job.
         let (store, workers) = try deepWorkerPool(directory: dir, earlyStop: false, heartbeatInterval: 1000)
         // Long enough that only the cancel ends it early: 2,000 iterations, no early stop.
-        let png = try ImageEncoder.png(TestImages.scene(width: 160, height: 120))
-        let id = try store.enqueue(method: "deep",
-                                   params: JobParams(width: 120, height: 120, op: "linear", protect: false,
-                                                     iterations: 2000, format: "png"),
-                                   input: png, inputFormat: "png", inputWidth: 160, inputHeight: 120).id
+        let id = try enqueueDeepLinear(store, from: (160, 120), to: (120, 120), iterations: 2000)
         workers.start()
         defer { _ = workers.stop(timeout: 10) }
         let deadline = Date().addingTimeInterval(60)

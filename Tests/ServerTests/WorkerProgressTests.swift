@@ -14,12 +14,8 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // An interval no run reaches: only the first report and the final flush can be written.
         let (store, workers) = try deepWorkerPool(directory: dir, progressInterval: 1e6)
-        let png = try ImageEncoder.png(TestImages.scene(width: 48, height: 32))
         // A tiny problem converges long before 400 iterations, so the early stop ends it.
-        let id = try store.enqueue(method: "deep",
-                                   params: JobParams(width: 40, height: 32, op: "linear", protect: false,
-                                                     iterations: 400, format: "png"),
-                                   input: png, inputFormat: "png", inputWidth: 48, inputHeight: 32).id
+        let id = try enqueueDeepLinear(store, from: (48, 32), to: (40, 32), iterations: 400)
         workers.start()
         defer { _ = workers.stop(timeout: 10) }
         let job = try #require(try store.waitUntilFinished([id], timeout: 180).first)
