@@ -48,9 +48,14 @@ public final class PostgresJobStore: JobStore {
         self.clock = clock
         pool = PostgresPool(url: Self.withSearchPath(url, schema: schema), size: connections)
         if let schema {
-            // The schema must exist before a connection can make it its search_path.
+            // The schema must exist before a connection can make it its search_path. IF NOT EXISTS does not
+            // hold against a replica creating it at the same moment: the loser gets a unique violation (23505)
+            // or duplicate_schema (42P06), and the schema is there either way.
             try PostgresPool(url: url, size: 1).withConnection { db in
-                try db.execute("CREATE SCHEMA IF NOT EXISTS " + Self.quoted(schema))
+                do {
+                    try db.execute("CREATE SCHEMA IF NOT EXISTS " + Self.quoted(schema))
+                } catch let error as PostgresError where error.sqlState == "23505" || error.sqlState == "42P06" {
+                }
             }
         }
         // A replica may start before the database is up (compose, a rolling restart): wait for it a while.
