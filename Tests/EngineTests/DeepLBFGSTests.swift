@@ -253,6 +253,47 @@ struct DeepLBFGSTests {
         #expect(throws: LBFGSError.self) { _ = try LBFGS.minimize(&x, options: bad, objective: rosenbrock) }
     }
 
+    @Test("first step: the loss fraction is accepted at once on an image-sized problem, torch's extrapolates")
+    func firstStep() throws {
+        // Σ ½ dᵢ (xᵢ − cᵢ)² + offset over 30,000 coordinates (a 100 × 100 RGB image), curvature 1…4.
+        let n = 30_000
+        let d = (0..<n).map { 1 + 3 * Double($0 % 7) / 6 }
+        let c = (0..<n).map { 0.5 + 0.4 * sin(Double($0) * 0.37) }
+        func objective(offset: Double) -> LBFGS.Objective {
+            { x, g in
+                var f = offset
+                for i in 0..<n {
+                    let e = Double(x[i]) - c[i]
+                    f += 0.5 * d[i] * e * e
+                    g[i] = Float(d[i] * e)
+                }
+                return f
+            }
+        }
+        func run(_ step: LBFGSFirstStep, iterations: Int, offset: Double = 0) throws -> (LBFGSResult, [Float]) {
+            var options = LBFGSOptions(iterations: iterations, maxEvaluations: 25 * iterations)
+            options.firstStep = step
+            var x = [Float](repeating: 0, count: n)
+            let r = try LBFGS.minimize(&x, options: options, objective: objective(offset: offset))
+            return (r, x)
+        }
+        // One iteration: the start, then the line search's evaluations.
+        let (fraction, _) = try run(.lossFraction(0.5), iterations: 1)
+        let (torch, _) = try run(.torch, iterations: 1)
+        #expect(fraction.evaluations == 2, "\(fraction.evaluations) evaluations")
+        #expect(torch.evaluations >= 4, "torch's first step took \(torch.evaluations) evaluations")
+        #expect(fraction.loss < 0.75 * fraction.initialLoss, "\(fraction.initialLoss) → \(fraction.loss)")
+        // Both reach the minimiser.
+        let (solved, x) = try run(.lossFraction(0.5), iterations: 60)
+        #expect(solved.loss < 1e-8 * solved.initialLoss, "\(solved.loss)")
+        #expect(zip(x, c).allSatisfy { abs(Double($0) - $1) < 1e-3 })
+        // f ≤ 0 at the start: no loss to take a fraction of, so torch's step, the same run step for step.
+        let (negative, xn) = try run(.lossFraction(0.5), iterations: 5, offset: -1e6)
+        let (reference, xr) = try run(.torch, iterations: 5, offset: -1e6)
+        #expect(negative == reference)
+        #expect(xn == xr)
+    }
+
     @Test("cubic interpolation: exact for a cubic, midpoint without a real minimiser")
     func cubic() {
         // f(t) = (t − 0.3)² has its minimum at 0.3; values and slopes at 0 and 1.

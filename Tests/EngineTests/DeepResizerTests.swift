@@ -98,6 +98,39 @@ struct DeepResizerTests {
         }
     }
 
+    @Test("the terms at the point last evaluated are reused; at any other point they are evaluated")
+    func termsAtPoint() throws {
+        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
+        let input = try ladybird()
+        let extractor = try FeatureExtractor(network: network, height: 121, width: 163, deepestTap: .relu5_1)
+        let features = try extractor.forward(image: input, to: .relu5_1).mapValues { $0.clone() }
+        var rec: [Tap: Tensor] = [:]
+        for tap in DeepObjective.reconstructionTaps { rec[tap] = features[tap]! }
+        let targets = try FeatureResize.targets(for: rec, operator: .seam, mask: nil, outputHeight: 32, outputWidth: 40)
+        let (mean, std) = DeepLoss.channelStatistics(input)
+        // The objective on an extractor handed to it (the resizer's anchor pass runs on the same one).
+        let shared = try FeatureExtractor(network: network, height: 32, width: 40, deepestTap: .relu4_1)
+        let objective = try DeepObjective(extractor: shared, targets: targets, inputFeatures: features,
+                                          inputMean: mean, inputStd: std)
+        let x = FeatureResize.linear(input, height: 32, width: 40).toArray()
+        var y = x
+        y[17] += 0.25
+        var g = [Float](repeating: 0, count: x.count)
+        let atX = try x.withUnsafeBufferPointer { xp in try g.withUnsafeMutableBufferPointer { try objective.evaluate(xp, gradient: $0) } }
+        #expect(objective.timings.evaluations == 1)
+        #expect(try x.withUnsafeBufferPointer { try objective.terms(at: $0) } == atX)
+        #expect(objective.timings.evaluations == 1, "the same point again: no evaluation")
+        let atY = try y.withUnsafeBufferPointer { try objective.terms(at: $0) }
+        #expect(objective.timings.evaluations == 2, "one coordinate differs: evaluated")
+        #expect(atY != atX)
+        #expect(try y.withUnsafeBufferPointer { try objective.evaluate($0, gradient: nil) } == atY)
+        // An objective needs the features to relu4_1.
+        let shallow = try FeatureExtractor(network: network, height: 32, width: 40, deepestTap: .relu3_1)
+        #expect(throws: FeatureResizeError.self) {
+            _ = try DeepObjective(extractor: shallow, targets: targets, inputFeatures: features, inputMean: mean, inputStd: std)
+        }
+    }
+
     @Test("progress every iteration, cancellation, output in [0,1], RGBA keeps a resized alpha")
     func progressCancelAndImage() throws {
         let network = try NetworkFixtures.network(deepestTap: .relu5_1)

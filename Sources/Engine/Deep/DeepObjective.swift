@@ -1,3 +1,5 @@
+import Glibc
+
 /// Where an objective's evaluations spent their time: wall seconds summed over all evaluations so far.
 public struct DeepObjectiveTimings: Sendable, Equatable, Codable {
     public var evaluations = 0
@@ -52,10 +54,23 @@ public final class DeepObjective {
     ///     (the reference) or the targets' (`DeepStatisticsSource`); ignored when β = 0.
     ///   - inputMean, inputStd: the per-channel RGB statistics (std 1/N) the output's should match: the
     ///     input image's, or R0's.
-    public init(network: VGGNetwork, height: Int, width: Int, targets: [Tap: Tensor], inputFeatures: [Tap: Tensor],
-                inputMean: [Double], inputStd: [Double], weights: DeepLossWeights = DeepLossWeights(),
-                threads: Int = 2) throws {
-        extractor = try FeatureExtractor(network: network, height: height, width: width, deepestTap: .relu4_1, threads: threads)
+    public convenience init(network: VGGNetwork, height: Int, width: Int, targets: [Tap: Tensor], inputFeatures: [Tap: Tensor],
+                            inputMean: [Double], inputStd: [Double], weights: DeepLossWeights = DeepLossWeights(),
+                            threads: Int = 2) throws {
+        try self.init(extractor: FeatureExtractor(network: network, height: height, width: width, deepestTap: .relu4_1,
+                                                  threads: threads),
+                      targets: targets, inputFeatures: inputFeatures, inputMean: inputMean, inputStd: inputStd, weights: weights)
+    }
+
+    /// The same on an output-sized extractor the caller already has (to relu4_1 at least): its workspace
+    /// is a few hundred MB, and a fresh one costs its page faults again. The objective takes it over.
+    public init(extractor: FeatureExtractor, targets: [Tap: Tensor], inputFeatures: [Tap: Tensor],
+                inputMean: [Double], inputStd: [Double], weights: DeepLossWeights = DeepLossWeights()) throws {
+        guard extractor.deepestTap >= .relu4_1 else {
+            throw FeatureResizeError(message: "the objective needs an extractor to relu4_1 (it stops at \(extractor.deepestTap))")
+        }
+        self.extractor = extractor
+        let height = extractor.height, width = extractor.width
         self.height = height
         self.width = width
         self.weights = weights
@@ -106,6 +121,7 @@ public final class DeepObjective {
             mark = now
             return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
         }
+        lastTerms = nil  // image no longer holds the point they were taken at
         image.data.update(from: x.baseAddress!, count: image.count)
         let phi = try extractor.forward(image: image, to: .relu4_1)
         timings.forward += lap()
@@ -152,5 +168,15 @@ public final class DeepObjective {
         timings.regularization += lap()
         timings.evaluations += 1
         return terms
+    }
+
+    /// The terms at `x`: the last evaluation's when it was at exactly this point (L-BFGS's accepted point
+    /// usually is its last evaluation), else those of a forward pass.
+    public func terms(at x: UnsafeBufferPointer<Float>) throws -> DeepLossTerms {
+        precondition(x.count == image.count, "x has \(x.count) values, expected \(image.count)")
+        if let lastTerms, memcmp(image.data, x.baseAddress!, image.count * MemoryLayout<Float>.stride) == 0 {
+            return lastTerms
+        }
+        return try evaluate(x, gradient: nil)
     }
 }

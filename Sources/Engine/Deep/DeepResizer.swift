@@ -49,6 +49,10 @@ public struct DeepResizeOptions: Sendable, Equatable {
     public var uniformFirst = true
     /// The largest working image (its memory grows with it); nil: no limit.
     public var maxWorkingPixels: Int?
+    /// The first line search's trial step. Measured (BENCHMARKS.md, "Deep v2"): from the geometry start
+    /// torch's 1/‖g‖₁ (t = 0.18 on LadyBird 640×480 → 384×480) took the first line search 4 evaluations;
+    /// half the loss over the slope (t = 116 there) is accepted at once, at the same L after 20 iterations.
+    public var firstStep: LBFGSFirstStep = .lossFraction(0.5)
 
     /// Measured (BENCHMARKS.md, "Deep v2"): from the geometry start, L after 20 iterations is below the
     /// bilinear start's after 100, and the curve flattens past it.
@@ -69,6 +73,7 @@ public struct DeepResizeOptions: Sendable, Equatable {
         options.statistics = .input
         options.uniformFirst = false
         options.anchorLines = false
+        options.firstStep = .torch
         return options
     }
 
@@ -189,9 +194,9 @@ public enum DeepResizer {
                             context: context)
         let optimizeEnd = clock.now
         let timings = objective.timings  // before the two evaluations for the report
-        let final = try x.withUnsafeBufferPointer { try objective.evaluate($0, gradient: nil) }
+        let final = try x.withUnsafeBufferPointer { try objective.terms(at: $0) }
         for i in x.indices { x[i] = min(max(x[i], 0), 1) }
-        let finalClamped = try x.withUnsafeBufferPointer { try objective.evaluate($0, gradient: nil) }
+        let finalClamped = try x.withUnsafeBufferPointer { try objective.terms(at: $0) }
 
         let output = Tensor(channels: 3, height: height, width: width, values: x)
         let report = DeepResizeReport(
@@ -216,6 +221,7 @@ public enum DeepResizer {
         var lbfgs = LBFGSOptions(iterations: iterations)
         lbfgs.finalClamp = nil  // clamped by the caller, after the pre-clamp terms are taken
         lbfgs.stall = options.earlyStop
+        lbfgs.firstStep = options.firstStep
         let traced = RunContext(report: { p in
             trace.record(iteration: p.step, loss: p.loss ?? .nan)
             context.report(p)
@@ -309,13 +315,13 @@ public enum DeepResizer {
         case (.geometry, .linear), (.bilinear, _):
             start = FeatureResize.linear(input, height: height, width: width)
         }
+        // The objective's extractor, made now: the anchor's pass below runs on it too.
+        let extractor = try FeatureExtractor(network: network, height: height, width: width, deepestTap: .relu4_1,
+                                             threads: options.threads)
         if options.anchorLines, let sourceMap, width <= input.width, height <= input.height {
             // Near the image's lines, relu4_1's target is R0's own (EdgeAnchor: lines crossed by seams stay
             // whole). Only where seams remove: inserted seams zigzag through vertical edges in R0 (tree
-            // trunks), which the sampled target straightens. An output-sized pass of its own, freed before
-            // the objective allocates.
-            let extractor = try FeatureExtractor(network: network, height: height, width: width, deepestTap: .relu4_1,
-                                                 threads: options.threads)
+            // trunks), which the sampled target straightens.
             let carved = try extractor.forward(image: start, to: .relu4_1)
             for tap in EdgeAnchor.taps {
                 guard let sampled = targets[tap], let own = carved[tap] else { continue }
@@ -328,9 +334,8 @@ public enum DeepResizer {
         // left (a sky that lost half its rows is not pushed back toward the whole input's colours).
         let (gramFeatures, statsImage) = options.statistics == .input ? (inputFeatures, input) : (targets, start)
         let (mean, std) = DeepLoss.channelStatistics(statsImage)
-        let objective = try DeepObjective(network: network, height: height, width: width, targets: targets,
-                                          inputFeatures: gramFeatures, inputMean: mean, inputStd: std,
-                                          weights: options.weights, threads: options.threads)
+        let objective = try DeepObjective(extractor: extractor, targets: targets, inputFeatures: gramFeatures,
+                                          inputMean: mean, inputStd: std, weights: options.weights)
         let r0 = start.toArray().map { min(max($0, 0), 1) }
         return (objective, mask, r0)
     }
