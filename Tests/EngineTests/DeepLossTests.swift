@@ -83,6 +83,27 @@ struct DeepLossTests {
         }
     }
 
+    @Test("reconstruction on a large tensor: one Double sum, the same on 1 and 2 threads, gradient k·(Φ − T)")
+    func reconstructionLarge() {
+        // 3 chunks of the parallel sum and a tail that is not a multiple of 8.
+        let phi = phasedInput(channels: 5, height: 211, width: 197, phase: 0.4)
+        let t = phasedInput(channels: 5, height: 211, width: 197, phase: 2.3)
+        var sum = 0.0
+        for i in 0..<phi.count {
+            let d = Double(phi.data[i]) - Double(t.data[i])
+            sum += d * d
+        }
+        let norm = t.sumOfSquares()
+        let g1 = Tensor(channels: 5, height: 211, width: 197), g2 = Tensor(channels: 5, height: 211, width: 197)
+        let one = DeepLoss.reconstruction(features: phi, target: t, targetSquaredNorm: norm, scale: 0.5, gradient: g1, threads: 1)
+        let two = DeepLoss.reconstruction(features: phi, target: t, targetSquaredNorm: norm, scale: 0.5, gradient: g2, threads: 2)
+        let valueOnly = DeepLoss.reconstruction(features: phi, target: t, targetSquaredNorm: norm, threads: 2)
+        #expect(one == two && one == valueOnly)
+        #expect(abs(one / (sum / norm) - 1) < 1e-12, "\(one) against \(sum / norm)")
+        let k = Float(2 * 0.5 / norm)
+        #expect((0..<phi.count).allSatisfy { g1.data[$0] == k * (phi.data[$0] - t.data[$0]) && g2.data[$0] == g1.data[$0] })
+    }
+
     @Test("Gram gradient = central differences (added onto what the buffer holds)")
     func gramGradient() {
         let f = phasedInput(channels: 4, height: 6, width: 5, phase: 0.3)

@@ -69,6 +69,9 @@ void ck_maxpool2x2_backward(const float *grad, size_t gradStride, const float *r
 // for m + 1 rows below row H and 80 floats past the last of them (PaddedGeometry's stride).
 
 /// 1 when the CPU runs the fp32 Winograd kernels (AVX-512 F, BW, DQ, VL).
+// Σ (a − b)² in double over n elements (differences exact); when g is given, also g = k (a − b).
+double ck_squared_difference(const float *a, const float *b, size_t n, float k, float *g);
+
 int ck_has_avx512_wino(void);
 /// 1 when it also runs the bf16 ones (AVX512_BF16).
 int ck_has_avx512_bf16(void);

@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 
 /// The weights of docs/spec.md §4: L = α·L_rec + β·L_per + γ·L_reg.
@@ -36,29 +37,27 @@ public struct DeepLossTerms: Sendable, Equatable, Codable {
 public enum DeepLoss {
     /// ‖Φ − T‖² / ‖T‖²; writes scale · 2(Φ − T)/‖T‖² into `gradient` (overwrites) when given.
     /// - targetSquaredNorm: ‖T‖² (precomputed once per target).
+    /// - threads: the sum is taken in fixed chunks and added in order, so the value does not depend on it.
     public static func reconstruction(features phi: Tensor, target: Tensor, targetSquaredNorm: Double,
-                                      scale: Double = 1, gradient: Tensor? = nil) -> Double {
+                                      scale: Double = 1, gradient: Tensor? = nil, threads: Int = 1) -> Double {
         precondition(phi.count == target.count, "features and target differ in size")
         let n = phi.count
         let norm = max(targetSquaredNorm, .leastNormalMagnitude)
         if let gradient { precondition(gradient.count == n, "gradient differs in size") }
         let k = Float(2 * scale / norm)
-        let a = phi.data, b = target.data
-        // One pass; the differences and the sum in Double: the line search compares losses that differ in
-        // the 7th digit.
-        var sum = 0.0
-        if let g = gradient?.data {
-            for i in 0..<n {
-                let d = Double(a[i]) - Double(b[i])
-                sum += d * d
-                g[i] = k * (a[i] - b[i])
-            }
-        } else {
-            for i in 0..<n {
-                let d = Double(a[i]) - Double(b[i])
-                sum += d * d
-            }
+        let a = SharedFloats(base: phi.data), b = SharedFloats(base: target.data)
+        let g = gradient.map { SharedFloats(base: $0.data) }
+        // In Double: the line search compares losses that differ in the 7th digit.
+        let chunk = 1 << 16, chunks = (n + chunk - 1) / chunk
+        let sums = UnsafeMutablePointer<Double>.allocate(capacity: max(chunks, 1))
+        defer { sums.deallocate() }
+        let out = ChunkSums(base: sums)
+        parallelFor(tasks: chunks, threads: threads) { c in
+            let at = c * chunk, count = min(chunk, n - at)
+            out.base[c] = ck_squared_difference(a.base + at, b.base + at, count, k, g.map { $0.base + at })
         }
+        var sum = 0.0
+        for c in 0..<chunks { sum += sums[c] }
         return sum / norm
     }
 
@@ -67,8 +66,13 @@ public enum DeepLoss {
         let c = f.channels, hw = f.height * f.width
         guard c > 0 else { return }
         guard hw > 0 else { g.update(repeating: 0, count: c * c); return }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(c), blasint(c), blasint(hw),
-                    1 / Float(f.count), f.data, blasint(hw), f.data, blasint(hw), 0, g, blasint(c))
+        // Symmetric: the upper triangle (half sgemm's products: 9 against 15 ms for 256 × 11,520 on two
+        // threads), then mirrored.
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, blasint(c), blasint(hw),
+                    1 / Float(f.count), f.data, blasint(hw), 0, g, blasint(c))
+        for i in 1..<c {
+            for j in 0..<i { g[i * c + j] = g[j * c + i] }
+        }
     }
 
     /// ‖G(F) − P‖² / ‖P‖² for the input's Gram matrix P; adds scale · d/dF = scale · 4 (G − P) F / (N ‖P‖²)
@@ -165,4 +169,9 @@ public enum DeepLoss {
     }
 
     private static func signum(_ v: Double) -> Double { v > 0 ? 1 : (v < 0 ? -1 : 0) }
+}
+
+/// One Double per chunk of a parallel sum. unchecked Sendable: each task writes its own chunk's slot.
+private struct ChunkSums: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Double>
 }

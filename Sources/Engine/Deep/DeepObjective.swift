@@ -131,7 +131,8 @@ public final class DeepObjective {
             rec += w.layerWeight * DeepLoss.reconstruction(features: phi[tap]!, target: targets[tap]!,
                                                            targetSquaredNorm: targetNorms[tap]!,
                                                            scale: w.alpha * w.layerWeight,
-                                                           gradient: gradient == nil ? nil : featureGradients[tap])
+                                                           gradient: gradient == nil ? nil : featureGradients[tap],
+                                                           threads: extractor.threads)
         }
         timings.reconstruction += lap()
         var per = 0.0
