@@ -30,11 +30,10 @@ final class Workbuffer {
 
     init(capacity: Int) {
         self.capacity = capacity
-        base = alignedFloats(capacity)
-        base.initialize(repeating: 0, count: max(1, capacity))
+        base = zeroedFloats(capacity)
     }
 
-    deinit { free(base) }
+    deinit { releaseZeroedFloats(base, count: capacity) }
 }
 
 /// A float pointer handed to parallel loops. unchecked Sendable: each task touches its own channels.
