@@ -56,18 +56,25 @@ struct DeepResizerTests {
         }
     }
 
-    @Test("the objective's gradient with respect to R = central differences (real network)")
-    func objectiveGradient() throws {
+    /// The LadyBird crop's features (to relu5_1), its seam targets for a 40 × 32 output, its colour
+    /// statistics and the bilinear start at that size.
+    private func smallObjectiveInputs() throws
+        -> (VGGNetwork, [Tap: Tensor], [Tap: Tensor], [Double], [Double], [Float]) {
         let network = try NetworkFixtures.network(deepestTap: .relu5_1)
         let input = try ladybird()
-        // A small output so the test is quick; seam targets and all four terms on.
         let extractor = try FeatureExtractor(network: network, height: 121, width: 163, deepestTap: .relu5_1)
         let features = try extractor.forward(image: input, to: .relu5_1).mapValues { $0.clone() }
         var rec: [Tap: Tensor] = [:]
         for tap in DeepObjective.reconstructionTaps { rec[tap] = features[tap]! }
         let targets = try FeatureResize.targets(for: rec, operator: .seam, mask: nil, outputHeight: 32, outputWidth: 40)
         let (mean, std) = DeepLoss.channelStatistics(input)
-        let x = FeatureResize.linear(input, height: 32, width: 40).toArray()
+        return (network, features, targets, mean, std, FeatureResize.linear(input, height: 32, width: 40).toArray())
+    }
+
+    @Test("the objective's gradient with respect to R = central differences (real network)")
+    func objectiveGradient() throws {
+        // A small output so the test is quick; seam targets and all four terms on.
+        let (network, features, targets, mean, std, x) = try smallObjectiveInputs()
         // L as a whole, then each term alone (through the network for L_rec and L_per).
         for weights in [DeepLossWeights(), DeepLossWeights(alpha: 1, beta: 0, gamma: 0),
                         DeepLossWeights(alpha: 0, beta: 1, gamma: 0), DeepLossWeights(alpha: 0, beta: 0, gamma: 1)] {
@@ -100,19 +107,11 @@ struct DeepResizerTests {
 
     @Test("the terms at the point last evaluated are reused; at any other point they are evaluated")
     func termsAtPoint() throws {
-        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
-        let input = try ladybird()
-        let extractor = try FeatureExtractor(network: network, height: 121, width: 163, deepestTap: .relu5_1)
-        let features = try extractor.forward(image: input, to: .relu5_1).mapValues { $0.clone() }
-        var rec: [Tap: Tensor] = [:]
-        for tap in DeepObjective.reconstructionTaps { rec[tap] = features[tap]! }
-        let targets = try FeatureResize.targets(for: rec, operator: .seam, mask: nil, outputHeight: 32, outputWidth: 40)
-        let (mean, std) = DeepLoss.channelStatistics(input)
+        let (network, features, targets, mean, std, x) = try smallObjectiveInputs()
         // The objective on an extractor handed to it (the resizer's anchor pass runs on the same one).
         let shared = try FeatureExtractor(network: network, height: 32, width: 40, deepestTap: .relu4_1)
         let objective = try DeepObjective(extractor: shared, targets: targets, inputFeatures: features,
                                           inputMean: mean, inputStd: std)
-        let x = FeatureResize.linear(input, height: 32, width: 40).toArray()
         var y = x
         y[17] += 0.25
         var g = [Float](repeating: 0, count: x.count)
