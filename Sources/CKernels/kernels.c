@@ -292,7 +292,7 @@ void ck_maxpool2x2_backward(const float *grad, size_t gradStride, const float *r
 
 double ck_squared_difference(const float *a, const float *b, size_t n, float k, float *g) {
     // Eight independent sums: one running sum is bound by the add's latency (4 cycles an element), eight
-    // keep up with memory. Differences in double, exact for float inputs.
+    // keep up with memory. Differences in double (exact unless the two exponents are far apart).
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t i = 0;
     if (g) {

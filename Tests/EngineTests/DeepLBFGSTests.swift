@@ -278,20 +278,32 @@ struct DeepLBFGSTests {
             return (r, x)
         }
         // One iteration: the start, then the line search's evaluations.
-        let (fraction, _) = try run(.lossFraction(0.5), iterations: 1)
+        let (fraction, _) = try run(.lossFraction(0.5, largestChange: 10), iterations: 1)
         let (torch, _) = try run(.torch, iterations: 1)
         #expect(fraction.evaluations == 2, "\(fraction.evaluations) evaluations")
         #expect(torch.evaluations >= 4, "torch's first step took \(torch.evaluations) evaluations")
         #expect(fraction.loss < 0.75 * fraction.initialLoss, "\(fraction.initialLoss) → \(fraction.loss)")
         // Both reach the minimiser.
-        let (solved, x) = try run(.lossFraction(0.5), iterations: 60)
+        let (solved, x) = try run(.lossFraction(0.5, largestChange: 10), iterations: 60)
         #expect(solved.loss < 1e-8 * solved.initialLoss, "\(solved.loss)")
         #expect(zip(x, c).allSatisfy { abs(Double($0) - $1) < 1e-3 })
         // f ≤ 0 at the start: no loss to take a fraction of, so torch's step, the same run step for step.
-        let (negative, xn) = try run(.lossFraction(0.5), iterations: 5, offset: -1e6)
+        let (negative, xn) = try run(.lossFraction(0.5, largestChange: 10), iterations: 5, offset: -1e6)
         let (reference, xr) = try run(.torch, iterations: 5, offset: -1e6)
         #expect(negative == reference)
         #expect(xn == xr)
+        // A trial that would move a coordinate by more than largestChange is cut to it: the second
+        // evaluation (the first trial, from x = 0) has max |x| = 0.01.
+        var capped = LBFGSOptions(iterations: 1, maxEvaluations: 25)
+        capped.firstStep = .lossFraction(0.5, largestChange: 0.01)
+        var xc = [Float](repeating: 0, count: n)
+        var trials: [Float] = []
+        let inner = objective(offset: 0)
+        _ = try LBFGS.minimize(&xc, options: capped) { x, g in
+            trials.append(x.map { abs($0) }.max()!)
+            return try inner(x, g)
+        }
+        #expect(abs(trials[1] - 0.01) < 1e-6, "the first trial moved x by \(trials[1])")
     }
 
     @Test("cubic interpolation: exact for a cubic, midpoint without a real minimiser")

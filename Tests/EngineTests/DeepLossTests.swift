@@ -85,7 +85,7 @@ struct DeepLossTests {
 
     @Test("reconstruction on a large tensor: one Double sum, the same on 1 and 2 threads, gradient k·(Φ − T)")
     func reconstructionLarge() {
-        // 3 chunks of the parallel sum and a tail that is not a multiple of 8.
+        // 4 chunks of the parallel sum (3 full ones of 65,536) and a tail that is not a multiple of 8.
         let phi = phasedInput(channels: 5, height: 211, width: 197, phase: 0.4)
         let t = phasedInput(channels: 5, height: 211, width: 197, phase: 2.3)
         var sum = 0.0

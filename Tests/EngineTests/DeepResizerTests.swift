@@ -119,15 +119,23 @@ struct DeepResizerTests {
         #expect(objective.timings.evaluations == 1)
         #expect(try x.withUnsafeBufferPointer { try objective.terms(at: $0) } == atX)
         #expect(objective.timings.evaluations == 1, "the same point again: no evaluation")
+        // What it reuses (taken with a gradient) is what a forward pass alone gives.
+        #expect(try x.withUnsafeBufferPointer { try objective.evaluate($0, gradient: nil) } == atX)
         let atY = try y.withUnsafeBufferPointer { try objective.terms(at: $0) }
-        #expect(objective.timings.evaluations == 2, "one coordinate differs: evaluated")
+        #expect(objective.timings.evaluations == 3, "one coordinate differs: evaluated")
         #expect(atY != atX)
         #expect(try y.withUnsafeBufferPointer { try objective.evaluate($0, gradient: nil) } == atY)
-        // An objective needs the features to relu4_1.
+        // An objective needs the features to relu4_1, and backward passes.
         let shallow = try FeatureExtractor(network: network, height: 32, width: 40, deepestTap: .relu3_1)
-        #expect(throws: FeatureResizeError.self) {
-            _ = try DeepObjective(extractor: shallow, targets: targets, inputFeatures: features, inputMean: mean, inputStd: std)
+        let forwardOnly = try FeatureExtractor(network: network, height: 32, width: 40, deepestTap: .relu4_1, backward: false)
+        for unfit in [shallow, forwardOnly] {
+            #expect(throws: FeatureResizeError.self) {
+                _ = try DeepObjective(extractor: unfit, targets: targets, inputFeatures: features, inputMean: mean, inputStd: std)
+            }
         }
+        // The reference's options keep torch's first step; the method's default is the loss fraction.
+        #expect(DeepResizeOptions.reference().firstStep == .torch)
+        #expect(DeepResizeOptions().firstStep == .lossFraction(0.5, largestChange: 1))
     }
 
     @Test("progress every iteration, cancellation, output in [0,1], RGBA keeps a resized alpha")

@@ -62,6 +62,10 @@ void ck_maxpool2x2_backward(const float *grad, size_t gradStride, const float *r
                             int height, int width, const float *addend,
                             float *dst, size_t dstStride, int c0, int c1);
 
+// Σ (a − b)² over n elements, the differences and the sum in double (the deep objective's L_rec); when g
+// is given, also g = k (a − b) in float.
+double ck_squared_difference(const float *a, const float *b, size_t n, float k, float *g);
+
 // ---------------------------------------------------------------------------------------------------
 // Winograd F(m×m, 3×3), m = 2 or 4, with fp32 products (FMA) or bf16 products accumulated in fp32
 // (vdpbf16ps); the input and output transforms are fp32 either way (winograd.c). Same padded-plane
@@ -69,9 +73,6 @@ void ck_maxpool2x2_backward(const float *grad, size_t gradStride, const float *r
 // for m + 1 rows below row H and 80 floats past the last of them (PaddedGeometry's stride).
 
 /// 1 when the CPU runs the fp32 Winograd kernels (AVX-512 F, BW, DQ, VL).
-// Σ (a − b)² in double over n elements (differences exact); when g is given, also g = k (a − b).
-double ck_squared_difference(const float *a, const float *b, size_t n, float k, float *g);
-
 int ck_has_avx512_wino(void);
 /// 1 when it also runs the bf16 ones (AVX512_BF16).
 int ck_has_avx512_bf16(void);

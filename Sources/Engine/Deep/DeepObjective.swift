@@ -31,7 +31,8 @@ public final class DeepObjective {
     public let height: Int
     public let width: Int
     public let weights: DeepLossWeights
-    /// The terms of the last evaluation.
+    /// The terms of the last evaluation that completed, at the point the objective now holds (nil before
+    /// the first, during an evaluation and after one that threw).
     public private(set) var lastTerms: DeepLossTerms?
     public private(set) var timings = DeepObjectiveTimings()
 
@@ -66,6 +67,9 @@ public final class DeepObjective {
     /// is a few hundred MB, and a fresh one costs its page faults again. The objective takes it over.
     public init(extractor: FeatureExtractor, targets: [Tap: Tensor], inputFeatures: [Tap: Tensor],
                 inputMean: [Double], inputStd: [Double], weights: DeepLossWeights = DeepLossWeights()) throws {
+        guard extractor.canRunBackward else {
+            throw FeatureResizeError(message: "the objective needs an extractor that runs backward passes")
+        }
         guard extractor.deepestTap >= .relu4_1 else {
             throw FeatureResizeError(message: "the objective needs an extractor to relu4_1 (it stops at \(extractor.deepestTap))")
         }

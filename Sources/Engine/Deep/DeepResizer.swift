@@ -52,7 +52,7 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// The first line search's trial step. Measured (BENCHMARKS.md, "Deep v2"): from the geometry start
     /// torch's 1/‖g‖₁ (t = 0.18 on LadyBird 640×480 → 384×480) took the first line search 4 evaluations;
     /// half the loss over the slope (t = 116 there) is accepted at once, at the same L after 20 iterations.
-    public var firstStep: LBFGSFirstStep = .lossFraction(0.5)
+    public var firstStep: LBFGSFirstStep = .lossFraction(0.5, largestChange: 1)
 
     /// Measured (BENCHMARKS.md, "Deep v2"): from the geometry start, L after 20 iterations is below the
     /// bilinear start's after 100, and the curve flattens past it.
@@ -254,7 +254,7 @@ public enum DeepResizer {
         }
         let targets = tapBytes(DeepObjective.reconstructionTaps, height: outputHeight, width: outputWidth)
         let setup = FeatureExtractor.workspaceBytes(kernel: kernel, height: inputHeight, width: inputWidth,
-                                                    deepestTap: .relu5_1, threads: threads)
+                                                    deepestTap: .relu5_1, threads: threads, backward: false)
             + tapBytes(Tap.allCases, height: inputHeight, width: inputWidth) + targets
         let outputWorkspace = FeatureExtractor.workspaceBytes(kernel: kernel, height: outputHeight, width: outputWidth,
                                                               deepestTap: .relu4_1, threads: threads)
@@ -272,7 +272,7 @@ public enum DeepResizer {
         let inputFeatures: [Tap: Tensor]
         do {
             let extractor = try FeatureExtractor(network: network, height: input.height, width: input.width,
-                                                 deepestTap: .relu5_1, threads: options.threads)
+                                                 deepestTap: .relu5_1, threads: options.threads, backward: false)
             // Copied out: the extractor's tensors die with its (input-sized) workspace.
             inputFeatures = try extractor.forward(image: input, to: .relu5_1).mapValues { $0.clone() }
         }

@@ -49,8 +49,10 @@ public enum LBFGSFirstStep: Sendable, Equatable {
     /// t = fraction · f / (−gᵀd). For an objective whose minimum is 0 or a fraction of f (a
     /// least-squares loss), this is the right order of magnitude: on a quadratic along d with minimum
     /// ρ·f it is fraction / (2(1 − ρ)) of the exact step, and the strong-Wolfe test (c2 = 0.9) accepts
-    /// 0.1–1.9 of the exact step. Falls back to `torch` when f ≤ 0.
-    case lossFraction(Double)
+    /// 0.1–1.9 of the exact step. Times `learningRate`; no coordinate moves by more than `largestChange`
+    /// (pixels in [0, 1]: 1), so a tiny slope cannot make the trial absurd. Falls back to `torch` when
+    /// f ≤ 0.
+    case lossFraction(Double, largestChange: Double)
 }
 
 /// The early-stop rule of `LBFGSOptions.stall`: after iteration k ≥ window, stop when
@@ -244,7 +246,7 @@ public enum LBFGS {
                 let prevLoss = loss
 
                 let gtd = dot(g, d)
-                t = iteration == 1 ? firstStep(loss: loss, gradient: g, gtd: gtd) : options.learningRate
+                t = iteration == 1 ? firstStep(loss: loss, gradient: g, direction: d, gtd: gtd) : options.learningRate
                 if gtd > -options.toleranceChange {
                     stop = .noDescent  // torch counts this iteration: n_iter was already incremented
                     break
@@ -274,10 +276,12 @@ public enum LBFGS {
             return LBFGSResult(iterations: iteration, evaluations: evaluations, initialLoss: initialLoss, loss: loss, stop: stop)
         }
 
-        func firstStep(loss: Double, gradient g: [Float], gtd: Double) -> Double {
+        func firstStep(loss: Double, gradient g: [Float], direction d: [Float], gtd: Double) -> Double {
             let torch = min(1, 1 / sumAbs(g)) * options.learningRate
-            guard case let .lossFraction(fraction) = options.firstStep, loss > 0, gtd < 0 else { return torch }
-            let t = fraction * loss / -gtd
+            guard case let .lossFraction(fraction, largestChange) = options.firstStep, loss > 0, gtd < 0 else { return torch }
+            var t = fraction * loss / -gtd * options.learningRate
+            let dMax = maxAbs(d)
+            if dMax > 0 { t = min(t, largestChange / dMax) }
             return t.isFinite && t > 0 ? t : torch
         }
 

@@ -19,6 +19,8 @@ public final class FeatureExtractor {
     /// The deepest tap this workspace is sized for.
     public let deepestTap: Tap
     public let threads: Int
+    /// False for a forward-only extractor (`init(…, backward: false)`).
+    public let canRunBackward: Bool
 
     private enum Step {
         case convReLU(conv: Int, tap: Tap?)
@@ -55,7 +57,11 @@ public final class FeatureExtractor {
     }
 
     /// - threads: compute threads (OpenBLAS's for the gemm kernel, Dispatch workers for avx512).
-    public init(network: VGGNetwork, height: Int, width: Int, deepestTap: Tap? = nil, threads: Int = 2) throws(FeatureExtractorError) {
+    ///   - backward: false for an extractor that only runs forward passes (the deep method's pass over its
+    ///     input): it allocates no gradient buffers and no scratch for the backward convolutions, and
+    ///     `backward` throws.
+    public init(network: VGGNetwork, height: Int, width: Int, deepestTap: Tap? = nil, threads: Int = 2,
+                backward: Bool = true) throws(FeatureExtractorError) {
         let deepest = deepestTap ?? network.deepestTap
         guard deepest <= network.deepestTap else {
             throw FeatureExtractorError("tap \(deepest) is deeper than the network was loaded for (\(network.deepestTap))")
@@ -70,14 +76,15 @@ public final class FeatureExtractor {
         self.width = width
         self.deepestTap = deepest
         self.threads = threads
+        self.canRunBackward = backward
 
         let plan = Self.plan(network.architecture, height: height, width: width, deepestTap: deepest)
         let (steps, geometries) = (plan.steps, plan.geometries)
-        let shapes = Self.convolutionShapes(network: network, steps: steps, geometries: geometries)
+        let shapes = Self.convolutionShapes(network: network, steps: steps, geometries: geometries, backward: backward)
         self.steps = steps
         self.geometries = geometries
         activations = geometries.map { Workbuffer(capacity: $0.count) }
-        gradients = Self.gradientCapacities(steps: steps, geometries: geometries).map { Workbuffer(capacity: $0) }
+        gradients = backward ? Self.gradientCapacities(steps: steps, geometries: geometries).map { Workbuffer(capacity: $0) } : []
         convolution = Convolution(threads: threads, shapes: shapes)
         var taps: [Tap: Tensor] = [:]
         for (s, step) in steps.enumerated() {
@@ -87,7 +94,7 @@ public final class FeatureExtractor {
             }
         }
         tapTensors = taps
-        inputGradient = Tensor(channels: 3, height: height, width: width)
+        inputGradient = Tensor(channels: 3, height: backward ? height : 0, width: backward ? width : 0)
     }
 
     /// The steps and activation geometries (index 0: the preprocessed input) up to `deepestTap`.
@@ -141,18 +148,20 @@ public final class FeatureExtractor {
         return shapes
     }
 
-    private static func convolutionShapes(network: VGGNetwork, steps: [Step], geometries: [PaddedGeometry]) -> [ConvolutionShape] {
-        convolutionShapes(algorithms: { (network.convs[$0].forward.algorithm, network.convs[$0].backwardWeights?.algorithm) },
+    private static func convolutionShapes(network: VGGNetwork, steps: [Step], geometries: [PaddedGeometry],
+                                          backward: Bool) -> [ConvolutionShape] {
+        convolutionShapes(algorithms: { (network.convs[$0].forward.algorithm, backward ? network.convs[$0].backwardWeights?.algorithm : nil) },
                           steps: steps, geometries: geometries)
     }
 
     /// Bytes an extractor of this size allocates (activations, gradients, tap outputs, input gradient, and
     /// its convolutions' scratch: the gemm kernel's im2col tile, Winograd's per-worker buffers), so a caller
     /// can refuse sizes before allocating them. Backward convolutions are counted up to `gradientTap`
-    /// (default relu4_1), as `VGGNetwork` packs them.
+    /// (default relu4_1), as `VGGNetwork` packs them; none, and no gradient buffers, when `backward` is
+    /// false (a forward-only extractor).
     public static func workspaceBytes(architecture: Architecture = .vgg16, kernel: ConvolutionKernel = .best,
                                       precision: EnginePrecision = .auto, height: Int, width: Int, deepestTap: Tap,
-                                      gradientTap: Tap? = nil, threads: Int = 2) -> Int {
+                                      gradientTap: Tap? = nil, threads: Int = 2, backward: Bool = true) -> Int {
         guard height > 0, width > 0 else { return 0 }
         let plan = plan(architecture, height: height, width: width, deepestTap: deepestTap)
         let convs = architecture.convolutions
@@ -164,10 +173,10 @@ public final class FeatureExtractor {
             let (_, c, o) = convs[i]
             guard i < differentiable else { return (kernel == .gemm ? .gemmRows : .direct, nil) }
             return (PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: c, outChannels: o, backward: false),
-                    PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true))
+                    backward ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true) : nil)
         }, steps: plan.steps, geometries: plan.geometries)
         let activations = plan.geometries.map(\.count).reduce(0, +)
-        let gradients = gradientCapacities(steps: plan.steps, geometries: plan.geometries).reduce(0, +)
+        let gradients = backward ? gradientCapacities(steps: plan.steps, geometries: plan.geometries).reduce(0, +) : 0
         var taps = 0
         for (s, step) in plan.steps.enumerated() {
             if case .convReLU(_, _?) = step {
@@ -175,7 +184,7 @@ public final class FeatureExtractor {
                 taps += g.channels * g.height * g.width
             }
         }
-        return 4 * (activations + gradients + taps + 3 * height * width)
+        return 4 * (activations + gradients + taps + (backward ? 3 * height * width : 0))
             + Convolution.workspaceBytes(threads: threads, shapes: shapes)
     }
 
@@ -229,6 +238,7 @@ public final class FeatureExtractor {
     /// of the last forward: returns d loss / d RGB (3×height×width), owned by the extractor (valid until
     /// the next backward). Taps must not be deeper than the last forward's.
     public func backward(gradients injected: [Tap: Tensor]) throws(FeatureExtractorError) -> Tensor {
+        guard canRunBackward else { throw FeatureExtractorError("this extractor was made for forward passes only") }
         guard let depth = forwardDepth else { throw FeatureExtractorError("backward before forward") }
         guard activationsIntact || injected.isEmpty else {
             throw FeatureExtractorError("a second backward needs a forward first (the backward reuses the activations)")
