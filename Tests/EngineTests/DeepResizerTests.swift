@@ -138,6 +138,37 @@ struct DeepResizerTests {
         #expect(DeepResizeOptions().firstStep == .lossFraction(0.5, largestChange: 1))
     }
 
+    @Test("an adopted forward pass stands in for the first evaluation's at exactly that point, and only there")
+    func adoptedForward() throws {
+        let (network, features, targets, mean, std, x) = try smallObjectiveInputs()
+        func evaluations(adopting point: [Float]?) throws -> [(DeepLossTerms, [Float])] {
+            let extractor = try FeatureExtractor(network: network, height: 32, width: 40, deepestTap: .relu4_1)
+            let objective = try DeepObjective(extractor: extractor, targets: targets, inputFeatures: features,
+                                              inputMean: mean, inputStd: std)
+            if let point {
+                let image = Tensor(channels: 3, height: 32, width: 40, values: point)
+                objective.adoptLastForward(of: image, features: try extractor.forward(image: image, to: .relu4_1))
+            }
+            var out: [(DeepLossTerms, [Float])] = []
+            for _ in 0..<2 {  // the second at the same point follows a backward: it must run its own pass
+                var g = [Float](repeating: 0, count: x.count)
+                let t = try x.withUnsafeBufferPointer { xp in try g.withUnsafeMutableBufferPointer { try objective.evaluate(xp, gradient: $0) } }
+                out.append((t, g))
+            }
+            #expect(objective.timings.forwardPasses == (point == x ? 1 : 2), "adopting \(point == nil ? "nothing" : point == x ? "x" : "another point")")
+            return out
+        }
+        let plain = try evaluations(adopting: nil)
+        var elsewhere = x
+        elsewhere[5] += 0.125
+        for run in [try evaluations(adopting: x), try evaluations(adopting: elsewhere)] {
+            for (a, b) in zip(run, plain) {
+                #expect(a.0 == b.0)
+                #expect(a.1 == b.1, "the gradient of an evaluation on an adopted pass differs")
+            }
+        }
+    }
+
     @Test("progress every iteration, cancellation, output in [0,1], RGBA keeps a resized alpha")
     func progressCancelAndImage() throws {
         let network = try NetworkFixtures.network(deepestTap: .relu5_1)

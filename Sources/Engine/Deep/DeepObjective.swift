@@ -5,6 +5,8 @@ public struct DeepObjectiveTimings: Sendable, Equatable, Codable {
     public var evaluations = 0
     /// Copying x in, the network forward to relu4_1.
     public var forward = 0.0
+    /// Network forward passes run (one per evaluation, less one when the first reuses the setup's pass).
+    public var forwardPasses = 0
     /// L_rec and its gradient with respect to the features.
     public var reconstruction = 0.0
     /// L_per (Gram) and its gradient with respect to the features.
@@ -48,6 +50,9 @@ public final class DeepObjective {
     private let featureGradients: [Tap: Tensor]
     private var gramScratch: [Float]
     private let regularizerGradient: Tensor
+    /// `adoptLastForward`: the image of the extractor's last forward and its features, until the first
+    /// evaluation.
+    private var adopted: (values: [Float], features: [Tap: Tensor])?
 
     /// - Parameters:
     ///   - targets: T_l for relu1_1 … relu4_1, each (⌊h/s⌋, ⌊w/s⌋).
@@ -127,7 +132,14 @@ public final class DeepObjective {
         }
         lastTerms = nil  // image no longer holds the point they were taken at
         image.data.update(from: x.baseAddress!, count: image.count)
-        let phi = try extractor.forward(image: image, to: .relu4_1)
+        let phi: [Tap: Tensor]
+        if let adopted, memcmp(adopted.values, image.data, image.count * MemoryLayout<Float>.stride) == 0 {
+            phi = adopted.features
+        } else {
+            phi = try extractor.forward(image: image, to: .relu4_1)
+            timings.forwardPasses += 1
+        }
+        adopted = nil  // only until the first evaluation: any later one may follow a backward
         timings.forward += lap()
         let w = weights
         var rec = 0.0
@@ -173,6 +185,14 @@ public final class DeepObjective {
         timings.regularization += lap()
         timings.evaluations += 1
         return terms
+    }
+
+    /// The extractor's last pass was a forward of `image` to relu4_1 (`features` is what it returned) and
+    /// nothing ran on it since: the first evaluation, when it is at exactly this point, uses that pass
+    /// instead of running it again (the resizer's anchor pass is a forward of R0, where L-BFGS starts).
+    func adoptLastForward(of image: Tensor, features: [Tap: Tensor]) {
+        precondition(image.count == self.image.count, "the adopted pass is of another size")
+        adopted = (image.toArray(), features)
     }
 
     /// The terms at `x`: the last evaluation's when it was at exactly this point (L-BFGS's accepted point

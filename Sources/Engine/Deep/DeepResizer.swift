@@ -315,14 +315,19 @@ public enum DeepResizer {
         case (.geometry, .linear), (.bilinear, _):
             start = FeatureResize.linear(input, height: height, width: width)
         }
+        // R0, where L-BFGS starts, is the start in [0, 1] (the sampling can overshoot 1 by a rounding): clamped
+        // here, so that the anchor's pass below is R0's own and the first evaluation can reuse it.
+        for i in 0..<start.count { start.data[i] = min(max(start.data[i], 0), 1) }
         // The objective's extractor, made now: the anchor's pass below runs on it too.
         let extractor = try FeatureExtractor(network: network, height: height, width: width, deepestTap: .relu4_1,
                                              threads: options.threads)
+        var startFeatures: [Tap: Tensor]?
         if options.anchorLines, let sourceMap, width <= input.width, height <= input.height {
             // Near the image's lines, relu4_1's target is R0's own (EdgeAnchor: lines crossed by seams stay
             // whole). Only where seams remove: inserted seams zigzag through vertical edges in R0 (tree
             // trunks), which the sampled target straightens.
             let carved = try extractor.forward(image: start, to: .relu4_1)
+            startFeatures = carved
             for tap in EdgeAnchor.taps {
                 guard let sampled = targets[tap], let own = carved[tap] else { continue }
                 targets[tap] = EdgeAnchor.blend(sampled: sampled, carved: own,
@@ -336,7 +341,9 @@ public enum DeepResizer {
         let (mean, std) = DeepLoss.channelStatistics(statsImage)
         let objective = try DeepObjective(extractor: extractor, targets: targets, inputFeatures: gramFeatures,
                                           inputMean: mean, inputStd: std, weights: options.weights)
-        let r0 = start.toArray().map { min(max($0, 0), 1) }
+        // The first evaluation is at R0: its forward pass is the anchor's.
+        if let startFeatures { objective.adoptLastForward(of: start, features: startFeatures) }
+        let r0 = start.toArray()
         return (objective, mask, r0)
     }
 
