@@ -112,12 +112,13 @@ import TestSupport
         let carved = try ImageDecoder.decode(narrow.body)
         #expect(carved.width == 200 && carved.height == 240)
         // Each job's JSON says what was done: a uniform scale without the optimiser, or a reconstruction.
-        func summary(_ answer: CurlResult) throws -> String? {
+        func jobObject(_ answer: CurlResult) throws -> [String: Any] {
             let id = try #require(answer.headers["x-job-id"])
             let job = try curl([], "\(server.baseURL)/jobs/\(id)")
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(job.body)) as? [String: Any])
-            return object["summary"] as? String
+            return try #require(try JSONSerialization.jsonObject(with: Data(job.body)) as? [String: Any])
         }
+        func summary(_ answer: CurlResult) throws -> String? { try jobObject(answer)["summary"] as? String }
+        func maskLink(_ answer: CurlResult) throws -> String? { (try jobObject(answer)["links"] as? [String: Any])?["mask"] as? String }
         let uniform = try #require(try summary(same))
         #expect(uniform.contains("uniform scale") && uniform.contains("nothing to reconstruct"), "\(uniform)")
         let reconstructed = try #require(try summary(narrow))
@@ -126,6 +127,9 @@ import TestSupport
         let noMask = try curl([], "\(server.baseURL)/jobs/\(same.headers["x-job-id"] ?? "")/mask")
         #expect(noMask.status == 404 && noMask.text.contains("kept the aspect ratio"), "\(noMask.status) \(noMask.text)")
         #expect(try curl([], "\(server.baseURL)/jobs/\(narrow.headers["x-job-id"] ?? "")/mask").status == 200)
+        // The job links its mask only when it has one.
+        #expect(try maskLink(same) == nil)
+        #expect(try maskLink(narrow) == "/jobs/\(narrow.headers["x-job-id"] ?? "")/mask")
         // The start-up log names what answered: the weights file with a fingerprint, the network and the
         // arithmetic, the workers and the memory budget.
         let log = server.output

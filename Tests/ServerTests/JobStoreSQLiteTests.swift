@@ -103,4 +103,24 @@ struct JobStoreSQLiteTests {
             #expect(try db.queryInt("SELECT COUNT(*) FROM jobs WHERE id = 'a' AND summary IS NULL AND input_width = 4") == 1)
         }
     }
+
+    /// A database from before `attachments` (version 3): succeeded deep jobs that reconstructed are recorded
+    /// with their mask, the ones that only scaled (their summary says so) and other methods with none.
+    @Test func aVersion3DatabaseRecordsTheMasksDeepJobsStored() throws {
+        try withDatabase { db throws in
+            for migration in JobSchema.migrations where migration.version <= 3 { try db.execute(migration.sql) }
+            try db.execute("PRAGMA user_version = 3")
+            try db.execute("""
+                INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format, created_at, summary)
+                VALUES ('carved', 'succeeded', 'deep', '{}', 4, 3, 'png', 0, 'reconstructed 4×3 → 3×3'),
+                       ('scaled', 'succeeded', 'deep', '{}', 4, 3, 'png', 0,
+                        'uniform scale 4×3 → 8×6: the aspect ratio is kept, nothing to reconstruct'),
+                       ('seam', 'succeeded', 'seam', '{}', 4, 3, 'png', 0, NULL),
+                       ('queued', 'queued', 'deep', '{}', 4, 3, 'png', 0, NULL)
+                """)
+            try JobSchema.migrate(db)
+            #expect(try db.queryInt("SELECT COUNT(*) FROM jobs WHERE id = 'carved' AND attachments = 'mask.png'") == 1)
+            #expect(try db.queryInt("SELECT COUNT(*) FROM jobs WHERE attachments = ''") == 3)
+        }
+    }
 }

@@ -144,6 +144,38 @@ struct JobStoreTests {
         #expect(try dir.files(job.id, in: reopened) == ["mask.png", "result.png"])
     }
 
+    /// A job records what it stored beside its result: a deep job that only scaled (no mask) answers "none",
+    /// one whose stored mask is gone answers "lost", and a copy made by the result cache keeps the record.
+    @Test(arguments: StoreBackend.available)
+    func aJobKnowsWhichAttachmentsItStored(_ backend: StoreBackend) throws {
+        let dir = try StoreFixture(backend)
+        let store = try makeStore(dir)
+        let scaled = try enqueue(store)
+        #expect(try store.succeed(try #require(try store.claimNext()), result: [1], format: "png", attachments: [:],
+                                  summary: "uniform scale"))
+        #expect(try store.job(id: scaled.id)?.attachments == [])
+        #expect(try store.attachmentBytes(id: scaled.id, .mask) == nil)
+
+        let key = String(repeating: "ab", count: 32)
+        let carved = try store.enqueue(method: "deep", params: params, input: pngBytes, inputFormat: "png",
+                                       inputWidth: 64, inputHeight: 48, cacheKey: key)
+        #expect(try store.succeed(try #require(try store.claimNext()), result: [2], format: "png",
+                                  attachments: [.mask: [7]], summary: "reconstructed"))
+        #expect(try store.job(id: carved.id)?.attachments == [.mask])
+        let copy = try #require(try store.reuseCachedResult(cacheKey: key, method: "deep", params: params,
+                                                            inputFormat: "png", inputWidth: 64, inputHeight: 48))
+        #expect(copy.attachments == [.mask])
+        #expect(try store.attachmentBytes(id: copy.id, .mask) == [7])
+        try dir.removeFile(JobAttachment.mask.rawValue, of: carved.id, in: store)
+        #expect(throws: JobStoreError.resultLost(id: carved.id, file: JobAttachment.mask.rawValue)) {
+            try store.attachmentBytes(id: carved.id, .mask)
+        }
+        // A source missing a recorded attachment is no cache source: never copied without it.
+        _ = try store.purge(id: copy.id)
+        #expect(try store.reuseCachedResult(cacheKey: key, method: "deep", params: params, inputFormat: "png",
+                                            inputWidth: 64, inputHeight: 48) == nil)
+    }
+
     @Test(arguments: StoreBackend.available)
     func claimsComeOutInCreationOrder(_ backend: StoreBackend) throws {
         let dir = try StoreFixture(backend)

@@ -72,14 +72,16 @@ public struct JobRecord: Sendable, Equatable {
     /// What the run did, in one line, once succeeded (deep: a uniform scale only, or a reconstruction).
     public var summary: String?
 
-    /// A succeeded deep job that kept the aspect ratio: only scaled, nothing reconstructed, so no mask
-    /// (its summary is `DeepResizeResult.summary`'s "…: the aspect ratio is kept, nothing to reconstruct").
-    public var wasOnlyScaled: Bool { summary?.hasSuffix("nothing to reconstruct") == true }
+    /// What the run stored beside its result, recorded when it succeeded (deep: the mask, unless the request
+    /// kept the aspect ratio and was only scaled). A recorded attachment whose file is missing is lost; one
+    /// never recorded is simply absent.
+    public var attachments: Set<JobAttachment>
 
     public init(id: String, status: JobStatus, method: String, params: JobParams, inputWidth: Int, inputHeight: Int,
                 inputFormat: String, progressStep: Int = 0, progressTotal: Int = 0, loss: Double? = nil, attempts: Int = 0,
                 cancelRequested: Bool = false, createdAt: Double, startedAt: Double? = nil, finishedAt: Double? = nil,
-                error: JobError? = nil, resultFormat: String? = nil, summary: String? = nil) {
+                error: JobError? = nil, resultFormat: String? = nil, summary: String? = nil,
+                attachments: Set<JobAttachment> = []) {
         self.id = id
         self.status = status
         self.method = method
@@ -98,6 +100,7 @@ public struct JobRecord: Sendable, Equatable {
         self.error = error
         self.resultFormat = resultFormat
         self.summary = summary
+        self.attachments = attachments
     }
 }
 

@@ -23,12 +23,14 @@ extension JobRecord {
         ]
         if status == .queued, let queuePosition { fields.append(("queue_position", .int(queuePosition))) }
         if let summary { fields.append(("summary", .string(summary))) }
+        var links: [(String, JSON)] = [("self", .string("/jobs/\(id)")), ("result", .string("/jobs/\(id)/result"))]
+        if status == .succeeded && attachments.contains(.mask) { links.append(("mask", .string("/jobs/\(id)/mask"))) }
         fields += [
             ("created_at", .string(iso8601(createdAt))),
             ("started_at", .optional(startedAt.map(iso8601))),
             ("finished_at", .optional(finishedAt.map(iso8601))),
             ("error", error.map { Problem($0).json } ?? .null),
-            ("links", .object([("self", .string("/jobs/\(id)")), ("result", .string("/jobs/\(id)/result"))])),
+            ("links", .object(links)),
         ]
         return .object(fields)
     }

@@ -438,7 +438,11 @@ enum OpenAPIDocument {
           "links": {
             "type": "object",
             "required": ["self", "result"],
-            "properties": {"self": {"type": "string"}, "result": {"type": "string"}}
+            "properties": {
+              "self": {"type": "string"},
+              "result": {"type": "string"},
+              "mask": {"type": "string", "description": "Present once a deep job succeeded with a mask (it reconstructed; a request that kept the aspect ratio was only scaled and has none)."}
+            }
           }
         }
       }

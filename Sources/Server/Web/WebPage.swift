@@ -277,8 +277,8 @@ function showResult(blob, label) {
   $("download").classList.add("shown");
 }
 
-async function showMask(id) {
-  const response = await fetch(`/jobs/${id}/mask`);
+async function showMask(path) {
+  const response = await fetch(path);
   if (!response.ok) return;
   const img = new Image();
   img.id = "mask";
@@ -315,8 +315,8 @@ async function follow_job(id, label) {
       const result = await fetch(`/jobs/${id}/result`);
       if (!result.ok) { showError(await problemText(result)); notResized("failed", "not resized"); break; }
       showResult(await result.blob(), label);
-      // A deep job that kept the aspect ratio was only scaled: it has no mask (its summary says so).
-      if (job.method === "deep" && !(job.summary || "").endsWith("nothing to reconstruct")) showMask(id);
+      // Only a job that stored a mask links it (a deep job that kept the aspect ratio was only scaled).
+      if (job.links && job.links.mask) showMask(job.links.mask);
       break;
     }
     if (job.status === "failed") {

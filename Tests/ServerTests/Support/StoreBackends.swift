@@ -88,6 +88,19 @@ final class StoreFixture: Sendable {
         }
     }
 
+    /// Deletes one stored file of a job behind the store's back (a lost file): from its directory (SQLite) or
+    /// its `job_files` row (PostgreSQL).
+    func removeFile(_ name: String, of id: String, in store: any JobStore) throws {
+        switch backend {
+        case .sqlite:
+            guard unlink(path + "/jobs/" + id + "/" + name) == 0 else { throw JobFiles.fail("unlink", name, errno) }
+        case .postgres:
+            try (store as! PostgresJobStore).pool.withConnection { db in
+                try db.query("DELETE FROM job_files WHERE job_id = $1 AND name = $2", [.text(id), .text(name)])
+            }
+        }
+    }
+
     /// The jobs that hold anything in the store: directories (SQLite) or rows (PostgreSQL), sorted.
     func jobEntries(_ store: any JobStore) throws -> [String] {
         switch backend {

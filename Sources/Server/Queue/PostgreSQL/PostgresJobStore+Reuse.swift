@@ -9,7 +9,6 @@ extension PostgresJobStore {
         guard JobFormat.isValid(inputFormat) else { throw JobStoreError.invalidFormat(inputFormat) }
         let paramsJSON = try JobRows.json(params)
         let now = clock()
-        let attachmentNames = JobAttachment.allCases.map(\.rawValue)
         return try pool.transaction { db -> JobRecord? in
             let sources = try db.query("""
                 SELECT \(Self.columns) FROM jobs WHERE cache_key = $1 AND status = 'succeeded' AND finished_at >= $2
@@ -21,20 +20,20 @@ extension PostgresJobStore {
                 // Locked, so a purge or expiry of the source waits until the copy is made (or finds it gone).
                 let stored = try db.query("SELECT name FROM job_files WHERE job_id = $1 ORDER BY name FOR SHARE", [.text(source.id)])
                 let names = Set(try (0..<stored.count).map { try stored.text($0, "name") })
-                guard names.contains("result." + format) else { continue }
-                let attachments = attachmentNames.filter(names.contains)
-                // A source whose result (or, for deep, its mask) is missing is skipped, never half-copied; a deep
-                // job that only scaled has no mask to copy.
-                if source.method == "deep" && attachments.isEmpty && !source.wasOnlyScaled { continue }
+                // A source whose result or a recorded attachment is missing is skipped, never half-copied.
+                let attachments = source.attachments.map(\.rawValue).sorted()
+                guard names.contains("result." + format), attachments.allSatisfy(names.contains) else { continue }
                 let id = JobID.generate()
                 let inserted = try db.query("""
                     INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format, progress_step,
-                        progress_total, loss, created_at, started_at, finished_at, result_format, summary, cache_key)
-                    VALUES ($1, 'succeeded', $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10, $11, $12, $13)
+                        progress_total, loss, created_at, started_at, finished_at, result_format, summary, cache_key,
+                        attachments)
+                    VALUES ($1, 'succeeded', $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10, $11, $12, $13, $14)
                     RETURNING \(Self.columns)
                     """, [.text(id), .text(method), .text(paramsJSON), .int(inputWidth), .int(inputHeight), .text(inputFormat),
                           .int(source.progressStep), .int(source.progressTotal), .optional(source.loss.flatMap { $0.isFinite ? $0 : nil }),
-                          .double(now), .text(format), .optional(source.summary), .text(cacheKey)])
+                          .double(now), .text(format), .optional(source.summary), .text(cacheKey),
+                          .text(JobRows.attachmentsText(source.attachments))])
                 let record = try Self.record(inserted, 0)
                 let copied = try db.query("""
                     INSERT INTO job_files (job_id, name, size, data)

@@ -127,7 +127,8 @@ public final class PostgresJobStore: JobStore {
             createdAt: try rows.double(row, Column.createdAt.rawValue), startedAt: try optionalDouble(.startedAt),
             finishedAt: try optionalDouble(.finishedAt), error: jobError,
             resultFormat: try rows.optionalText(row, Column.resultFormat.rawValue),
-            summary: try rows.optionalText(row, Column.summary.rawValue))
+            summary: try rows.optionalText(row, Column.summary.rawValue),
+            attachments: try JobRows.attachments(try rows.text(row, Column.attachments.rawValue), id: id))
     }
 
     // MARK: submission
@@ -281,7 +282,7 @@ public final class PostgresJobStore: JobStore {
         guard let job = try job(id: id) else { throw JobStoreError.notFound(id: id) }
         guard job.status == .succeeded else { return nil }
         guard let bytes = try file(id: id, name: attachment.rawValue) else {
-            if job.method == "deep" { throw JobStoreError.resultLost(id: id, file: attachment.rawValue) }
+            if job.attachments.contains(attachment) { throw JobStoreError.resultLost(id: id, file: attachment.rawValue) }
             return nil
         }
         return bytes
@@ -416,8 +417,9 @@ public final class PostgresJobStore: JobStore {
         // canceled with its files gone. Nothing when the lease is lost.
         let files = attachments.sorted { $0.key.rawValue < $1.key.rawValue }.map { ($0.key.rawValue, $0.value) }
             + [("result." + format, result)]
-        let values = files.indices.map { "($\(6 + 2 * $0)::text, $\(7 + 2 * $0)::bytea)" }.joined(separator: ", ")
-        var params: [PostgresValue] = [.text(claim.id), .int(claim.lease), .text(format), .optional(summary), .double(now)]
+        let values = files.indices.map { "($\(7 + 2 * $0)::text, $\(8 + 2 * $0)::bytea)" }.joined(separator: ", ")
+        var params: [PostgresValue] = [.text(claim.id), .int(claim.lease), .text(format), .optional(summary), .double(now),
+                                       .text(JobRows.attachmentsText(attachments.keys))]
         for (name, bytes) in files { params += [.text(name), .bytes(bytes)] }
         let sql = """
             WITH held AS (
@@ -435,6 +437,7 @@ public final class PostgresJobStore: JobStore {
                 UPDATE jobs SET status = CASE WHEN held.cancel_requested THEN 'canceled' ELSE 'succeeded' END,
                     result_format = CASE WHEN held.cancel_requested THEN NULL ELSE $3 END,
                     summary = CASE WHEN held.cancel_requested THEN NULL ELSE $4 END,
+                    attachments = CASE WHEN held.cancel_requested THEN '' ELSE $6 END,
                     finished_at = $5, error = NULL, reserved_bytes = 0, lease_expires_at = NULL
                 FROM held WHERE jobs.id = held.id
                 RETURNING jobs.status

@@ -9,7 +9,7 @@ enum JobRows {
         case inputWidth = "input_width", inputHeight = "input_height", inputFormat = "input_format"
         case progressStep = "progress_step", progressTotal = "progress_total", loss, attempts
         case cancelRequested = "cancel_requested", createdAt = "created_at", startedAt = "started_at"
-        case finishedAt = "finished_at", error, resultFormat = "result_format", summary, lease
+        case finishedAt = "finished_at", error, resultFormat = "result_format", summary, attachments, lease
     }
 
     /// `Column.allCases` for a SELECT or RETURNING clause.
@@ -48,7 +48,25 @@ enum JobRows {
             createdAt: try row.double(Column.createdAt.rawValue), startedAt: try optionalDouble(.startedAt),
             finishedAt: try optionalDouble(.finishedAt), error: jobError,
             resultFormat: try row.optionalText(Column.resultFormat.rawValue),
-            summary: try row.optionalText(Column.summary.rawValue))
+            summary: try row.optionalText(Column.summary.rawValue),
+            attachments: try attachments(try row.text(Column.attachments.rawValue), id: id))
+    }
+
+    /// The `attachments` column's text: the file names, sorted, comma-separated; "" for none.
+    static func attachmentsText(_ attachments: some Collection<JobAttachment>) -> String {
+        attachments.map(\.rawValue).sorted().joined(separator: ",")
+    }
+
+    /// The column's text read back; a name the store does not know is `.corruptRecord`.
+    static func attachments(_ text: String, id: String) throws -> Set<JobAttachment> {
+        var found: Set<JobAttachment> = []
+        for name in text.split(separator: ",") {
+            guard let attachment = JobAttachment(rawValue: String(name)) else {
+                throw JobStoreError.corruptRecord(id: id, detail: "unknown attachment \(String(name).debugDescription)")
+            }
+            found.insert(attachment)
+        }
+        return found
     }
 
     /// The lease token of the current row (a claim's).

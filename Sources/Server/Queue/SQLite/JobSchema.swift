@@ -46,6 +46,12 @@ enum JobSchema {
         ALTER TABLE jobs ADD COLUMN cache_key TEXT;   -- 64 hex digits of SHA-256; NULL: no cache source
         CREATE INDEX jobs_cache_key ON jobs (cache_key, finished_at) WHERE cache_key IS NOT NULL AND status = 'succeeded';
         """),
+        JobMigration(version: 4, name: "jobs.attachments: the files a succeeded run stored beside its result", sql: """
+        ALTER TABLE jobs ADD COLUMN attachments TEXT NOT NULL DEFAULT '';   -- JobRows.attachmentsText: "mask.png" or ""
+        -- Before this column, a succeeded deep job had its mask unless its summary said it only scaled.
+        UPDATE jobs SET attachments = 'mask.png' WHERE status = 'succeeded' AND method = 'deep'
+            AND (summary IS NULL OR summary NOT LIKE '%nothing to reconstruct');
+        """),
     ]
 
     static var currentVersion: Int { migrations.last?.version ?? 0 }

@@ -57,8 +57,7 @@ extension SQLiteJobStore {
         guard let job = try job(id: id) else { throw JobStoreError.notFound(id: id) }
         guard job.status == .succeeded else { return nil }
         guard let bytes = try JobFiles.read(jobDirectory(job.id) + "/" + name) else {
-            // deep makes its mask whenever it reconstructs; a request that kept the aspect ratio was only scaled.
-            if job.method == "deep" && !job.wasOnlyScaled { throw JobStoreError.resultLost(id: id, file: name) }
+            if job.attachments.contains(attachment) { throw JobStoreError.resultLost(id: id, file: name) }
             return nil
         }
         return bytes

@@ -23,17 +23,15 @@ extension SQLiteJobStore {
             query.reset()
             return records
         }
-        // A source whose result (or, for deep, its mask) is missing is skipped, never half-copied.
-        for source in sources {
+        // A source whose result or a recorded attachment is missing is skipped, never half-copied.
+        sources: for source in sources {
             guard let format = source.resultFormat, JobFormat.isValid(format),
                   let result = try JobFiles.read(jobDirectory(source.id) + "/result." + format) else { continue }
             var files: [(name: String, bytes: [UInt8])] = []
-            for attachment in JobAttachment.allCases {
-                if let bytes = try JobFiles.read(jobDirectory(source.id) + "/" + attachment.rawValue) {
-                    files.append((attachment.rawValue, bytes))
-                }
+            for attachment in source.attachments.sorted(by: { $0.rawValue < $1.rawValue }) {
+                guard let bytes = try JobFiles.read(jobDirectory(source.id) + "/" + attachment.rawValue) else { continue sources }
+                files.append((attachment.rawValue, bytes))
             }
-            if source.method == "deep" && files.isEmpty && !source.wasOnlyScaled { continue }
             // The result last: a reader that finds it finds the attachments.
             files.append(("result." + format, result))
             return try storeCopy(of: source, files: files, cacheKey: cacheKey, method: method, params: params,
@@ -60,8 +58,8 @@ extension SQLiteJobStore {
             let insert = try db.prepare("""
                 INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format,
                     progress_step, progress_total, loss, created_at, started_at, finished_at, result_format,
-                    summary, cache_key)
-                VALUES (?, 'succeeded', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING \(JobRows.columns)
+                    summary, cache_key, attachments)
+                VALUES (?, 'succeeded', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING \(JobRows.columns)
                 """)
             try Self.bindSubmission(insert, id: id, method: method, paramsJSON: paramsJSON, inputWidth: inputWidth,
                                     inputHeight: inputHeight, inputFormat: inputFormat)
@@ -74,6 +72,7 @@ extension SQLiteJobStore {
             try insert.bind(13, source.resultFormat)
             try insert.bind(14, source.summary)
             try insert.bind(15, cacheKey)
+            try insert.bind(16, JobRows.attachmentsText(source.attachments))
             return try Self.insertedRow(insert, context: "reuseCachedResult")
         }
         committed = true

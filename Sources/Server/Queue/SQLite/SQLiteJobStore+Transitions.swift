@@ -210,14 +210,16 @@ extension SQLiteJobStore {
                     touchedFiles = true
                     try staged.commit()
                     let update = try db.prepare("""
-                        UPDATE jobs SET status = 'succeeded', result_format = ?, finished_at = ?, error = NULL, summary = ?
+                        UPDATE jobs SET status = 'succeeded', result_format = ?, finished_at = ?, error = NULL, summary = ?,
+                            attachments = ?
                         WHERE id = ? AND lease = ?
                         """)
                     try update.bind(1, format)
                     try update.bind(2, now)
                     try update.bind(3, summary)
-                    try update.bind(4, claim.id)
-                    try update.bind(5, claim.lease)
+                    try update.bind(4, JobRows.attachmentsText(attachments.keys))
+                    try update.bind(5, claim.id)
+                    try update.bind(6, claim.lease)
                     try update.step()
                     ended = .succeeded
                     return true
