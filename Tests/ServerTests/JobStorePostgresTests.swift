@@ -141,6 +141,28 @@ struct JobStorePostgresTests {
         }
     }
 
+    /// A schema from before `attachments` (version 2): succeeded deep jobs that reconstructed are recorded with
+    /// their mask, the one that only scaled (its summary says so) with none.
+    @Test func aVersion2SchemaRecordsTheMasksDeepJobsStored() throws {
+        let schema = Schema()
+        let carved = JobID.generate(), scaled = JobID.generate()
+        let admin = try PostgresConnection(url: StoreBackend.postgresURL!)
+        try admin.execute("CREATE SCHEMA " + PostgresJobStore.quoted(schema.name) + "; SET search_path TO " + PostgresJobStore.quoted(schema.name))
+        for migration in PostgresSchema.migrations where migration.version <= 2 { try admin.execute(migration.sql) }
+        try admin.execute("CREATE TABLE deepresize_schema (version INTEGER NOT NULL); INSERT INTO deepresize_schema VALUES (2)")
+        try admin.query("""
+            INSERT INTO jobs (id, status, method, params, input_width, input_height, input_format, created_at, finished_at,
+                              result_format, summary)
+            VALUES ($1, 'succeeded', 'deep', $3, 4, 3, 'png', $4, $4, 'png', 'reconstructed 4×3 → 3×3'),
+                   ($2, 'succeeded', 'deep', $3, 4, 3, 'png', $4, $4, 'png',
+                    'uniform scale 4×3 → 8×6: the aspect ratio is kept, nothing to reconstruct')
+            """, [.text(carved), .text(scaled), .text(try JobRows.json(params)), .double(SQLiteJobStore.systemClock())])
+        let store = try replica(schema)
+        #expect(try store.job(id: carved)?.attachments == [.mask])
+        #expect(try store.job(id: scaled)?.attachments == [])
+        #expect(try store.attachmentBytes(id: scaled, .mask) == nil)
+    }
+
     /// The database gone: calls fail as storage outages (503), /readyz's probe throws, and new connections
     /// are not hammered (the pool backs off); connections the server dropped are replaced on the next call.
     @Test func unreachableDatabaseIsAStorageOutageAndDroppedConnectionsReconnect() throws {
