@@ -127,6 +127,12 @@ public struct DeepResizeReport: Sendable, Equatable, Codable {
     public var finalClamped: DeepLossTerms
     /// Share of protected cells of the relu5_1 mask.
     public var maskFraction: Double
+    /// `seam` with refined seams: the energy of the relu4_1 seams that avoid the mask over that of the seams
+    /// found without it (`LayeredSeamPlans.maskCostRatio`); nil when not compared.
+    public var seamMaskCostRatio: Double? = nil
+    /// True when the seams were found without the mask (avoiding it cost more than
+    /// `FeatureResize.maskCostLimit` times as much: it walled them in).
+    public var seamsSetMaskAside: Bool = false
     /// L after every iteration (the loss curve).
     public var trace: [DeepResizeTracePoint]
     /// Where the optimisation's evaluations spent their time (summed).
@@ -184,8 +190,8 @@ public enum DeepResizer {
         }
         try context.checkCancelled()
 
-        let (objective, mask, r0) = try prepare(input: input, width: width, height: height, options: options,
-                                                network: network, context: context)
+        let (objective, mask, r0, seamMaskCostRatio) = try prepare(input: input, width: width, height: height,
+                                                                   options: options, network: network, context: context)
         var x = r0
         let setupEnd = clock.now
         let seconds = { (d: Duration) in Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
@@ -199,7 +205,7 @@ public enum DeepResizer {
         let finalClamped = try x.withUnsafeBufferPointer { try objective.terms(at: $0) }
 
         let output = Tensor(channels: 3, height: height, width: width, values: x)
-        let report = DeepResizeReport(
+        var report = DeepResizeReport(
             featureOperator: options.featureOperator.rawValue, sourceWidth: input.width, sourceHeight: input.height,
             protect: options.protect,
             inputWidth: input.width, inputHeight: input.height, outputWidth: width, outputHeight: height,
@@ -209,6 +215,8 @@ public enum DeepResizer {
             lbfgsSeconds: max(0, seconds(optimizeEnd - setupEnd) - timings.total),
             setupSeconds: seconds(setupEnd - start),
             optimizeSeconds: seconds(optimizeEnd - setupEnd), totalSeconds: seconds(clock.now - start))
+        report.seamMaskCostRatio = seamMaskCostRatio
+        report.seamsSetMaskAside = (seamMaskCostRatio ?? 0) > FeatureResize.maskCostLimit
         return DeepResizeOutput(image: output, report: report, mask: mask)
     }
 
@@ -268,7 +276,8 @@ public enum DeepResizer {
     /// Setup: the input's features (one pass to relu5_1), the mask, the targets, the objective and R0.
     /// A function of its own so the input-sized features are freed before the optimisation runs.
     private static func prepare(input: Tensor, width: Int, height: Int, options: DeepResizeOptions,
-                                network: VGGNetwork, context: RunContext) throws -> (DeepObjective, SemanticMask, [Float]) {
+                                network: VGGNetwork, context: RunContext) throws
+        -> (DeepObjective, SemanticMask, [Float], seamMaskCostRatio: Double?) {
         let inputFeatures: [Tap: Tensor]
         do {
             let extractor = try FeatureExtractor(network: network, height: input.height, width: input.width,
@@ -284,11 +293,13 @@ public enum DeepResizer {
         let protection = options.protect ? mask : nil
         var targets: [Tap: Tensor]
         var sourceMap: SourceMap?
+        var seamMaskCostRatio: Double?
         if options.featureOperator == .seam && options.refineSeams {
-            let plans = try FeatureResize.layeredSeamPlans(features: reconstruction, mask: protection, image: input,
-                                                           edgeWeight: options.edgeWeight, outputHeight: height,
-                                                           outputWidth: width, context: searchContext)
-            let map = try SourceMap(plan: plans[.relu1_1]!, inputHeight: input.height, inputWidth: input.width,
+            let layered = try FeatureResize.layeredSeamPlans(features: reconstruction, mask: protection, image: input,
+                                                             edgeWeight: options.edgeWeight, outputHeight: height,
+                                                             outputWidth: width, context: searchContext)
+            seamMaskCostRatio = layered.maskCostRatio
+            let map = try SourceMap(plan: layered.plans[.relu1_1]!, inputHeight: input.height, inputWidth: input.width,
                                     outputHeight: height, outputWidth: width)
             var t: [Tap: Tensor] = [:]
             for (tap, f) in reconstruction { t[tap] = map.sample(f, stride: tap.stride) }
@@ -344,7 +355,7 @@ public enum DeepResizer {
         // The first evaluation is at R0: its forward pass is the anchor's.
         if let startFeatures { objective.adoptLastForward(of: start, features: startFeatures) }
         let r0 = start.toArray()
-        return (objective, mask, r0)
+        return (objective, mask, r0, seamMaskCostRatio)
     }
 
     /// The geometry `resize(_:…)` follows for a source of `source` pixels (memory estimates use it too).
@@ -422,7 +433,11 @@ public struct DeepResizeResult {
             return "uniform scale \(geometry.source) → \(geometry.target): the aspect ratio is kept, nothing to reconstruct"
         }
         let scaled = geometry.working == geometry.source ? "" : "uniform scale \(geometry.source) → \(geometry.working), then "
-        return scaled + "reconstructed \(geometry.working) → \(geometry.target)"
+        var line = scaled + "reconstructed \(geometry.working) → \(geometry.target)"
+        if let report, report.seamsSetMaskAside, let ratio = report.seamMaskCostRatio {
+            line += "; the seams set the mask aside (avoiding it cost them \(Int((ratio - 1) * 100)) % more)"
+        }
+        return line
     }
 }
 

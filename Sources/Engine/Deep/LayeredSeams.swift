@@ -1,3 +1,17 @@
+/// What `FeatureResize.layeredSeamPlans` found: one plan per layer, and whether the mask guided them.
+public struct LayeredSeamPlans: Sendable {
+    /// One plan per tap of `FeatureResize.refinementOrder`, each on that tap's own grid.
+    public let plans: [Tap: FeatureSeamPlan]
+    /// The energy of the relu4_1 seams that avoid the mask over that of the seams found without it (the
+    /// penalty left out; both plus `FeatureResize.flatCellEnergy` per removed cell, so that seams through
+    /// flat regions compare as equal); nil when not compared (nothing protected, or no seam removed).
+    public let maskCostRatio: Double?
+
+    /// True when the seams were found without the mask: avoiding it cost more than
+    /// `FeatureResize.maskCostLimit` times as much.
+    public var maskSetAside: Bool { (maskCostRatio ?? 0) > FeatureResize.maskCostLimit }
+}
+
 /// The `seam` operator with seams refined at every layer (docs/spec.md §3): the seams are found on the
 /// relu4_1 grid, then carried down relu3_1, relu2_1 and relu1_1 by `SeamRefinement`, each level searching
 /// its own one-cell-wide seams inside the band of the coarser ones. relu1_1 has stride 1: its seams are the
@@ -5,6 +19,15 @@
 extension FeatureResize {
     /// The layers from coarse to fine; each is refined from the one before it (factor 2).
     static let refinementOrder: [Tap] = [.relu4_1, .relu3_1, .relu2_1, .relu1_1]
+
+    /// The seams set the mask aside when avoiding it makes the removed relu4_1 seams cost more than this
+    /// many times the energy of the seams found without it (docs/spec.md §3.1). Measured on the review set
+    /// (52 removals): 1.00–1.08 where the mask keeps a subject whole, 1.13 and 1.33 where it walled the seams
+    /// into a pier's platform (ColdRipple).
+    public static let maskCostLimit = 1.1
+    /// Added per removed cell to both energies of that comparison: a cell of a flat region costs about 0,
+    /// and two nearly free plans must not differ by a large ratio of nothing.
+    static let flatCellEnergy = 0.01
 
     /// One plan per tap of `refinementOrder`, each on that tap's own grid (⌊h/s⌋ × ⌊w/s⌋ of the input)
     /// and reaching that tap's target size for an output of outputHeight × outputWidth.
@@ -16,52 +39,102 @@ extension FeatureResize {
     /// the cell), and at relu4_1 the gradient of the features' mean activation (the reference's relu4_1 energy, the
     /// semantic part).
     ///
+    /// The mask is a wall, and walls can shut seams out of whole regions: a mask along a pier's edges left
+    /// the seams no way into the fog beside it, so they all crossed the platform. When removing seams, the
+    /// relu4_1 seams are therefore also found without the mask, and when avoiding it costs more than
+    /// `maskCostLimit` times their energy, the mask is set aside at every level.
+    ///
     /// - Parameters:
     ///   - features: the input's features at (at least) relu1_1 … relu4_1.
     ///   - mask: the protection mask (stride 16); nil protects nothing.
     ///   - image: the input image (RGB planes).
     public static func layeredSeamPlans(features: [Tap: Tensor], mask: SemanticMask?, image: Tensor,
                                         edgeWeight: Double, outputHeight: Int, outputWidth: Int,
-                                        context: RunContext = .detached) throws -> [Tap: FeatureSeamPlan] {
+                                        context: RunContext = .detached) throws -> LayeredSeamPlans {
         let lum = luminance(image)
         let edges = luminanceEdges(lum, width: image.width, height: image.height)
-        var plans: [Tap: FeatureSeamPlan] = [:]
-        var coarser: FeatureSeamPlan?
-        for tap in refinementOrder {
+        // A level's grid, its field, its cells' own energy without the mask, and its mask cells.
+        func level(_ tap: Tap) throws -> (width: Int, height: Int, field: [Double], energy: [Double], cells: [Bool]) {
             guard let f = features[tap] else { throw FeatureResizeError(message: "the seam operator needs \(tap)") }
             let (w, h) = (f.width, f.height)
             let cells = mask?.resampled(toStride: tap.stride, width: w, height: h) ?? [Bool](repeating: false, count: w * h)
-            var energy = cells.map { $0 ? SeamSearch.featureMaskPenalty : 0 }
+            var energy = [Double](repeating: 0, count: w * h)
             if edgeWeight > 0 {
                 let e = blockMean(edges, sourceWidth: image.width, sourceHeight: image.height, stride: tap.stride, width: w, height: h)
                 let peak = max(e.max() ?? 0, 1e-12)
                 for i in energy.indices { energy[i] += e[i] * edgeWeight / peak }
             }
             let field = blockMean(lum, sourceWidth: image.width, sourceHeight: image.height, stride: tap.stride, width: w, height: h)
-            let target = tap.outputSize(height: outputHeight, width: outputWidth)
-            let plan: FeatureSeamPlan
-            if let coarser {
-                plan = try refine(coarser, field: field, penalty: energy, width: w, height: h,
-                                  targetWidth: target.width, targetHeight: target.height, context: context)
-            } else {
-                // relu4_1: the features' own energy, |∂x A| + |∂y A| of their normalised mean activation.
-                let mean = meanActivation(f)
-                let peak = Double(max(mean.max() ?? 0, 1e-12))
-                let a = mean.map { Double($0) / peak }
-                for y in 0..<h {
-                    for x in 0..<w {
-                        let i = y * w + x
-                        energy[i] += (x + 1 < w ? abs(a[i + 1] - a[i]) : 0) + (y + 1 < h ? abs(a[i + w] - a[i]) : 0)
-                    }
-                }
-                plan = try SeamSearch.featureSeams(meanActivation: field.map(Float.init), mask: [Bool](repeating: false, count: w * h),
-                                                   width: w, height: h, targetWidth: target.width, targetHeight: target.height,
-                                                   extraEnergy: energy, rule: .featureStraightTies, context: context)
-            }
-            plans[tap] = plan
-            coarser = plan
+            return (w, h, field, energy, cells)
         }
-        return plans
+        func protected(_ energy: [Double], _ cells: [Bool]) -> [Double] {
+            var out = energy
+            for i in out.indices where cells[i] { out[i] += SeamSearch.featureMaskPenalty }
+            return out
+        }
+
+        // relu4_1: the features' own energy too, |∂x A| + |∂y A| of their normalised mean activation.
+        let top = try level(.relu4_1)
+        var topEnergy = top.energy
+        let mean = meanActivation(features[.relu4_1]!)
+        let peak = Double(max(mean.max() ?? 0, 1e-12))
+        let a = mean.map { Double($0) / peak }
+        for y in 0..<top.height {
+            for x in 0..<top.width {
+                let i = y * top.width + x
+                topEnergy[i] += (x + 1 < top.width ? abs(a[i + 1] - a[i]) : 0) + (y + 1 < top.height ? abs(a[i + top.width] - a[i]) : 0)
+            }
+        }
+        let topTarget = Tap.relu4_1.outputSize(height: outputHeight, width: outputWidth)
+        func coarse(_ energy: [Double]) throws -> FeatureSeamPlan {
+            try SeamSearch.featureSeams(meanActivation: top.field.map(Float.init), mask: [Bool](repeating: false, count: top.width * top.height),
+                                        width: top.width, height: top.height, targetWidth: topTarget.width,
+                                        targetHeight: topTarget.height, extraEnergy: energy, rule: .featureStraightTies,
+                                        context: context)
+        }
+        var useMask = top.cells.contains(true)
+        var plan = try coarse(useMask ? protected(topEnergy, top.cells) : topEnergy)
+        var ratio: Double?
+        if useMask, let guarded = try removalEnergy(plan, mask: top.cells, penalty: SeamSearch.featureMaskPenalty) {
+            let open = try coarse(topEnergy)
+            if let free = try removalEnergy(open, mask: top.cells, penalty: 0) {
+                let floor = flatCellEnergy * Double(guarded.cells)
+                ratio = (guarded.energy + floor) / (free.energy + floor)
+                if ratio! > maskCostLimit {
+                    useMask = false
+                    plan = open
+                }
+            }
+        }
+
+        var plans: [Tap: FeatureSeamPlan] = [.relu4_1: plan]
+        var coarser = plan
+        for tap in refinementOrder.dropFirst() {
+            let l = try level(tap)
+            let target = tap.outputSize(height: outputHeight, width: outputWidth)
+            let fine = try refine(coarser, field: l.field, penalty: useMask ? protected(l.energy, l.cells) : l.energy,
+                                  width: l.width, height: l.height, targetWidth: target.width, targetHeight: target.height,
+                                  context: context)
+            plans[tap] = fine
+            coarser = fine
+        }
+        return LayeredSeamPlans(plans: plans, maskCostRatio: ratio)
+    }
+
+    /// The energy of the seams a plan removes (the search's costs), less `penalty` for every masked cell they
+    /// took, and how many cells they removed; nil when it removes none, or when its height removal ran on a
+    /// grid that seams had widened.
+    static func removalEnergy(_ plan: FeatureSeamPlan, mask: [Bool], penalty: Double) throws -> (energy: Double, cells: Int)? {
+        guard plan.width != nil || plan.height != nil, plan.widthInsertion == nil || plan.height == nil else { return nil }
+        var energy = 0.0, removedCells = 0
+        var masked = mask
+        for removal in [plan.width, plan.height].compactMap({ $0 }) {
+            let crossed = zip(removal.removed, masked).count { $0 && $1 }
+            energy += removal.costs.reduce(0, +) - penalty * Double(crossed)
+            removedCells += removal.removed.count { $0 }
+            if removal.direction == .vertical { masked = try removal.keeping(masked) }
+        }
+        return (energy, removedCells)
     }
 
     /// Rec. 709 luminance of RGB planes, row-major h × w.

@@ -78,15 +78,16 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
     }
 
     /// Finds the cheapest seam of the current grid, removes it, and calls `visit(y, originalColumn)`
-    /// for each row. Requires `width >= 1`.
-    func removeCheapestSeam(_ visit: (Int, Int) -> Void) {
+    /// for each row; returns the seam's cost (its cumulative energy at the last row). Requires `width >= 1`.
+    @discardableResult
+    func removeCheapestSeam(_ visit: (Int, Int) -> Void) -> Scalar {
         precondition(width >= 1, "no column left to remove")
         if incremental && costsFollowLastRemoval {
             updateCostsAfterRemoval()
         } else {
             for y in 0..<height { relax(row: y, from: 0, through: width - 1) }
         }
-        traceSeam()
+        let seamCost = traceSeam()
         let w = width
         for y in 0..<height {
             let s = seam[y]
@@ -104,6 +105,7 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
         }
         width = w - 1
         costsFollowLastRemoval = true
+        return seamCost
     }
 
     // MARK: - Dynamic programme
@@ -207,8 +209,9 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
         }
     }
 
-    /// The seam ends at the first minimum of the last row and follows the back-pointers up.
-    private func traceSeam() {
+    /// The seam ends at the first minimum of the last row and follows the back-pointers up (into `seam`);
+    /// returns its cost.
+    private func traceSeam() -> Scalar {
         let last = cost + (height - 1) * stride
         var end = 0
         var lowest = last[0]
@@ -223,5 +226,6 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
             seam[y - 1] = x + Int(back[y * stride + x])
             y -= 1
         }
+        return lowest
     }
 }

@@ -83,7 +83,7 @@ public enum SeamCarving {
         for _ in 0..<k {
             try progress.beforeSeam()
             duplicated.withUnsafeMutableBufferPointer { marks in
-                grid.removeCheapestSeam { y, x in marks[y * w + x] = true }
+                _ = grid.removeCheapestSeam { y, x in marks[y * w + x] = true }
             }
             progress.seamDone()
         }

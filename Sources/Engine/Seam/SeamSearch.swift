@@ -32,6 +32,18 @@ public struct SeamRemoval: Sendable, Equatable {
     public let seams: [[Int]]
     /// Row-major `height × width` of the original field, true where a seam removed the cell.
     public let removed: [Bool]
+    /// Each seam's energy when it was removed (the search's cumulative cost, penalty included), in removal
+    /// order; empty when the search did not record it.
+    public let costs: [Double]
+
+    public init(width: Int, height: Int, direction: SeamDirection, seams: [[Int]], removed: [Bool], costs: [Double] = []) {
+        self.width = width
+        self.height = height
+        self.direction = direction
+        self.seams = seams
+        self.removed = removed
+        self.costs = costs
+    }
 
     public func isRemoved(row y: Int, column x: Int) -> Bool { removed[y * width + x] }
 }
@@ -125,18 +137,20 @@ public enum SeamSearch {
             }
         }
         var removed = [Bool](repeating: false, count: width * height)
-        var seams: [[Int]] = []
+        var seams: [[Int]] = [], costs: [Double] = []
         seams.reserveCapacity(count)
+        costs.reserveCapacity(count)
         for done in 0..<count {
             try context.checkCancelled()
             var path = [Int](repeating: 0, count: gh)
-            grid.removeCheapestSeam { gy, gx in
+            let cost = grid.removeCheapestSeam { gy, gx in
                 path[gy] = gx
                 removed[transposed ? gx * width + gy : gy * width + gx] = true
             }
             seams.append(path)
+            costs.append(Double(cost))
             context.report(StepProgress(step: done + 1, total: count))
         }
-        return SeamRemoval(width: width, height: height, direction: direction, seams: seams, removed: removed)
+        return SeamRemoval(width: width, height: height, direction: direction, seams: seams, removed: removed, costs: costs)
     }
 }

@@ -1,0 +1,81 @@
+import Testing
+@testable import Engine
+
+/// docs/spec.md §3.1: the mask guides the seams around what it protects, unless avoiding it walls them in.
+/// A synthetic scene: flat grey on both sides, a fine checkerboard in the middle (every seam through it is
+/// expensive), width to 75 %.
+@Suite("Deep: the mask as a wall for the seams")
+struct DeepMaskWallTests {
+    static let width = 256, height = 128
+    /// The checkerboard's columns.
+    static let stripe = 96..<160
+
+    static func scene() -> Tensor {
+        let t = Tensor(channels: 3, height: height, width: width)
+        for y in 0..<height {
+            for x in 0..<width {
+                let v: Float = stripe.contains(x) ? ((x / 2 + y / 2) % 2 == 0 ? 0.1 : 0.9) : 0.5
+                for c in 0..<3 { t.plane(c)[y * width + x] = v }
+            }
+        }
+        return t
+    }
+
+    /// Flat features: only their grids' sizes matter here (the relu4_1 mean activation adds nothing).
+    static func features() -> [Tap: Tensor] {
+        var f: [Tap: Tensor] = [:]
+        for tap in FeatureResize.refinementOrder {
+            f[tap] = Tensor(channels: 1, height: height / tap.stride, width: width / tap.stride)
+        }
+        return f
+    }
+
+    /// A stride-16 mask (16 × 8 cells) protecting the cells for which `protects(column, row)` holds.
+    static func mask(_ protects: (Int, Int) -> Bool) -> SemanticMask {
+        let w = width / 16, h = height / 16
+        return SemanticMask(width: w, height: h, cells: (0..<(w * h)).map { protects($0 % w, $0 / w) })
+    }
+
+    static func plans(_ mask: SemanticMask) throws -> LayeredSeamPlans {
+        try FeatureResize.layeredSeamPlans(features: features(), mask: mask, image: scene(), edgeWeight: 1,
+                                           outputHeight: height, outputWidth: width * 3 / 4)
+    }
+
+    /// The pixels the relu1_1 seams removed, as (x, y).
+    static func removedPixels(_ plans: LayeredSeamPlans) throws -> [(x: Int, y: Int)] {
+        let plan = try #require(plans.plans[.relu1_1])
+        let removal = try #require(plan.width)
+        return removal.removed.indices.filter { removal.removed[$0] }.map { ($0 % width, $0 / width) }
+    }
+
+    @Test("a mask that walls off the flat sides (bars from the edges to the checkerboard) is set aside: the seams take the flat sides")
+    func wallsAreSetAside() throws {
+        // Rows 3–4 protected across each flat side: a seam there must cross the mask or the checkerboard.
+        let walls = Self.mask { column, row in (3...4).contains(row) && (column < 6 || column >= 10) }
+        let plans = try Self.plans(walls)
+        let ratio = try #require(plans.maskCostRatio)
+        #expect(plans.maskSetAside && ratio > FeatureResize.maskCostLimit, "ratio \(ratio)")
+        let removed = try Self.removedPixels(plans)
+        #expect(removed.count == Self.height * Self.width / 4)
+        #expect(removed.allSatisfy { !Self.stripe.contains($0.x) }, "a seam crossed the checkerboard")
+    }
+
+    @Test("a mask around a subject with room beside it keeps guiding the seams: none enters it")
+    func aSubjectWithRoomIsProtected() throws {
+        // A block on the left side (x 16–63, y 16–111), with flat room to both of its sides.
+        let subject = Self.mask { column, row in (1...3).contains(column) && (1...6).contains(row) }
+        let plans = try Self.plans(subject)
+        let ratio = try #require(plans.maskCostRatio)
+        #expect(!plans.maskSetAside && ratio <= FeatureResize.maskCostLimit, "ratio \(ratio)")
+        let removed = try Self.removedPixels(plans)
+        #expect(removed.allSatisfy { !((16..<64).contains($0.x) && (16..<112).contains($0.y)) }, "a seam entered the subject")
+        #expect(removed.allSatisfy { !Self.stripe.contains($0.x) }, "a seam crossed the checkerboard")
+    }
+
+    @Test("without a mask nothing is compared")
+    func noMaskNoComparison() throws {
+        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: Self.scene(), edgeWeight: 1,
+                                                       outputHeight: Self.height, outputWidth: Self.width * 3 / 4)
+        #expect(plans.maskCostRatio == nil && !plans.maskSetAside)
+    }
+}
