@@ -22,8 +22,8 @@ extension FeatureResize {
 
     /// The seams set the mask aside when avoiding it makes the removed relu4_1 seams cost more than this
     /// many times the energy of the seams found without it (docs/spec.md §3.1). Measured on the review set
-    /// (52 removals): 1.00–1.08 where the mask keeps a subject whole, 1.13 and 1.33 where it walled the seams
-    /// into a pier's platform (ColdRipple).
+    /// (50 removals with a mask): 1.00–1.08 where the mask keeps a subject whole, 1.13 and 1.31 where it walled
+    /// the seams into a pier's platform (ColdRipple).
     public static let maskCostLimit = 1.1
     /// Added per removed cell to both energies of that comparison: a cell of a flat region costs about 0,
     /// and two nearly free plans must not differ by a large ratio of nothing.
