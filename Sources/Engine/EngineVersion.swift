@@ -2,7 +2,8 @@
 /// results on it, so a result made by older code is never answered for a request this build would answer
 /// differently. Bump it with any change that alters an output: a method, the resampler, the network's use of
 /// the weights, the codecs' settings, the colour conversion.
-/// History: 2, deep's relu4_1 anchored on the carved start near lines (docs/spec.md §3.4).
+/// History: 2, deep's relu4_1 anchored on the carved start near lines (docs/spec.md §3.4); 3, deep's seams
+/// set a walling mask aside (§3.1).
 public enum EngineVersion {
-    public static let current = 2
+    public static let current = 3
 }

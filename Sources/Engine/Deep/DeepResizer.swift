@@ -132,7 +132,7 @@ public struct DeepResizeReport: Sendable, Equatable, Codable {
     public var seamMaskCostRatio: Double? = nil
     /// True when the seams were found without the mask (avoiding it cost more than
     /// `FeatureResize.maskCostLimit` times as much: it walled them in).
-    public var seamsSetMaskAside: Bool = false
+    public var seamsSetMaskAside: Bool { (seamMaskCostRatio ?? 0) > FeatureResize.maskCostLimit }
     /// L after every iteration (the loss curve).
     public var trace: [DeepResizeTracePoint]
     /// Where the optimisation's evaluations spent their time (summed).
@@ -216,7 +216,6 @@ public enum DeepResizer {
             setupSeconds: seconds(setupEnd - start),
             optimizeSeconds: seconds(optimizeEnd - setupEnd), totalSeconds: seconds(clock.now - start))
         report.seamMaskCostRatio = seamMaskCostRatio
-        report.seamsSetMaskAside = (seamMaskCostRatio ?? 0) > FeatureResize.maskCostLimit
         return DeepResizeOutput(image: output, report: report, mask: mask)
     }
 
@@ -435,7 +434,7 @@ public struct DeepResizeResult {
         let scaled = geometry.working == geometry.source ? "" : "uniform scale \(geometry.source) → \(geometry.working), then "
         var line = scaled + "reconstructed \(geometry.working) → \(geometry.target)"
         if let report, report.seamsSetMaskAside, let ratio = report.seamMaskCostRatio {
-            line += "; the seams set the mask aside (avoiding it cost them \(Int((ratio - 1) * 100)) % more)"
+            line += "; the seams set the mask aside (avoiding it cost them \(Int(((ratio - 1) * 100).rounded())) % more)"
         }
         return line
     }

@@ -60,7 +60,8 @@ public protocol JobStore: AnyObject, Sendable {
     /// The result of a succeeded job; nil while it has not succeeded. Throws `.notFound` for an unknown or
     /// expired job, `.resultLost` when it succeeded but the result is gone.
     func resultBytes(id: String) throws -> [UInt8]?
-    /// An attachment of a succeeded job; nil when it has not succeeded or has none.
+    /// An attachment of a succeeded job; nil when it has not succeeded or never stored one (`JobRecord.attachments`).
+    /// Throws `.notFound` for an unknown or expired job, `.resultLost` when the job stored it but it is gone.
     func attachmentBytes(id: String, _ attachment: JobAttachment) throws -> [UInt8]?
     /// True when `job` succeeded but its result is no longer in the store (a store that keeps files in its
     /// rows never loses one alone: always false there).
