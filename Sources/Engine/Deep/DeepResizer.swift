@@ -44,6 +44,10 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// Refined seams: near the image's lines relu4_1's target is the carved start's own features, so that
     /// a line crossed by seams stays whole (`EdgeAnchor`); false samples the input's everywhere.
     public var anchorLines = true
+    /// Refined seams that shrink an axis: at the output's borders on that axis every target is the carved
+    /// start's own features (`BorderAnchor`: the network's zero padding makes a border cell unlike any
+    /// interior one); false samples the input's there too.
+    public var anchorBorders = true
     /// Scale the source uniformly first and leave only the remaining change of aspect to the operator
     /// (`ResizeGeometry`); false hands the whole change to the operator, as the reference does.
     public var uniformFirst = true
@@ -73,6 +77,7 @@ public struct DeepResizeOptions: Sendable, Equatable {
         options.statistics = .input
         options.uniformFirst = false
         options.anchorLines = false
+        options.anchorBorders = false
         options.firstStep = .torch
         return options
     }
@@ -332,16 +337,29 @@ public enum DeepResizer {
         let extractor = try FeatureExtractor(network: network, height: height, width: width, deepestTap: .relu4_1,
                                              threads: options.threads)
         var startFeatures: [Tap: Tensor]?
-        if options.anchorLines, let sourceMap, width <= input.width, height <= input.height {
-            // Near the image's lines, relu4_1's target is R0's own (EdgeAnchor: lines crossed by seams stay
-            // whole). Only where seams remove: inserted seams zigzag through vertical edges in R0 (tree
-            // trunks), which the sampled target straightens.
+        // Where seams only remove, parts of the targets follow R0's own features (its pass is the first
+        // evaluation's too): relu4_1 near the image's lines (EdgeAnchor: lines crossed by seams stay whole;
+        // not where seams insert: they zigzag through vertical edges in R0, tree trunks, which the sampled
+        // target straightens), and every tap at the borders of the axis that shrank (BorderAnchor: the
+        // network's zero padding).
+        let onlyRemoves = width <= input.width && height <= input.height
+        let anchorsLines = options.anchorLines && onlyRemoves
+        let anchorsBorders = options.anchorBorders && onlyRemoves && (width < input.width || height < input.height)
+        if let sourceMap, anchorsLines || anchorsBorders {
             let carved = try extractor.forward(image: start, to: .relu4_1)
             startFeatures = carved
-            for tap in EdgeAnchor.taps {
+            for tap in DeepObjective.reconstructionTaps {
                 guard let sampled = targets[tap], let own = carved[tap] else { continue }
-                targets[tap] = EdgeAnchor.blend(sampled: sampled, carved: own,
-                                                weights: EdgeAnchor.weights(input: input, map: sourceMap, stride: tap.stride))
+                var weights: [Float]?
+                if anchorsLines && EdgeAnchor.taps.contains(tap) {
+                    weights = EdgeAnchor.weights(input: input, map: sourceMap, stride: tap.stride)
+                }
+                if anchorsBorders {
+                    let border = BorderAnchor.weights(height: sampled.height, width: sampled.width,
+                                                      rows: height < input.height, columns: width < input.width)
+                    weights = weights.map { BorderAnchor.combined($0, border) } ?? border
+                }
+                if let weights { targets[tap] = EdgeAnchor.blend(sampled: sampled, carved: own, weights: weights) }
             }
         }
         // The Gram matrices and colour statistics the output is held to: the input's (the reference), or

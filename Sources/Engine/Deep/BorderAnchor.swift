@@ -1,0 +1,44 @@
+/// Every target's cells at the output's borders on an axis that seams shrank: the carved start's own
+/// features instead of the input's features sampled through the map (docs/spec.md §3.5, "Borders").
+///
+/// Why: the network pads every convolution with zeros, so a cell at an image's border describes the
+/// border, not the content alone. When seams remove columns at the frame's edge (they are often the
+/// cheapest), the output's last column comes from an interior column of the input, whose features have no
+/// border in them. No image has interior features at its border: asked for them, the reconstruction drew a
+/// line of odd colours along the carved sides (the last row or column differed from its neighbour 1.5–3.7×
+/// as much as inside the image, on 26 of the 26 removals of the gallery; pixel `seam` 0.7–1.2×). R0, the
+/// image carved through the same map, has its own border in its features.
+///
+/// How far: the padding reaches one more cell inward with every convolution at a layer's resolution
+/// (relu4_1 sees it about 2.5 cells in), so the `fullCells` outermost cells follow R0 fully and the next
+/// `fullCells` fade back to the sampled target.
+enum BorderAnchor {
+    static let fullCells = 2
+
+    /// For each cell of a height × width target: how much it follows the carved start (0 … 1), by its
+    /// distance to the nearest border of an axis that shrank (`rows`: the height; `columns`: the width).
+    static func weights(height h: Int, width w: Int, rows: Bool, columns: Bool) -> [Float] {
+        var a = [Float](repeating: 0, count: h * w)
+        guard rows || columns else { return a }
+        for y in 0..<h {
+            for x in 0..<w {
+                var d = Int.max
+                if columns { d = min(d, x, w - 1 - x) }
+                if rows { d = min(d, y, h - 1 - y) }
+                if d < fullCells {
+                    a[y * w + x] = 1
+                } else if d < 2 * fullCells {
+                    a[y * w + x] = Float(2 * fullCells - d) / Float(fullCells)
+                }
+            }
+        }
+        return a
+    }
+
+    /// Two anchors' weights as one: the share of the target that follows the carved start when either
+    /// does, 1 − (1 − a)(1 − b).
+    static func combined(_ a: [Float], _ b: [Float]) -> [Float] {
+        precondition(a.count == b.count, "weights of one grid")
+        return zip(a, b).map { 1 - (1 - $0) * (1 - $1) }
+    }
+}
