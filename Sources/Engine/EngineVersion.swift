@@ -3,7 +3,8 @@
 /// differently. Bump it with any change that alters an output: a method, the resampler, the network's use of
 /// the weights, the codecs' settings, the colour conversion.
 /// History: 2, deep's relu4_1 anchored on the carved start near lines (docs/spec.md §3.4); 3, deep's seams
-/// set a walling mask aside (§3.1).
+/// set a walling mask aside (§3.1); 4, deep's targets follow the carved start at a shrunk axis's borders
+/// (§3.5).
 public enum EngineVersion {
-    public static let current = 3
+    public static let current = 4
 }
