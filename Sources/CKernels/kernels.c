@@ -290,6 +290,59 @@ void ck_maxpool2x2_backward(const float *grad, size_t gradStride, const float *r
     }
 }
 
+// 16 windows of the code-driven backward: rows d0, d1 at columns 2x … 2x+31 from g[x … x+16), codes k.
+__attribute__((target("avx512f")))
+static void unpool_rows_avx512(const float *g, const uint8_t *k, float *d0, float *d1, int wo) {
+    // Interleave: lane 2l ← a[l], lane 2l+1 ← b[l] (lo: l = 0…7, hi: l = 8…15).
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    int x = 0;
+    for (; x + 16 <= wo; x += 16) {
+        const __m512 gv = _mm512_loadu_ps(g + x);
+        const __m512i kv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(k + x)));
+        __m512 e[4];
+        for (int j = 0; j < 4; j++) e[j] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(kv, _mm512_set1_epi32(j)), gv);
+        _mm512_storeu_ps(d0 + 2 * x, _mm512_permutex2var_ps(e[0], lo, e[1]));
+        _mm512_storeu_ps(d0 + 2 * x + 16, _mm512_permutex2var_ps(e[0], hi, e[1]));
+        _mm512_storeu_ps(d1 + 2 * x, _mm512_permutex2var_ps(e[2], lo, e[3]));
+        _mm512_storeu_ps(d1 + 2 * x + 16, _mm512_permutex2var_ps(e[2], hi, e[3]));
+    }
+    for (; x < wo; x++) {
+        d0[2 * x] = k[x] == 0 ? g[x] : 0.0f;
+        d0[2 * x + 1] = k[x] == 1 ? g[x] : 0.0f;
+        d1[2 * x] = k[x] == 2 ? g[x] : 0.0f;
+        d1[2 * x + 1] = k[x] == 3 ? g[x] : 0.0f;
+    }
+}
+
+void ck_unpool2x2(const float *grad, size_t gradStride, const uint8_t *codes, int H, int W,
+                  float *dst, size_t dstStride, int c0, int c1) {
+    const int ho = H / 2, wo = W / 2;
+    const size_t wp = (size_t)W + 2, wpg = (size_t)wo + 2;
+    const int vector = ck_has_avx512();
+    for (int c = c0; c < c1; c++) {
+        float *dc = dst + (size_t)c * dstStride;
+        for (int yo = 0; yo < ho; yo++) {
+            const float *g = grad + (size_t)c * gradStride + (size_t)(yo + 1) * wpg + 1;
+            const uint8_t *k = codes + ((size_t)c * ho + yo) * wo;
+            float *d0 = dc + (size_t)(2 * yo + 1) * wp + 1, *d1 = d0 + wp;
+            if (vector) {
+                unpool_rows_avx512(g, k, d0, d1, wo);
+            } else {
+                for (int x = 0; x < wo; x++) {
+                    d0[2 * x] = k[x] == 0 ? g[x] : 0.0f;
+                    d0[2 * x + 1] = k[x] == 1 ? g[x] : 0.0f;
+                    d1[2 * x] = k[x] == 2 ? g[x] : 0.0f;
+                    d1[2 * x + 1] = k[x] == 3 ? g[x] : 0.0f;
+                }
+            }
+            // An odd last column is outside every window.
+            if (W % 2) d0[W - 1] = d1[W - 1] = 0.0f;
+        }
+        if (H % 2) memset(dc + (size_t)H * wp + 1, 0, (size_t)W * sizeof(float));
+    }
+}
+
 double ck_squared_difference(const float *a, const float *b, size_t n, float k, float *g) {
     // Eight independent sums: one running sum is bound by the add's latency (4 cycles an element), eight
     // keep up with memory. Differences in double (exact unless the two exponents are far apart).

@@ -226,8 +226,9 @@ static inline __attribute__((always_inline)) void WNAME(block)(const WNAME(elem)
 
 // ---- 3. output transform and epilogue -------------------------------------------------------------
 
-static inline __attribute__((always_inline)) void WNAME(store_row)(const __m512 v, float *out, const ck_epilogue *e,
-                                                                      size_t at, size_t plain, int valid, __m512 bv) {
+// The epilogue of 16 output columns; returns the values stored (for the fused pool).
+static inline __attribute__((always_inline)) __m512 WNAME(store_row)(const __m512 v, float *out, const ck_epilogue *e,
+                                                                        size_t at, size_t plain, int valid, __m512 bv) {
     const __mmask16 mk = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
     const __m512 zero = _mm512_setzero_ps();
     __m512 x = _mm512_add_ps(v, bv);
@@ -238,16 +239,42 @@ static inline __attribute__((always_inline)) void WNAME(store_row)(const __m512 
         const __mmask16 pos = _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(mk, e->maskref + at), zero, _CMP_GT_OQ);
         x = _mm512_maskz_mov_ps(pos, x);
     }
-    _mm512_mask_storeu_ps(out + at, mk, x);
+    if (!e->poolOnly) _mm512_mask_storeu_ps(out + at, mk, x);
     if (e->copyPlain) _mm512_mask_storeu_ps(e->copyPlain + plain, mk, x);
+    return x;
+}
+
+// The fused 2×2 max-pool of two output rows of 32 columns (row 0: r0a columns 0…15, r0b 16…31; row 1: r1a,
+// r1b) into 16 windows: their maxima stored at `pool` (the first `valid` lanes), their codes at `codes`.
+static inline __attribute__((always_inline)) void WNAME(pool_rows)(__m512 r0a, __m512 r0b, __m512 r1a, __m512 r1b,
+                                                                      float *pool, uint8_t *codes, int valid) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    // Window w's four values, row-major: p0 = (row 0, column 2w), p1 = (row 0, 2w+1), p2, p3 likewise in row 1.
+    const __m512 p0 = _mm512_permutex2var_ps(r0a, even, r0b), p1 = _mm512_permutex2var_ps(r0a, odd, r0b);
+    const __m512 p2 = _mm512_permutex2var_ps(r1a, even, r1b), p3 = _mm512_permutex2var_ps(r1a, odd, r1b);
+    const __m512 mx = _mm512_max_ps(_mm512_max_ps(p0, p1), _mm512_max_ps(p2, p3));
+    const __mmask16 mk = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+    _mm512_mask_storeu_ps(pool, mk, mx);
+    if (!codes) return;
+    // The first maximum wins: assign from the last candidate to the first.
+    __m512i code = _mm512_set1_epi32(3);
+    code = _mm512_mask_mov_epi32(code, _mm512_cmp_ps_mask(p2, mx, _CMP_EQ_OQ), _mm512_set1_epi32(2));
+    code = _mm512_mask_mov_epi32(code, _mm512_cmp_ps_mask(p1, mx, _CMP_EQ_OQ), _mm512_set1_epi32(1));
+    code = _mm512_mask_mov_epi32(code, _mm512_cmp_ps_mask(p0, mx, _CMP_EQ_OQ), _mm512_setzero_si512());
+    const __mmask16 live = _mm512_cmp_ps_mask(mx, _mm512_setzero_ps(), _CMP_GT_OQ);
+    code = _mm512_mask_mov_epi32(code, (__mmask16)~live, _mm512_set1_epi32(CK_POOL_NONE));
+    _mm512_mask_cvtepi32_storeu_epi8(codes, mk, code);
 }
 
 static inline __attribute__((always_inline)) void WNAME(output_transform)(const int m, const float *M, size_t xs, size_t tp,
                                                                              int ol, int oc, int ty0, int rows, int tw,
                                                                              int H, int W, float *out, size_t outStride,
                                                                              const ck_epilogue *e, int pfo) {
-    const int a = m + 2, wp = W + 2;
+    const int a = m + 2, wp = W + 2, ho = H / 2, wo = W / 2;
     const __m512 bv = _mm512_set1_ps(e->bias ? e->bias[oc] : 0.0f);
+    float *poolPlane = e->pool ? e->pool + (size_t)oc * e->poolStride : NULL;
+    uint8_t *codePlane = e->poolCodes ? e->poolCodes + (size_t)oc * ho * wo : NULL;
     for (int r = 0; r < rows; r++) {
         const int ty = ty0 + r;
         for (int tx0 = 0; tx0 < tw; tx0 += 16) {
@@ -259,10 +286,11 @@ static inline __attribute__((always_inline)) void WNAME(output_transform)(const 
                 WNAME(out1d)(m, col, y);
                 for (int i = 0; i < m; i++) s[i][j] = y[i];
             }
+            __m512 above[4];  // the values of the row above (an even row), for the fused pool
             for (int i = 0; i < m; i++) {
                 const int yy = m * ty + i;
                 if (yy >= H) break;
-                if (WINO_PFO > 0 && pfo) {  // the same rows of a later output channel: its lines arrive in time
+                if (WINO_PFO > 0 && pfo && !e->poolOnly) {  // the same rows of a later output channel: its lines arrive in time
                     const size_t ahead = (size_t)WINO_PFO * outStride + (size_t)oc * outStride + (size_t)(yy + 1) * wp + 1 + (size_t)m * tx0;
                     for (int k = 0; k < m; k++) {
                         _m_prefetchw(out + ahead + 16 * k);
@@ -293,12 +321,26 @@ static inline __attribute__((always_inline)) void WNAME(output_transform)(const 
                     o[2] = _mm512_castpd_ps(_mm512_permutex2var_pd(a01h, lo2, a23h));
                     o[3] = _mm512_castpd_ps(_mm512_permutex2var_pd(a01h, hi2, a23h));
                 }
+                __m512 v[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
                 for (int k = 0; k < m; k++) {
                     const int x = m * tx0 + 16 * k;
                     if (x >= W) break;
                     const size_t at = (size_t)oc * outStride + (size_t)(yy + 1) * wp + 1 + x;
                     const size_t plain = ((size_t)oc * H + yy) * W + x;
-                    WNAME(store_row)(o[k], out, e, at, plain, W - x, bv);
+                    v[k] = WNAME(store_row)(o[k], out, e, at, plain, W - x, bv);
+                }
+                if (!poolPlane) continue;
+                if (i % 2 == 0) {
+                    for (int k = 0; k < m; k++) above[k] = v[k];
+                    continue;
+                }
+                // Rows yy − 1 and yy (tiles start at even rows and columns, so a window never straddles two).
+                const int py = yy / 2;
+                for (int k = 0; k < m; k += 2) {
+                    const int px = (m * tx0 + 16 * k) / 2;
+                    if (px >= wo) break;
+                    WNAME(pool_rows)(above[k], above[k + 1], v[k], v[k + 1], poolPlane + (size_t)(py + 1) * (wo + 2) + 1 + px,
+                                     codePlane ? codePlane + (size_t)py * wo + px : NULL, wo - px);
                 }
             }
         }

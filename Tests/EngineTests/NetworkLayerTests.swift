@@ -214,6 +214,44 @@ import TestSupport
         #expect(refValues.contains(0) && refValues.contains { $0 > 0 })
     }
 
+    /// A max-pool fused into the Winograd convolution before it (the forward stores only the pooled values
+    /// and each window's code): the same pooled values as the convolution followed by the separate pool, and
+    /// the code-driven backward the same gradient as the one that reads the full-size output. Odd and even
+    /// sizes (a last row or column outside every window), a band split over two threads, a channel of ties
+    /// (zero weights: every output equals the bias) and a dead one (every output 0 after the ReLU).
+    @Test(arguments: algorithms.filter { if case .winograd = $0.algorithm(inChannels: 16, outChannels: 16) { true } else { false } })
+    func fusedMaxPoolEqualsSeparatePool(algorithm: ConvolutionCase) {
+        var rng = SeededRandom(seed: 5)
+        for (c, o, h, w) in [(16, 11, 7, 9), (17, 9, 13, 70), (16, 8, 8, 33), (16, 8, 1, 5), (16, 8, 3, 2), (20, 16, 38, 41)] {
+            var wts = rng.floats(o * c * 9), b = rng.floats(o)
+            for i in 0..<(c * 9) { wts[i] = 0 }  // output 0: the bias everywhere (ties)
+            b[0] = 0.5
+            b[1] = -1000  // output 1: dead
+            let weights = ConvolutionWeights.make(wts, bias: b, inChannels: c, outChannels: o, algorithm: algorithm)
+            let conv = convolution(algorithm, c, o, h, w)
+            let input = Activation(c, h, w, values: rng.floats(c * h * w))
+            let (ph, pw) = (h / 2, w / 2)
+            let full = Activation(o, h, w), separate = Activation(o, ph, pw)
+            conv.run(input: input.view, output: full.view, weights: weights.forward, epilogue: ConvEpilogue(bias: weights.bias, relu: true))
+            Elementwise.maxPool(full.view, into: separate.view)
+            let untouched = Activation(o, h, w, values: [Float](repeating: 7, count: o * h * w)), fused = Activation(o, ph, pw)
+            let codes = PoolCodes(count: o * ph * pw)
+            conv.run(input: input.view, output: untouched.view, weights: weights.forward,
+                     epilogue: ConvEpilogue(bias: weights.bias, relu: true, pool: fused.view, poolCodes: codes))
+            #expect(fused.values == separate.values, "\(algorithm) \(c)→\(o) \(h)x\(w): pooled values")
+            #expect(untouched.values.allSatisfy { $0 == 7 }, "\(algorithm) \(h)x\(w): the full-size output is not stored")
+            if ph > 0 && pw > 0 {
+                #expect(codes.base[0] == 0, "ties go to the first position")
+                #expect((0..<(ph * pw)).allSatisfy { codes.base[ph * pw + $0] == UInt8(CK_POOL_NONE) }, "a dead channel passes nothing")
+            }
+            let grad = Activation(o, ph, pw, values: rng.floats(o * ph * pw))
+            let routed = Activation(o, h, w), unpooled = Activation(o, h, w, values: [Float](repeating: 3, count: o * h * w))
+            Elementwise.maxPoolBackward(grad.view, ref: full.view, addend: nil, into: routed.view)
+            Elementwise.unpool(grad.view, codes: codes, into: unpooled.view, threads: 2)
+            #expect(unpooled.values == routed.values, "\(algorithm) \(c)→\(o) \(h)x\(w): backward")
+        }
+    }
+
     /// Max-pooling with floor sizes; backward (with an injected gradient at the pooled ReLU) against
     /// finite differences of L(x) = Σ r · pool(x) + Σ a · x for x > 0.
     @Test func maxPoolForwardAndBackward() {

@@ -95,6 +95,12 @@ size_t ck_wino_scratch_bytes(int m, int bf16, int inChannels, int outChannels, i
 /// then max(v, 0) if relu, then 0 where maskref ≤ 0; v is stored into the output and, if copyPlain, also
 /// there. addend and maskref share the output's padded layout (they may alias it: each value is read
 /// before it is written); addendPlain and copyPlain are plain [O][H][W] tensors.
+///
+/// pool (optional): the 2×2/2 max-pool of the values v (floor sizes ⌊H/2⌋ × ⌊W/2⌋, as ck_maxpool2x2) is
+/// written into the interior of the padded tensor `pool` (planes poolStride floats apart; its border is not
+/// touched) and, if poolCodes, each window's code into the plain [O][⌊H/2⌋][⌊W/2⌋] bytes there: 0…3, the
+/// first maximum in row-major order, or CK_POOL_NONE when the maximum is not > 0 (no gradient passes:
+/// the ReLU below is dead there). poolOnly: the full-size output is not stored at all (out may be NULL).
 typedef struct {
     const float *bias;
     int relu;
@@ -102,7 +108,20 @@ typedef struct {
     const float *addendPlain;
     const float *maskref;
     float *copyPlain;
+    float *pool;
+    size_t poolStride;
+    uint8_t *poolCodes;
+    int poolOnly;
 } ck_epilogue;
+
+#define CK_POOL_NONE 4
+
+/// Backward of a max-pool whose forward wrote codes (ck_epilogue.pool): into the pool's input (H × W,
+/// padded planes), the gradient of each window at its code's position and 0 elsewhere, including an odd
+/// last row and column; the same values as ck_maxpool2x2_backward without addend, without reading the
+/// pool's input. Channels [c0, c1); borders are not touched.
+void ck_unpool2x2(const float *grad, size_t gradStride, const uint8_t *codes, int height, int width,
+                  float *dst, size_t dstStride, int c0, int c1);
 
 /// Computes output tile rows [ty0, ty1) (rows m·ty0 … m·ty1−1 clipped to H) for output blocks [ob0, ob1),
 /// writing only the output's interior. Call only when ck_has_avx512_wino() (bf16: ck_has_avx512_bf16()).

@@ -16,6 +16,11 @@ struct ConvEpilogue {
     var maskRef: PaddedView?
     /// Receives the output's interior as a plain C×H×W tensor (a tap's features).
     var copy: Tensor?
+    /// Winograd only: the 2×2/2 max-pool of the output, written into this activation's interior (its
+    /// border untouched), with each window's code into `poolCodes` when given; the full-size output is
+    /// not stored (the pool's backward then needs the codes, not the output).
+    var pool: PaddedView?
+    var poolCodes: PoolCodes?
 }
 
 /// Runs `body(0..<tasks)` on `threads` workers, each with denormals flushed. Tasks are handed out one at a
@@ -161,10 +166,17 @@ final class Convolution {
         for t in [epilogue.addendPlain, epilogue.copy].compactMap({ $0 }) {
             precondition(t.channels == g.channels && t.height == g.height && t.width == g.width, "epilogue tensor shape")
         }
+        if let pool = epilogue.pool {
+            precondition(pool.geometry == PaddedGeometry(channels: g.channels, height: g.height / 2, width: g.width / 2),
+                         "pooled output shape")
+            precondition(epilogue.poolCodes.map { $0.count >= pool.geometry.channels * pool.geometry.height * pool.geometry.width } ?? true,
+                         "pool codes too small")
+        }
         if case .winograd = weights.algorithm {
             runWinograd(input: input, output: output, weights: weights, epilogue: epilogue)
             return
         }
+        precondition(epilogue.pool == nil, "a fused pool needs a Winograd convolution")
         // The other kernels know bias, addend, ReLU and mask: a plain addend is staged in the output (which
         // the epilogue then accumulates into), the copy made afterwards.
         var e = epilogue
@@ -200,7 +212,9 @@ final class Convolution {
                                               addend: epilogue.addend.map { UnsafePointer($0.origin) },
                                               addendPlain: epilogue.addendPlain.map { UnsafePointer($0.data) },
                                               maskref: epilogue.maskRef.map { UnsafePointer($0.origin) },
-                                              copyPlain: epilogue.copy?.data))
+                                              copyPlain: epilogue.copy?.data,
+                                              pool: epilogue.pool?.origin, poolStride: epilogue.pool?.geometry.stride ?? 0,
+                                              poolCodes: epilogue.poolCodes?.base, poolOnly: epilogue.pool == nil ? 0 : 1))
         let input = SharedFloats(base: input.origin), output = SharedFloats(base: output.origin)
         let weights = SharedRaw(base: UnsafeRawPointer(weights.data)), bf16: Int32 = plan.bf16 ? 1 : 0
         let scratch = scratch.map { SharedFloats(base: $0.base) }

@@ -37,6 +37,9 @@ public final class FeatureExtractor {
     /// with as gradient buffers).
     private var activationsIntact = false
     private let convolution: Convolution
+    /// The max-pool steps computed by the convolution before them (see fusedPoolSteps), with the codes
+    /// their backward routes by (empty for a forward-only extractor).
+    private let fusedPools: [Int: PoolCodes]
     private let tapTensors: [Tap: Tensor]
     private let inputGradient: Tensor
     /// Steps run by the last forward (nil before the first).
@@ -94,6 +97,10 @@ public final class FeatureExtractor {
             }
         }
         tapTensors = taps
+        fusedPools = Dictionary(uniqueKeysWithValues: Self.fusedPoolSteps(steps, algorithm: { network.convs[$0].forward.algorithm }).map { s in
+            let g = geometries[s + 1]
+            return (s, PoolCodes(count: backward ? g.channels * g.height * g.width : 0))
+        })
         inputGradient = Tensor(channels: 3, height: backward ? height : 0, width: backward ? width : 0)
     }
 
@@ -128,6 +135,18 @@ public final class FeatureExtractor {
             }
         }
         return (steps, geometries)
+    }
+
+    /// The max-pool steps the convolution before them computes in its epilogue: those after a Winograd
+    /// convolution whose output is no tap. That convolution then stores only the pooled values and each
+    /// window's code, never its full-size output (the largest activation of each block): the pool's
+    /// separate pass over it, and the backward's, go (docs/engine.md).
+    private static func fusedPoolSteps(_ steps: [Step], algorithm: (Int) -> PackedWeights.Algorithm) -> [Int] {
+        steps.indices.filter { s in
+            guard s > 0, case .maxPool = steps[s], case let .convReLU(conv, nil) = steps[s - 1],
+                  case .winograd = algorithm(conv) else { return false }
+            return true
+        }
     }
 
     /// Every convolution (forward, and backward where the network has its weights) the steps run.
@@ -177,6 +196,12 @@ public final class FeatureExtractor {
         }, steps: plan.steps, geometries: plan.geometries)
         let activations = plan.geometries.map(\.count).reduce(0, +)
         let gradients = backward ? gradientCapacities(steps: plan.steps, geometries: plan.geometries).reduce(0, +) : 0
+        let poolCodes = backward ? fusedPoolSteps(plan.steps, algorithm: { i in
+            let (_, c, o) = convs[i]
+            return i < differentiable
+                ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: c, outChannels: o, backward: false)
+                : (kernel == .gemm ? .gemmRows : .direct)
+        }).map { plan.geometries[$0 + 1].count }.reduce(0, +) : 0
         var taps = 0
         for (s, step) in plan.steps.enumerated() {
             if case .convReLU(_, _?) = step {
@@ -184,7 +209,7 @@ public final class FeatureExtractor {
                 taps += g.channels * g.height * g.width
             }
         }
-        return 4 * (activations + gradients + taps + (backward ? 3 * height * width : 0))
+        return 4 * (activations + gradients + taps + (backward ? 3 * height * width : 0)) + poolCodes
             + Convolution.workspaceBytes(threads: threads, shapes: shapes)
     }
 
@@ -214,11 +239,16 @@ public final class FeatureExtractor {
                 let p = network.convs[conv]
                 // A tap's features are copied out by the epilogue as they are stored.
                 let t = stepTap.flatMap { tapTensors[$0] }
-                convolution.run(input: input, output: output, weights: p.forward,
-                                epilogue: ConvEpilogue(bias: p.bias, relu: true, copy: t))
-                if profiling { profile!.add("forward: \(p.name) \(p.forward.algorithm.label)", clock.lap()) }
+                var epilogue = ConvEpilogue(bias: p.bias, relu: true, copy: t)
+                let pooled = fusedPools[s + 1].map { codes in (view: view(s + 2), codes: codes) }
+                if let pooled {
+                    epilogue.pool = pooled.view
+                    epilogue.poolCodes = canRunBackward ? pooled.codes : nil
+                }
+                convolution.run(input: input, output: output, weights: p.forward, epilogue: epilogue)
+                if profiling { profile!.add("forward: \(p.name) \(p.forward.algorithm.label)\(pooled == nil ? "" : " + max-pool")", clock.lap()) }
                 // (Winograd writes only the interior, but a backward may have used this buffer for another shape.)
-                output.zeroBorder(threads: threads)
+                (pooled?.view ?? output).zeroBorder(threads: threads)
                 if let stepTap, let t { result[stepTap] = t }
                 if profiling { profile!.add("forward: borders, tap copies", clock.lap()) }
                 if stepTap == tap {
@@ -227,6 +257,7 @@ public final class FeatureExtractor {
                     return result
                 }
             case .maxPool:
+                if fusedPools[s] != nil { continue }  // done by the convolution before it
                 Elementwise.maxPool(input, into: output, threads: threads)
                 if profiling { profile!.add("forward: max-pool", clock.lap()) }
             }
@@ -297,6 +328,13 @@ public final class FeatureExtractor {
             case .maxPool:
                 // The pool's input is a ReLU output (step s−1 is a ConvReLU).
                 guard case let .convReLU(_, belowTap) = steps[s - 1] else { preconditionFailure("pool after a pool") }
+                if let codes = fusedPools[s] {
+                    // (A fused pool follows no tap: there is no addend.)
+                    Elementwise.unpool(grad, codes: codes, into: below, threads: threads)
+                    if profiling { profile!.add("backward: max-pool", clock.lap()) }
+                    current = next
+                    continue
+                }
                 Elementwise.maxPoolBackward(grad, ref: view(s), addend: belowTap.flatMap { injected[$0] }, into: below,
                                             threads: threads)
                 if profiling { profile!.add("backward: max-pool", clock.lap()) }

@@ -36,9 +36,30 @@ final class Workbuffer {
     deinit { releaseZeroedFloats(base, count: capacity) }
 }
 
+/// The codes a fused max-pool writes (ck_epilogue.pool): one byte per window, C × ⌊H/2⌋ × ⌊W/2⌋, naming
+/// the window's first maximum (0…3, row-major) or CK_POOL_NONE. The backward routes each window's
+/// gradient by them instead of reading the pool's full-size input again.
+final class PoolCodes: @unchecked Sendable {
+    let count: Int
+    let base: UnsafeMutablePointer<UInt8>
+
+    init(count: Int) {
+        self.count = count
+        base = .allocate(capacity: max(1, count))
+        base.initialize(repeating: UInt8(CK_POOL_NONE), count: max(1, count))
+    }
+
+    deinit { base.deallocate() }
+}
+
 /// A float pointer handed to parallel loops. unchecked Sendable: each task touches its own channels.
 struct SharedFloats: @unchecked Sendable {
     let base: UnsafeMutablePointer<Float>
+}
+
+/// Read-only bytes handed to parallel loops (pool codes).
+struct SharedBytes: @unchecked Sendable {
+    let base: UnsafePointer<UInt8>
 }
 
 /// A padded activation: a geometry over a buffer. unchecked Sendable: a view into a workspace that
@@ -133,6 +154,21 @@ enum Elementwise {
         parallelFor(tasks: gd.channels, threads: threads) { c in
             ck_maxpool2x2(src.origin, gs.stride, Int32(gs.height), Int32(gs.width), dst.origin, gd.stride,
                           Int32(c), Int32(c + 1))
+        }
+        dst.zeroBorder(threads: threads)
+    }
+
+    /// Backward of a max-pool whose forward was fused into the convolution before it: each window's
+    /// gradient goes where its code says, 0 elsewhere (the values maxPoolBackward gives without addend).
+    /// dst border zeroed.
+    static func unpool(_ grad: PaddedView, codes: PoolCodes, into dst: PaddedView, threads: Int = 1) {
+        let gs = dst.geometry, gd = grad.geometry
+        precondition(codes.count >= gs.channels * (gs.height / 2) * (gs.width / 2), "pool codes too small")
+        let k = UnsafePointer(codes.base)
+        let shared = SharedBytes(base: k)
+        parallelFor(tasks: gs.channels, threads: threads) { c in
+            ck_unpool2x2(grad.origin, gd.stride, shared.base, Int32(gs.height), Int32(gs.width), dst.origin, gs.stride,
+                         Int32(c), Int32(c + 1))
         }
         dst.zeroBorder(threads: threads)
     }
