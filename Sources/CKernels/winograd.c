@@ -210,3 +210,9 @@ void ck_wino_conv(int m, int bf16, const float *in, int C, size_t inStride, int 
         (m == 2 ? wf32_conv2 : wf32_conv4)(in, C, inStride, H, W, packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e);
     }
 }
+
+void ck_wino_conv_unpooled(int bf16, const ck_unpool_source *u, int C, int H, int W,
+                           const void *packed, int O, float *out, size_t outStride,
+                           int ty0, int ty1, int ob0, int ob1, void *scratch, const ck_epilogue *e) {
+    (bf16 ? wbf16_conv4_unpooled : wf32_conv4_unpooled)(u, C, H, W, packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e);
+}

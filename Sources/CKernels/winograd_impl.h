@@ -117,6 +117,84 @@ static inline __attribute__((always_inline)) void WNAME(prefetch_tile)(const int
     }
 }
 
+// The same 6 columns (F(4×4)) of a row of an unpooled gradient that is never stored: the value at interior
+// (y, x) is the pooled gradient of window (y/2, x/2) where that window's code names (y mod 2, x mod 2), else
+// 0 (outside every window too). grow, crow: the pooled gradient's and the codes' row y/2 (interior column 0);
+// odd: y mod 2. Patch l's column j is interior column x = 4(tx0 + l) + j − 1, window column b + 2l − 1 …
+// b + 2l + 2 with b = 2·tx0.
+static inline __attribute__((always_inline)) void WNAME(unpool_patch_row)(const float *grow, const uint8_t *crow, int wo, int tx0,
+                                                                             int odd, __m512 *d) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i oddIdx = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const int b = 2 * tx0;
+    // Windows b … b+15 and b+16 … b+31 (masked to those that exist), b − 1 and b + 32.
+    const int n0 = wo - b, n1 = wo - b - 16;
+    const __mmask16 k0 = n0 >= 16 ? (__mmask16)0xFFFF : n0 > 0 ? (__mmask16)((1u << n0) - 1) : 0;
+    const __mmask16 k1 = n1 >= 16 ? (__mmask16)0xFFFF : n1 > 0 ? (__mmask16)((1u << n1) - 1) : 0;
+    const __m512 ga = _mm512_maskz_loadu_ps(k0, grow + b), gb = _mm512_maskz_loadu_ps(k1, grow + b + 16);
+    const __m512i ca = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k0, crow + b));
+    const __m512i cb = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k1, crow + b + 16));
+    const int left = b >= 1 && b - 1 < wo, right = b + 32 < wo;
+    const __m512 gl = _mm512_set1_ps(left ? grow[b - 1] : 0.0f), gr = _mm512_set1_ps(right ? grow[b + 32] : 0.0f);
+    const __m512i cl = _mm512_set1_epi32(left ? crow[b - 1] : 0), cr = _mm512_set1_epi32(right ? crow[b + 32] : 0);
+    // E[l] = window b + 2l, O[l] = b + 2l + 1, Ol[l] = b + 2l − 1, Er[l] = b + 2l + 2.
+    const __m512 ge = _mm512_permutex2var_ps(ga, even, gb), go = _mm512_permutex2var_ps(ga, oddIdx, gb);
+    const __m512i ce = _mm512_permutex2var_epi32(ca, even, cb), co = _mm512_permutex2var_epi32(ca, oddIdx, cb);
+    const __m512 gol = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(go), _mm512_castps_si512(gl), 15));
+    const __m512i col = _mm512_alignr_epi32(co, cl, 15);
+    const __m512 ger = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(gr), _mm512_castps_si512(ge), 1));
+    const __m512i cer = _mm512_alignr_epi32(cr, ce, 1);
+    const __m512i left0 = _mm512_set1_epi32(2 * odd), right1 = _mm512_set1_epi32(2 * odd + 1);
+    d[0] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(col, right1), gol);
+    d[1] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(ce, left0), ge);
+    d[2] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(ce, right1), ge);
+    d[3] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(co, left0), go);
+    d[4] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(co, right1), go);
+    d[5] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(cer, left0), ger);
+}
+
+// The column half of a tile's input transform: v[i·a + j] = Bᵀ of column j of h.
+static inline __attribute__((always_inline)) void WNAME(input_columns)(const int m, __m512 (*h)[6], __m512 *v) {
+    const int a = m + 2;
+    for (int j = 0; j < a; j++) {
+        __m512 col[6], t[6];
+        for (int i = 0; i < a; i++) col[i] = h[i][j];
+        WNAME(in1d)(m, col, t);
+        for (int i = 0; i < a; i++) v[i * a + j] = t[i];
+    }
+}
+
+// input_tile for an unpooled input (F(4×4) only): channel c of the pooled gradient `u`, full size H × W.
+static inline __attribute__((always_inline)) void WNAME(input_tile_unpool)(const ck_unpool_source *u, int c, int H, int W,
+                                                                              int ty, int tx0, __m512 *v) {
+    const int ho = H / 2, wo = W / 2;
+    const float *gplane = u->grad + (size_t)c * u->gradStride;
+    const uint8_t *cplane = u->codes + (size_t)c * ho * wo;
+    __m512 h[6][6];
+    for (int i = 0; i < 6; i++) {
+        const int y = 4 * ty + i - 1;  // interior row of padded row 4·ty + i
+        __m512 d[6];
+        if (y < 0 || y >= 2 * ho) {
+            for (int j = 0; j < 6; j++) d[j] = _mm512_setzero_ps();
+        } else {
+            WNAME(unpool_patch_row)(gplane + (size_t)(y / 2 + 1) * (wo + 2) + 1, cplane + (size_t)(y / 2) * wo, wo, tx0, y % 2, d);
+        }
+        WNAME(in1d)(4, d, h[i]);
+    }
+    WNAME(input_columns)(4, h, v);
+}
+
+// The rows input_tile_unpool will read for channel c: 4 pooled rows of the gradient and of the codes.
+static inline __attribute__((always_inline)) void WNAME(prefetch_unpool)(const ck_unpool_source *u, int c, int H, int W, int ty, int tx0) {
+    const int ho = H / 2, wo = W / 2;
+    for (int py = 2 * ty - 1; py <= 2 * ty + 2; py++) {
+        if (py < 0 || py >= ho) continue;
+        const char *g = (const char *)(u->grad + (size_t)c * u->gradStride + (size_t)(py + 1) * (wo + 2) + 2 * tx0);
+        for (int k = 0; k < 3; k++) _mm_prefetch(g + 64 * k, _MM_HINT_T0);
+        _mm_prefetch((const char *)(u->codes + ((size_t)c * ho + py) * wo + 2 * tx0), _MM_HINT_T0);
+    }
+}
+
 // V of one channel for 16 patches of band row r: v[ξ] (ξ = i·a + j).
 static inline __attribute__((always_inline)) void WNAME(input_tile)(const int m, const float *plane, int wp, int ty, int tx0,
                                                                        __m512 *v) {
@@ -127,17 +205,13 @@ static inline __attribute__((always_inline)) void WNAME(input_tile)(const int m,
         WNAME(patch_row)(m, plane + (size_t)(m * ty + i) * wp + m * tx0, d);
         WNAME(in1d)(m, d, h[i]);
     }
-    for (int j = 0; j < a; j++) {
-        __m512 col[6], t[6];
-        for (int i = 0; i < a; i++) col[i] = h[i][j];
-        WNAME(in1d)(m, col, t);
-        for (int i = 0; i < a; i++) v[i * a + j] = t[i];
-    }
+    WNAME(input_columns)(m, h, v);
 }
 
 static inline __attribute__((always_inline)) void WNAME(input_transform)(const int m, const float *in, int C, size_t inStride,
                                                                             int wp, int tw, int ty0, int rows,
-                                                                            WNAME(elem) *V, size_t tp) {
+                                                                            WNAME(elem) *V, size_t tp,
+                                                                            const ck_unpool_source *u, int H, int W) {
     const int a = m + 2, nx = a * a;
 #if WBF
     const int cp = (C + 1) / 2;
@@ -147,18 +221,25 @@ static inline __attribute__((always_inline)) void WNAME(input_transform)(const i
     const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                            23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     for (int p = 0; p < cp; p++) {
-        const float *p0 = in + (size_t)(2 * p) * inStride;
-        const float *p1 = 2 * p + 1 < C ? p0 + inStride : NULL;
+        const float *p0 = in ? in + (size_t)(2 * p) * inStride : NULL;  // (NULL: the input is `u`)
+        const float *p1 = in && 2 * p + 1 < C ? p0 + inStride : NULL;
         for (int r = 0; r < rows; r++) {
             for (int tx0 = 0; tx0 < tw; tx0 += 16) {
                 const int n = tw - tx0 < 16 ? tw - tx0 : 16;
                 const __mmask16 mask = (__mmask16)((1u << n) - 1);
                 __m512 v0[36], v1[36];
-                if (2 * p + 2 * WINO_PF < C) WNAME(prefetch_tile)(m, p0 + 2 * WINO_PF * inStride, wp, ty0 + r, tx0);
-                if (2 * p + 2 * WINO_PF + 1 < C) WNAME(prefetch_tile)(m, p0 + (2 * WINO_PF + 1) * inStride, wp, ty0 + r, tx0);
-                WNAME(input_tile)(m, p0, wp, ty0 + r, tx0, v0);
-                if (p1) WNAME(input_tile)(m, p1, wp, ty0 + r, tx0, v1);
-                else for (int x = 0; x < nx; x++) v1[x] = _mm512_setzero_ps();
+                if (u) {
+                    if (2 * p + 2 * WINO_PF < C) WNAME(prefetch_unpool)(u, 2 * p + 2 * WINO_PF, H, W, ty0 + r, tx0);
+                    if (2 * p + 2 * WINO_PF + 1 < C) WNAME(prefetch_unpool)(u, 2 * p + 2 * WINO_PF + 1, H, W, ty0 + r, tx0);
+                    WNAME(input_tile_unpool)(u, 2 * p, H, W, ty0 + r, tx0, v0);
+                } else {
+                    if (2 * p + 2 * WINO_PF < C) WNAME(prefetch_tile)(m, p0 + 2 * WINO_PF * inStride, wp, ty0 + r, tx0);
+                    if (2 * p + 2 * WINO_PF + 1 < C) WNAME(prefetch_tile)(m, p0 + (2 * WINO_PF + 1) * inStride, wp, ty0 + r, tx0);
+                    WNAME(input_tile)(m, p0, wp, ty0 + r, tx0, v0);
+                }
+                if (2 * p + 1 >= C) for (int x = 0; x < nx; x++) v1[x] = _mm512_setzero_ps();
+                else if (u) WNAME(input_tile_unpool)(u, 2 * p + 1, H, W, ty0 + r, tx0, v1);
+                else WNAME(input_tile)(m, p1, wp, ty0 + r, tx0, v1);
                 uint16_t *dst = V + (size_t)p * ps + (size_t)(r * tw + tx0) * 2;
                 for (int x = 0; x < nx; x++) {
                     const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(v1[x], v0[x]);
@@ -171,14 +252,19 @@ static inline __attribute__((always_inline)) void WNAME(input_transform)(const i
     const size_t xs = WINO_V_BY_XI ? (size_t)C * tp + WXG : tp;  // floats between ξ
     const size_t cs = WINO_V_BY_XI ? tp : (size_t)nx * tp;  // floats between channels
     for (int c = 0; c < C; c++) {
-        const float *plane = in + (size_t)c * inStride;
+        const float *plane = in ? in + (size_t)c * inStride : NULL;
         for (int r = 0; r < rows; r++) {
             for (int tx0 = 0; tx0 < tw; tx0 += 16) {
                 const int n = tw - tx0 < 16 ? tw - tx0 : 16;
                 const __mmask16 mask = (__mmask16)((1u << n) - 1);
                 __m512 v[36];
-                if (c + WINO_PF < C) WNAME(prefetch_tile)(m, plane + WINO_PF * inStride, wp, ty0 + r, tx0);
-                WNAME(input_tile)(m, plane, wp, ty0 + r, tx0, v);
+                if (u) {
+                    if (c + WINO_PF < C) WNAME(prefetch_unpool)(u, c + WINO_PF, H, W, ty0 + r, tx0);
+                    WNAME(input_tile_unpool)(u, c, H, W, ty0 + r, tx0, v);
+                } else {
+                    if (c + WINO_PF < C) WNAME(prefetch_tile)(m, plane + WINO_PF * inStride, wp, ty0 + r, tx0);
+                    WNAME(input_tile)(m, plane, wp, ty0 + r, tx0, v);
+                }
                 float *dst = V + (size_t)c * cs + (size_t)r * tw + tx0;
                 for (int x = 0; x < nx; x++) _mm512_mask_storeu_ps(dst + x * xs, mask, v[x]);
             }
@@ -352,7 +438,7 @@ static inline __attribute__((always_inline)) void WNAME(output_transform)(const 
 static inline __attribute__((always_inline)) void WNAME(conv)(const int m, const float *in, int C, size_t inStride, int H, int W,
                                                                  const WNAME(elem) *packed, int O, float *out, size_t outStride,
                                                                  int ty0, int ty1, int ob0, int ob1, void *scratch,
-                                                                 const ck_epilogue *e) {
+                                                                 const ck_epilogue *e, const ck_unpool_source *u) {
     const int a = m + 2, nx = a * a, wp = W + 2, tw = (W + m - 1) / m, rows = ty1 - ty0, nb = (O + 7) / 8;
     if (rows <= 0 || tw <= 0 || ob1 <= ob0) return;
     const long tiles = (long)rows * tw;
@@ -368,7 +454,7 @@ static inline __attribute__((always_inline)) void WNAME(conv)(const int m, const
     const size_t xs = tp;  // floats between ξ in M ([o][ξ][t])
 
     WINO_PROF_START();
-    WNAME(input_transform)(m, in, C, inStride, wp, tw, ty0, rows, V, tp);
+    WNAME(input_transform)(m, in, C, inStride, wp, tw, ty0, rows, V, tp, u, H, W);
     WINO_PROF_LAP(0);
 
     // ξ outermost: V[ξ] (C × tp, strided) stays in L2 while every output block reuses it.
@@ -404,12 +490,17 @@ static inline __attribute__((always_inline)) void WNAME(conv)(const int m, const
 
 static void WNAME(conv2)(const float *in, int C, size_t inStride, int H, int W, const void *packed, int O,
                          float *out, size_t outStride, int ty0, int ty1, int ob0, int ob1, void *scratch, const ck_epilogue *e) {
-    WNAME(conv)(2, in, C, inStride, H, W, (const WNAME(elem) *)packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e);
+    WNAME(conv)(2, in, C, inStride, H, W, (const WNAME(elem) *)packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e, NULL);
 }
 
 static void WNAME(conv4)(const float *in, int C, size_t inStride, int H, int W, const void *packed, int O,
                          float *out, size_t outStride, int ty0, int ty1, int ob0, int ob1, void *scratch, const ck_epilogue *e) {
-    WNAME(conv)(4, in, C, inStride, H, W, (const WNAME(elem) *)packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e);
+    WNAME(conv)(4, in, C, inStride, H, W, (const WNAME(elem) *)packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e, NULL);
+}
+
+static void WNAME(conv4_unpooled)(const ck_unpool_source *u, int C, int H, int W, const void *packed, int O,
+                                  float *out, size_t outStride, int ty0, int ty1, int ob0, int ob1, void *scratch, const ck_epilogue *e) {
+    WNAME(conv)(4, NULL, C, 0, H, W, (const WNAME(elem) *)packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e, u);
 }
 
 #undef WE

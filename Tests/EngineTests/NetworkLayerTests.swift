@@ -252,6 +252,45 @@ import TestSupport
         }
     }
 
+    /// The backward convolution below a fused pool, reading the pooled gradient and the codes directly
+    /// (F(4×4) only): the same result as unpooling into a buffer and convolving that, up to the rounding of
+    /// the edge tiles (past the right edge the stored planes hold the next row's values, which cancel in
+    /// exact arithmetic; the unpooled input has zeros there), and the exact convolution's accuracy.
+    @Test(arguments: algorithms.filter { $0 == .winograd4 || $0 == .winograd4bf16 })
+    func unpooledInputEqualsStoredUnpool(algorithm: ConvolutionCase) {
+        var rng = SeededRandom(seed: 6)
+        for (c, o, h, w) in [(16, 11, 7, 9), (17, 9, 13, 70), (16, 8, 8, 33), (16, 8, 1, 5), (16, 8, 3, 2), (24, 16, 38, 141)] {
+            let (ph, pw) = (h / 2, w / 2)
+            // Codes of every kind, dead windows included, and the pooled gradient they route.
+            let codes = PoolCodes(count: c * ph * pw)
+            for i in 0..<codes.count { codes.base[i] = UInt8(Int.random(in: 0...Int(CK_POOL_NONE), using: &rng)) }
+            let grad = Activation(c, ph, pw, values: rng.floats(c * ph * pw))
+            let stored = Activation(c, h, w)
+            Elementwise.unpool(grad.view, codes: codes, into: stored.view)
+            let wts = rng.floats(c * o * 9)
+            // The backward convolution c → o of a forward o → c.
+            let weights = ConvolutionWeights.make(wts, bias: [Float](repeating: 0, count: c), inChannels: o, outChannels: c, algorithm: algorithm)
+            let conv = convolution(algorithm, o, c, h, w)
+            let mask = Activation(o, h, w, values: rng.floats(o * h * w).map { max($0, 0) })
+            let addend = rng.floats(o * h * w)
+            let epilogue = ConvEpilogue(addendPlain: Tensor(channels: o, height: h, width: w, values: addend), maskRef: mask.view)
+            let viaBuffer = Activation(o, h, w), direct = Activation(o, h, w)
+            conv.run(input: stored.view, output: viaBuffer.view, weights: weights.backward, epilogue: epilogue)
+            conv.runUnpooled(grad: grad.view, codes: codes, inputGeometry: stored.view.geometry, output: direct.view,
+                             weights: weights.backward, epilogue: epilogue)
+            var flipped = [Float](repeating: 0, count: o * c * 9)
+            for oc in 0..<c { for ic in 0..<o { for k in 0..<9 { flipped[(ic * c + oc) * 9 + k] = wts[(oc * o + ic) * 9 + 8 - k] } } }
+            let conv0 = Self.referenceConv(stored.values, c: c, h: h, w: w, weights: flipped, bias: [Float](repeating: 0, count: o), o: o)
+            let maskValues = mask.values
+            let exact = (0..<(o * h * w)).map { maskValues[$0] > 0 ? conv0[$0] + Double(addend[$0]) : 0 }
+            let agreement = Self.relativeError(direct.values, viaBuffer.values.map(Double.init))
+            let bound = algorithm == .winograd4 ? 1e-6 : 1e-2
+            #expect(agreement < bound, "\(algorithm) \(c)→\(o) \(h)x\(w): against the stored unpool \(agreement)")
+            let err = Self.relativeError(direct.values, exact)
+            #expect(err < algorithm.tolerance(inChannels: c, outChannels: o), "\(algorithm) \(h)x\(w): against the exact sum \(err)")
+        }
+    }
+
     /// Max-pooling with floor sizes; backward (with an injected gradient at the pooled ReLU) against
     /// finite differences of L(x) = Σ r · pool(x) + Σ a · x for x > 0.
     @Test func maxPoolForwardAndBackward() {

@@ -116,6 +116,22 @@ typedef struct {
 
 #define CK_POOL_NONE 4
 
+/// The input of a convolution that is the backward of a fused max-pool, never stored: the pooled gradient
+/// (padded planes of ⌊H/2⌋ × ⌊W/2⌋, pointer at plane 0's origin, planes gradStride floats apart) and the
+/// forward's codes (ck_epilogue.pool). Value at (c, y, x): the gradient of window (y/2, x/2) where its
+/// code names (y mod 2, x mod 2), else 0 — what ck_unpool2x2 would store.
+typedef struct {
+    const float *grad;
+    size_t gradStride;
+    const uint8_t *codes;
+} ck_unpool_source;
+
+/// ck_wino_conv with F(4×4) on the input `u` describes (H × W, C channels) instead of stored planes: the
+/// patches are built from the pooled gradient and the codes as they are read.
+void ck_wino_conv_unpooled(int bf16, const ck_unpool_source *u, int inChannels, int height, int width,
+                           const void *packed, int outChannels, float *out, size_t outStride,
+                           int ty0, int ty1, int ob0, int ob1, void *scratch, const ck_epilogue *e);
+
 /// Backward of a max-pool whose forward wrote codes (ck_epilogue.pool): into the pool's input (H × W,
 /// padded planes), the gradient of each window at its code's position and 0 elsewhere, including an odd
 /// last row and column; the same values as ck_maxpool2x2_backward without addend, without reading the

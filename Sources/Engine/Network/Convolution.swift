@@ -70,6 +70,12 @@ private struct EpilogueArguments: @unchecked Sendable {
     init(_ value: ck_epilogue) { self.value = value }
 }
 
+/// A ck_unpool_source handed to parallel tasks. unchecked Sendable: its pointers are only read.
+private struct UnpoolArguments: @unchecked Sendable {
+    let value: ck_unpool_source
+    init(_ value: ck_unpool_source) { self.value = value }
+}
+
 /// A read-only raw pointer for parallel tasks (packed weights).
 private struct SharedRaw: @unchecked Sendable {
     let base: UnsafeRawPointer
@@ -196,8 +202,33 @@ final class Convolution {
         if let copy = e.copy { output.copyInterior(to: copy, threads: threads) }
     }
 
+    /// Whether `runUnpooled` can run these weights (F(4×4) Winograd).
+    static func canRunUnpooled(_ weights: PackedWeights) -> Bool {
+        if case .winograd(tile: 4, _) = weights.algorithm { true } else { false }
+    }
+
+    /// The convolution of the gradient a fused max-pool's backward would store (Elementwise.unpool of
+    /// `grad` by `codes`, `inputGeometry` its shape) without storing it: the patches are built from the
+    /// pooled gradient as they are read, so the full-size gradient never goes through memory.
+    func runUnpooled(grad: PaddedView, codes: PoolCodes, inputGeometry gi: PaddedGeometry, output: PaddedView,
+                     weights: PackedWeights, epilogue: ConvEpilogue) {
+        precondition(Self.canRunUnpooled(weights), "the unpooled input needs F(4×4) weights")
+        precondition(grad.geometry == PaddedGeometry(channels: gi.channels, height: gi.height / 2, width: gi.width / 2), "pooled gradient shape")
+        precondition(codes.count >= gi.channels * (gi.height / 2) * (gi.width / 2), "pool codes too small")
+        precondition(gi.height == output.geometry.height && gi.width == output.geometry.width)
+        precondition(gi.channels == weights.inChannels && output.geometry.channels == weights.outChannels)
+        let source = UnpoolArguments(ck_unpool_source(grad: UnsafePointer(grad.origin), gradStride: grad.geometry.stride,
+                                                      codes: UnsafePointer(codes.base)))
+        runWinograd(inputGeometry: gi, input: nil, unpooled: source, output: output, weights: weights, epilogue: epilogue)
+    }
+
     private func runWinograd(input: PaddedView, output: PaddedView, weights: PackedWeights, epilogue: ConvEpilogue) {
-        let gi = input.geometry, go = output.geometry
+        runWinograd(inputGeometry: input.geometry, input: input, unpooled: nil, output: output, weights: weights, epilogue: epilogue)
+    }
+
+    private func runWinograd(inputGeometry gi: PaddedGeometry, input: PaddedView?, unpooled: UnpoolArguments?, output: PaddedView,
+                             weights: PackedWeights, epilogue: ConvEpilogue) {
+        let go = output.geometry
         let c = gi.channels, o = go.channels, h = gi.height, w = gi.width
         let shape = ConvolutionShape(algorithm: weights.algorithm, inChannels: c, outChannels: o, height: h, width: w)
         guard let plan = plan(for: shape) else { preconditionFailure("not a Winograd convolution") }
@@ -215,7 +246,7 @@ final class Convolution {
                                               copyPlain: epilogue.copy?.data,
                                               pool: epilogue.pool?.origin, poolStride: epilogue.pool?.geometry.stride ?? 0,
                                               poolCodes: epilogue.poolCodes?.base, poolOnly: epilogue.pool == nil ? 0 : 1))
-        let input = SharedFloats(base: input.origin), output = SharedFloats(base: output.origin)
+        let input = input.map { SharedFloats(base: $0.origin) }, output = SharedFloats(base: output.origin)
         let weights = SharedRaw(base: UnsafeRawPointer(weights.data)), bf16: Int32 = plan.bf16 ? 1 : 0
         let scratch = scratch.map { SharedFloats(base: $0.base) }
         parallelFor(tasks: bands * groups, threads: threads) { t, worker in
@@ -225,8 +256,15 @@ final class Convolution {
             let ty0 = band * plan.rows, ty1 = min(tileRows, ty0 + plan.rows)
             let ob0 = group * plan.blocks, ob1 = min(blocks, ob0 + plan.blocks)
             withUnsafePointer(to: e.value) { ep in
-                ck_wino_conv(Int32(tile), bf16, input.base, Int32(c), gi.stride, Int32(h), Int32(w), weights.base, Int32(o),
-                             output.base, go.stride, Int32(ty0), Int32(ty1), Int32(ob0), Int32(ob1), scratch[worker].base, ep)
+                if let input {
+                    ck_wino_conv(Int32(tile), bf16, input.base, Int32(c), gi.stride, Int32(h), Int32(w), weights.base, Int32(o),
+                                 output.base, go.stride, Int32(ty0), Int32(ty1), Int32(ob0), Int32(ob1), scratch[worker].base, ep)
+                } else if let unpooled {
+                    withUnsafePointer(to: unpooled.value) { up in
+                        ck_wino_conv_unpooled(bf16, up, Int32(c), Int32(h), Int32(w), weights.base, Int32(o), output.base, go.stride,
+                                              Int32(ty0), Int32(ty1), Int32(ob0), Int32(ob1), scratch[worker].base, ep)
+                    }
+                }
             }
         }
     }

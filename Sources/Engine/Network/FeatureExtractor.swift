@@ -305,7 +305,9 @@ public final class FeatureExtractor {
         start.zeroBorder(threads: threads)
         if profiling { profile!.add("backward: borders, gradient copies", clock.lap()) }
         // Invariant at step s: the current buffer holds, for a ConvReLU, d loss / d pre-activation; for a
-        // max-pool, d loss / d pool output.
+        // max-pool, d loss / d pool output — except after a fused pool's backward that was left to the
+        // convolution below (`unpooled`): then that convolution builds its input from the pooled gradient.
+        var unpooled: (grad: PaddedView, codes: PoolCodes)?
         for s in stride(from: last, through: 0, by: -1) {
             let grad = bufferView(current, geometries[s + 1])
             let next = buffers.outputs[last - s]
@@ -320,16 +322,31 @@ public final class FeatureExtractor {
                     epilogue.maskRef = view(s)
                 }
                 if profiling { profile!.add("backward: borders, gradient copies", clock.lap()) }
-                backwardObserver?(conv, grad)
-                convolution.run(input: grad, output: below, weights: p.backward, epilogue: epilogue)
-                if profiling { profile!.add("backward: \(p.name) \(p.backward.algorithm.label)", clock.lap()) }
+                let label = "backward: \(p.name) \(p.backward.algorithm.label)\(unpooled == nil ? "" : " + max-pool")"
+                if let source = unpooled {
+                    convolution.runUnpooled(grad: source.grad, codes: source.codes, inputGeometry: geometries[s + 1], output: below,
+                                            weights: p.backward, epilogue: epilogue)
+                    unpooled = nil
+                } else {
+                    backwardObserver?(conv, grad)
+                    convolution.run(input: grad, output: below, weights: p.backward, epilogue: epilogue)
+                }
+                if profiling { profile!.add(label, clock.lap()) }
                 below.zeroBorder(threads: threads)
                 if profiling { profile!.add("backward: borders, gradient copies", clock.lap()) }
             case .maxPool:
                 // The pool's input is a ReLU output (step s−1 is a ConvReLU).
                 guard case let .convReLU(_, belowTap) = steps[s - 1] else { preconditionFailure("pool after a pool") }
                 if let codes = fusedPools[s] {
-                    // (A fused pool follows no tap: there is no addend.)
+                    // (A fused pool follows no tap: there is no addend.) The convolution below reads the
+                    // pooled gradient directly where it can: F(4×4) weights, nobody observing its input, and
+                    // its output not in the buffer that holds the pooled gradient.
+                    if case let .convReLU(conv, _) = steps[s - 1], network.convs[conv].backwardWeights.map(Convolution.canRunUnpooled) ?? false,
+                       backwardObserver == nil, buffers.outputs[last - s + 1] != current {
+                        unpooled = (grad, codes)
+                        current = next
+                        continue
+                    }
                     Elementwise.unpool(grad, codes: codes, into: below, threads: threads)
                     if profiling { profile!.add("backward: max-pool", clock.lap()) }
                     current = next
