@@ -343,6 +343,34 @@ void ck_unpool2x2(const float *grad, size_t gradStride, const uint8_t *codes, in
     }
 }
 
+__attribute__((target("avx512f")))
+static void masked_copy_row_avx512(const float *src, const float *ref, float *dst, int W) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (int x = 0; x < W; x += 16) {
+        const __mmask16 m = W - x >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (W - x)) - 1);
+        const __mmask16 pos = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, ref + x), zero, _CMP_GT_OQ);
+        _mm512_mask_storeu_ps(dst + x, m, _mm512_maskz_loadu_ps(pos, src + x));
+    }
+}
+
+void ck_masked_copy(const float *src, const float *ref, size_t refStride, int H, int W, float *dst, size_t dstStride,
+                    int c0, int c1) {
+    const size_t wp = (size_t)W + 2;
+    const int vector = ck_has_avx512();
+    for (int c = c0; c < c1; c++) {
+        for (int y = 0; y < H; y++) {
+            const float *s = src + ((size_t)c * H + y) * W;
+            const float *r = ref + (size_t)c * refStride + (size_t)(y + 1) * wp + 1;
+            float *d = dst + (size_t)c * dstStride + (size_t)(y + 1) * wp + 1;
+            if (vector) {
+                masked_copy_row_avx512(s, r, d, W);
+            } else {
+                for (int x = 0; x < W; x++) d[x] = r[x] > 0 ? s[x] : 0.0f;
+            }
+        }
+    }
+}
+
 double ck_squared_difference(const float *a, const float *b, size_t n, float k, float *g) {
     // Eight independent sums: one running sum is bound by the add's latency (4 cycles an element), eight
     // keep up with memory. Differences in double (exact unless the two exponents are far apart).

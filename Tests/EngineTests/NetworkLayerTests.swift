@@ -166,10 +166,9 @@ import TestSupport
         }
         _ = loss(x)
         forwardOut.view.zeroBorder()
-        // d/d pre-activation = r · relu'(pre): the engine's addAndMask against the ReLU output.
-        let grad = Activation(o, h, w, values: r)
-        Elementwise.addAndMask(grad.view, addend: nil, ref: forwardOut.view)
-        grad.view.zeroBorder()
+        // d/d pre-activation = r · relu'(pre): the engine's masked copy against the ReLU output.
+        let grad = Activation(o, h, w, values: [Float](repeating: 5, count: o * h * w))
+        Elementwise.maskedCopy(Tensor(channels: o, height: h, width: w, values: r), ref: forwardOut.view, into: grad.view)
         let dx = Activation(c, h, w)
         conv.run(input: grad.view, output: dx.view, weights: weights.backward, epilogue: ConvEpilogue())
         // Finite differences of the same loss computed in Double (no float32 noise in the differences).
@@ -212,6 +211,21 @@ import TestSupport
         #expect(fusedPlain.values == fused.values)
         #expect(copy.toArray() == fused.values)
         #expect(refValues.contains(0) && refValues.contains { $0 > 0 })
+    }
+
+    /// The tap copy a convolution's epilogue writes (the direct kernel stores it as it goes, by padded row):
+    /// equal to the output's interior at every width, down to rows shorter than one vector.
+    @Test(arguments: algorithms)
+    func tapCopyEqualsOutput(algorithm: ConvolutionCase) {
+        var rng = SeededRandom(seed: 7)
+        for (c, o, h, w) in [(3, 11, 5, 1), (3, 9, 4, 2), (3, 8, 3, 7), (3, 16, 6, 14), (3, 8, 7, 15), (3, 8, 2, 17), (17, 8, 5, 61)] {
+            let weights = ConvolutionWeights.make(rng.floats(o * c * 9), bias: rng.floats(o), inChannels: c, outChannels: o, algorithm: algorithm)
+            let input = Activation(c, h, w, values: rng.floats(c * h * w)), output = Activation(o, h, w)
+            let copy = Tensor(channels: o, height: h, width: w, values: [Float](repeating: 9, count: o * h * w))
+            convolution(algorithm, c, o, h, w).run(input: input.view, output: output.view, weights: weights.forward,
+                                                   epilogue: ConvEpilogue(bias: weights.bias, relu: true, copy: copy))
+            #expect(copy.toArray() == output.values, "\(algorithm) \(c)→\(o) \(h)x\(w)")
+        }
     }
 
     /// A max-pool fused into the Winograd convolution before it (the forward stores only the pooled values

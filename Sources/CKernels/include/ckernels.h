@@ -62,6 +62,12 @@ void ck_maxpool2x2_backward(const float *grad, size_t gradStride, const float *r
                             int height, int width, const float *addend,
                             float *dst, size_t dstStride, int c0, int c1);
 
+/// dst = src where ref > 0, else 0, over the interior of channels [c0, c1): src a plain [C][H][W] tensor
+/// (a gradient injected at a ReLU's output), ref that ReLU's output and dst padded planes (pointers at
+/// plane 0's origin). Borders are not touched.
+void ck_masked_copy(const float *src, const float *ref, size_t refStride, int height, int width,
+                    float *dst, size_t dstStride, int c0, int c1);
+
 // Σ (a − b)² over n elements, the differences and the sum in double (the deep objective's L_rec); when g
 // is given, also g = k (a − b) in float.
 double ck_squared_difference(const float *a, const float *b, size_t n, float k, float *g);

@@ -300,9 +300,7 @@ public final class FeatureExtractor {
         activationsIntact = false
         var current = buffers.start  // holds the gradient of step s's output
         let start = bufferView(current, geometries[last + 1])
-        start.copyInterior(from: injected[lastTap]!, threads: threads)
-        Elementwise.addAndMask(start, addend: nil, ref: view(last + 1), threads: threads)
-        start.zeroBorder(threads: threads)
+        Elementwise.maskedCopy(injected[lastTap]!, ref: view(last + 1), into: start, threads: threads)
         if profiling { profile!.add("backward: borders, gradient copies", clock.lap()) }
         // Invariant at step s: the current buffer holds, for a ConvReLU, d loss / d pre-activation; for a
         // max-pool, d loss / d pool output — except after a fused pool's backward that was left to the

@@ -132,20 +132,17 @@ enum Elementwise {
         }
     }
 
-    /// dst = (dst + addend) where ref > 0, else 0, over the interior; `addend` is a plain CHW tensor or nil.
-    static func addAndMask(_ dst: PaddedView, addend: Tensor?, ref: PaddedView, threads: Int = 1) {
-        let g = dst.geometry, addend = addend.map { SharedFloats(base: $0.data) }
+    /// dst = source where ref > 0, else 0, over the interior: d loss / d pre-activation from a gradient
+    /// injected at a ReLU's output (`ref`), in one pass. dst border zeroed.
+    static func maskedCopy(_ source: Tensor, ref: PaddedView, into dst: PaddedView, threads: Int = 1) {
+        let g = dst.geometry
+        precondition(source.channels == g.channels && source.height == g.height && source.width == g.width
+                     && ref.geometry == g, "masked copy shapes")
+        let src = SharedFloats(base: source.data)
         parallelFor(tasks: g.channels, threads: threads) { c in
-            for y in 0..<g.height {
-                let d = dst.base + g.index(c, y, 0), r = ref.base + g.index(c, y, 0)
-                if let addend {
-                    let a = addend.base + (c * g.height + y) * g.width
-                    for x in 0..<g.width { d[x] = r[x] > 0 ? d[x] + a[x] : 0 }
-                } else {
-                    for x in 0..<g.width { d[x] = r[x] > 0 ? d[x] : 0 }
-                }
-            }
+            ck_masked_copy(src.base, ref.origin, g.stride, Int32(g.height), Int32(g.width), dst.origin, g.stride, Int32(c), Int32(c + 1))
         }
+        dst.zeroBorder(threads: threads)
     }
 
     /// 2×2/2 max-pooling (floor sizes): src (C, H, W) → dst (C, ⌊H/2⌋, ⌊W/2⌋); dst border zeroed.
