@@ -11,20 +11,22 @@ struct DeepMemoryEstimateTests {
     /// image is the input as given (only the aspect changes). docs/operations.md ("Memory") has the table;
     /// these are its numbers in MB.
     static let measured: [(input: (Int, Int), output: (Int, Int), megabytes: Double)] = [
-        ((640, 480), (384, 480), 661),
-        ((640, 480), (896, 480), 1284),
-        ((1154, 865), (700, 866), 2189),
-        ((1154, 865), (1000, 1000), 2999),
-        ((533, 300), (400, 300), 373),  // a 5640×3172 JPEG, scaled to cover 400×300 first
+        ((640, 480), (384, 480), 521),
+        ((640, 480), (896, 480), 1201),
+        ((1154, 865), (700, 866), 1738),
+        ((1154, 865), (1000, 1000), 2801),
+        ((533, 300), (400, 300), 348),  // a 5640×3172 JPEG, scaled to cover 400×300 first
     ]
 
-    @Test("the estimate stays within -10 % … +20 % of the measured job memory")
+    /// High is the safe side (a reservation a little too large); low would let jobs overrun the budget.
+    /// Since the pools were fused (fewer buffers touched), removals measure 20–27 % under the estimate.
+    @Test("the estimate stays within -10 % … +30 % of the measured job memory")
     func estimateTracksMeasuredPeaks() {
         for run in Self.measured {
             let estimate = DeepResizer.estimatedPeakBytes(inputWidth: run.input.0, inputHeight: run.input.1,
                                                           outputWidth: run.output.0, outputHeight: run.output.1, threads: 2)
             let ratio = Double(estimate) / (run.megabytes * 1e6)
-            #expect(ratio > 0.90 && ratio < 1.20,
+            #expect(ratio > 0.90 && ratio < 1.30,
                     "\(run.input) → \(run.output): estimate \(estimate / 1_000_000) MB, measured \(Int(run.megabytes)) MB (ratio \(ratio))")
         }
     }

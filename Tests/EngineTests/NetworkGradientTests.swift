@@ -144,10 +144,12 @@ import TestSupport
     }
 
     /// The backward reuses the activations it is done with as gradient buffers: from every tap it gives the
-    /// same input gradient as a fresh extractor, a forward after a backward gives the same features, and
-    /// a second backward without a forward is refused.
+    /// same input gradient as a fresh extractor and as the gemm kernel (no fused pools: another buffer
+    /// plan), a forward after a backward gives the same features, and a second backward without a forward
+    /// is refused.
     @Test func backwardReusesActivationsSafely() throws {
         let network = try NetworkFixtures.network(deepestTap: .relu4_1)
+        let plain = try FeatureExtractor(network: try NetworkFixtures.network(kernel: .gemm, deepestTap: .relu4_1), height: 37, width: 45)
         let (h, w) = (37, 45)
         let x = Self.image(height: h, width: w, seed: 41)
         let reused = try FeatureExtractor(network: network, height: h, width: w)
@@ -158,6 +160,10 @@ import TestSupport
             let fresh = try FeatureExtractor(network: network, height: h, width: w)
             let ff = try fresh.forward(image: x, to: .relu4_1)
             #expect(try fresh.backward(gradients: [tap: ff[tap]!.clone()]).toArray() == g, "\(tap)")
+            let fp = try plain.forward(image: x, to: .relu4_1)
+            let gp = try plain.backward(gradients: [tap: fp[tap]!.clone()]).toArray()
+            let err = g.withUnsafeBufferPointer { NetworkFixtures.relativeError($0, gp) }
+            #expect(err < 1e-4, "\(tap): against the gemm kernel \(err)")
             #expect(throws: FeatureExtractorError.self) { try reused.backward(gradients: [tap: f[tap]!.clone()]) }
         }
         #expect(try reused.forward(image: x, to: .relu4_1).mapValues { $0.toArray() } == before)

@@ -40,6 +40,9 @@ public final class FeatureExtractor {
     /// The max-pool steps computed by the convolution before them (see fusedPoolSteps), with the codes
     /// their backward routes by (empty for a forward-only extractor).
     private let fusedPools: [Int: PoolCodes]
+    /// The fused pools whose backward the convolution below does as it reads (`runUnpooled`): no buffer
+    /// ever holds their full-size gradient (see backwardBuffers).
+    private let unpoolingSteps: Set<Int>
     private let tapTensors: [Tap: Tensor]
     private let inputGradient: Tensor
     /// Steps run by the last forward (nil before the first).
@@ -86,8 +89,13 @@ public final class FeatureExtractor {
         let shapes = Self.convolutionShapes(network: network, steps: steps, geometries: geometries, backward: backward)
         self.steps = steps
         self.geometries = geometries
+        // (A fused pool's input activation is allocated but written only if a backward uses its buffer: the
+        // pages of a large buffer are mapped as they are first written, so an unused one costs no memory.)
         activations = geometries.map { Workbuffer(capacity: $0.count) }
-        gradients = backward ? Self.gradientCapacities(steps: steps, geometries: geometries).map { Workbuffer(capacity: $0) } : []
+        let fused = Self.fusedPoolSteps(steps, algorithm: { network.convs[$0].forward.algorithm })
+        let unpooling = Self.unpoolingSteps(fused, steps: steps, backwardAlgorithm: { network.convs[$0].backwardWeights?.algorithm })
+        unpoolingSteps = unpooling
+        gradients = backward ? Self.gradientCapacities(steps: steps, geometries: geometries, unpooling: unpooling).map { Workbuffer(capacity: $0) } : []
         convolution = Convolution(threads: threads, shapes: shapes)
         var taps: [Tap: Tensor] = [:]
         for (s, step) in steps.enumerated() {
@@ -97,7 +105,7 @@ public final class FeatureExtractor {
             }
         }
         tapTensors = taps
-        fusedPools = Dictionary(uniqueKeysWithValues: Self.fusedPoolSteps(steps, algorithm: { network.convs[$0].forward.algorithm }).map { s in
+        fusedPools = Dictionary(uniqueKeysWithValues: fused.map { s in
             let g = geometries[s + 1]
             return (s, PoolCodes(count: backward ? g.channels * g.height * g.width : 0))
         })
@@ -149,6 +157,28 @@ public final class FeatureExtractor {
         }
     }
 
+    /// The fused pools whose backward the convolution below can do as it reads: F(4×4) backward weights.
+    private static func unpoolingSteps(_ fused: [Int], steps: [Step], backwardAlgorithm: (Int) -> PackedWeights.Algorithm?) -> Set<Int> {
+        Set(fused.filter { s in
+            guard case let .convReLU(conv, _) = steps[s - 1], case .winograd(tile: 4, _)? = backwardAlgorithm(conv) else { return false }
+            return true
+        })
+    }
+
+    /// The activation buffers a run writes: every one but the inputs of fused pools, which only a backward
+    /// may write (as gradient buffers; `backward` false: never).
+    private static func writtenActivations(steps: [Step], geometries: [PaddedGeometry], fused: [Int], unpooling: Set<Int>,
+                                           backward: Bool) -> Set<Int> {
+        var written = Set(geometries.indices).subtracting(fused)
+        guard backward else { return written }
+        for (s, step) in steps.enumerated() {
+            guard case .convReLU(_, _?) = step else { continue }
+            let plan = backwardBuffers(last: s, geometries: geometries, capacities: nil, unpooling: unpooling)
+            for case let .activation(i) in [plan.start] + plan.outputs { written.insert(i) }
+        }
+        return written
+    }
+
     /// Every convolution (forward, and backward where the network has its weights) the steps run.
     private static func convolutionShapes(algorithms: (Int) -> (forward: PackedWeights.Algorithm, backward: PackedWeights.Algorithm?),
                                           steps: [Step], geometries: [PaddedGeometry]) -> [ConvolutionShape] {
@@ -194,14 +224,24 @@ public final class FeatureExtractor {
             return (PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: c, outChannels: o, backward: false),
                     backward ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true) : nil)
         }, steps: plan.steps, geometries: plan.geometries)
-        let activations = plan.geometries.map(\.count).reduce(0, +)
-        let gradients = backward ? gradientCapacities(steps: plan.steps, geometries: plan.geometries).reduce(0, +) : 0
-        let poolCodes = backward ? fusedPoolSteps(plan.steps, algorithm: { i in
+        let fused = fusedPoolSteps(plan.steps, algorithm: { i in
             let (_, c, o) = convs[i]
             return i < differentiable
                 ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: c, outChannels: o, backward: false)
                 : (kernel == .gemm ? .gemmRows : .direct)
-        }).map { plan.geometries[$0 + 1].count }.reduce(0, +) : 0
+        })
+        let unpooling = unpoolingSteps(fused, steps: plan.steps, backwardAlgorithm: { i in
+            let (_, c, o) = convs[i]
+            return i < differentiable
+                ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true) : nil
+        })
+        // Large buffers are mapped and their pages faulted in as first written: a buffer no step writes
+        // costs no memory, and is not counted.
+        let written = writtenActivations(steps: plan.steps, geometries: plan.geometries, fused: fused, unpooling: unpooling,
+                                         backward: backward)
+        let activations = written.map { plan.geometries[$0].count }.reduce(0, +)
+        let gradients = backward ? gradientCapacities(steps: plan.steps, geometries: plan.geometries, unpooling: unpooling).reduce(0, +) : 0
+        let poolCodes = backward ? fused.map { plan.geometries[$0 + 1].count }.reduce(0, +) : 0
         var taps = 0
         for (s, step) in plan.steps.enumerated() {
             if case .convReLU(_, _?) = step {
@@ -296,7 +336,8 @@ public final class FeatureExtractor {
         guard case let .convReLU(_, lastTap?) = steps[last] else { preconditionFailure("taps are ConvReLU steps") }
         var clock = StepClock(cpuTime: profile?.cpuTime ?? false)
         let profiling = profile != nil
-        let buffers = Self.backwardBuffers(last: last, geometries: geometries, capacities: gradients.map(\.capacity))
+        let buffers = Self.backwardBuffers(last: last, geometries: geometries, capacities: gradients.map(\.capacity),
+                                           unpooling: unpoolingSteps)
         activationsIntact = false
         var current = buffers.start  // holds the gradient of step s's output
         let start = bufferView(current, geometries[last + 1])
@@ -307,11 +348,12 @@ public final class FeatureExtractor {
         // convolution below (`unpooled`): then that convolution builds its input from the pooled gradient.
         var unpooled: (grad: PaddedView, codes: PoolCodes)?
         for s in stride(from: last, through: 0, by: -1) {
-            let grad = bufferView(current, geometries[s + 1])
+            // (Not after an unpooling step: then `current` holds the smaller pooled gradient.)
+            var grad: PaddedView { bufferView(current, geometries[s + 1]) }
             let next = buffers.outputs[last - s]
-            let below = bufferView(next, geometries[s])
             switch steps[s] {
             case let .convReLU(conv, _):
+                let below = bufferView(next, geometries[s])
                 let p = network.convs[conv]
                 var epilogue = ConvEpilogue()
                 if s > 0, case let .convReLU(_, belowTap) = steps[s - 1] {
@@ -321,7 +363,15 @@ public final class FeatureExtractor {
                 }
                 if profiling { profile!.add("backward: borders, gradient copies", clock.lap()) }
                 let label = "backward: \(p.name) \(p.backward.algorithm.label)\(unpooled == nil ? "" : " + max-pool")"
-                if let source = unpooled {
+                if let source = unpooled, let observer = backwardObserver {
+                    // Diagnostics want the full-size gradient: store it in a buffer of its own first.
+                    let stored = PaddedView(geometries[s + 1], in: Workbuffer(capacity: geometries[s + 1].count))
+                    Elementwise.unpool(source.grad, codes: source.codes, into: stored, threads: threads)
+                    observer(conv, stored)
+                    convolution.run(input: stored, output: below, weights: p.backward, epilogue: epilogue)
+                    unpooled = nil
+                } else if let source = unpooled {
+                    precondition(below.base != source.grad.base, "the convolution's output would overwrite the pooled gradient")
                     convolution.runUnpooled(grad: source.grad, codes: source.codes, inputGeometry: geometries[s + 1], output: below,
                                             weights: p.backward, epilogue: epilogue)
                     unpooled = nil
@@ -336,21 +386,18 @@ public final class FeatureExtractor {
                 // The pool's input is a ReLU output (step s−1 is a ConvReLU).
                 guard case let .convReLU(_, belowTap) = steps[s - 1] else { preconditionFailure("pool after a pool") }
                 if let codes = fusedPools[s] {
-                    // (A fused pool follows no tap: there is no addend.) The convolution below reads the
-                    // pooled gradient directly where it can: F(4×4) weights, nobody observing its input, and
-                    // its output not in the buffer that holds the pooled gradient.
-                    if case let .convReLU(conv, _) = steps[s - 1], network.convs[conv].backwardWeights.map(Convolution.canRunUnpooled) ?? false,
-                       backwardObserver == nil, buffers.outputs[last - s + 1] != current {
-                        unpooled = (grad, codes)
+                    // (A fused pool follows no tap: there is no addend.)
+                    if unpoolingSteps.contains(s) {
+                        unpooled = (grad, codes)  // the convolution below reads it; `next` is `current`
                         current = next
                         continue
                     }
-                    Elementwise.unpool(grad, codes: codes, into: below, threads: threads)
+                    Elementwise.unpool(grad, codes: codes, into: bufferView(next, geometries[s]), threads: threads)
                     if profiling { profile!.add("backward: max-pool", clock.lap()) }
                     current = next
                     continue
                 }
-                Elementwise.maxPoolBackward(grad, ref: view(s), addend: belowTap.flatMap { injected[$0] }, into: below,
+                Elementwise.maxPoolBackward(grad, ref: view(s), addend: belowTap.flatMap { injected[$0] }, into: bufferView(next, geometries[s]),
                                             threads: threads)
                 if profiling { profile!.add("backward: max-pool", clock.lap()) }
             }
@@ -366,14 +413,19 @@ public final class FeatureExtractor {
     /// input of step s, which writes the gradient of its input (geometry s). Once step s runs, the
     /// activations after it (indices ≥ s+1) are no longer needed (each activation i is last read by step i,
     /// as its ReLU mask or its pool's argmax), so step s writes into the smallest of them that fits and
-    /// does not hold its input; only what fits none (the start, and the full-size gradient below the first
-    /// pool) goes to a gradient buffer. This saves one full-size gradient buffer (64 channels at the input's
-    /// size) against two ping-pong buffers.
+    /// does not hold its input; only what fits none goes to a gradient buffer (the start of a backward from
+    /// the deepest tap; the full-size gradient below the first pool where that pool's backward is stored,
+    /// i.e. with other kernels than F(4×4)). With the fused pools no full-size gradient buffer is left: the
+    /// first pool's full-size gradient is never stored, and its input activation, which the forward never
+    /// writes, takes conv1_2's backward output (and a backward from relu1_1's start).
     private enum Buffer: Equatable { case activation(Int), gradient(Int) }
 
     /// The buffers of a backward starting at step `last`: the start's, then the output of steps last … 0.
-    /// `capacities`: the gradient buffers' (nil: unlimited, for sizing them).
-    private static func backwardBuffers(last: Int, geometries: [PaddedGeometry], capacities: [Int]?) -> (start: Buffer, outputs: [Buffer], needs: [Int]) {
+    /// `capacities`: the gradient buffers' (nil: unlimited, for sizing them). An unpooling step writes
+    /// nothing: its "output" is the buffer holding the pooled gradient, which the convolution below reads
+    /// and so must not write into.
+    private static func backwardBuffers(last: Int, geometries: [PaddedGeometry], capacities: [Int]?,
+                                        unpooling: Set<Int>) -> (start: Buffer, outputs: [Buffer], needs: [Int]) {
         var needs: [Int] = []
         func gradientBuffer(_ count: Int, excluding: Buffer?) -> Buffer {
             for k in 0... {
@@ -389,14 +441,23 @@ public final class FeatureExtractor {
             }
             preconditionFailure("unreachable")
         }
-        let start = gradientBuffer(geometries[last + 1].count, excluding: nil)
+        // The start may take an activation past the tap (a fused pool's input, never written by the forward:
+        // a backward from relu1_1 then needs no full-size gradient buffer); not the tap's own, its ReLU mask.
+        func smallestFree(_ range: Range<Int>, fitting count: Int, excluding: Buffer?) -> Buffer? {
+            range.filter { geometries[$0].count >= count && excluding != .activation($0) }
+                .min { geometries[$0].count < geometries[$1].count }.map { Buffer.activation($0) }
+        }
+        let start = smallestFree(min(last + 2, geometries.count)..<geometries.count, fitting: geometries[last + 1].count, excluding: nil)
+            ?? gradientBuffer(geometries[last + 1].count, excluding: nil)
         var holding = start
         var outputs: [Buffer] = []
         for s in stride(from: last, through: 0, by: -1) {
+            if unpooling.contains(s) {
+                outputs.append(holding)
+                continue
+            }
             let count = geometries[s].count
-            let free = (s + 1)..<geometries.count
-            let fitting = free.filter { geometries[$0].count >= count && holding != .activation($0) }
-            let out = fitting.min { geometries[$0].count < geometries[$1].count }.map { Buffer.activation($0) }
+            let out = smallestFree((s + 1)..<geometries.count, fitting: count, excluding: holding)
                 ?? gradientBuffer(count, excluding: holding)
             outputs.append(out)
             holding = out
@@ -405,11 +466,11 @@ public final class FeatureExtractor {
     }
 
     /// The gradient buffers' sizes (floats) for a backward from any tap.
-    private static func gradientCapacities(steps: [Step], geometries: [PaddedGeometry]) -> [Int] {
+    private static func gradientCapacities(steps: [Step], geometries: [PaddedGeometry], unpooling: Set<Int>) -> [Int] {
         var capacities: [Int] = []
         for (s, step) in steps.enumerated() {
             guard case .convReLU(_, _?) = step else { continue }
-            let needs = backwardBuffers(last: s, geometries: geometries, capacities: nil).needs
+            let needs = backwardBuffers(last: s, geometries: geometries, capacities: nil, unpooling: unpooling).needs
             for (k, n) in needs.enumerated() {
                 if k < capacities.count { capacities[k] = max(capacities[k], n) } else { capacities.append(n) }
             }
