@@ -9,7 +9,7 @@ public struct FeatureExtractorError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Runs a `VGGNetwork` forward to a tap and backward to the input image, for one input size, in a
-/// workspace allocated once: every activation the backward needs, two gradient buffers, the tap outputs
+/// workspace allocated once: every activation the backward needs, the gradient buffers, the tap outputs
 /// and the input gradient live here and are reused by every call, so an optimiser step allocates nothing.
 /// One extractor per thread (not Sendable); the network is shared.
 public final class FeatureExtractor {
@@ -235,11 +235,15 @@ public final class FeatureExtractor {
             return i < differentiable
                 ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true) : nil
         })
-        // Large buffers are mapped and their pages faulted in as first written: a buffer no step writes
-        // costs no memory, and is not counted.
+        // Large buffers are mapped and their pages faulted in as first written: a large buffer no step
+        // writes costs no memory, and is not counted (a small one is zeroed, so resident, when allocated).
+        // (The backward's buffers assume F(4×4) weights, as VGGNetwork packs them by default; with
+        // `winogradTile: 2`, a benchmark setting, the first pool's full-size gradient needs a buffer this
+        // does not count.)
         let written = writtenActivations(steps: plan.steps, geometries: plan.geometries, fused: fused, unpooling: unpooling,
                                          backward: backward)
-        let activations = written.map { plan.geometries[$0].count }.reduce(0, +)
+        let activations = plan.geometries.indices.filter { written.contains($0) || !zeroedFloatsAreMapped(plan.geometries[$0].count) }
+            .map { plan.geometries[$0].count }.reduce(0, +)
         let gradients = backward ? gradientCapacities(steps: plan.steps, geometries: plan.geometries, unpooling: unpooling).reduce(0, +) : 0
         let poolCodes = backward ? fused.map { plan.geometries[$0 + 1].count }.reduce(0, +) : 0
         var taps = 0
@@ -364,7 +368,8 @@ public final class FeatureExtractor {
                 if profiling { profile!.add("backward: borders, gradient copies", clock.lap()) }
                 let label = "backward: \(p.name) \(p.backward.algorithm.label)\(unpooled == nil ? "" : " + max-pool")"
                 if let source = unpooled, let observer = backwardObserver {
-                    // Diagnostics want the full-size gradient: store it in a buffer of its own first.
+                    // Diagnostics want the full-size gradient: store it in a buffer of its own first (allocated
+                    // per call and counted by no estimate: a diagnostics path only).
                     let stored = PaddedView(geometries[s + 1], in: Workbuffer(capacity: geometries[s + 1].count))
                     Elementwise.unpool(source.grad, codes: source.codes, into: stored, threads: threads)
                     observer(conv, stored)

@@ -160,6 +160,7 @@ enum Elementwise {
     /// dst border zeroed.
     static func unpool(_ grad: PaddedView, codes: PoolCodes, into dst: PaddedView, threads: Int = 1) {
         let gs = dst.geometry, gd = grad.geometry
+        precondition(gd == PaddedGeometry(channels: gs.channels, height: gs.height / 2, width: gs.width / 2), "pooled gradient shape")
         precondition(codes.count >= gs.channels * (gs.height / 2) * (gs.width / 2), "pool codes too small")
         let k = UnsafePointer(codes.base)
         let shared = SharedBytes(base: k)

@@ -97,6 +97,10 @@ func releaseZeroedFloats(_ p: UnsafeMutablePointer<Float>, count: Int) {
 
 private let mappedBlockBytes = 1 << 20
 
+/// Whether `zeroedFloats(count)` maps its block (pages resident only once written) rather than zeroing it
+/// (resident at once): what a memory estimate may leave out for a buffer nothing writes.
+func zeroedFloatsAreMapped(_ count: Int) -> Bool { max(1, count) * MemoryLayout<Float>.stride >= mappedBlockBytes }
+
 /// `count` floats (at least one) at a 64-byte aligned address, not initialised; free with `free`.
 func alignedFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
     var raw: UnsafeMutableRawPointer?
