@@ -18,20 +18,27 @@ void ck_flush_denormals(void) {
     _mm_setcsr(_mm_getcsr() | 0x8040);
 }
 
-void ck_zero_border(float *t, int channels, size_t stride, int height, int width) {
+void ck_zero_edge_rows(float *t, int channels, size_t stride, int height, int width) {
     const size_t wp = (size_t)width + 2;
     for (int c = 0; c < channels; c++) {
         float *plane = t + (size_t)c * stride;
-        float *origin = plane + CK_GUARD;
         // guard before + row 0 + column 0 of row 1
         memset(plane, 0, (CK_GUARD + wp + 1) * sizeof(float));
+        // row H+1 and the guard after
+        float *after = plane + CK_GUARD + (size_t)(height + 1) * wp;
+        memset(after, 0, (stride - CK_GUARD - (size_t)(height + 1) * wp) * sizeof(float));
+    }
+}
+
+void ck_zero_border(float *t, int channels, size_t stride, int height, int width) {
+    const size_t wp = (size_t)width + 2;
+    ck_zero_edge_rows(t, channels, stride, height, width);
+    for (int c = 0; c < channels; c++) {
+        float *origin = t + (size_t)c * stride + CK_GUARD;
         for (int y = 1; y <= height; y++) {
             origin[(size_t)y * wp + wp - 1] = 0;   // right pad of row y
             origin[(size_t)(y + 1) * wp] = 0;      // left pad of row y+1 (row H+1's first element too)
         }
-        // row H+1 and the guard after
-        float *after = origin + (size_t)(height + 1) * wp;
-        memset(after, 0, (stride - CK_GUARD - (size_t)(height + 1) * wp) * sizeof(float));
     }
 }
 

@@ -415,6 +415,13 @@ static inline __attribute__((always_inline)) void WNAME(output_transform)(const 
                     const size_t plain = ((size_t)oc * H + yy) * W + x;
                     v[k] = WNAME(store_row)(o[k], out, e, at, plain, W - x, bv);
                 }
+                // The row's right pad and the next row's left pad (adjacent): zero, so that only the rows
+                // above and below the image are left for the caller (ck_zero_edge_rows).
+                if (!e->poolOnly && tx0 + 16 >= tw) {
+                    float *end = out + (size_t)oc * outStride + (size_t)(yy + 1) * wp + 1 + W;
+                    end[0] = 0.0f;
+                    end[1] = 0.0f;
+                }
                 if (!poolPlane) continue;
                 if (i % 2 == 0) {
                     for (int k = 0; k < m; k++) above[k] = v[k];

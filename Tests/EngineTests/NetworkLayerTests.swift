@@ -228,6 +228,35 @@ import TestSupport
         }
     }
 
+    /// A Winograd convolution zeroes the pad columns of the rows it writes, so its caller only zeroes the
+    /// rows above and below (zeroEdgeRows): into a buffer full of another shape's values, the whole border
+    /// comes out zero and the interior is the convolution's.
+    @Test(arguments: algorithms.filter { if case .winograd = $0.algorithm(inChannels: 16, outChannels: 16) { true } else { false } })
+    func winogradOutputLeavesOnlyEdgeRowsToZero(algorithm: ConvolutionCase) {
+        var rng = SeededRandom(seed: 8)
+        for (c, o, h, w) in [(16, 11, 7, 9), (17, 9, 13, 70), (16, 8, 1, 5), (16, 8, 3, 2)] {
+            let weights = ConvolutionWeights.make(rng.floats(o * c * 9), bias: rng.floats(o), inChannels: c, outChannels: o, algorithm: algorithm)
+            let input = Activation(c, h, w, values: rng.floats(c * h * w)), clean = Activation(o, h, w), dirty = Activation(o, h, w)
+            let g = dirty.view.geometry
+            dirty.buffer.base.update(repeating: 7, count: g.count)
+            let conv = convolution(algorithm, c, o, h, w)
+            conv.run(input: input.view, output: clean.view, weights: weights.forward, epilogue: ConvEpilogue(bias: weights.bias, relu: true))
+            conv.run(input: input.view, output: dirty.view, weights: weights.forward, epilogue: ConvEpilogue(bias: weights.bias, relu: true))
+            dirty.view.zeroEdgeRows()
+            #expect(dirty.values == clean.values, "\(algorithm) \(h)x\(w): interior")
+            var border: [Float] = []
+            for ch in 0..<o {
+                let plane = dirty.buffer.base + ch * g.stride
+                for i in 0..<g.stride {
+                    let p = i - Int(CK_GUARD), y = p / g.wp, x = p % g.wp
+                    let interior = p >= 0 && y >= 1 && y <= h && x >= 1 && x <= w
+                    if !interior { border.append(plane[i]) }
+                }
+            }
+            #expect(border.allSatisfy { $0 == 0 }, "\(algorithm) \(h)x\(w): border")
+        }
+    }
+
     /// A max-pool fused into the Winograd convolution before it (the forward stores only the pooled values
     /// and each window's code): the same pooled values as the convolution followed by the separate pool, and
     /// the code-driven backward the same gradient as the one that reads the full-size output. Odd and even

@@ -26,6 +26,10 @@ void ck_flush_denormals(void);
 /// `t` points at the first plane's start (not its origin).
 void ck_zero_border(float *t, int channels, size_t stride, int height, int width);
 
+/// The part of ck_zero_border a Winograd convolution leaves: guard zones, rows 0 and H+1 … (the pad
+/// columns of rows 1 … H are its own).
+void ck_zero_edge_rows(float *t, int channels, size_t stride, int height, int width);
+
 /// Packs weights [O][C][3][3] (OIHW) for ck_conv3x3_avx512: [ceil(O/8)][C][9][8], zero-filled past O.
 /// `flip` packs the backward-to-input convolution instead: W'[c][o][ky][kx] = W[o][c][2−ky][2−kx],
 /// i.e. a convolution from O channels to C channels. `dst` must hold ck_packed_count(...) floats.
@@ -146,7 +150,8 @@ void ck_unpool2x2(const float *grad, size_t gradStride, const uint8_t *codes, in
                   float *dst, size_t dstStride, int c0, int c1);
 
 /// Computes output tile rows [ty0, ty1) (rows m·ty0 … m·ty1−1 clipped to H) for output blocks [ob0, ob1),
-/// writing only the output's interior. Call only when ck_has_avx512_wino() (bf16: ck_has_avx512_bf16()).
+/// writing the output's interior and the pad columns of those rows (zeros; not with poolOnly): of the
+/// border only the rows above and below the image are left (ck_zero_edge_rows). Call only when ck_has_avx512_wino() (bf16: ck_has_avx512_bf16()).
 void ck_wino_conv(int m, int bf16, const float *in, int inChannels, size_t inStride, int height, int width,
                   const void *packed, int outChannels, float *out, size_t outStride,
                   int ty0, int ty1, int ob0, int ob1, void *scratch, const ck_epilogue *epilogue);

@@ -292,7 +292,13 @@ public final class FeatureExtractor {
                 convolution.run(input: input, output: output, weights: p.forward, epilogue: epilogue)
                 if profiling { profile!.add("forward: \(p.name) \(p.forward.algorithm.label)\(pooled == nil ? "" : " + max-pool")", clock.lap()) }
                 // (Winograd writes only the interior, but a backward may have used this buffer for another shape.)
-                (pooled?.view ?? output).zeroBorder(threads: threads)
+                if let pooled {
+                    pooled.view.zeroBorder(threads: threads)
+                } else if case .winograd = p.forward.algorithm {
+                    output.zeroEdgeRows()
+                } else {
+                    output.zeroBorder(threads: threads)
+                }
                 if let stepTap, let t { result[stepTap] = t }
                 if profiling { profile!.add("forward: borders, tap copies", clock.lap()) }
                 if stepTap == tap {
@@ -385,7 +391,7 @@ public final class FeatureExtractor {
                     convolution.run(input: grad, output: below, weights: p.backward, epilogue: epilogue)
                 }
                 if profiling { profile!.add(label, clock.lap()) }
-                below.zeroBorder(threads: threads)
+                if case .winograd = p.backward.algorithm { below.zeroEdgeRows() } else { below.zeroBorder(threads: threads) }
                 if profiling { profile!.add("backward: borders, gradient copies", clock.lap()) }
             case .maxPool:
                 // The pool's input is a ReLU output (step s−1 is a ConvReLU).

@@ -76,6 +76,13 @@ struct PaddedView: @unchecked Sendable {
 
     var origin: UnsafeMutablePointer<Float> { base + geometry.origin }
 
+    /// What zeroBorder leaves to a Winograd convolution's output (rows above and below the image, guard
+    /// zones; the convolution zeroed the pad columns of the rows it wrote). Serial: a few memsets.
+    func zeroEdgeRows() {
+        let g = geometry
+        ck_zero_edge_rows(base, Int32(g.channels), g.stride, Int32(g.height), Int32(g.width))
+    }
+
     func zeroBorder(threads: Int = 1) {
         let g = geometry, view = self
         parallelFor(tasks: g.channels, threads: threads) { c in
