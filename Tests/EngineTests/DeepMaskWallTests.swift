@@ -11,24 +11,10 @@ struct DeepMaskWallTests {
     static let stripe = 96..<160
 
     static func scene() -> Tensor {
-        let t = Tensor(channels: 3, height: height, width: width)
-        for y in 0..<height {
-            for x in 0..<width {
-                let v: Float = stripe.contains(x) ? ((x / 2 + y / 2) % 2 == 0 ? 0.1 : 0.9) : 0.5
-                for c in 0..<3 { t.plane(c)[y * width + x] = v }
-            }
-        }
-        return t
+        greyScene(height: height, width: width) { x, y in stripe.contains(x) ? ((x / 2 + y / 2) % 2 == 0 ? 0.1 : 0.9) : 0.5 }
     }
 
-    /// Flat features: only their grids' sizes matter here (the relu4_1 mean activation adds nothing).
-    static func features() -> [Tap: Tensor] {
-        var f: [Tap: Tensor] = [:]
-        for tap in FeatureResize.refinementOrder {
-            f[tap] = Tensor(channels: 1, height: height / tap.stride, width: width / tap.stride)
-        }
-        return f
-    }
+    static func features() -> [Tap: Tensor] { flatFeatures(height: height, width: width) }
 
     /// A stride-16 mask (16 × 8 cells) protecting the cells for which `protects(column, row)` holds.
     static func mask(_ protects: (Int, Int) -> Bool) -> SemanticMask {

@@ -33,11 +33,13 @@ public struct DeepResizeOptions: Sendable, Equatable {
     public var threads: Int = 2
     /// Early stop on stalled progress (ours); nil: the whole budget runs.
     public var earlyStop: LBFGSStall? = DeepResizeOptions.defaultEarlyStop
-    /// Seam operator: refine the relu4_1 seams at every finer layer (`SeamRefinement`); false removes
-    /// 8 × 8 blocks at relu1_1 as the reference does.
+    /// Seam operator: one-pixel seams (`FeatureResize.layeredSeamPlans`: a removal's searched on the pixels,
+    /// an insertion's refined from relu4_1 by `SeamRefinement`); false removes 8 × 8 blocks of the relu4_1
+    /// seams at relu1_1 as the reference does.
     public var refineSeams = true
     public var start: DeepStart = .geometry
-    /// Refined seams: the weight of the image's own edges (pooled to each level) in the seams' energy,
+    /// One-pixel seams: the weight of the image's own edges (pooled to each level) in the relu4_1 seams' and
+    /// the inserted seams' energy,
     /// relative to the largest; 0 leaves the features' energy alone (docs/spec.md, "Seam energy").
     public var edgeWeight: Double = 1
     public var statistics: DeepStatisticsSource = .output

@@ -1,6 +1,7 @@
 /// What `FeatureResize.layeredSeamPlans` found: one plan per layer, and whether the mask guided them.
 public struct LayeredSeamPlans: Sendable {
-    /// One plan per tap of `FeatureResize.refinementOrder`, each on that tap's own grid.
+    /// relu4_1's and relu1_1's plans, each on that tap's own grid (and, when an axis grows, relu3_1's and
+    /// relu2_1's, which relu1_1's is refined from).
     public let plans: [Tap: FeatureSeamPlan]
     /// The energy of the relu4_1 seams that avoid the mask over that of the seams found without it (the
     /// penalty left out; both plus `FeatureResize.flatCellEnergy` per removed cell, so that seams through
@@ -12,10 +13,11 @@ public struct LayeredSeamPlans: Sendable {
     public var maskSetAside: Bool { (maskCostRatio ?? 0) > FeatureResize.maskCostLimit }
 }
 
-/// The `seam` operator with seams refined at every layer (docs/spec.md §3): the seams are found on the
-/// relu4_1 grid, then carried down relu3_1, relu2_1 and relu1_1 by `SeamRefinement`, each level searching
-/// its own one-cell-wide seams inside the band of the coarser ones. relu1_1 has stride 1: its seams are the
-/// image's pixels', and define the `SourceMap` every target and the start R0 are sampled through.
+/// The `seam` operator with one-pixel seams (docs/spec.md §3): relu4_1 seams decide whether the mask guides
+/// them; a removal's one-pixel seams are then searched on the pixels themselves, and an insertion's carried
+/// down relu3_1, relu2_1 and relu1_1 by `SeamRefinement`, each level searching its own one-cell-wide seams
+/// inside the band of the coarser ones. relu1_1 has stride 1: its seams are the image's pixels', and define
+/// the `SourceMap` every target and the start R0 are sampled through.
 extension FeatureResize {
     /// The layers from coarse to fine; each is refined from the one before it (factor 2).
     static let refinementOrder: [Tap] = [.relu4_1, .relu3_1, .relu2_1, .relu1_1]
@@ -29,10 +31,16 @@ extension FeatureResize {
     /// and two nearly free plans must not differ by a large ratio of nothing.
     static let flatCellEnergy = 0.01
 
-    /// One plan per tap of `refinementOrder`, each on that tap's own grid (⌊h/s⌋ × ⌊w/s⌋ of the input)
-    /// and reaching that tap's target size for an output of outputHeight × outputWidth.
+    /// relu4_1's plan and relu1_1's (the pixels'), and when an axis grows those of the levels between, each
+    /// on that tap's own grid (⌊h/s⌋ × ⌊w/s⌋ of the input) and reaching that tap's target size for an output
+    /// of outputHeight × outputWidth.
     ///
-    /// Every level searches the image's luminance averaged over its cells, so that the forward energy sees
+    /// Removing (neither axis grows), the one-pixel seams are the pixels' own: classic forward energy on the
+    /// luminance plus the mask's penalty (`pixelRemoval`). Refined from relu4_1 instead, the eight children of
+    /// a coarse seam ran side by side along its path, and where such a bundle crossed a long edge it tore:
+    /// a facade's bands split along a fault line, a table's legs broke into steps (docs/spec.md §3.2).
+    ///
+    /// Inserting, every level searches the image's luminance averaged over its cells, so that the forward energy sees
     /// what a viewer sees (smooth gradients included: seams that pile up in one, guided by features that
     /// are flat there, cut it into a visible step). Each cell's own energy adds the mask's 1000× penalty,
     /// the image's edges averaged over the cell (`edgeWeight`, relative to the largest: detail finer than
@@ -108,6 +116,14 @@ extension FeatureResize {
         }
 
         var plans: [Tap: FeatureSeamPlan] = [.relu4_1: plan]
+        if outputWidth <= image.width && outputHeight <= image.height {
+            // Removal: the one-pixel seams are searched on the pixels themselves (docs/spec.md §3.2).
+            let pixels = try level(.relu1_1)
+            let penalty = useMask ? protected([Double](repeating: 0, count: pixels.field.count), pixels.cells) : nil
+            plans[.relu1_1] = try pixelRemoval(field: pixels.field, penalty: penalty, width: pixels.width, height: pixels.height,
+                                               targetWidth: outputWidth, targetHeight: outputHeight, context: context)
+            return LayeredSeamPlans(plans: plans, maskCostRatio: ratio)
+        }
         var coarser = plan
         for tap in refinementOrder.dropFirst() {
             let l = try level(tap)
@@ -183,6 +199,28 @@ extension FeatureResize {
         }
         let n = Double(max(f.channels, 1))
         return sum.map { Float($0 / n) }
+    }
+
+    /// A removal's one-pixel seams, searched on the pixels' luminance `field` by classic forward energy
+    /// (`SeamEnergyRule.pixelForward`, as `method=seam`) plus `penalty` (the mask's): width first, then height
+    /// on the field left after the width change.
+    static func pixelRemoval(field: [Double], penalty: [Double]?, width: Int, height: Int, targetWidth: Int,
+                             targetHeight: Int, context: RunContext) throws -> FeatureSeamPlan {
+        var a = field, p = penalty
+        var widthRemoval: SeamRemoval?, heightRemoval: SeamRemoval?
+        if targetWidth < width {
+            let r = try SeamSearch.removeSeams(from: a, width: width, height: height, penalty: p, count: width - targetWidth,
+                                               rule: .pixelForward, direction: .vertical, context: context)
+            a = try r.keeping(a)
+            p = try p.map { try r.keeping($0) }
+            widthRemoval = r
+        }
+        if targetHeight < height {
+            heightRemoval = try SeamSearch.removeSeams(from: a, width: targetWidth, height: height, penalty: p,
+                                                       count: height - targetHeight, rule: .pixelForward,
+                                                       direction: .horizontal, context: context)
+        }
+        return FeatureSeamPlan(width: widthRemoval, height: heightRemoval)
     }
 
     /// `coarse` (a plan one level up, half the resolution) refined on this level's field: width first,

@@ -45,7 +45,7 @@ public struct SourceMap {
     /// `f` (the features of the input at a layer of `stride`, or the image itself at stride 1) sampled
     /// through the map. The cell (Y, X) of the ⌊h/s⌋ × ⌊w/s⌋ result is centred on the mean source position
     /// of its s × s output pixels, carried to f's grid ((p + ½)/s − ½), and reads f with a triangle filter
-    /// whose radius is the map's local scale along each axis (at least 1): plain bilinear interpolation
+    /// whose radius is the map's local scale along each axis (`localScale`, at least 1): plain bilinear interpolation
     /// where the map keeps the scale, an antialiased average where it compresses, as `linear` does for a
     /// uniform scale. Point sampling there would alias thin structures (a cable becomes a dotted line in
     /// the targets, and the reconstruction draws it so). At stride 1 with integer positions and unit
@@ -78,11 +78,9 @@ public struct SourceMap {
         for ty in 0..<th {
             for tx in 0..<tw {
                 let o = ty * tw + tx
-                // The local scale: how far the centres of the neighbouring cells are apart in f's grid.
-                let left = tx > 0 ? o - 1 : o, right = tx + 1 < tw ? o + 1 : o
-                let up = ty > 0 ? o - tw : o, down = ty + 1 < th ? o + tw : o
-                let sx = abs(u[right] - u[left]) / Float(max(1, right - left))
-                let sy = abs(v[down] - v[up]) / Float(max(1, (down - up) / tw))
+                // The local scale: how far the centre of a neighbouring cell is in f's grid, the nearer side's.
+                let sx = Self.localScale(u[o], before: tx > 0 ? u[o - 1] : nil, after: tx + 1 < tw ? u[o + 1] : nil)
+                let sy = Self.localScale(v[o], before: ty > 0 ? v[o - tw] : nil, after: ty + 1 < th ? v[o + tw] : nil)
                 Self.triangle(centre: u[o], radius: max(1, sx), count: f.width, into: &xTaps)
                 Self.triangle(centre: v[o], radius: max(1, sy), count: f.height, into: &yTaps)
                 taps.removeAll(keepingCapacity: true)
@@ -96,6 +94,21 @@ public struct SourceMap {
             }
         }
         return out
+    }
+
+    /// The distance to the nearer of a cell's two neighbours (the one there is at a border; 1 with none).
+    /// Where seams remove, the step to a neighbour is 1 except across a seam, where it is 1 + the pixels
+    /// removed there: a cut, not a compression, and the content on each side is whole. A mean of the two
+    /// steps made the filter of the cells beside a bundle of seams as wide as the bundle, and it mixed what
+    /// the seams had cut apart into a thin line (a petal's yellow beside it in the dark background, a dark
+    /// line across a smooth gradient). Under a uniform compression both steps agree.
+    static func localScale(_ centre: Float, before: Float?, after: Float?) -> Float {
+        switch (before, after) {
+        case let (b?, a?): min(abs(centre - b), abs(a - centre))
+        case let (b?, nil): abs(centre - b)
+        case let (nil, a?): abs(a - centre)
+        case (nil, nil): 1
+        }
     }
 
     /// Normalised triangle weights of radius `radius` around `centre` over the indices 0 ..< count

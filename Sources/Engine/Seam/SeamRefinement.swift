@@ -14,6 +14,10 @@
 /// (docs/spec.md). The fine field may need one seam more or fewer than factor × (coarse seams) (the floor
 /// rule of layer sizes); the last coarse seam then gives one fewer, or one more is searched over the whole
 /// field.
+///
+/// The deep method refines its insertions this way. Its removals search the pixels directly
+/// (`FeatureResize.pixelRemoval`): removing, the children of one coarse seam ran side by side along its
+/// path, and such a bundle tore the long edges it crossed (docs/spec.md §3.2).
 public enum SeamRefinement {
     /// How many coarse cells on each side of the coarse seam its fine seams may stray (measured: 1 gives a
     /// sawtooth in smooth gradients, 4 does not).

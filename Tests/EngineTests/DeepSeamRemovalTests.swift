@@ -1,0 +1,67 @@
+import Testing
+@testable import Engine
+
+/// docs/spec.md §3.2: where the seam operator removes, its one-pixel seams are searched on the pixels
+/// themselves (forward energy on the luminance, as `method=seam`, plus the mask's penalty), not refined
+/// from the relu4_1 seams: refined, the eight children of a coarse seam ran side by side along its path and
+/// tore long edges where the bundle crossed them (a facade of diagonal bands, a table's legs, a guard rail).
+@Suite("Deep: the seam operator's removals")
+struct DeepSeamRemovalTests {
+    static let width = 160, height = 96
+
+    /// Diagonal bands (a facade's): dark and bright stripes 12 pixels wide at 45°, over a gentle gradient.
+    static func bands() -> Tensor {
+        greyScene(height: height, width: width) { x, y in (((x + y) / 12) % 2 == 0 ? 0.15 : 0.85) + Float(x) / Float(width) * 0.1 }
+    }
+
+    static func features() -> [Tap: Tensor] { flatFeatures(height: height, width: width) }
+
+    /// `method=seam`'s search on the same luminance: the seams the deep operator should remove.
+    static func pixelSeams(width target: Int, penalty: [Double]?) throws -> SeamRemoval {
+        let lum = FeatureResize.luminance(bands())
+        return try SeamSearch.removeSeams(from: lum, width: width, height: height, penalty: penalty,
+                                          count: width - target, rule: .pixelForward, direction: .vertical)
+    }
+
+    /// Pixels one removal takes and the other does not.
+    static func differing(_ a: SeamRemoval, _ b: SeamRemoval) -> Int { zip(a.removed, b.removed).count { $0 != $1 } }
+
+    @Test("width to 60 %: the one-pixel seams are the pixels' own forward-energy seams")
+    func removalIsThePixelSearch() throws {
+        let target = Self.width * 6 / 10
+        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: Self.bands(), edgeWeight: 1,
+                                                       outputHeight: Self.height, outputWidth: target)
+        let removal = try #require(plans.plans[.relu1_1]?.width)
+        #expect(plans.plans[.relu1_1]?.height == nil)
+        let expected = try Self.pixelSeams(width: target, penalty: nil)
+        #expect(Self.differing(removal, expected) == 0, "pixels removed by one search and not the other")
+        #expect(removal.removed.count { $0 } == (Self.width - target) * Self.height)
+    }
+
+    @Test("height to 60 %: the same search on the transposed field")
+    func heightRemovalIsThePixelSearch() throws {
+        let target = Self.height * 6 / 10
+        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: Self.bands(), edgeWeight: 1,
+                                                       outputHeight: target, outputWidth: Self.width)
+        let removal = try #require(plans.plans[.relu1_1]?.height)
+        let expected = try SeamSearch.removeSeams(from: FeatureResize.luminance(Self.bands()), width: Self.width, height: Self.height,
+                                                  count: Self.height - target, rule: .pixelForward, direction: .horizontal)
+        #expect(Self.differing(removal, expected) == 0, "pixels removed by one search and not the other")
+    }
+
+    @Test("with a mask that leaves room, the seams keep out of it: the mask's penalty on the pixels")
+    func maskIsThePenalty() throws {
+        // A subject (stride-16 cells 2…4 × 1…3: pixels x 32–79, y 16–63) with the bands around it.
+        let (w, h) = (Self.width / 16, Self.height / 16)
+        let mask = SemanticMask(width: w, height: h, cells: (0..<(w * h)).map { (2...4).contains($0 % w) && (1...3).contains($0 / w) })
+        let target = Self.width * 3 / 4
+        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: mask, image: Self.bands(), edgeWeight: 1,
+                                                       outputHeight: Self.height, outputWidth: target)
+        #expect(!plans.maskSetAside)
+        let removal = try #require(plans.plans[.relu1_1]?.width)
+        let cells = mask.resampled(toStride: 1, width: Self.width, height: Self.height)
+        let expected = try Self.pixelSeams(width: target, penalty: cells.map { $0 ? SeamSearch.featureMaskPenalty : 0 })
+        #expect(Self.differing(removal, expected) == 0, "pixels removed by one search and not the other")
+        #expect(zip(removal.removed, cells).allSatisfy { !($0 && $1) }, "a seam entered the subject")
+    }
+}
