@@ -49,6 +49,33 @@ struct DeepSeamRemovalTests {
         #expect(Self.differing(removal, expected) == 0, "pixels removed by one search and not the other")
     }
 
+    @Test("both axes shrinking: width first, then height on the carved field and its carved penalty")
+    func bothAxes() throws {
+        let (w, h) = (Self.width / 16, Self.height / 16)
+        let mask = SemanticMask(width: w, height: h, cells: (0..<(w * h)).map { (2...4).contains($0 % w) && (1...3).contains($0 / w) })
+        let (tw, th) = (Self.width * 3 / 4, Self.height * 3 / 4)
+        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: mask, image: Self.bands(), edgeWeight: 1,
+                                                       outputHeight: th, outputWidth: tw)
+        let plan = try #require(plans.plans[.relu1_1])
+        let columns = try #require(plan.width), rows = try #require(plan.height)
+        let penalty = mask.resampled(toStride: 1, width: Self.width, height: Self.height).map { $0 ? SeamSearch.featureMaskPenalty : 0 }
+        let first = try Self.pixelSeams(width: tw, penalty: penalty)
+        let second = try SeamSearch.removeSeams(from: try first.keeping(FeatureResize.luminance(Self.bands())), width: tw, height: Self.height,
+                                                penalty: try first.keeping(penalty), count: Self.height - th,
+                                                rule: .pixelForward, direction: .horizontal)
+        #expect(Self.differing(columns, first) == 0 && Self.differing(rows, second) == 0)
+        let out = try SourceMap(plan: plan, inputHeight: Self.height, inputWidth: Self.width, outputHeight: th, outputWidth: tw)
+        #expect(out.width == tw && out.height == th)
+    }
+
+    @Test("nothing to remove (the output is the input's size): no seams")
+    func sameSize() throws {
+        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: Self.bands(), edgeWeight: 1,
+                                                       outputHeight: Self.height, outputWidth: Self.width)
+        let plan = try #require(plans.plans[.relu1_1])
+        #expect(plan.width == nil && plan.height == nil && plan.widthInsertion == nil && plan.heightInsertion == nil)
+    }
+
     @Test("with a mask that leaves room, the seams keep out of it: the mask's penalty on the pixels")
     func maskIsThePenalty() throws {
         // A subject (stride-16 cells 2…4 × 1…3: pixels x 32–79, y 16–63) with the bands around it.

@@ -43,10 +43,10 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// relative to the largest; 0 leaves the features' energy alone (docs/spec.md, "Seam energy").
     public var edgeWeight: Double = 1
     public var statistics: DeepStatisticsSource = .output
-    /// Refined seams: near the image's lines relu4_1's target is the carved start's own features, so that
+    /// One-pixel seams: near the image's lines relu4_1's target is the carved start's own features, so that
     /// a line crossed by seams stays whole (`EdgeAnchor`); false samples the input's everywhere.
     public var anchorLines = true
-    /// Refined seams that shrink an axis: at the output's borders on that axis every target is the carved
+    /// One-pixel seams that shrink an axis: at the output's borders on that axis every target is the carved
     /// start's own features (`BorderAnchor`: the network's zero padding makes a border cell unlike any
     /// interior one); false samples the input's there too.
     public var anchorBorders = true
@@ -134,7 +134,7 @@ public struct DeepResizeReport: Sendable, Equatable, Codable {
     public var finalClamped: DeepLossTerms
     /// Share of protected cells of the relu5_1 mask.
     public var maskFraction: Double
-    /// `seam` with refined seams: the energy of the relu4_1 seams that avoid the mask over that of the seams
+    /// `seam` with one-pixel seams: the energy of the relu4_1 seams that avoid the mask over that of the seams
     /// found without it (`LayeredSeamPlans.maskCostRatio`); nil when not compared.
     public var seamMaskCostRatio: Double? = nil
     /// True when the seams were found without the mask (avoiding it cost more than

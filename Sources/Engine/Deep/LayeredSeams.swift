@@ -202,8 +202,8 @@ extension FeatureResize {
     }
 
     /// A removal's one-pixel seams, searched on the pixels' luminance `field` by classic forward energy
-    /// (`SeamEnergyRule.pixelForward`, as `method=seam`) plus `penalty` (the mask's): width first, then height
-    /// on the field left after the width change.
+    /// (`SeamEnergyRule.pixelForward`: `method=seam`'s search, here on the unrounded luminance in Double)
+    /// plus `penalty` (the mask's): width first, then height on the field left after the width change.
     static func pixelRemoval(field: [Double], penalty: [Double]?, width: Int, height: Int, targetWidth: Int,
                              targetHeight: Int, context: RunContext) throws -> FeatureSeamPlan {
         var a = field, p = penalty
@@ -261,15 +261,4 @@ extension FeatureResize {
                  outputHeight: outputHeight, outputWidth: outputWidth)[.relu1_1]!
     }
 
-    /// The targets of the refined seam operator: every tap carved by its own plan.
-    static func layeredSeamTargets(_ features: [Tap: Tensor], plans: [Tap: FeatureSeamPlan],
-                                   outputHeight: Int, outputWidth: Int) throws -> [Tap: Tensor] {
-        var out: [Tap: Tensor] = [:]
-        for (tap, f) in features {
-            guard let plan = plans[tap] else { throw FeatureResizeError(message: "no seam plan for \(tap)") }
-            let t = tap.outputSize(height: outputHeight, width: outputWidth)
-            out[tap] = try apply(plan, to: f, outputHeight: t.height, outputWidth: t.width)
-        }
-        return out
-    }
 }

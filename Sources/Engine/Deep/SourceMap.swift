@@ -5,9 +5,9 @@ import Glibc
 ///
 /// Why one map: when each layer is carved by its own seams, a straight edge that crosses the seams is
 /// shifted by different amounts at different layers, and the reconstruction, asked for all of them at
-/// once, draws several faint copies of the edge (measured: docs/spec.md). Here the seams are found coarse
-/// to fine (`layeredSeamPlans`), the finest (relu1_1, one pixel wide) define the map, and every layer
-/// samples its own features through it at its own resolution.
+/// once, draws several faint copies of the edge (measured: docs/spec.md). Here the one-pixel seams
+/// (`layeredSeamPlans`'s relu1_1 plan) define the map, and every layer samples its own features through it
+/// at its own resolution.
 ///
 /// Plane 0 holds the source column, plane 1 the source row, of every output pixel, in pixel units
 /// (fractional where seams were inserted: a new pixel sits halfway between its neighbours).
@@ -46,8 +46,8 @@ public struct SourceMap {
     /// through the map. The cell (Y, X) of the ⌊h/s⌋ × ⌊w/s⌋ result is centred on the mean source position
     /// of its s × s output pixels, carried to f's grid ((p + ½)/s − ½), and reads f with a triangle filter
     /// whose radius is the map's local scale along each axis (`localScale`, at least 1): plain bilinear interpolation
-    /// where the map keeps the scale, an antialiased average where it compresses, as `linear` does for a
-    /// uniform scale. Point sampling there would alias thin structures (a cable becomes a dotted line in
+    /// where the map keeps the scale, an antialiased average where it compresses uniformly, as `linear`
+    /// does. Point sampling there would alias thin structures (a cable becomes a dotted line in
     /// the targets, and the reconstruction draws it so). At stride 1 with integer positions and unit
     /// scale this is an exact gather.
     public func sample(_ f: Tensor, stride s: Int) -> Tensor {

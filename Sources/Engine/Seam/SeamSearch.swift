@@ -4,8 +4,8 @@ public enum SeamEnergyRule: Sendable, Equatable {
     /// |A(y,x+1)−A(y,x)| + |A(y+1,x)−A(y,x)| (0 past the last column/row) plus the penalty, on top of the
     /// forward costs. Accumulated in Double, like the reference's float64 numpy, so the seams match it.
     case featureSpec
-    /// `featureSpec`'s energy, but ties go straight down (offset 0, then −1, then +1). Ours, for the
-    /// refined seam operator: in a flat region every path costs the same, and the lowest-offset rule then
+    /// `featureSpec`'s energy, but ties go straight down (offset 0, then −1, then +1). Ours, for the deep
+    /// seam operator's relu4_1 seams and refined insertions: in a flat region every path costs the same, and the lowest-offset rule then
     /// sends the seams along 45° diagonals, which cut smooth gradients into a sawtooth.
     case featureStraightTies
     /// Classic forward energy (Rubinstein, Shamir, Avidan 2008) as the PyPI `seam-carving` package's
