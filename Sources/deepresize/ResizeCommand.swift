@@ -25,6 +25,7 @@ struct ResizeCommand: AsyncParsableCommand {
     @Option(help: "png, jpeg or webp (default: from the output's extension, else png).") var format: String?
     @Option(help: "jpeg and webp: quality 1…100 (default: jpeg_quality).") var quality: Int?
     @Option(help: "deep: where the optimiser starts, geometry (the seams or warp applied to the image) or bilinear (the plain resize; for comparisons).") var start: String = DeepStart.geometry.rawValue
+    @Option(name: .customLong("tear-limit"), help: "deep: removing seams stops where they would tear edges, at this limit (default \(SeamTears.limit)); 'none' lets the seams do the whole change (for comparisons).") var tearLimit: String?
     @Option(name: .shortAndLong, help: "Output file.") var output: String
     @Option(name: .customLong("mask-out"), help: "deep: write the semantic mask over the (dimmed) input here (PNG).") var maskOutput: String?
     @Option(name: .customLong("report-json"), help: "deep: write the run's DeepResizeReport (loss terms, iterations, evaluations, times) here as JSON.") var reportJSON: String?
@@ -51,6 +52,15 @@ struct ResizeCommand: AsyncParsableCommand {
                 throw ValidationError("--start must be one of \(DeepStart.allCases.map(\.rawValue).joined(separator: ", ")), not '\(start)'")
             }
             request.start = start
+            if let tearLimit {
+                if tearLimit == "none" {
+                    request.seamTearLimit = nil
+                } else if let limit = Double(tearLimit), limit.isFinite, limit >= 0 {
+                    request.seamTearLimit = limit
+                } else {
+                    throw ValidationError("--tear-limit must be a number ≥ 0 or 'none', not '\(tearLimit)'")
+                }
+            }
             // Refused before any work: these outputs exist only for the deep method.
             if request.method != .deep && (maskOutput != nil || reportJSON != nil) {
                 throw ValidationError("--mask-out and --report-json need --method deep")

@@ -5,6 +5,7 @@ import Testing
 /// themselves (forward energy on the luminance, as `method=seam`, plus the mask's penalty), not refined
 /// from the relu4_1 seams: refined, the eight children of a coarse seam ran side by side along its path and
 /// tore long edges where the bundle crossed them (a facade of diagonal bands, a table's legs, a guard rail).
+/// These tests let the seams do the whole change (`tearLimit: nil`); where they stop, `DeepSeamTearTests`.
 @Suite("Deep: the seam operator's removals")
 struct DeepSeamRemovalTests {
     static let width = 160, height = 96
@@ -30,7 +31,7 @@ struct DeepSeamRemovalTests {
     func removalIsThePixelSearch() throws {
         let target = Self.width * 6 / 10
         let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: Self.bands(), edgeWeight: 1,
-                                                       outputHeight: Self.height, outputWidth: target)
+                                                       outputHeight: Self.height, outputWidth: target, tearLimit: nil)
         let removal = try #require(plans.plans[.relu1_1]?.width)
         #expect(plans.plans[.relu1_1]?.height == nil)
         let expected = try Self.pixelSeams(width: target, penalty: nil)
@@ -42,7 +43,7 @@ struct DeepSeamRemovalTests {
     func heightRemovalIsThePixelSearch() throws {
         let target = Self.height * 6 / 10
         let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: Self.bands(), edgeWeight: 1,
-                                                       outputHeight: target, outputWidth: Self.width)
+                                                       outputHeight: target, outputWidth: Self.width, tearLimit: nil)
         let removal = try #require(plans.plans[.relu1_1]?.height)
         let expected = try SeamSearch.removeSeams(from: FeatureResize.luminance(Self.bands()), width: Self.width, height: Self.height,
                                                   count: Self.height - target, rule: .pixelForward, direction: .horizontal)
@@ -55,7 +56,7 @@ struct DeepSeamRemovalTests {
         let mask = SemanticMask(width: w, height: h, cells: (0..<(w * h)).map { (2...4).contains($0 % w) && (1...3).contains($0 / w) })
         let (tw, th) = (Self.width * 3 / 4, Self.height * 3 / 4)
         let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: mask, image: Self.bands(), edgeWeight: 1,
-                                                       outputHeight: th, outputWidth: tw)
+                                                       outputHeight: th, outputWidth: tw, tearLimit: nil)
         let plan = try #require(plans.plans[.relu1_1])
         let columns = try #require(plan.width), rows = try #require(plan.height)
         let penalty = mask.resampled(toStride: 1, width: Self.width, height: Self.height).map { $0 ? SeamSearch.featureMaskPenalty : 0 }
@@ -83,7 +84,7 @@ struct DeepSeamRemovalTests {
         let mask = SemanticMask(width: w, height: h, cells: (0..<(w * h)).map { (2...4).contains($0 % w) && (1...3).contains($0 / w) })
         let target = Self.width * 3 / 4
         let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: mask, image: Self.bands(), edgeWeight: 1,
-                                                       outputHeight: Self.height, outputWidth: target)
+                                                       outputHeight: Self.height, outputWidth: target, tearLimit: nil)
         #expect(!plans.maskSetAside)
         let removal = try #require(plans.plans[.relu1_1]?.width)
         let cells = mask.resampled(toStride: 1, width: Self.width, height: Self.height)

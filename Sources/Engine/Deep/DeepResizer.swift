@@ -38,6 +38,9 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// seams at relu1_1 as the reference does.
     public var refineSeams = true
     public var start: DeepStart = .geometry
+    /// One-pixel seams that remove: they stop where they would start to tear edges (`SeamTears`, this
+    /// limit) and the protected scale does the rest of the change; nil lets the seams do all of it.
+    public var seamTearLimit: Double? = SeamTears.limit
     /// One-pixel seams: the weight of the image's own edges (pooled to each level) in the relu4_1 seams' and
     /// the inserted seams' energy,
     /// relative to the largest; 0 leaves the features' energy alone (docs/spec.md, "Seam energy").
@@ -140,6 +143,10 @@ public struct DeepResizeReport: Sendable, Equatable, Codable {
     /// True when the seams were found without the mask (avoiding it cost more than
     /// `FeatureResize.maskCostLimit` times as much: it walled them in).
     public var seamsSetMaskAside: Bool { (seamMaskCostRatio ?? 0) > FeatureResize.maskCostLimit }
+    /// `seam` removing: the size the one-pixel seams reached before they would have torn edges
+    /// (`SeamTears`); the protected scale did the rest. Nil when the seams did the whole change.
+    public var seamedWidth: Int? = nil
+    public var seamedHeight: Int? = nil
     /// L after every iteration (the loss curve).
     public var trace: [DeepResizeTracePoint]
     /// Where the optimisation's evaluations spent their time (summed).
@@ -197,8 +204,9 @@ public enum DeepResizer {
         }
         try context.checkCancelled()
 
-        let (objective, mask, r0, seamMaskCostRatio) = try prepare(input: input, width: width, height: height,
-                                                                   options: options, network: network, context: context)
+        let (objective, mask, r0, seamMaskCostRatio, seamed) = try prepare(input: input, width: width, height: height,
+                                                                           options: options, network: network,
+                                                                           context: context)
         var x = r0
         let setupEnd = clock.now
         let seconds = { (d: Duration) in Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
@@ -223,6 +231,10 @@ public enum DeepResizer {
             setupSeconds: seconds(setupEnd - start),
             optimizeSeconds: seconds(optimizeEnd - setupEnd), totalSeconds: seconds(clock.now - start))
         report.seamMaskCostRatio = seamMaskCostRatio
+        if let seamed, seamed != PixelSize(width: width, height: height) {
+            report.seamedWidth = seamed.width
+            report.seamedHeight = seamed.height
+        }
         return DeepResizeOutput(image: output, report: report, mask: mask)
     }
 
@@ -283,7 +295,7 @@ public enum DeepResizer {
     /// A function of its own so the input-sized features are freed before the optimisation runs.
     private static func prepare(input: Tensor, width: Int, height: Int, options: DeepResizeOptions,
                                 network: VGGNetwork, context: RunContext) throws
-        -> (DeepObjective, SemanticMask, [Float], seamMaskCostRatio: Double?) {
+        -> (DeepObjective, SemanticMask, [Float], seamMaskCostRatio: Double?, seamed: PixelSize?) {
         let inputFeatures: [Tap: Tensor]
         do {
             let extractor = try FeatureExtractor(network: network, height: input.height, width: input.width,
@@ -300,13 +312,16 @@ public enum DeepResizer {
         var targets: [Tap: Tensor]
         var sourceMap: SourceMap?
         var seamMaskCostRatio: Double?
+        var seamed: PixelSize?
         if options.featureOperator == .seam && options.refineSeams {
             let layered = try FeatureResize.layeredSeamPlans(features: reconstruction, mask: protection, image: input,
                                                              edgeWeight: options.edgeWeight, outputHeight: height,
-                                                             outputWidth: width, context: searchContext)
+                                                             outputWidth: width, tearLimit: options.seamTearLimit,
+                                                             context: searchContext)
             seamMaskCostRatio = layered.maskCostRatio
-            let map = try SourceMap(plan: layered.plans[.relu1_1]!, inputHeight: input.height, inputWidth: input.width,
-                                    outputHeight: height, outputWidth: width)
+            seamed = PixelSize(width: layered.seamedWidth, height: layered.seamedHeight)
+            let map = try layered.sourceMap(inputHeight: input.height, inputWidth: input.width,
+                                            outputHeight: height, outputWidth: width)
             var t: [Tap: Tensor] = [:]
             for (tap, f) in reconstruction { t[tap] = map.sample(f, stride: tap.stride) }
             targets = t
@@ -374,7 +389,7 @@ public enum DeepResizer {
         // The first evaluation is at R0: its forward pass is the anchor's.
         if let startFeatures { objective.adoptLastForward(of: start, features: startFeatures) }
         let r0 = start.toArray()
-        return (objective, mask, r0, seamMaskCostRatio)
+        return (objective, mask, r0, seamMaskCostRatio, seamed)
     }
 
     /// The geometry `resize(_:…)` follows for a source of `source` pixels (memory estimates use it too).
@@ -455,6 +470,9 @@ public struct DeepResizeResult {
         var line = scaled + "reconstructed \(geometry.working) → \(geometry.target)"
         if let report, report.seamsSetMaskAside, let ratio = report.seamMaskCostRatio {
             line += "; the seams set the mask aside (avoiding it cost them \(Int(((ratio - 1) * 100).rounded())) % more)"
+        }
+        if let report, let w = report.seamedWidth, let h = report.seamedHeight {
+            line += "; seams to \(PixelSize(width: w, height: h)) (more would tear edges), the protected scale the rest"
         }
         return line
     }

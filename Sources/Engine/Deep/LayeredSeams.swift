@@ -8,9 +8,46 @@ public struct LayeredSeamPlans: Sendable {
     /// flat regions compare as equal); nil when not compared (nothing protected, or no seam removed).
     public let maskCostRatio: Double?
 
+    /// The size relu1_1's plan reaches: the output's, unless a removal stopped its seams where they would
+    /// start to tear edges (`SeamTears`), and a protected scale does the rest (`sourceMap`).
+    public let seamedHeight: Int
+    public let seamedWidth: Int
+    /// The mask's pixels carved by relu1_1's plan (seamedHeight × seamedWidth), for that scale; nil when
+    /// the mask does not guide the seams.
+    let protectedPixels: [Bool]?
+
     /// True when the seams were found without the mask: avoiding it cost more than
     /// `FeatureResize.maskCostLimit` times as much.
     public var maskSetAside: Bool { (maskCostRatio ?? 0) > FeatureResize.maskCostLimit }
+
+    /// The geometry of these plans for an output of outputHeight × outputWidth: relu1_1's seams, then
+    /// the protected non-uniform scale (`ProtectedAxis`, the masked columns and rows kept at scale 1 as far
+    /// as it allows) from the seamed size to the output's.
+    public func sourceMap(inputHeight: Int, inputWidth: Int, outputHeight: Int, outputWidth: Int) throws -> SourceMap {
+        let seamed = try SourceMap(plan: plans[.relu1_1]!, inputHeight: inputHeight, inputWidth: inputWidth,
+                                   outputHeight: seamedHeight, outputWidth: seamedWidth)
+        guard seamedHeight != outputHeight || seamedWidth != outputWidth else { return seamed }
+        var columns = [Bool](repeating: false, count: seamedWidth), rows = [Bool](repeating: false, count: seamedHeight)
+        if let protectedPixels {
+            for y in 0..<seamedHeight {
+                for x in 0..<seamedWidth where protectedPixels[y * seamedWidth + x] {
+                    columns[x] = true
+                    rows[y] = true
+                }
+            }
+        }
+        return seamed.scaled(height: outputHeight, width: outputWidth, protectedColumns: Self.softened(columns),
+                             protectedRows: Self.softened(rows))
+    }
+
+    /// Protection flags blurred along the axis (a Gaussian of σ = 1/48 of its length, 13 pixels at 640):
+    /// the scale then changes over a few dozen pixels at the edge of a protected region, and a line that
+    /// crosses it (a grass blade running into a ladybird) bends gently instead of kinking.
+    static func softened(_ flags: [Bool]) -> [Double] {
+        let values = flags.map { $0 ? 1.0 : 0.0 }
+        guard values.contains(1) else { return values }
+        return SeamTears.gaussian(values, width: values.count, height: 1, sigma: max(1, Double(values.count) / 48))
+    }
 }
 
 /// The `seam` operator with one-pixel seams (docs/spec.md §3): relu4_1 seams decide whether the mask guides
@@ -58,6 +95,7 @@ extension FeatureResize {
     ///   - image: the input image (RGB planes).
     public static func layeredSeamPlans(features: [Tap: Tensor], mask: SemanticMask?, image: Tensor,
                                         edgeWeight: Double, outputHeight: Int, outputWidth: Int,
+                                        tearLimit: Double? = SeamTears.limit,
                                         context: RunContext = .detached) throws -> LayeredSeamPlans {
         let lum = luminance(image)
         let edges = luminanceEdges(lum, width: image.width, height: image.height)
@@ -120,9 +158,15 @@ extension FeatureResize {
             // Removal: the one-pixel seams are searched on the pixels themselves (docs/spec.md §3.2).
             let pixels = try level(.relu1_1)
             let penalty = useMask ? protected([Double](repeating: 0, count: pixels.field.count), pixels.cells) : nil
-            plans[.relu1_1] = try pixelRemoval(field: pixels.field, penalty: penalty, width: pixels.width, height: pixels.height,
-                                               targetWidth: outputWidth, targetHeight: outputHeight, context: context)
-            return LayeredSeamPlans(plans: plans, maskCostRatio: ratio)
+            let removal = try pixelRemoval(field: pixels.field, penalty: penalty, width: pixels.width, height: pixels.height,
+                                           targetWidth: outputWidth, targetHeight: outputHeight, tearLimit: tearLimit,
+                                           context: context)
+            plans[.relu1_1] = removal.plan
+            var carved = pixels.cells
+            if let r = removal.plan.width { carved = try r.keeping(carved) }
+            if let r = removal.plan.height { carved = try r.keeping(carved) }
+            return LayeredSeamPlans(plans: plans, maskCostRatio: ratio, seamedHeight: removal.height,
+                                    seamedWidth: removal.width, protectedPixels: useMask ? carved : nil)
         }
         var coarser = plan
         for tap in refinementOrder.dropFirst() {
@@ -134,7 +178,8 @@ extension FeatureResize {
             plans[tap] = fine
             coarser = fine
         }
-        return LayeredSeamPlans(plans: plans, maskCostRatio: ratio)
+        return LayeredSeamPlans(plans: plans, maskCostRatio: ratio, seamedHeight: outputHeight, seamedWidth: outputWidth,
+                                protectedPixels: nil)
     }
 
     /// The energy of the seams a plan removes (the search's costs), less `penalty` for every masked cell they
@@ -204,23 +249,36 @@ extension FeatureResize {
     /// A removal's one-pixel seams, searched on the pixels' luminance `field` by classic forward energy
     /// (`SeamEnergyRule.pixelForward`: `method=seam`'s search, here on the unrounded luminance in Double)
     /// plus `penalty` (the mask's): width first, then height on the field left after the width change.
+    /// Each axis keeps only the seams before the first that would tear edges (`SeamTears.cheapSeamCount`
+    /// with `tearLimit`; nil keeps them all), so the plan may stop short of the target: it reaches
+    /// height × width.
     static func pixelRemoval(field: [Double], penalty: [Double]?, width: Int, height: Int, targetWidth: Int,
-                             targetHeight: Int, context: RunContext) throws -> FeatureSeamPlan {
-        var a = field, p = penalty
+                             targetHeight: Int, tearLimit: Double? = SeamTears.limit,
+                             context: RunContext) throws -> (plan: FeatureSeamPlan, height: Int, width: Int) {
+        var a = field, p = penalty, w = width, h = height
         var widthRemoval: SeamRemoval?, heightRemoval: SeamRemoval?
+        func cheap(_ r: SeamRemoval, on field: [Double], penalty: [Double]?) -> SeamRemoval {
+            guard let tearLimit else { return r }
+            return r.prefix(SeamTears.cheapSeamCount(r, field: field, penalty: penalty, limit: tearLimit))
+        }
         if targetWidth < width {
-            let r = try SeamSearch.removeSeams(from: a, width: width, height: height, penalty: p, count: width - targetWidth,
-                                               rule: .pixelForward, direction: .vertical, context: context)
+            let all = try SeamSearch.removeSeams(from: a, width: width, height: height, penalty: p, count: width - targetWidth,
+                                                 rule: .pixelForward, direction: .vertical, context: context)
+            let r = cheap(all, on: a, penalty: p)
             a = try r.keeping(a)
             p = try p.map { try r.keeping($0) }
+            w = width - r.seams.count
             widthRemoval = r
         }
         if targetHeight < height {
-            heightRemoval = try SeamSearch.removeSeams(from: a, width: targetWidth, height: height, penalty: p,
-                                                       count: height - targetHeight, rule: .pixelForward,
-                                                       direction: .horizontal, context: context)
+            let all = try SeamSearch.removeSeams(from: a, width: w, height: height, penalty: p,
+                                                 count: height - targetHeight, rule: .pixelForward,
+                                                 direction: .horizontal, context: context)
+            let r = cheap(all, on: a, penalty: p)
+            h = height - r.seams.count
+            heightRemoval = r
         }
-        return FeatureSeamPlan(width: widthRemoval, height: heightRemoval)
+        return (FeatureSeamPlan(width: widthRemoval, height: heightRemoval), h, w)
     }
 
     /// `coarse` (a plan one level up, half the resolution) refined on this level's field: width first,

@@ -27,22 +27,40 @@ struct ProtectedAxis {
     ///   - protected: one flag per input cell (a column of the layer for the width axis).
     ///   - outputCount: the axis' size at the output.
     init(protected: [Bool], outputCount: Int) {
-        let n = Double(outputCount), total = Double(protected.count)
-        let p = Double(protected.count { $0 }), q = total - p
+        self.init(protection: protected.map { $0 ? 1 : 0 }, outputCount: outputCount)
+    }
+
+    /// - Parameters:
+    ///   - protection: per input cell, how far it is protected (0 … 1): its scale is the unprotected
+    ///     one moved that far toward the protected one. Fractions let the scale change smoothly, so that a
+    ///     line crossing the edge of the protected columns bends gently instead of kinking.
+    ///   - outputCount: the axis' size at the output.
+    ///   - maximumRatio: when set, the protected scale is at most this many times the unprotected one
+    ///     (shrinking; at least its inverse when enlarging): a line that crosses the protected columns at a
+    ///     slant bends where the scale changes, and the larger the ratio, the sharper the bend.
+    init(protection: [Double], outputCount: Int, maximumRatio: Double? = nil) {
+        let n = Double(outputCount), total = Double(protection.count)
+        let p = protection.reduce(0, +), q = total - p
         let uniform = n / total
         var rp = uniform, ru = uniform
-        if p > 0, q > 0 {
+        if p > 1e-9, q > 1e-9 {
             ru = min(max((n - p) / q, Self.bound * uniform), uniform / Self.bound)
             rp = (n - ru * q) / p
+            if let c = maximumRatio, c >= 1, rp > c * ru || rp < ru / c {
+                // ru·q + rp·p = n with rp = c·ru (or ru/c).
+                let ratio = rp > ru ? c : 1 / c
+                ru = n / (q + ratio * p)
+                rp = ratio * ru
+            }
         }
-        inputCount = protected.count
+        inputCount = protection.count
         self.outputCount = outputCount
         protectedScale = rp
         unprotectedScale = ru
-        var edges = [Double](repeating: 0, count: protected.count + 1)
-        for (j, isProtected) in protected.enumerated() { edges[j + 1] = edges[j] + (isProtected ? rp : ru) }
+        var edges = [Double](repeating: 0, count: protection.count + 1)
+        for (j, g) in protection.enumerated() { edges[j + 1] = edges[j] + ru + (rp - ru) * g }
         // Rounding must not move the far edge off the output size.
-        let fix = n / max(edges[protected.count], .leastNonzeroMagnitude)
+        let fix = n / max(edges[protection.count], .leastNonzeroMagnitude)
         self.edges = edges.map { $0 * fix }
     }
 

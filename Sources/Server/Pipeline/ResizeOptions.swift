@@ -43,6 +43,9 @@ public struct ResizeOptions: Sendable, Equatable {
     /// deep: where the optimiser starts. Not an HTTP parameter: `deepresize resize --start` sets it, for
     /// measuring the start (BENCHMARKS.md).
     public var start: DeepStart = .geometry
+    /// deep with seams: where removing seams stops for the protected scale (`SeamTears`); nil, the seams do
+    /// the whole change. Not an HTTP parameter: `deepresize resize --tear-limit` sets it, for comparisons.
+    public var seamTearLimit: Double? = SeamTears.limit
 
     public static let iterationRange = 1...1000
     public static let qualityRange = 1...100

@@ -203,6 +203,7 @@ public struct ResizePipeline: Sendable {
                                      iterations: options.iterations, threads: engineThreads, earlyStop: deepEarlyStop)
         deep.maxWorkingPixels = maxDeepInputPixels
         deep.start = options.start
+        deep.seamTearLimit = options.seamTearLimit
         return deep
     }
 

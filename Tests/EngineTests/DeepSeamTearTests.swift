@@ -1,0 +1,161 @@
+import Glibc
+import Testing
+@testable import Engine
+
+/// docs/spec.md §3.2, "Seams while they are cheap": a removal keeps its one-pixel seams only until they
+/// would tear long edges (`SeamTears`), and the protected scale does the rest of the change.
+@Suite("Deep: seams stop before they tear edges")
+struct DeepSeamTearTests {
+    static let width = 160, height = 96
+
+    /// A deterministic pseudo-random value in 0 ..< 1 for a pixel.
+    static func hash(_ x: Int, _ y: Int) -> Float {
+        var h = UInt32(truncatingIfNeeded: x &* 73_856_093 ^ y &* 19_349_663)
+        h ^= h >> 13
+        h = h &* 0x5bd1_e995
+        h ^= h >> 15
+        return Float(h % 10_000) / 10_000
+    }
+
+    /// Bands about 11 pixels wide, falling one pixel in three: long straight edges everywhere (a facade's),
+    /// too shallow for a vertical seam to follow (it moves at most one column a row; at 45° and steeper a seam
+    /// can run inside one band and thin it without a tear). The edges are soft (a clipped sine), as a
+    /// camera's are: hard integer steps would repeat columns that seams could take for free.
+    static func bands() -> Tensor {
+        greyScene(height: height, width: width) { x, y in band(x, y) }
+    }
+
+    static func band(_ x: Int, _ y: Int) -> Float {
+        0.5 + 0.3 * max(-1, min(1, 3 * sin(2 * Float.pi * Float(x + 3 * y) / 72)))
+    }
+
+    /// Texture with no direction and the bands' contrast: 3 × 3 blobs of random grey (moss seen from above).
+    static func blobs() -> Tensor {
+        greyScene(height: height, width: width) { x, y in 0.2 + 0.6 * hash(x / 3, y / 3) }
+    }
+
+    /// A light background, lightly textured, crossed by a dark line 3 pixels wide from the bottom-left to the
+    /// top-right corner (a cable against the sky): every vertical seam has to cross it.
+    static func line() -> Tensor {
+        greyScene(height: height, width: width) { x, y in
+            let centre = Float(height - 1) - Float(x) * Float(height - 1) / Float(width - 1)
+            return abs(Float(y) - centre) <= 1.5 ? 0.1 : 0.75 + 0.04 * hash(x, y)
+        }
+    }
+
+    static func pixelSeams(_ image: Tensor, count: Int, penalty: [Double]? = nil) throws -> (SeamRemoval, [Double]) {
+        let lum = FeatureResize.luminance(image)
+        let removal = try SeamSearch.removeSeams(from: lum, width: width, height: height, penalty: penalty, count: count,
+                                                 rule: .pixelForward, direction: .vertical)
+        return (removal, lum)
+    }
+
+    @Test("the replay pays each seam's forward cost exactly: with coherence 1 it gives the search's own costs")
+    func replayMatchesTheSearch() throws {
+        for image in [Self.bands(), Self.blobs(), Self.line()] {
+            let (removal, lum) = try Self.pixelSeams(image, count: 60)
+            let ones = [Double](repeating: 1, count: lum.count)
+            let replayed = SeamTears.weightedCosts(removal, field: lum, coherence: ones, penalty: nil)
+            #expect(replayed.count == removal.costs.count)
+            for (a, b) in zip(replayed, removal.costs) { #expect(abs(a - b) <= 1e-9 * max(1, abs(b)), "replay \(a), search \(b)") }
+        }
+    }
+
+    @Test("coherence is near 1 along straight bands and low in texture without a direction")
+    func coherence() {
+        let lumBands = FeatureResize.luminance(Self.bands()), lumBlobs = FeatureResize.luminance(Self.blobs())
+        let bands = SeamTears.coherence(lumBands, width: Self.width, height: Self.height)
+        let blobs = SeamTears.coherence(lumBlobs, width: Self.width, height: Self.height)
+        let mean = { (v: [Double]) in v.reduce(0, +) / Double(v.count) }
+        #expect(mean(bands) > 0.9, "bands \(mean(bands))")
+        #expect(mean(blobs) < 0.3, "blobs \(mean(blobs))")
+    }
+
+    @Test("seams through texture without a direction are all kept; across long edges they stop early")
+    func textureKeepsEdgesStop() throws {
+        let count = Self.width * 4 / 10
+        let (throughBlobs, blobs) = try Self.pixelSeams(Self.blobs(), count: count)
+        #expect(SeamTears.cheapSeamCount(throughBlobs, field: blobs, penalty: nil) == count)
+        let (acrossBands, bands) = try Self.pixelSeams(Self.bands(), count: count)
+        let kept = SeamTears.cheapSeamCount(acrossBands, field: bands, penalty: nil)
+        #expect(kept < count / 4, "kept \(kept) of \(count) seams across the bands")
+    }
+
+    @Test("seams through a flat margin are free and all kept; a seam that must take a masked pixel is not")
+    func flatMarginAndMask() throws {
+        // Flat on the left 40 %, bands on the right.
+        let image = greyScene(height: Self.height, width: Self.width) { x, y in
+            x < Self.width * 4 / 10 ? 0.5 : Self.band(x, y)
+        }
+        let (removal, lum) = try Self.pixelSeams(image, count: 40)
+        #expect(SeamTears.cheapSeamCount(removal, field: lum, penalty: nil) == 40)
+        // Everything masked but the first 10 columns: the 11th seam has to take masked pixels.
+        let penalty = (0..<(Self.width * Self.height)).map { $0 % Self.width >= 10 ? SeamSearch.featureMaskPenalty : 0 }
+        let (guarded, _) = try Self.pixelSeams(image, count: 20, penalty: penalty)
+        #expect(SeamTears.cheapSeamCount(guarded, field: lum, penalty: penalty) == 10)
+    }
+
+    /// Per output row, the mean column of the line's dark pixels (nil where the row has none).
+    static func lineColumns(_ image: Tensor) -> [Double?] {
+        (0..<image.height).map { y in
+            let xs = (0..<image.width).filter { image.plane(0)[y * image.width + $0] < 0.45 }
+            return xs.isEmpty ? nil : Double(xs.reduce(0, +)) / Double(xs.count)
+        }
+    }
+
+    /// How far the line's columns stray from the best straight line through them, at most.
+    static func straightness(_ columns: [Double?]) -> Double {
+        let points = columns.enumerated().compactMap { y, x in x.map { (Double(y), $0) } }
+        let n = Double(points.count)
+        let my = points.map(\.0).reduce(0, +) / n, mx = points.map(\.1).reduce(0, +) / n
+        let slope = points.map { ($0.0 - my) * ($0.1 - mx) }.reduce(0, +) / points.map { ($0.0 - my) * ($0.0 - my) }.reduce(0, +)
+        return points.map { abs($0.1 - (mx + slope * ($0.0 - my))) }.max() ?? 0
+    }
+
+    @Test("a line that every seam crosses stays straight: the seams stop, the scale narrows it evenly")
+    func lineStaysStraight() throws {
+        let image = Self.line()
+        let target = Self.width * 6 / 10
+        func start(_ limit: Double?) throws -> (image: Tensor, plans: LayeredSeamPlans) {
+            let plans = try FeatureResize.layeredSeamPlans(features: flatFeatures(height: Self.height, width: Self.width), mask: nil,
+                                                           image: image, edgeWeight: 1, outputHeight: Self.height,
+                                                           outputWidth: target, tearLimit: limit)
+            let map = try plans.sourceMap(inputHeight: Self.height, inputWidth: Self.width, outputHeight: Self.height, outputWidth: target)
+            return (map.sample(image, stride: 1), plans)
+        }
+        let stopped = try start(SeamTears.limit), carved = try start(nil)
+        #expect(stopped.image.width == target && carved.image.width == target)
+        #expect(stopped.plans.seamedWidth > target, "the seams did the whole change")
+        #expect(carved.plans.seamedWidth == target)
+        let straight = Self.straightness(Self.lineColumns(stopped.image))
+        let torn = Self.straightness(Self.lineColumns(carved.image))
+        #expect(straight < 1.5, "the line strays \(straight) px from straight")
+        #expect(torn > 2 * straight, "all seams: the line strays \(torn) px (stopped: \(straight))")
+    }
+
+    @Test("the scale after the seams keeps protected columns wider, by at most the ratio, and sums to the output")
+    func protectedScaleRatio() {
+        let flags = (0..<200).map { (80..<120).contains($0) }
+        let axis = ProtectedAxis(protection: flags.map { $0 ? 1 : 0 }, outputCount: 100, maximumRatio: SourceMap.protectionRatio)
+        #expect(abs(axis.protectedScale / axis.unprotectedScale - SourceMap.protectionRatio) < 1e-9)
+        #expect(abs(axis.protectedScale * 40 + axis.unprotectedScale * 160 - 100) < 1e-9)
+        // Without the cap the protected columns keep scale 1.
+        let free = ProtectedAxis(protection: flags.map { $0 ? 1 : 0 }, outputCount: 100)
+        #expect(abs(free.protectedScale - 1) < 1e-9)
+        // Softened flags: the scale changes over several columns, never in one step from one to the other.
+        let soft = LayeredSeamPlans.softened(flags)
+        #expect(soft[100] > 0.95 && soft[40] < 0.01 && soft[80] > 0.3 && soft[80] < 0.7)
+    }
+
+    @Test("an unprotected scale of the identity map is the uniform resize's sampling positions")
+    func uniformScaleOfTheMap() {
+        let map = SourceMap(coordinates: SourceMap.identity(height: 10, width: 100))
+        let scaled = map.scaled(height: 10, width: 40, protectedColumns: [Double](repeating: 0, count: 100),
+                                protectedRows: [Double](repeating: 0, count: 10))
+        for x in 0..<40 {
+            let expected = min(max((Double(x) + 0.5) * 2.5 - 0.5, 0), 99)
+            #expect(abs(Double(scaled.coordinates.plane(0)[3 * 40 + x]) - expected) < 1e-4)
+            #expect(scaled.coordinates.plane(1)[3 * 40 + x] == 3)
+        }
+    }
+}
