@@ -257,6 +257,20 @@ struct DeepResizerTests {
         }
     }
 
+    @Test("the report says where the seams stopped and the scale took over; with no limit they do it all")
+    func seamedSize() throws {
+        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
+        let input = try ladybird()
+        let stopped = try DeepResizer.resize(rgb: input, width: 100, height: 121, options: DeepResizeOptions(iterations: 1),
+                                             network: network).report
+        let seamed = try #require(stopped.seamedWidth)
+        #expect(seamed > 100 && seamed <= input.width && stopped.seamedHeight == 121)
+        var all = DeepResizeOptions(iterations: 1)
+        all.seamTearLimit = nil
+        let carved = try DeepResizer.resize(rgb: input, width: 100, height: 121, options: all, network: network).report
+        #expect(carved.seamedWidth == nil && carved.seamedHeight == nil)
+    }
+
     @Test("an image request that keeps the aspect ratio is the uniform scale; otherwise only the other axis is reconstructed")
     func geometry() throws {
         let network = try NetworkFixtures.network(deepestTap: .relu5_1)
