@@ -48,41 +48,38 @@ public struct SourceMap {
     static let protectionRatio = 1.5
 
     /// This map followed by a scale to height × width: the protected non-uniform scale of `ProtectedAxis`
-    /// along each axis (the protected columns and rows, 0 … 1 each, kept at scale 1 as far as it allows; none
-    /// protected, a uniform scale), width first. An output pixel's centre is carried back through the scale to a
+    /// along each axis (the protected columns and rows, 0 … 1 each, kept wider than the rest, by up to
+    /// `protectionRatio`; none protected, a uniform scale), width first. An output pixel's centre is carried back through the scale to a
     /// position between this map's pixels, and its source is interpolated linearly from theirs; under a
     /// compression the positions then step by more than a pixel, and `sample` widens its filter to match.
     public func scaled(height oh: Int, width ow: Int, protectedColumns: [Double], protectedRows: [Double]) -> SourceMap {
         precondition(protectedColumns.count == width && protectedRows.count == height, "one flag per column and row")
         precondition(oh >= 1 && ow >= 1, "cannot scale a map to \(ow)x\(oh)")
         var c = coordinates
-        if ow != width {
-            let axis = ProtectedAxis(protection: protectedColumns, outputCount: ow, maximumRatio: Self.protectionRatio)
-            let out = Tensor(channels: 2, height: height, width: ow)
-            for x in 0..<ow {
-                let (j, t) = Self.between(axis.inputPosition(Double(x) + 0.5) - 0.5, count: width)
-                let k = min(j + 1, width - 1)
-                for p in 0..<2 {
-                    let src = c.plane(p), dst = out.plane(p)
-                    for y in 0..<height { dst[y * ow + x] = (1 - t) * src[y * width + j] + t * src[y * width + k] }
-                }
-            }
-            c = out
-        }
-        if oh != height {
-            let axis = ProtectedAxis(protection: protectedRows, outputCount: oh, maximumRatio: Self.protectionRatio)
-            let out = Tensor(channels: 2, height: oh, width: ow)
-            for y in 0..<oh {
-                let (j, t) = Self.between(axis.inputPosition(Double(y) + 0.5) - 0.5, count: height)
-                let k = min(j + 1, height - 1)
-                for p in 0..<2 {
-                    let src = c.plane(p), dst = out.plane(p)
-                    for x in 0..<ow { dst[y * ow + x] = (1 - t) * src[j * ow + x] + t * src[k * ow + x] }
-                }
-            }
-            c = out
-        }
+        if ow != width { c = Self.resampled(c, protection: protectedColumns, outputCount: ow, vertical: false) }
+        if oh != height { c = Self.resampled(c, protection: protectedRows, outputCount: oh, vertical: true) }
         return SourceMap(coordinates: c)
+    }
+
+    /// The coordinate planes `c` taken to outputCount along one axis (rows when `vertical`) by the protected
+    /// scale: each output centre carried back to the input and interpolated linearly between its neighbours.
+    private static func resampled(_ c: Tensor, protection: [Double], outputCount m: Int, vertical: Bool) -> Tensor {
+        let (h, w) = (c.height, c.width)
+        let n = vertical ? h : w, lines = vertical ? w : h
+        let axis = ProtectedAxis(protection: protection, outputCount: m, maximumRatio: protectionRatio)
+        let out = vertical ? Tensor(channels: 2, height: m, width: w) : Tensor(channels: 2, height: h, width: m)
+        // Index of position i on line l, in c and in out.
+        func source(_ l: Int, _ i: Int) -> Int { vertical ? i * w + l : l * w + i }
+        func target(_ l: Int, _ i: Int) -> Int { vertical ? i * w + l : l * m + i }
+        for i in 0..<m {
+            let (j, t) = between(axis.inputPosition(Double(i) + 0.5) - 0.5, count: n)
+            let k = min(j + 1, n - 1)
+            for p in 0..<2 {
+                let src = c.plane(p), dst = out.plane(p)
+                for l in 0..<lines { dst[target(l, i)] = (1 - t) * src[source(l, j)] + t * src[source(l, k)] }
+            }
+        }
+        return out
     }
 
     /// A position on a row of `count` pixel centres as the pixel at or before it and the fraction toward
