@@ -38,8 +38,8 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// seams at relu1_1 as the reference does.
     public var refineSeams = true
     public var start: DeepStart = .geometry
-    /// One-pixel seams that remove: they stop where they would start to tear edges (`SeamTears`, this
-    /// limit) and the protected scale does the rest of the change; nil lets the seams do all of it.
+    /// One-pixel seams: removed or inserted only until they would start to tear edges (`SeamTears`, this
+    /// limit); the protected scale does the rest of the change. Nil lets the seams do all of it.
     public var seamTearLimit: Double? = SeamTears.limit
     /// One-pixel seams: the weight of the image's own edges (pooled to each level) in the relu4_1 seams' and
     /// the inserted seams' energy,
@@ -143,8 +143,8 @@ public struct DeepResizeReport: Sendable, Equatable, Codable {
     /// True when the seams were found without the mask (avoiding it cost more than
     /// `FeatureResize.maskCostLimit` times as much: it walled them in).
     public var seamsSetMaskAside: Bool { (seamMaskCostRatio ?? 0) > FeatureResize.maskCostLimit }
-    /// `seam` removing: the size the one-pixel seams reached before they would have torn edges
-    /// (`SeamTears`); the protected scale did the rest. Nil when the seams did the whole change.
+    /// `seam`: the size the one-pixel seams reached before they would have torn edges (`SeamTears`); the
+    /// protected scale did the rest. Nil when the seams did the whole change.
     public var seamedWidth: Int? = nil
     public var seamedHeight: Int? = nil
     /// L after every iteration (the loss curve).

@@ -8,8 +8,8 @@ public struct LayeredSeamPlans: Sendable {
     /// flat regions compare as equal); nil when not compared (nothing protected, or no seam removed).
     public let maskCostRatio: Double?
 
-    /// The size relu1_1's plan reaches: the output's, unless a removal stopped its seams where they would
-    /// start to tear edges (`SeamTears`), and a protected scale does the rest (`sourceMap`).
+    /// The size relu1_1's plan reaches: the output's, unless the seams stopped where they would start to
+    /// tear edges (`SeamTears`), and a protected scale does the rest (`sourceMap`).
     public let seamedHeight: Int
     public let seamedWidth: Int
     /// The mask's pixels carved by relu1_1's plan (seamedHeight × seamedWidth), for that scale; nil when
@@ -131,7 +131,22 @@ extension FeatureResize {
                 topEnergy[i] += (x + 1 < top.width ? abs(a[i + 1] - a[i]) : 0) + (y + 1 < top.height ? abs(a[i + top.width] - a[i]) : 0)
             }
         }
-        let topTarget = Tap.relu4_1.outputSize(height: outputHeight, width: outputWidth)
+        // Growing: only the seams that would not tear edges are inserted (`cheapInsertionCount`), and the
+        // protected scale does the rest, as after a removal's seams.
+        var seamed = (height: outputHeight, width: outputWidth)
+        let grows = outputWidth > image.width || outputHeight > image.height
+        if grows, let tearLimit {
+            let pixels = try level(.relu1_1)
+            let penalty = pixels.cells.contains(true) ? protected([Double](repeating: 0, count: pixels.field.count), pixels.cells) : nil
+            for direction in [SeamDirection.vertical, .horizontal] {
+                let (size, target) = direction == .vertical ? (image.width, outputWidth) : (image.height, outputHeight)
+                guard target > size else { continue }
+                let k = try cheapInsertionCount(field: pixels.field, penalty: penalty, width: image.width, height: image.height,
+                                                count: target - size, direction: direction, tearLimit: tearLimit, context: context)
+                if direction == .vertical { seamed.width = size + k } else { seamed.height = size + k }
+            }
+        }
+        let topTarget = Tap.relu4_1.outputSize(height: seamed.height, width: seamed.width)
         func coarse(_ energy: [Double]) throws -> FeatureSeamPlan {
             try SeamSearch.featureSeams(meanActivation: top.field.map(Float.init), mask: [Bool](repeating: false, count: top.width * top.height),
                                         width: top.width, height: top.height, targetWidth: topTarget.width,
@@ -171,15 +186,35 @@ extension FeatureResize {
         var coarser = plan
         for tap in refinementOrder.dropFirst() {
             let l = try level(tap)
-            let target = tap.outputSize(height: outputHeight, width: outputWidth)
+            let target = tap.outputSize(height: seamed.height, width: seamed.width)
             let fine = try refine(coarser, field: l.field, penalty: useMask ? protected(l.energy, l.cells) : l.energy,
                                   width: l.width, height: l.height, targetWidth: target.width, targetHeight: target.height,
                                   context: context)
             plans[tap] = fine
             coarser = fine
         }
-        return LayeredSeamPlans(plans: plans, maskCostRatio: ratio, seamedHeight: outputHeight, seamedWidth: outputWidth,
-                                protectedPixels: nil)
+        var protectedPixels: [Bool]?
+        if useMask, let finest = plans[.relu1_1], seamed != (outputHeight, outputWidth) {
+            // The mask carried through the inserted seams (a new pixel is protected when a neighbour is).
+            let cells = try level(.relu1_1).cells
+            let plane = Tensor(channels: 1, height: image.height, width: image.width, values: cells.map { $0 ? 1 : 0 })
+            protectedPixels = try apply(finest, to: plane, outputHeight: seamed.height, outputWidth: seamed.width).toArray().map { $0 > 0 }
+        }
+        return LayeredSeamPlans(plans: plans, maskCostRatio: ratio, seamedHeight: seamed.height, seamedWidth: seamed.width,
+                                protectedPixels: protectedPixels)
+    }
+
+    /// How many seams an axis that grows by `count` may take before they would tear edges: the seams a
+    /// removal would take first (an insertion duplicates the cheapest ones), judged by
+    /// `SeamTears.cheapSeamCount`; all `count` when none of those would tear.
+    static func cheapInsertionCount(field: [Double], penalty: [Double]?, width: Int, height: Int, count: Int,
+                                    direction: SeamDirection, tearLimit: Double, context: RunContext) throws -> Int {
+        let n = min(count, (direction == .vertical ? width : height) - 1)
+        guard n > 0 else { return count }
+        let removal = try SeamSearch.removeSeams(from: field, width: width, height: height, penalty: penalty, count: n,
+                                                 rule: .pixelForward, direction: direction, context: context)
+        let k = SeamTears.cheapSeamCount(removal, field: field, penalty: penalty, limit: tearLimit)
+        return k == n ? count : k
     }
 
     /// The energy of the seams a plan removes (the search's costs), less `penalty` for every masked cell they
