@@ -23,8 +23,9 @@ struct DeepMaskWallTests {
     }
 
     static func plans(_ mask: SemanticMask) throws -> LayeredSeamPlans {
+        // The seams do the whole change (`tearLimit: nil`): these tests are about where they go.
         try FeatureResize.layeredSeamPlans(features: features(), mask: mask, image: scene(), edgeWeight: 1,
-                                           outputHeight: height, outputWidth: width * 3 / 4)
+                                           outputHeight: height, outputWidth: width * 3 / 4, tearLimit: nil)
     }
 
     /// The pixels the relu1_1 seams removed, as (x, y).

@@ -50,14 +50,21 @@ struct DeepSeamTearTests {
         return (removal, lum)
     }
 
-    @Test("the replay pays each seam's forward cost exactly: with coherence 1 it gives the search's own costs")
-    func replayMatchesTheSearch() throws {
+    @Test("the replay pays each seam's forward cost exactly: with coherence 1 it gives the search's own costs",
+          arguments: [SeamDirection.vertical, .horizontal])
+    func replayMatchesTheSearch(direction: SeamDirection) throws {
         for image in [Self.bands(), Self.blobs(), Self.line()] {
-            let (removal, lum) = try Self.pixelSeams(image, count: 60)
+            let lum = FeatureResize.luminance(image)
+            let removal = try SeamSearch.removeSeams(from: lum, width: Self.width, height: Self.height, count: 40,
+                                                     rule: .pixelForward, direction: direction)
             let ones = [Double](repeating: 1, count: lum.count)
             let replayed = SeamTears.weightedCosts(removal, field: lum, coherence: ones, penalty: nil)
             #expect(replayed.count == removal.costs.count)
             for (a, b) in zip(replayed, removal.costs) { #expect(abs(a - b) <= 1e-9 * max(1, abs(b)), "replay \(a), search \(b)") }
+            // The prefix is the removal a search for that many seams makes.
+            let shorter = try SeamSearch.removeSeams(from: lum, width: Self.width, height: Self.height, count: 15,
+                                                     rule: .pixelForward, direction: direction)
+            #expect(removal.prefix(15) == shorter)
         }
     }
 
@@ -150,15 +157,23 @@ struct DeepSeamTearTests {
         #expect(soft[100] > 0.95 && soft[40] < 0.01 && soft[80] > 0.3 && soft[80] < 0.7)
     }
 
-    @Test("an unprotected scale of the identity map is the uniform resize's sampling positions")
+    @Test("an unprotected scale of the identity map is the uniform resize's sampling positions, on either axis")
     func uniformScaleOfTheMap() {
-        let map = SourceMap(coordinates: SourceMap.identity(height: 10, width: 100))
-        let scaled = map.scaled(height: 10, width: 40, protectedColumns: [Double](repeating: 0, count: 100),
-                                protectedRows: [Double](repeating: 0, count: 10))
-        for x in 0..<40 {
-            let expected = min(max((Double(x) + 0.5) * 2.5 - 0.5, 0), 99)
-            #expect(abs(Double(scaled.coordinates.plane(0)[3 * 40 + x]) - expected) < 1e-4)
-            #expect(scaled.coordinates.plane(1)[3 * 40 + x] == 3)
+        let map = SourceMap(coordinates: SourceMap.identity(height: 100, width: 100))
+        let none = [Double](repeating: 0, count: 100)
+        let narrow = map.scaled(height: 100, width: 40, protectedColumns: none, protectedRows: none)
+        let low = map.scaled(height: 40, width: 100, protectedColumns: none, protectedRows: none)
+        for i in 0..<40 {
+            let expected = min(max((Double(i) + 0.5) * 2.5 - 0.5, 0), 99)
+            #expect(abs(Double(narrow.coordinates.plane(0)[3 * 40 + i]) - expected) < 1e-4)
+            #expect(narrow.coordinates.plane(1)[3 * 40 + i] == 3)
+            #expect(abs(Double(low.coordinates.plane(1)[i * 100 + 7]) - expected) < 1e-4)
+            #expect(low.coordinates.plane(0)[i * 100 + 7] == 7)
         }
+        // Protected columns 40 ..< 60 keep a larger share: they span more of the output than 20 × 0.4.
+        let flags = (0..<100).map { (40..<60).contains($0) ? 1.0 : 0 }
+        let kept = map.scaled(height: 100, width: 40, protectedColumns: flags, protectedRows: none)
+        let inside = (0..<40).filter { x in (40.0..<60.0).contains(Double(kept.coordinates.plane(0)[x])) }.count
+        #expect(inside > 8, "the protected columns cover \(inside) output columns")
     }
 }

@@ -38,8 +38,9 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// seams at relu1_1 as the reference does.
     public var refineSeams = true
     public var start: DeepStart = .geometry
-    /// One-pixel seams: removed or inserted only until they would start to tear edges (`SeamTears`, this
-    /// limit); the protected scale does the rest of the change. Nil lets the seams do all of it.
+    /// One-pixel seams (`refineSeams`): removed or inserted only until they would start to tear edges
+    /// (`SeamTears`, this limit); the protected scale does the rest of the change. Nil lets the seams do
+    /// all of it; the reference's block seams ignore it.
     public var seamTearLimit: Double? = SeamTears.limit
     /// One-pixel seams: the weight of the image's own edges (pooled to each level) in the relu4_1 seams' and
     /// the inserted seams' energy,
@@ -333,8 +334,8 @@ public enum DeepResizer {
         let start: Tensor
         switch (options.start, options.featureOperator) {
         case (.geometry, .seam):
-            // The image's own pixels carved by the relu1_1 seams (stride 1: the same grid); with block seams,
-            // the relu4_1 seams as 8 × 8 pixel blocks.
+            // The image's own pixels through the source map (the relu1_1 seams, then the protected scale
+            // where they stopped); with block seams, the relu4_1 seams as 8 × 8 pixel blocks.
             if let sourceMap {
                 start = sourceMap.sample(input, stride: 1)
             } else {

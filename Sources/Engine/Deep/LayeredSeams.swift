@@ -69,8 +69,9 @@ extension FeatureResize {
     static let flatCellEnergy = 0.01
 
     /// relu4_1's plan and relu1_1's (the pixels'), and when an axis grows those of the levels between, each
-    /// on that tap's own grid (⌊h/s⌋ × ⌊w/s⌋ of the input) and reaching that tap's target size for an output
-    /// of outputHeight × outputWidth.
+    /// on that tap's own grid (⌊h/s⌋ × ⌊w/s⌋ of the input) and reaching that tap's target size for the
+    /// seamed size (`LayeredSeamPlans.seamedHeight`, `seamedWidth`): the output's, or short of it where more
+    /// seams would tear edges (`tearLimit`; nil, the output's).
     ///
     /// Removing (neither axis grows), the one-pixel seams are the pixels' own: classic forward energy on the
     /// luminance plus the mask's penalty (`pixelRemoval`). Refined from relu4_1 instead, the eight children of
@@ -131,8 +132,9 @@ extension FeatureResize {
                 topEnergy[i] += (x + 1 < top.width ? abs(a[i + 1] - a[i]) : 0) + (y + 1 < top.height ? abs(a[i + top.width] - a[i]) : 0)
             }
         }
-        // Growing: only the seams that would not tear edges are inserted (`cheapInsertionCount`), and the
-        // protected scale does the rest, as after a removal's seams.
+        // Growing: only the seams that would not tear edges are inserted (`cheapSeamChange`), and the
+        // protected scale does the rest, as after a removal's seams; an axis that shrinks beside it (the
+        // refined removal below) is held to the same rule.
         var seamed = (height: outputHeight, width: outputWidth)
         let grows = outputWidth > image.width || outputHeight > image.height
         if grows, let tearLimit {
@@ -140,10 +142,12 @@ extension FeatureResize {
             let penalty = pixels.cells.contains(true) ? protected([Double](repeating: 0, count: pixels.field.count), pixels.cells) : nil
             for direction in [SeamDirection.vertical, .horizontal] {
                 let (size, target) = direction == .vertical ? (image.width, outputWidth) : (image.height, outputHeight)
-                guard target > size else { continue }
-                let k = try cheapInsertionCount(field: pixels.field, penalty: penalty, width: image.width, height: image.height,
-                                                count: target - size, direction: direction, tearLimit: tearLimit, context: context)
-                if direction == .vertical { seamed.width = size + k } else { seamed.height = size + k }
+                guard target != size else { continue }
+                let k = try cheapSeamChange(field: pixels.field, penalty: penalty, width: image.width, height: image.height,
+                                            count: abs(target - size), direction: direction, tearLimit: tearLimit,
+                                            context: context)
+                let reached = target > size ? size + k : size - k
+                if direction == .vertical { seamed.width = reached } else { seamed.height = reached }
             }
         }
         let topTarget = Tap.relu4_1.outputSize(height: seamed.height, width: seamed.width)
@@ -204,11 +208,11 @@ extension FeatureResize {
                                 protectedPixels: protectedPixels)
     }
 
-    /// How many seams an axis that grows by `count` may take before they would tear edges: the seams a
+    /// How many seams an axis that changes by `count` may take before they would tear edges: the seams a
     /// removal would take first (an insertion duplicates the cheapest ones), judged by
     /// `SeamTears.cheapSeamCount`; all `count` when none of those would tear.
-    static func cheapInsertionCount(field: [Double], penalty: [Double]?, width: Int, height: Int, count: Int,
-                                    direction: SeamDirection, tearLimit: Double, context: RunContext) throws -> Int {
+    static func cheapSeamChange(field: [Double], penalty: [Double]?, width: Int, height: Int, count: Int,
+                                direction: SeamDirection, tearLimit: Double, context: RunContext) throws -> Int {
         let n = min(count, (direction == .vertical ? width : height) - 1)
         guard n > 0 else { return count }
         let removal = try SeamSearch.removeSeams(from: field, width: width, height: height, penalty: penalty, count: n,

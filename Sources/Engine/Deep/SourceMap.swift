@@ -6,11 +6,12 @@ import Glibc
 /// Why one map: when each layer is carved by its own seams, a straight edge that crosses the seams is
 /// shifted by different amounts at different layers, and the reconstruction, asked for all of them at
 /// once, draws several faint copies of the edge (measured: docs/spec.md). Here the one-pixel seams
-/// (`layeredSeamPlans`'s relu1_1 plan) define the map, and every layer samples its own features through it
-/// at its own resolution.
+/// (`layeredSeamPlans`'s relu1_1 plan), followed by the protected scale where they stopped short
+/// (`scaled`), define the map, and every layer samples its own features through it at its own resolution.
 ///
 /// Plane 0 holds the source column, plane 1 the source row, of every output pixel, in pixel units
-/// (fractional where seams were inserted: a new pixel sits halfway between its neighbours).
+/// (fractional where seams were inserted, a new pixel halfway between its neighbours, and where the scale
+/// moved pixels between the seamed ones).
 public struct SourceMap {
     public let coordinates: Tensor
 

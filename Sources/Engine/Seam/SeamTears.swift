@@ -12,14 +12,15 @@ import Glibc
 /// the structure tensor, 0 for texture without a direction, 1 along an edge), so only the cost of crossing
 /// edges counts.
 public enum SeamTears {
-    /// Carving stops at the first seam from which the mean weighted cost of `window` consecutive seams
-    /// passes this fraction of an average straight seam's plain forward cost (`baseline`). Chosen by eye on
+    /// Carving stops at the first seam at which the mean weighted cost of the last `window` seams (fewer
+    /// for the first seams) passes this fraction of an average straight seam's plain forward cost
+    /// (`baseline`). Chosen by eye on
     /// the review set's 20 photos at width 60 % (scripts/quality-review): 0.12 scaled photos whose seams
     /// were clean (a meadow's path, a ladybird's blade kept straight but squeezed), 0.18 let the seams break
     /// a bridge's cables and step a table's legs.
     public static let limit = 0.15
-    /// Seams are found greedily and their costs are noisy: a single seam across an edge should not stop
-    /// carving that the next few would continue cheaply.
+    /// Seams are found greedily and their costs are noisy: averaged over 8, a seam that crosses one edge
+    /// among cheap neighbours does not stop the carving, unless it alone costs 8 times the limit.
     static let window = 8
     /// Scale of the structure tensor, in pixels: wide enough that a star of moss or a leaf's veins average
     /// to no direction, narrow enough that a cable or a table's edge keeps its own.
