@@ -143,6 +143,25 @@ struct DeepSeamTearTests {
         #expect(torn > 2 * straight, "all seams: the line strays \(torn) px (stopped: \(straight))")
     }
 
+    @Test("an axis that shrinks while the other grows is held to the same rule")
+    func mixedChange() throws {
+        // A dark line falling 1.2 rows per column from (40, 0) to (120, 95): too steep for a horizontal seam
+        // to follow, so every one crosses it.
+        let image = greyScene(height: Self.height, width: Self.width) { x, y in
+            abs(Float(x) - (40 + Float(y) * 80 / Float(Self.height - 1))) <= 1.5 ? 0.1 : 0.75 + 0.04 * Self.hash(x, y)
+        }
+        let (tw, th) = (Self.width * 14 / 10, Self.height * 6 / 10)
+        func plans(_ limit: Double?) throws -> LayeredSeamPlans {
+            try FeatureResize.layeredSeamPlans(features: flatFeatures(height: Self.height, width: Self.width), mask: nil,
+                                               image: image, edgeWeight: 1, outputHeight: th, outputWidth: tw, tearLimit: limit)
+        }
+        let stopped = try plans(SeamTears.limit), carved = try plans(nil)
+        #expect(stopped.seamedHeight > th, "the rows' seams did the whole change across the line")
+        #expect(carved.seamedHeight == th && carved.seamedWidth == tw)
+        let map = try stopped.sourceMap(inputHeight: Self.height, inputWidth: Self.width, outputHeight: th, outputWidth: tw)
+        #expect(map.height == th && map.width == tw)
+    }
+
     @Test("the scale after the seams keeps protected columns wider, by at most the ratio, and sums to the output")
     func protectedScaleRatio() {
         let flags = (0..<200).map { (80..<120).contains($0) }
