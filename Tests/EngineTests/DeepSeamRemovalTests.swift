@@ -69,6 +69,21 @@ struct DeepSeamRemovalTests {
         #expect(out.width == tw && out.height == th)
     }
 
+    @Test("width to 140 %: the one-pixel seams inserted are the pixels' own (method=seam's insertion search)")
+    func insertionIsThePixelSearch() throws {
+        let target = Self.width * 14 / 10
+        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: Self.bands(), edgeWeight: 1,
+                                                       outputHeight: Self.height, outputWidth: target, tearLimit: nil)
+        let insertion = try #require(plans.plans[.relu1_1]?.widthInsertion)
+        var field = FeatureResize.luminance(Self.bands())
+        var penalty = [Double](repeating: 0, count: field.count)
+        let expected = try SeamSearch.insertSeams(into: &field, penalty: &penalty, width: Self.width, height: Self.height,
+                                                  count: target - Self.width, rule: .pixelForward, direction: .vertical)
+        #expect(insertion == expected)
+        let map = try plans.sourceMap(inputHeight: Self.height, inputWidth: Self.width, outputHeight: Self.height, outputWidth: target)
+        #expect(map.width == target && map.height == Self.height)
+    }
+
     @Test("nothing to remove (the output is the input's size): no seams")
     func sameSize() throws {
         let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: Self.bands(), edgeWeight: 1,

@@ -176,6 +176,26 @@ struct DeepSeamTearTests {
         #expect(soft[100] > 0.95 && soft[40] < 0.01 && soft[80] > 0.3 && soft[80] < 0.7)
     }
 
+    @Test("inserted pixels are anchored with a cell around them; a plain scale anchors nothing")
+    func insertionAnchor() throws {
+        // One seam inserted straight down before column 20 of a 64 × 32 image.
+        let (w, h) = (64, 32)
+        let removal = SeamRemoval(width: w, height: h, direction: .vertical, seams: [[Int](repeating: 20, count: h)],
+                                  removed: (0..<(w * h)).map { $0 % w == 20 })
+        let plan = FeatureSeamPlan(widthInsertion: SeamInsertion(rounds: [removal]))
+        let map = try SourceMap(plan: plan, inputHeight: h, inputWidth: w, outputHeight: h, outputWidth: w + 1)
+        let pixels = InsertionAnchor.insertedPixels(map)
+        #expect((0..<h).allSatisfy { y in pixels[y * (w + 1) + 20] })
+        #expect(pixels.count { $0 } == 3 * h, "the new pixel and its two neighbours: \(pixels.count { $0 })")
+        let cells = InsertionAnchor.weights(map: map, stride: 8)
+        let tw = (w + 1) / 8
+        // Column 20 is in cell 2: cells 1 … 3 anchored, the others not.
+        for tx in 0..<tw { #expect(cells[tx] == ((1...3).contains(tx) ? 1 : 0), "cell \(tx): \(cells[tx])") }
+        let uniform = SourceMap(coordinates: SourceMap.identity(height: h, width: w))
+            .scaled(height: h, width: 90, protectedColumns: [Double](repeating: 0, count: w), protectedRows: [Double](repeating: 0, count: h))
+        #expect(!InsertionAnchor.insertedPixels(uniform).contains(true))
+    }
+
     @Test("an unprotected scale of the identity map is the uniform resize's sampling positions, on either axis")
     func uniformScaleOfTheMap() {
         let map = SourceMap(coordinates: SourceMap.identity(height: 100, width: 100))

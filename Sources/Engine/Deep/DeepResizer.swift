@@ -54,6 +54,10 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// start's own features (`BorderAnchor`: the network's zero padding makes a border cell unlike any
     /// interior one); false samples the input's there too.
     public var anchorBorders = true
+    /// One-pixel seams that insert: where they inserted pixels every target is the start's own features
+    /// (`InsertionAnchor`: sampled between two textured columns, the features describe no image, and the
+    /// reconstruction drew them hazy); false samples the input's there too.
+    public var anchorInsertions = true
     /// Scale the source uniformly first and leave only the remaining change of aspect to the operator
     /// (`ResizeGeometry`); false hands the whole change to the operator, as the reference does.
     public var uniformFirst = true
@@ -84,6 +88,7 @@ public struct DeepResizeOptions: Sendable, Equatable {
         options.uniformFirst = false
         options.anchorLines = false
         options.anchorBorders = false
+        options.anchorInsertions = false
         options.firstStep = .torch
         return options
     }
@@ -355,15 +360,15 @@ public enum DeepResizer {
         let extractor = try FeatureExtractor(network: network, height: height, width: width, deepestTap: .relu4_1,
                                              threads: options.threads)
         var startFeatures: [Tap: Tensor]?
-        // Where seams only remove, parts of the targets follow R0's own features (its pass is the first
-        // evaluation's too): relu4_1 near the image's lines (EdgeAnchor: lines crossed by seams stay whole;
-        // not where seams insert: they zigzag through vertical edges in R0, tree trunks, which the sampled
-        // target straightens), and every tap at the borders of the axis that shrank (BorderAnchor: the
-        // network's zero padding).
+        // Parts of the targets follow R0's own features (its pass is the first evaluation's too). Where seams
+        // only remove: relu4_1 near the image's lines (EdgeAnchor: lines crossed by seams stay whole), and
+        // every tap at the borders of the axis that shrank (BorderAnchor: the network's zero padding). Where
+        // seams insert: every tap around the inserted pixels (InsertionAnchor: no haze in textured regions).
         let onlyRemoves = width <= input.width && height <= input.height
         let anchorsLines = options.anchorLines && onlyRemoves
         let anchorsBorders = options.anchorBorders && onlyRemoves && (width < input.width || height < input.height)
-        if let sourceMap, anchorsLines || anchorsBorders {
+        let anchorsInsertions = options.anchorInsertions && !onlyRemoves
+        if let sourceMap, anchorsLines || anchorsBorders || anchorsInsertions {
             let carved = try extractor.forward(image: start, to: .relu4_1)
             startFeatures = carved
             for tap in DeepObjective.reconstructionTaps {
@@ -376,6 +381,10 @@ public enum DeepResizer {
                     let border = BorderAnchor.weights(height: sampled.height, width: sampled.width,
                                                       rows: height < input.height, columns: width < input.width)
                     weights = weights.map { BorderAnchor.combined($0, border) } ?? border
+                }
+                if anchorsInsertions {
+                    let inserted = InsertionAnchor.weights(map: sourceMap, stride: tap.stride)
+                    weights = weights.map { BorderAnchor.combined($0, inserted) } ?? inserted
                 }
                 if let weights { targets[tap] = EdgeAnchor.blend(sampled: sampled, carved: own, weights: weights) }
             }

@@ -51,12 +51,11 @@ public struct LayeredSeamPlans: Sendable {
 }
 
 /// The `seam` operator with one-pixel seams (docs/spec.md §3): relu4_1 seams decide whether the mask guides
-/// them; a removal's one-pixel seams are then searched on the pixels themselves, and an insertion's carried
-/// down relu3_1, relu2_1 and relu1_1 by `SeamRefinement`, each level searching its own one-cell-wide seams
-/// inside the band of the coarser ones. relu1_1 has stride 1: its seams are the image's pixels', and define
-/// the `SourceMap` every target and the start R0 are sampled through.
+/// them; the one-pixel seams are then searched on the pixels themselves, removed or inserted, as many as
+/// would not tear edges (`SeamTears`). relu1_1 has stride 1: its seams are the image's pixels', and with
+/// the protected scale after them define the `SourceMap` every target and the start R0 are sampled through.
 extension FeatureResize {
-    /// The layers from coarse to fine; each is refined from the one before it (factor 2).
+    /// The layers the seam operator reads, coarse to fine.
     static let refinementOrder: [Tap] = [.relu4_1, .relu3_1, .relu2_1, .relu1_1]
 
     /// The seams set the mask aside when avoiding it makes the removed relu4_1 seams cost more than this
@@ -68,22 +67,20 @@ extension FeatureResize {
     /// and two nearly free plans must not differ by a large ratio of nothing.
     static let flatCellEnergy = 0.01
 
-    /// relu4_1's plan and relu1_1's (the pixels'), and when an axis grows those of the levels between, each
-    /// on that tap's own grid (⌊h/s⌋ × ⌊w/s⌋ of the input) and reaching that tap's target size for the
-    /// seamed size (`LayeredSeamPlans.seamedHeight`, `seamedWidth`): the output's, or short of it where more
-    /// seams would tear edges (`tearLimit`; nil, the output's).
+    /// relu4_1's plan and relu1_1's (the pixels'), each on that tap's own grid (⌊h/s⌋ × ⌊w/s⌋ of the input)
+    /// and reaching that tap's target size for the seamed size (`LayeredSeamPlans.seamedHeight`,
+    /// `seamedWidth`): the output's, or short of it where more seams would tear edges (`tearLimit`; nil,
+    /// the output's).
     ///
-    /// Removing (neither axis grows), the one-pixel seams are the pixels' own: classic forward energy on the
-    /// luminance plus the mask's penalty (`pixelRemoval`). Refined from relu4_1 instead, the eight children of
-    /// a coarse seam ran side by side along its path, and where such a bundle crossed a long edge it tore:
-    /// a facade's bands split along a fault line, a table's legs broke into steps (docs/spec.md §3.2).
+    /// The one-pixel seams are the pixels' own: classic forward energy on the luminance plus the mask's
+    /// penalty (`pixelRemoval`, `pixelSeams`). Refined from relu4_1 instead, the eight children of a coarse
+    /// seam ran side by side along its path, and where such a bundle crossed a long edge it tore: a facade's
+    /// bands split along a fault line, a table's legs broke into steps; inserted, they ran through a
+    /// forest's trunks, which came out wide and hazy (docs/spec.md §3.2).
     ///
-    /// Inserting, every level searches the image's luminance averaged over its cells, so that the forward energy sees
-    /// what a viewer sees (smooth gradients included: seams that pile up in one, guided by features that
-    /// are flat there, cut it into a visible step). Each cell's own energy adds the mask's 1000× penalty,
-    /// the image's edges averaged over the cell (`edgeWeight`, relative to the largest: detail finer than
-    /// the cell), and at relu4_1 the gradient of the features' mean activation (the reference's relu4_1 energy, the
-    /// semantic part).
+    /// The relu4_1 search reads the image's luminance averaged over its cells, plus the mask's 1000×
+    /// penalty, the image's edges averaged over the cell (`edgeWeight`, relative to the largest) and the
+    /// gradient of the features' mean activation (the reference's relu4_1 energy, the semantic part).
     ///
     /// The mask is a wall, and walls can shut seams out of whole regions: a mask along a pier's edges left
     /// the seams no way into the fog beside it, so they all crossed the platform. When removing seams, the
@@ -187,21 +184,17 @@ extension FeatureResize {
             return LayeredSeamPlans(plans: plans, maskCostRatio: ratio, seamedHeight: removal.height,
                                     seamedWidth: removal.width, protectedPixels: useMask ? carved : nil)
         }
-        var coarser = plan
-        for tap in refinementOrder.dropFirst() {
-            let l = try level(tap)
-            let target = tap.outputSize(height: seamed.height, width: seamed.width)
-            let fine = try refine(coarser, field: l.field, penalty: useMask ? protected(l.energy, l.cells) : l.energy,
-                                  width: l.width, height: l.height, targetWidth: target.width, targetHeight: target.height,
-                                  context: context)
-            plans[tap] = fine
-            coarser = fine
-        }
+        // Growing: the one-pixel seams are the pixels' own as well (`pixelSeams`), inserted (and, on an axis
+        // that shrinks beside it, removed) to the seamed size.
+        let pixels = try level(.relu1_1)
+        let zeros = [Double](repeating: 0, count: pixels.field.count)
+        plans[.relu1_1] = try pixelSeams(field: pixels.field, penalty: useMask ? protected(zeros, pixels.cells) : zeros,
+                                         width: pixels.width, height: pixels.height, targetWidth: seamed.width,
+                                         targetHeight: seamed.height, context: context)
         var protectedPixels: [Bool]?
         if useMask, let finest = plans[.relu1_1], seamed != (outputHeight, outputWidth) {
             // The mask carried through the inserted seams (a new pixel is protected when a neighbour is).
-            let cells = try level(.relu1_1).cells
-            let plane = Tensor(channels: 1, height: image.height, width: image.width, values: cells.map { $0 ? 1 : 0 })
+            let plane = Tensor(channels: 1, height: image.height, width: image.width, values: pixels.cells.map { $0 ? 1 : 0 })
             protectedPixels = try apply(finest, to: plane, outputHeight: seamed.height, outputWidth: seamed.width).toArray().map { $0 > 0 }
         }
         return LayeredSeamPlans(plans: plans, maskCostRatio: ratio, seamedHeight: seamed.height, seamedWidth: seamed.width,
@@ -320,33 +313,34 @@ extension FeatureResize {
         return (FeatureSeamPlan(width: widthRemoval, height: heightRemoval), h, w)
     }
 
-    /// `coarse` (a plan one level up, half the resolution) refined on this level's field: width first,
-    /// then height on the field left after the width change.
-    static func refine(_ coarse: FeatureSeamPlan, field: [Double], penalty: [Double], width: Int, height: Int,
-                       targetWidth: Int, targetHeight: Int, context: RunContext) throws -> FeatureSeamPlan {
+    /// One-pixel seams on the pixels' luminance `field` to targetHeight × targetWidth, removed or inserted
+    /// per axis (`method=seam`'s forward-energy search, on the unrounded luminance; insertion in rounds of
+    /// at most half the size, each new pixel the average of its neighbours, `SeamSearch.insertSeams`), plus
+    /// `penalty` (the mask's, carried along): width first, then height on the field left after it.
+    static func pixelSeams(field: [Double], penalty: [Double], width: Int, height: Int, targetWidth: Int,
+                           targetHeight: Int, context: RunContext) throws -> FeatureSeamPlan {
         var a = field, p = penalty
         var widthRemoval: SeamRemoval?, widthInsertion: SeamInsertion?
         if targetWidth < width {
-            let r = try SeamRefinement.refine(coarse.width, factor: 2, field: a, penalty: p, width: width, height: height,
-                                              direction: .vertical, count: width - targetWidth, context: context)
+            let r = try SeamSearch.removeSeams(from: a, width: width, height: height, penalty: p, count: width - targetWidth,
+                                               rule: .pixelForward, direction: .vertical, context: context)
             a = try r.keeping(a)
             p = try r.keeping(p)
             widthRemoval = r
         } else if targetWidth > width {
-            widthInsertion = try SeamRefinement.refineInsertion(coarse.widthInsertion, factor: 2, field: &a, penalty: &p,
-                                                                width: width, height: height, direction: .vertical,
-                                                                count: targetWidth - width, context: context)
+            widthInsertion = try SeamSearch.insertSeams(into: &a, penalty: &p, width: width, height: height,
+                                                        count: targetWidth - width, rule: .pixelForward,
+                                                        direction: .vertical, context: context)
         }
         var heightRemoval: SeamRemoval?, heightInsertion: SeamInsertion?
         if targetHeight < height {
-            heightRemoval = try SeamRefinement.refine(coarse.height, factor: 2, field: a, penalty: p, width: targetWidth,
-                                                      height: height, direction: .horizontal,
-                                                      count: height - targetHeight, context: context)
+            heightRemoval = try SeamSearch.removeSeams(from: a, width: targetWidth, height: height, penalty: p,
+                                                       count: height - targetHeight, rule: .pixelForward,
+                                                       direction: .horizontal, context: context)
         } else if targetHeight > height {
-            heightInsertion = try SeamRefinement.refineInsertion(coarse.heightInsertion, factor: 2, field: &a, penalty: &p,
-                                                                 width: targetWidth, height: height,
-                                                                 direction: .horizontal, count: targetHeight - height,
-                                                                 context: context)
+            heightInsertion = try SeamSearch.insertSeams(into: &a, penalty: &p, width: targetWidth, height: height,
+                                                         count: targetHeight - height, rule: .pixelForward,
+                                                         direction: .horizontal, context: context)
         }
         return FeatureSeamPlan(width: widthRemoval, widthInsertion: widthInsertion,
                                height: heightRemoval, heightInsertion: heightInsertion)
