@@ -176,24 +176,35 @@ struct DeepSeamTearTests {
         #expect(soft[100] > 0.95 && soft[40] < 0.01 && soft[80] > 0.3 && soft[80] < 0.7)
     }
 
-    @Test("inserted pixels are anchored with a cell around them; a plain scale anchors nothing")
+    @Test("the map flags exactly the inserted pixels, through rounds and the scale; cells around them are anchored")
     func insertionAnchor() throws {
-        // One seam inserted straight down before column 20 of a 64 × 32 image.
         let (w, h) = (64, 32)
-        let removal = SeamRemoval(width: w, height: h, direction: .vertical, seams: [[Int](repeating: 20, count: h)],
-                                  removed: (0..<(w * h)).map { $0 % w == 20 })
-        let plan = FeatureSeamPlan(widthInsertion: SeamInsertion(rounds: [removal]))
-        let map = try SourceMap(plan: plan, inputHeight: h, inputWidth: w, outputHeight: h, outputWidth: w + 1)
-        let pixels = InsertionAnchor.insertedPixels(map)
-        #expect((0..<h).allSatisfy { y in pixels[y * (w + 1) + 20] })
-        #expect(pixels.count { $0 } == 3 * h, "the new pixel and its two neighbours: \(pixels.count { $0 })")
+        // One seam inserted straight down before column 20.
+        let one = SeamRemoval(width: w, height: h, direction: .vertical, seams: [[Int](repeating: 20, count: h)],
+                              removed: (0..<(w * h)).map { $0 % w == 20 })
+        let map = try SourceMap(plan: FeatureSeamPlan(widthInsertion: SeamInsertion(rounds: [one])),
+                                inputHeight: h, inputWidth: w, outputHeight: h, outputWidth: w + 1)
+        #expect(map.inserted.count { $0 } == h && (0..<h).allSatisfy { map.inserted[$0 * (w + 1) + 20] })
         let cells = InsertionAnchor.weights(map: map, stride: 8)
-        let tw = (w + 1) / 8
         // Column 20 is in cell 2: cells 1 … 3 anchored, the others not.
-        for tx in 0..<tw { #expect(cells[tx] == ((1...3).contains(tx) ? 1 : 0), "cell \(tx): \(cells[tx])") }
-        let uniform = SourceMap(coordinates: SourceMap.identity(height: h, width: w))
+        for tx in 0..<((w + 1) / 8) { #expect(cells[tx] == ((1...3).contains(tx) ? 1 : 0), "cell \(tx): \(cells[tx])") }
+        // Dense insertion in rounds (64 → 150: 32, 48, then 6): every new pixel flagged, no other.
+        var field = (0..<(w * h)).map { Double(Self.hash($0 % w, $0 / w)) }
+        var penalty = [Double](repeating: 0, count: w * h)
+        let insertion = try SeamSearch.insertSeams(into: &field, penalty: &penalty, width: w, height: h, count: 86,
+                                                   rule: .pixelForward, direction: .vertical)
+        #expect(insertion.rounds.count >= 2)
+        let dense = try SourceMap(plan: FeatureSeamPlan(widthInsertion: insertion), inputHeight: h, inputWidth: w,
+                                  outputHeight: h, outputWidth: w + 86)
+        #expect(dense.inserted.count { $0 } == 86 * h)
+        // Carried through a scale: an output pixel that draws on an inserted one is flagged; a plain scale of
+        // a map without insertions flags nothing.
+        let none = [Double](repeating: 0, count: w + 86)
+        let scaled = dense.scaled(height: h, width: 200, protectedColumns: none, protectedRows: [Double](repeating: 0, count: h))
+        #expect(scaled.inserted.count { $0 } >= 86 * h)
+        let plain = SourceMap(coordinates: SourceMap.identity(height: h, width: w))
             .scaled(height: h, width: 90, protectedColumns: [Double](repeating: 0, count: w), protectedRows: [Double](repeating: 0, count: h))
-        #expect(!InsertionAnchor.insertedPixels(uniform).contains(true))
+        #expect(!plain.inserted.contains(true))
     }
 
     @Test("an unprotected scale of the identity map is the uniform resize's sampling positions, on either axis")

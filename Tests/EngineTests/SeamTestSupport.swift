@@ -24,7 +24,7 @@ func greyScene(height: Int, width: Int, _ value: (_ x: Int, _ y: Int) -> Float) 
 /// sizes matter (the relu4_1 mean activation adds nothing to the seams' energy).
 func flatFeatures(height: Int, width: Int) -> [Tap: Tensor] {
     var f: [Tap: Tensor] = [:]
-    for tap in FeatureResize.refinementOrder {
+    for tap in DeepObjective.reconstructionTaps {
         f[tap] = Tensor(channels: 1, height: height / tap.stride, width: width / tap.stride)
     }
     return f

@@ -33,9 +33,8 @@ public struct DeepResizeOptions: Sendable, Equatable {
     public var threads: Int = 2
     /// Early stop on stalled progress (ours); nil: the whole budget runs.
     public var earlyStop: LBFGSStall? = DeepResizeOptions.defaultEarlyStop
-    /// Seam operator: one-pixel seams (`FeatureResize.layeredSeamPlans`: a removal's searched on the pixels,
-    /// an insertion's refined from relu4_1 by `SeamRefinement`); false removes 8 × 8 blocks of the relu4_1
-    /// seams at relu1_1 as the reference does.
+    /// Seam operator: one-pixel seams (`FeatureResize.layeredSeamPlans`: searched on the pixels, removed or
+    /// inserted); false removes 8 × 8 blocks of the relu4_1 seams at relu1_1 as the reference does.
     public var refineSeams = true
     public var start: DeepStart = .geometry
     /// One-pixel seams (`refineSeams`): removed or inserted only until they would start to tear edges

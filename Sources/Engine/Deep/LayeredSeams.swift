@@ -1,7 +1,6 @@
 /// What `FeatureResize.layeredSeamPlans` found: one plan per layer, and whether the mask guided them.
 public struct LayeredSeamPlans: Sendable {
-    /// relu4_1's and relu1_1's plans, each on that tap's own grid (and, when an axis grows, relu3_1's and
-    /// relu2_1's, which relu1_1's is refined from).
+    /// relu4_1's and relu1_1's plans, each on that tap's own grid.
     public let plans: [Tap: FeatureSeamPlan]
     /// The energy of the relu4_1 seams that avoid the mask over that of the seams found without it (the
     /// penalty left out; both plus `FeatureResize.flatCellEnergy` per removed cell, so that seams through
@@ -55,9 +54,6 @@ public struct LayeredSeamPlans: Sendable {
 /// would not tear edges (`SeamTears`). relu1_1 has stride 1: its seams are the image's pixels', and with
 /// the protected scale after them define the `SourceMap` every target and the start R0 are sampled through.
 extension FeatureResize {
-    /// The layers the seam operator reads, coarse to fine.
-    static let refinementOrder: [Tap] = [.relu4_1, .relu3_1, .relu2_1, .relu1_1]
-
     /// The seams set the mask aside when avoiding it makes the removed relu4_1 seams cost more than this
     /// many times the energy of the seams found without it (docs/spec.md §3.1). Measured on the review set
     /// (50 removals with a mask): 1.00–1.08 where the mask keeps a subject whole, 1.13 and 1.31 where it walled
@@ -130,8 +126,8 @@ extension FeatureResize {
             }
         }
         // Growing: only the seams that would not tear edges are inserted (`cheapSeamChange`), and the
-        // protected scale does the rest, as after a removal's seams; an axis that shrinks beside it (the
-        // refined removal below) is held to the same rule.
+        // protected scale does the rest, as after a removal's seams; an axis that shrinks beside it is held
+        // to the same rule (judged, like the insertion, on the input's field with the mask).
         var seamed = (height: outputHeight, width: outputWidth)
         let grows = outputWidth > image.width || outputHeight > image.height
         if grows, let tearLimit {

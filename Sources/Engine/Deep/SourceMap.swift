@@ -14,6 +14,9 @@ import Glibc
 /// moved pixels between the seamed ones).
 public struct SourceMap {
     public let coordinates: Tensor
+    /// Per output pixel (row-major), true where a seam inserted it: it has no source pixel of its own, only
+    /// a position between two (`InsertionAnchor`). All false for a removal or a plain scale.
+    public let inserted: [Bool]
 
     public var width: Int { coordinates.width }
     public var height: Int { coordinates.height }
@@ -34,13 +37,22 @@ public struct SourceMap {
     /// identity map's coordinates, so removed columns (rows) disappear from it and inserted ones become the
     /// average of their neighbours' coordinates, exactly as the plan treats features.
     public init(plan: FeatureSeamPlan, inputHeight: Int, inputWidth: Int, outputHeight: Int, outputWidth: Int) throws {
-        coordinates = try FeatureResize.apply(plan, to: Self.identity(height: inputHeight, width: inputWidth),
-                                              outputHeight: outputHeight, outputWidth: outputWidth)
+        let c = try FeatureResize.apply(plan, to: Self.identity(height: inputHeight, width: inputWidth),
+                                        outputHeight: outputHeight, outputWidth: outputWidth)
+        // An inserted pixel is the average of its neighbours' positions, so never whole: x + ½ between two
+        // source pixels, x + ¼ or ¾ beside one inserted in an earlier round. Kept and removed pixels are whole.
+        let plane = c.height * c.width
+        self.init(coordinates: c, inserted: (0..<plane).map { i in
+            c.data[i] != c.data[i].rounded() || c.data[plane + i] != c.data[plane + i].rounded()
+        })
     }
 
-    init(coordinates: Tensor) {
+    init(coordinates: Tensor, inserted: [Bool]? = nil) {
         precondition(coordinates.channels == 2, "a source map has two planes")
+        let plane = coordinates.height * coordinates.width
+        precondition(inserted == nil || inserted!.count == plane, "one insertion flag per pixel")
         self.coordinates = coordinates
+        self.inserted = inserted ?? [Bool](repeating: false, count: plane)
     }
 
     /// The protected columns' scale over the others' in `scaled`, at most: 1.5 keeps a ladybird or a splash
@@ -56,31 +68,35 @@ public struct SourceMap {
     public func scaled(height oh: Int, width ow: Int, protectedColumns: [Double], protectedRows: [Double]) -> SourceMap {
         precondition(protectedColumns.count == width && protectedRows.count == height, "one flag per column and row")
         precondition(oh >= 1 && ow >= 1, "cannot scale a map to \(ow)x\(oh)")
-        var c = coordinates
-        if ow != width { c = Self.resampled(c, protection: protectedColumns, outputCount: ow, vertical: false) }
-        if oh != height { c = Self.resampled(c, protection: protectedRows, outputCount: oh, vertical: true) }
-        return SourceMap(coordinates: c)
+        var map = self
+        if ow != width { map = map.resampled(protection: protectedColumns, outputCount: ow, vertical: false) }
+        if oh != height { map = map.resampled(protection: protectedRows, outputCount: oh, vertical: true) }
+        return map
     }
 
-    /// The coordinate planes `c` taken to outputCount along one axis (rows when `vertical`) by the protected
-    /// scale: each output centre carried back to the input and interpolated linearly between its neighbours.
-    private static func resampled(_ c: Tensor, protection: [Double], outputCount m: Int, vertical: Bool) -> Tensor {
+    /// This map taken to outputCount along one axis (rows when `vertical`) by the protected scale: each
+    /// output centre carried back to the input and its position interpolated linearly between its two
+    /// neighbours; it counts as inserted when a neighbour it draws on was.
+    private func resampled(protection: [Double], outputCount m: Int, vertical: Bool) -> SourceMap {
+        let c = coordinates
         let (h, w) = (c.height, c.width)
         let n = vertical ? h : w, lines = vertical ? w : h
-        let axis = ProtectedAxis(protection: protection, outputCount: m, maximumRatio: protectionRatio)
+        let axis = ProtectedAxis(protection: protection, outputCount: m, maximumRatio: Self.protectionRatio)
         let out = vertical ? Tensor(channels: 2, height: m, width: w) : Tensor(channels: 2, height: h, width: m)
         // Index of position i on line l, in c and in out.
         func source(_ l: Int, _ i: Int) -> Int { vertical ? i * w + l : l * w + i }
         func target(_ l: Int, _ i: Int) -> Int { vertical ? i * w + l : l * m + i }
+        var flags = [Bool](repeating: false, count: out.height * out.width)
         for i in 0..<m {
-            let (j, t) = between(axis.inputPosition(Double(i) + 0.5) - 0.5, count: n)
+            let (j, t) = Self.between(axis.inputPosition(Double(i) + 0.5) - 0.5, count: n)
             let k = min(j + 1, n - 1)
             for p in 0..<2 {
                 let src = c.plane(p), dst = out.plane(p)
                 for l in 0..<lines { dst[target(l, i)] = (1 - t) * src[source(l, j)] + t * src[source(l, k)] }
             }
+            for l in 0..<lines { flags[target(l, i)] = inserted[source(l, j)] || (t > 0 && inserted[source(l, k)]) }
         }
-        return out
+        return SourceMap(coordinates: out, inserted: flags)
     }
 
     /// A position on a row of `count` pixel centres as the pixel at or before it and the fraction toward

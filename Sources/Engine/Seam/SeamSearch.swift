@@ -5,7 +5,7 @@ public enum SeamEnergyRule: Sendable, Equatable {
     /// forward costs. Accumulated in Double, like the reference's float64 numpy, so the seams match it.
     case featureSpec
     /// `featureSpec`'s energy, but ties go straight down (offset 0, then −1, then +1). Ours, for the deep
-    /// seam operator's relu4_1 seams and refined insertions: in a flat region every path costs the same, and the lowest-offset rule then
+    /// seam operator's relu4_1 seams: in a flat region every path costs the same, and the lowest-offset rule then
     /// sends the seams along 45° diagonals, which cut smooth gradients into a sawtooth.
     case featureStraightTies
     /// Classic forward energy (Rubinstein, Shamir, Avidan 2008) as the PyPI `seam-carving` package's
