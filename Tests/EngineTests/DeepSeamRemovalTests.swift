@@ -17,6 +17,12 @@ struct DeepSeamRemovalTests {
 
     static func features() -> [Tap: Tensor] { flatFeatures(height: height, width: width) }
 
+    /// The seam operator's plans for the bands to height × width, the seams doing the whole change.
+    static func plans(height h: Int, width w: Int, mask: SemanticMask?) throws -> LayeredSeamPlans {
+        try FeatureResize.layeredSeamPlans(features: features(), mask: mask, image: bands(), edgeWeight: 1,
+                                           outputHeight: h, outputWidth: w, tearLimit: nil)
+    }
+
     /// `method=seam`'s search on the same luminance: the seams the deep operator should remove.
     static func pixelSeams(width target: Int, penalty: [Double]?) throws -> SeamRemoval {
         let lum = FeatureResize.luminance(bands())
@@ -30,8 +36,7 @@ struct DeepSeamRemovalTests {
     @Test("width to 60 %: the one-pixel seams are the pixels' own forward-energy seams")
     func removalIsThePixelSearch() throws {
         let target = Self.width * 6 / 10
-        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: Self.bands(), edgeWeight: 1,
-                                                       outputHeight: Self.height, outputWidth: target, tearLimit: nil)
+        let plans = try Self.plans(height: Self.height, width: target, mask: nil)
         let removal = try #require(plans.plans[.relu1_1]?.width)
         #expect(plans.plans[.relu1_1]?.height == nil)
         let expected = try Self.pixelSeams(width: target, penalty: nil)
@@ -42,8 +47,7 @@ struct DeepSeamRemovalTests {
     @Test("height to 60 %: the same search on the transposed field")
     func heightRemovalIsThePixelSearch() throws {
         let target = Self.height * 6 / 10
-        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: Self.bands(), edgeWeight: 1,
-                                                       outputHeight: target, outputWidth: Self.width, tearLimit: nil)
+        let plans = try Self.plans(height: target, width: Self.width, mask: nil)
         let removal = try #require(plans.plans[.relu1_1]?.height)
         let expected = try SeamSearch.removeSeams(from: FeatureResize.luminance(Self.bands()), width: Self.width, height: Self.height,
                                                   count: Self.height - target, rule: .pixelForward, direction: .horizontal)
@@ -55,8 +59,7 @@ struct DeepSeamRemovalTests {
         let (w, h) = (Self.width / 16, Self.height / 16)
         let mask = SemanticMask(width: w, height: h, cells: (0..<(w * h)).map { (2...4).contains($0 % w) && (1...3).contains($0 / w) })
         let (tw, th) = (Self.width * 3 / 4, Self.height * 3 / 4)
-        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: mask, image: Self.bands(), edgeWeight: 1,
-                                                       outputHeight: th, outputWidth: tw, tearLimit: nil)
+        let plans = try Self.plans(height: th, width: tw, mask: mask)
         let plan = try #require(plans.plans[.relu1_1])
         let columns = try #require(plan.width), rows = try #require(plan.height)
         let penalty = mask.resampled(toStride: 1, width: Self.width, height: Self.height).map { $0 ? SeamSearch.featureMaskPenalty : 0 }
@@ -72,8 +75,7 @@ struct DeepSeamRemovalTests {
     @Test("width to 140 %: the one-pixel seams inserted are the pixels' own (method=seam's insertion search)")
     func insertionIsThePixelSearch() throws {
         let target = Self.width * 14 / 10
-        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: Self.bands(), edgeWeight: 1,
-                                                       outputHeight: Self.height, outputWidth: target, tearLimit: nil)
+        let plans = try Self.plans(height: Self.height, width: target, mask: nil)
         let insertion = try #require(plans.plans[.relu1_1]?.widthInsertion)
         var field = FeatureResize.luminance(Self.bands())
         var penalty = [Double](repeating: 0, count: field.count)
@@ -86,8 +88,7 @@ struct DeepSeamRemovalTests {
 
     @Test("nothing to remove (the output is the input's size): no seams")
     func sameSize() throws {
-        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: Self.bands(), edgeWeight: 1,
-                                                       outputHeight: Self.height, outputWidth: Self.width)
+        let plans = try Self.plans(height: Self.height, width: Self.width, mask: nil)
         let plan = try #require(plans.plans[.relu1_1])
         #expect(plan.width == nil && plan.height == nil && plan.widthInsertion == nil && plan.heightInsertion == nil)
     }
@@ -98,8 +99,7 @@ struct DeepSeamRemovalTests {
         let (w, h) = (Self.width / 16, Self.height / 16)
         let mask = SemanticMask(width: w, height: h, cells: (0..<(w * h)).map { (2...4).contains($0 % w) && (1...3).contains($0 / w) })
         let target = Self.width * 3 / 4
-        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: mask, image: Self.bands(), edgeWeight: 1,
-                                                       outputHeight: Self.height, outputWidth: target, tearLimit: nil)
+        let plans = try Self.plans(height: Self.height, width: target, mask: mask)
         #expect(!plans.maskSetAside)
         let removal = try #require(plans.plans[.relu1_1]?.width)
         let cells = mask.resampled(toStride: 1, width: Self.width, height: Self.height)

@@ -38,15 +38,23 @@ enum EdgeAnchor {
             let y = min(input.height - 1, max(0, Int(ys[i].rounded())))
             outputEdges[i] = Float(edges[y * input.width + x])
         }
+        return largestAroundCells(outputEdges, width: w, height: h, stride: s).map { strongest in
+            min(1, max(0, (strongest - partialEdge) / (fullEdge - partialEdge)))
+        }
+    }
+
+    /// For each cell of the ⌊h/s⌋ × ⌊w/s⌋ grid of stride `s` over a height × width plane of values ≥ 0: the
+    /// largest value over the cell and its eight neighbours (0 where there is none).
+    static func largestAroundCells(_ values: [Float], width w: Int, height h: Int, stride s: Int) -> [Float] {
         let th = h / s, tw = w / s
         var result = [Float](repeating: 0, count: th * tw)
         for ty in 0..<th {
             for tx in 0..<tw {
-                var strongest: Float = 0
+                var largest: Float = 0
                 for y in max(0, (ty - 1) * s)..<min(h, (ty + 2) * s) {
-                    for x in max(0, (tx - 1) * s)..<min(w, (tx + 2) * s) { strongest = max(strongest, outputEdges[y * w + x]) }
+                    for x in max(0, (tx - 1) * s)..<min(w, (tx + 2) * s) { largest = max(largest, values[y * w + x]) }
                 }
-                result[ty * tw + tx] = min(1, max(0, (strongest - partialEdge) / (fullEdge - partialEdge)))
+                result[ty * tw + tx] = largest
             }
         }
         return result

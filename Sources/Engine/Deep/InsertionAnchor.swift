@@ -12,20 +12,6 @@ enum InsertionAnchor {
     /// For each cell of the ⌊h/s⌋ × ⌊w/s⌋ target of a layer of stride `s`: 1 where the cell or a
     /// neighbouring one holds a pixel the seams inserted (`SourceMap.inserted`), else 0.
     static func weights(map: SourceMap, stride s: Int) -> [Float] {
-        let inserted = map.inserted
-        let (w, h) = (map.width, map.height)
-        let th = h / s, tw = w / s
-        var out = [Float](repeating: 0, count: th * tw)
-        for ty in 0..<th {
-            for tx in 0..<tw {
-                search: for y in max(0, (ty - 1) * s)..<min(h, (ty + 2) * s) {
-                    for x in max(0, (tx - 1) * s)..<min(w, (tx + 2) * s) where inserted[y * w + x] {
-                        out[ty * tw + tx] = 1
-                        break search
-                    }
-                }
-            }
-        }
-        return out
+        EdgeAnchor.largestAroundCells(map.inserted.map { $0 ? 1 : 0 }, width: map.width, height: map.height, stride: s)
     }
 }

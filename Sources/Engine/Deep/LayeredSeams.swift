@@ -20,8 +20,8 @@ public struct LayeredSeamPlans: Sendable {
     public var maskSetAside: Bool { (maskCostRatio ?? 0) > FeatureResize.maskCostLimit }
 
     /// The geometry of these plans for an output of outputHeight × outputWidth: relu1_1's seams, then
-    /// the protected non-uniform scale (`ProtectedAxis`, the masked columns and rows kept at scale 1 as far
-    /// as it allows) from the seamed size to the output's.
+    /// the protected non-uniform scale (`SourceMap.scaled`: the masked columns and rows kept wider, by up to
+    /// `SourceMap.protectionRatio`) from the seamed size to the output's.
     public func sourceMap(inputHeight: Int, inputWidth: Int, outputHeight: Int, outputWidth: Int) throws -> SourceMap {
         let seamed = try SourceMap(plan: plans[.relu1_1]!, inputHeight: inputHeight, inputWidth: inputWidth,
                                    outputHeight: seamedHeight, outputWidth: seamedWidth)
@@ -69,7 +69,7 @@ extension FeatureResize {
     /// the output's).
     ///
     /// The one-pixel seams are the pixels' own: classic forward energy on the luminance plus the mask's
-    /// penalty (`pixelRemoval`, `pixelSeams`). Refined from relu4_1 instead, the eight children of a coarse
+    /// penalty (`pixelSeams`). Refined from relu4_1 instead, the eight children of a coarse
     /// seam ran side by side along its path, and where such a bundle crossed a long edge it tore: a facade's
     /// bands split along a fault line, a table's legs broke into steps; inserted, they ran through a
     /// forest's trunks, which came out wide and hazy (docs/spec.md §3.2).
@@ -125,18 +125,20 @@ extension FeatureResize {
                 topEnergy[i] += (x + 1 < top.width ? abs(a[i + 1] - a[i]) : 0) + (y + 1 < top.height ? abs(a[i + top.width] - a[i]) : 0)
             }
         }
+        // The pixels' level, and the mask's penalty on it (nil without a mask).
+        let pixels = try level(.relu1_1)
+        let pixelMask = pixels.cells.contains(true)
+            ? protected([Double](repeating: 0, count: pixels.field.count), pixels.cells) : nil
         // Growing: only the seams that would not tear edges are inserted (`cheapSeamChange`), and the
         // protected scale does the rest, as after a removal's seams; an axis that shrinks beside it is held
         // to the same rule (judged, like the insertion, on the input's field with the mask).
         var seamed = (height: outputHeight, width: outputWidth)
         let grows = outputWidth > image.width || outputHeight > image.height
         if grows, let tearLimit {
-            let pixels = try level(.relu1_1)
-            let penalty = pixels.cells.contains(true) ? protected([Double](repeating: 0, count: pixels.field.count), pixels.cells) : nil
             for direction in [SeamDirection.vertical, .horizontal] {
                 let (size, target) = direction == .vertical ? (image.width, outputWidth) : (image.height, outputHeight)
                 guard target != size else { continue }
-                let k = try cheapSeamChange(field: pixels.field, penalty: penalty, width: image.width, height: image.height,
+                let k = try cheapSeamChange(field: pixels.field, penalty: pixelMask, width: image.width, height: image.height,
                                             count: abs(target - size), direction: direction, tearLimit: tearLimit,
                                             context: context)
                 let reached = target > size ? size + k : size - k
@@ -165,36 +167,22 @@ extension FeatureResize {
             }
         }
 
-        var plans: [Tap: FeatureSeamPlan] = [.relu4_1: plan]
-        if outputWidth <= image.width && outputHeight <= image.height {
-            // Removal: the one-pixel seams are searched on the pixels themselves (docs/spec.md §3.2).
-            let pixels = try level(.relu1_1)
-            let penalty = useMask ? protected([Double](repeating: 0, count: pixels.field.count), pixels.cells) : nil
-            let removal = try pixelRemoval(field: pixels.field, penalty: penalty, width: pixels.width, height: pixels.height,
-                                           targetWidth: outputWidth, targetHeight: outputHeight, tearLimit: tearLimit,
-                                           context: context)
-            plans[.relu1_1] = removal.plan
-            var carved = pixels.cells
-            if let r = removal.plan.width { carved = try r.keeping(carved) }
-            if let r = removal.plan.height { carved = try r.keeping(carved) }
-            return LayeredSeamPlans(plans: plans, maskCostRatio: ratio, seamedHeight: removal.height,
-                                    seamedWidth: removal.width, protectedPixels: useMask ? carved : nil)
-        }
-        // Growing: the one-pixel seams are the pixels' own as well (`pixelSeams`), inserted (and, on an axis
-        // that shrinks beside it, removed) to the seamed size.
-        let pixels = try level(.relu1_1)
-        let zeros = [Double](repeating: 0, count: pixels.field.count)
-        plans[.relu1_1] = try pixelSeams(field: pixels.field, penalty: useMask ? protected(zeros, pixels.cells) : zeros,
-                                         width: pixels.width, height: pixels.height, targetWidth: seamed.width,
-                                         targetHeight: seamed.height, context: context)
+        // The one-pixel seams are the pixels' own (docs/spec.md §3.2). Removing, each axis stops where its
+        // seams would start to tear edges; growing, `seamed` already holds how far they may go.
+        let pixelSeamPlan = try pixelSeams(field: pixels.field, penalty: useMask ? pixelMask : nil, width: pixels.width,
+                                           height: pixels.height, targetWidth: seamed.width, targetHeight: seamed.height,
+                                           tearLimit: grows ? nil : tearLimit, context: context)
+        seamed = (pixelSeamPlan.height, pixelSeamPlan.width)
         var protectedPixels: [Bool]?
-        if useMask, let finest = plans[.relu1_1], seamed != (outputHeight, outputWidth) {
-            // The mask carried through the inserted seams (a new pixel is protected when a neighbour is).
+        if useMask, seamed != (outputHeight, outputWidth) {
+            // The mask carried through the seams, for the scale after them (an inserted pixel is protected when
+            // a neighbour is).
             let plane = Tensor(channels: 1, height: image.height, width: image.width, values: pixels.cells.map { $0 ? 1 : 0 })
-            protectedPixels = try apply(finest, to: plane, outputHeight: seamed.height, outputWidth: seamed.width).toArray().map { $0 > 0 }
+            protectedPixels = try apply(pixelSeamPlan.plan, to: plane, outputHeight: seamed.height, outputWidth: seamed.width)
+                .toArray().map { $0 > 0 }
         }
-        return LayeredSeamPlans(plans: plans, maskCostRatio: ratio, seamedHeight: seamed.height, seamedWidth: seamed.width,
-                                protectedPixels: protectedPixels)
+        return LayeredSeamPlans(plans: [.relu4_1: plan, .relu1_1: pixelSeamPlan.plan], maskCostRatio: ratio,
+                                seamedHeight: seamed.height, seamedWidth: seamed.width, protectedPixels: protectedPixels)
     }
 
     /// How many seams an axis that changes by `count` may take before they would tear edges: the seams a
@@ -274,72 +262,55 @@ extension FeatureResize {
         return sum.map { Float($0 / n) }
     }
 
-    /// A removal's one-pixel seams, searched on the pixels' luminance `field` by classic forward energy
-    /// (`SeamEnergyRule.pixelForward`: `method=seam`'s search, here on the unrounded luminance in Double)
-    /// plus `penalty` (the mask's): width first, then height on the field left after the width change.
-    /// Each axis keeps only the seams before the first that would tear edges (`SeamTears.cheapSeamCount`
-    /// with `tearLimit`; nil keeps them all), so the plan may stop short of the target: it reaches
-    /// height × width.
-    static func pixelRemoval(field: [Double], penalty: [Double]?, width: Int, height: Int, targetWidth: Int,
-                             targetHeight: Int, tearLimit: Double? = SeamTears.limit,
-                             context: RunContext) throws -> (plan: FeatureSeamPlan, height: Int, width: Int) {
+    /// One-pixel seams on the pixels' luminance `field` toward targetHeight × targetWidth, removed or inserted
+    /// per axis: `method=seam`'s forward-energy search (`SeamEnergyRule.pixelForward`, here on the unrounded
+    /// luminance in Double; insertion in rounds of at most half the size, each new pixel the average of its
+    /// neighbours, `SeamSearch.insertSeams`) plus `penalty` (the mask's, carried along), width first, then
+    /// height on the field left after it. A removal keeps only the seams before the first that would tear
+    /// edges (`SeamTears.cheapSeamCount` with `tearLimit`; nil keeps them all), so the plan may stop short of
+    /// the target: it reaches height × width.
+    static func pixelSeams(field: [Double], penalty: [Double]?, width: Int, height: Int, targetWidth: Int,
+                           targetHeight: Int, tearLimit: Double?,
+                           context: RunContext) throws -> (plan: FeatureSeamPlan, height: Int, width: Int) {
         var a = field, p = penalty, w = width, h = height
-        var widthRemoval: SeamRemoval?, heightRemoval: SeamRemoval?
         func cheap(_ r: SeamRemoval, on field: [Double], penalty: [Double]?) -> SeamRemoval {
             guard let tearLimit else { return r }
             return r.prefix(SeamTears.cheapSeamCount(r, field: field, penalty: penalty, limit: tearLimit))
         }
+        // An insertion carries its penalty along (a duplicated cell's copy keeps it): none is zeros there.
+        func inserted(count: Int, direction: SeamDirection) throws -> SeamInsertion {
+            var q = p ?? [Double](repeating: 0, count: a.count)
+            let insertion = try SeamSearch.insertSeams(into: &a, penalty: &q, width: w, height: h, count: count,
+                                                       rule: .pixelForward, direction: direction, context: context)
+            if p != nil { p = q }
+            return insertion
+        }
+        var widthRemoval: SeamRemoval?, widthInsertion: SeamInsertion?
         if targetWidth < width {
-            let all = try SeamSearch.removeSeams(from: a, width: width, height: height, penalty: p, count: width - targetWidth,
-                                                 rule: .pixelForward, direction: .vertical, context: context)
-            let r = cheap(all, on: a, penalty: p)
+            let r = cheap(try SeamSearch.removeSeams(from: a, width: width, height: height, penalty: p,
+                                                     count: width - targetWidth, rule: .pixelForward,
+                                                     direction: .vertical, context: context), on: a, penalty: p)
             a = try r.keeping(a)
             p = try p.map { try r.keeping($0) }
             w = width - r.seams.count
             widthRemoval = r
-        }
-        if targetHeight < height {
-            let all = try SeamSearch.removeSeams(from: a, width: w, height: height, penalty: p,
-                                                 count: height - targetHeight, rule: .pixelForward,
-                                                 direction: .horizontal, context: context)
-            let r = cheap(all, on: a, penalty: p)
-            h = height - r.seams.count
-            heightRemoval = r
-        }
-        return (FeatureSeamPlan(width: widthRemoval, height: heightRemoval), h, w)
-    }
-
-    /// One-pixel seams on the pixels' luminance `field` to targetHeight × targetWidth, removed or inserted
-    /// per axis (`method=seam`'s forward-energy search, on the unrounded luminance; insertion in rounds of
-    /// at most half the size, each new pixel the average of its neighbours, `SeamSearch.insertSeams`), plus
-    /// `penalty` (the mask's, carried along): width first, then height on the field left after it.
-    static func pixelSeams(field: [Double], penalty: [Double], width: Int, height: Int, targetWidth: Int,
-                           targetHeight: Int, context: RunContext) throws -> FeatureSeamPlan {
-        var a = field, p = penalty
-        var widthRemoval: SeamRemoval?, widthInsertion: SeamInsertion?
-        if targetWidth < width {
-            let r = try SeamSearch.removeSeams(from: a, width: width, height: height, penalty: p, count: width - targetWidth,
-                                               rule: .pixelForward, direction: .vertical, context: context)
-            a = try r.keeping(a)
-            p = try r.keeping(p)
-            widthRemoval = r
         } else if targetWidth > width {
-            widthInsertion = try SeamSearch.insertSeams(into: &a, penalty: &p, width: width, height: height,
-                                                        count: targetWidth - width, rule: .pixelForward,
-                                                        direction: .vertical, context: context)
+            widthInsertion = try inserted(count: targetWidth - width, direction: .vertical)
+            w = targetWidth
         }
         var heightRemoval: SeamRemoval?, heightInsertion: SeamInsertion?
         if targetHeight < height {
-            heightRemoval = try SeamSearch.removeSeams(from: a, width: targetWidth, height: height, penalty: p,
-                                                       count: height - targetHeight, rule: .pixelForward,
-                                                       direction: .horizontal, context: context)
+            let r = cheap(try SeamSearch.removeSeams(from: a, width: w, height: height, penalty: p,
+                                                     count: height - targetHeight, rule: .pixelForward,
+                                                     direction: .horizontal, context: context), on: a, penalty: p)
+            h = height - r.seams.count
+            heightRemoval = r
         } else if targetHeight > height {
-            heightInsertion = try SeamSearch.insertSeams(into: &a, penalty: &p, width: targetWidth, height: height,
-                                                         count: targetHeight - height, rule: .pixelForward,
-                                                         direction: .horizontal, context: context)
+            heightInsertion = try inserted(count: targetHeight - height, direction: .horizontal)
+            h = targetHeight
         }
-        return FeatureSeamPlan(width: widthRemoval, widthInsertion: widthInsertion,
-                               height: heightRemoval, heightInsertion: heightInsertion)
+        return (FeatureSeamPlan(width: widthRemoval, widthInsertion: widthInsertion,
+                                height: heightRemoval, heightInsertion: heightInsertion), h, w)
     }
 
     /// `plan` (on f's own grid) applied to f: seams one cell wide, removed or inserted.
