@@ -130,6 +130,38 @@ struct DeepLossTests {
         }
     }
 
+    @Test("Gram terms side by side (relu3_1- and relu4_1-shaped): each term's value and gradient as alone, on 1 or 2 threads")
+    func gramTermsSideBySide() {
+        // Shapes of the two Gram taps at a 96×72 output: 256 × 24·18 and 512 × 12·9.
+        let shapes = [(c: 256, h: 18, w: 24), (c: 512, h: 9, w: 12)]
+        func terms() -> [DeepLoss.GramTerm] {
+            shapes.enumerated().map { i, s in
+                let f = phasedInput(channels: s.c, height: s.h, width: s.w, phase: 0.2 + Double(i))
+                let input = phasedInput(channels: s.c, height: s.h + 3, width: s.w + 5, phase: 1.7 + Double(i))
+                let p = Tensor(channels: 1, height: s.c, width: s.c)
+                DeepLoss.gram(input, into: p.data)
+                let g = Tensor(channels: s.c, height: s.h, width: s.w)
+                g.fill(0.25)
+                return DeepLoss.GramTerm(features: f, inputGram: p, inputGramSquaredNorm: p.sumOfSquares(), gradient: g,
+                                         scratch: Tensor(channels: 1, height: s.c, width: s.c))
+            }
+        }
+        let one = terms(), two = terms(), alone = terms()
+        let v1 = DeepLoss.gramDistances(one, scale: 0.05, threads: 1)
+        let v2 = DeepLoss.gramDistances(two, scale: 0.05, threads: 2)
+        let v0 = alone.map { t in
+            DeepLoss.gramDistance(features: t.features, inputGram: t.inputGram.data, inputGramSquaredNorm: t.inputGramSquaredNorm,
+                                  scale: 0.05, addGradientTo: t.gradient, scratch: t.scratch.data)
+        }
+        #expect(v1 == v0 && v2 == v0)
+        #expect(v0.allSatisfy { $0 > 0 })
+        for i in shapes.indices {
+            #expect(one[i].gradient!.toArray() == alone[i].gradient!.toArray())
+            #expect(two[i].gradient!.toArray() == alone[i].gradient!.toArray())
+            #expect(alone[i].gradient!.toArray().contains { $0 != 0.25 }, "the term added its gradient")
+        }
+    }
+
     @Test("total variation gradient = central differences")
     func tvGradient() {
         let r = phasedInput(channels: 3, height: 6, width: 7, phase: 0.2)

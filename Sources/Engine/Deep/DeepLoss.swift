@@ -98,6 +98,35 @@ public enum DeepLoss {
         return sum / norm
     }
 
+    /// One Gram tap's operands for `gramDistances`. unchecked Sendable: a term reads its own features and
+    /// input Gram and writes only its own gradient and scratch.
+    struct GramTerm: @unchecked Sendable {
+        let features: Tensor
+        /// 1 × C × C.
+        let inputGram: Tensor
+        let inputGramSquaredNorm: Double
+        let gradient: Tensor?
+        /// 1 × C × C.
+        let scratch: Tensor
+    }
+
+    /// `gramDistance` of each term, the terms side by side on `threads` workers. The Gram taps cost about
+    /// the same (C²·H·W: relu3_1's 256² · HW/16 and relu4_1's 512² · HW/64), so one per worker, each on
+    /// OpenBLAS's calling thread (`BLASThreading`); the values do not depend on `threads`.
+    static func gramDistances(_ terms: [GramTerm], scale: Double, threads: Int) -> [Double] {
+        let sums = UnsafeMutablePointer<Double>.allocate(capacity: max(terms.count, 1))
+        defer { sums.deallocate() }
+        let out = ChunkSums(base: sums)
+        BLASThreading.callerOnly()
+        parallelFor(tasks: terms.count, threads: threads) { i in
+            let t = terms[i]
+            out.base[i] = gramDistance(features: t.features, inputGram: t.inputGram.data,
+                                       inputGramSquaredNorm: t.inputGramSquaredNorm, scale: scale,
+                                       addGradientTo: t.gradient, scratch: t.scratch.data)
+        }
+        return (0..<terms.count).map { sums[$0] }
+    }
+
     /// mean over c, y, x of √(dx² + dy² + 1e-8), forward differences per channel, 0 at the last
     /// column/row; adds scale · its gradient to `gradient` when given.
     public static func totalVariation(_ r: Tensor, scale: Double = 1, addGradientTo gradient: Tensor? = nil) -> Double {

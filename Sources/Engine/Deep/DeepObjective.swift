@@ -41,14 +41,15 @@ public final class DeepObjective {
     private let extractor: FeatureExtractor
     private let targets: [Tap: Tensor]
     private let targetNorms: [Tap: Double]
-    /// The input's Gram matrices (C × C) and their ‖·‖², per Gram tap.
-    private let inputGrams: [Tap: [Float]]
+    /// The input's Gram matrices (1 × C × C) and their ‖·‖², per Gram tap.
+    private let inputGrams: [Tap: Tensor]
     private let inputGramNorms: [Tap: Double]
     private let inputMean: [Double]
     private let inputStd: [Double]
     private let image: Tensor
     private let featureGradients: [Tap: Tensor]
-    private var gramScratch: [Float]
+    /// C × C scratch per Gram tap (the taps' terms run side by side).
+    private let gramScratch: [Tap: Tensor]
     private let regularizerGradient: Tensor
     /// `adoptLastForward`: the image of the extractor's last forward and its features, until the first
     /// evaluation.
@@ -98,21 +99,20 @@ public final class DeepObjective {
         self.targets = targets
         targetNorms = norms
         featureGradients = grads
-        var grams: [Tap: [Float]] = [:], gramNorms: [Tap: Double] = [:]
-        var largest = 0
+        var grams: [Tap: Tensor] = [:], gramNorms: [Tap: Double] = [:], scratch: [Tap: Tensor] = [:]
         if weights.beta != 0 {
             for tap in Self.gramTaps {
                 guard let f = inputFeatures[tap] else { throw FeatureResizeError(message: "the Gram term needs the input's \(tap)") }
-                var g = [Float](repeating: 0, count: f.channels * f.channels)
-                g.withUnsafeMutableBufferPointer { DeepLoss.gram(f, into: $0.baseAddress!) }
-                gramNorms[tap] = g.reduce(0.0) { $0 + Double($1) * Double($1) }
+                let g = Tensor(channels: 1, height: f.channels, width: f.channels)
+                DeepLoss.gram(f, into: g.data)
+                gramNorms[tap] = g.sumOfSquares()
                 grams[tap] = g
-                largest = max(largest, g.count)
+                scratch[tap] = Tensor(channels: 1, height: f.channels, width: f.channels)
             }
         }
         inputGrams = grams
         inputGramNorms = gramNorms
-        gramScratch = [Float](repeating: 0, count: max(largest, 1))
+        gramScratch = scratch
         guard inputMean.count == 3, inputStd.count == 3 else { throw FeatureResizeError(message: "RGB statistics need 3 channels") }
         self.inputMean = inputMean
         self.inputStd = inputStd
@@ -153,16 +153,11 @@ public final class DeepObjective {
         timings.reconstruction += lap()
         var per = 0.0
         if w.beta != 0 {
-            for tap in Self.gramTaps {
-                let p = inputGrams[tap]!
-                per += 0.5 * p.withUnsafeBufferPointer { pp in
-                    gramScratch.withUnsafeMutableBufferPointer { s in
-                        DeepLoss.gramDistance(features: phi[tap]!, inputGram: pp.baseAddress!, inputGramSquaredNorm: inputGramNorms[tap]!,
-                                              scale: w.beta * 0.5, addGradientTo: gradient == nil ? nil : featureGradients[tap],
-                                              scratch: s.baseAddress!)
-                    }
-                }
+            let terms = Self.gramTaps.map { tap in
+                DeepLoss.GramTerm(features: phi[tap]!, inputGram: inputGrams[tap]!, inputGramSquaredNorm: inputGramNorms[tap]!,
+                                  gradient: gradient == nil ? nil : featureGradients[tap], scratch: gramScratch[tap]!)
             }
+            for d in DeepLoss.gramDistances(terms, scale: w.beta * 0.5, threads: extractor.threads) { per += 0.5 * d }
         }
         timings.perceptual += lap()
         var reg = 0.0

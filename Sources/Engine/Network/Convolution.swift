@@ -337,8 +337,19 @@ final class Convolution {
             }
             // An addend that is the output itself is accumulated by the GEMM (beta = 1).
             let beta: Float = accumulate ? 1 : 0
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(k),
-                        1, weights, Int32(k), col, Int32(n), beta, outOrigin + p0, Int32(go.stride))
+            // OpenBLAS on the calling thread (BLASThreading): the output channels split over the workers,
+            // each an sgemm of its rows of the weights against the shared columns.
+            let rows = (o + threads - 1) / threads
+            let a = KernelArguments(input: col, output: outOrigin + p0, weights: UnsafeRawPointer(weights), bias: nil,
+                                    addend: nil, mask: nil)
+            let stride = go.stride
+            BLASThreading.callerOnly()
+            parallelFor(tasks: (o + rows - 1) / rows, threads: threads) { part in
+                let o0 = part * rows, count = min(rows, o - o0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(n), Int32(k),
+                            1, a.weights.assumingMemoryBound(to: Float.self) + o0 * k, Int32(k), a.input, Int32(n), beta,
+                            a.output + o0 * stride, Int32(stride))
+            }
             applyEpilogue(rest, output: output, range: p0..<(p0 + n))
             p0 += n
         }

@@ -269,7 +269,7 @@ public final class FeatureExtractor {
             throw FeatureExtractorError("image is \(image.channels)x\(image.height)x\(image.width), the extractor expects 3x\(height)x\(width)")
         }
         guard tap <= deepestTap else { throw FeatureExtractorError("tap \(tap) is deeper than this extractor's \(deepestTap)") }
-        openblas_set_num_threads(Int32(threads))
+        BLASThreading.callerOnly()
         ck_flush_denormals()
         var clock = StepClock(cpuTime: profile?.cpuTime ?? false)
         let profiling = profile != nil
@@ -335,7 +335,7 @@ public final class FeatureExtractor {
                 throw FeatureExtractorError("gradient for \(tap) is \(g.channels)x\(g.height)x\(g.width), expected \(t.channels)x\(t.height)x\(t.width)")
             }
         }
-        openblas_set_num_threads(Int32(threads))
+        BLASThreading.callerOnly()
         ck_flush_denormals()
         // Start at the deepest tap that has a gradient (nothing deeper contributes); d pre-activation =
         // injected · ReLU'.
