@@ -26,7 +26,8 @@ COPY config/deepresize.json /etc/deepresize/deepresize.json
 ENV DEEPRESIZE_CONFIG=/etc/deepresize/deepresize.json \
     DEEPRESIZE_DATA=/var/lib/deepresize \
     DEEPRESIZE_WEIGHTS=/opt/deepresize/weights/vgg16-imagenet.safetensors \
-    DEEPRESIZE_PORT=8080
+    DEEPRESIZE_PORT=8080 \
+    OPENBLAS_NUM_THREADS=1
 # Numeric, so Kubernetes can verify runAsNonRoot (hadolint DL3066).
 USER 10001:10001
 VOLUME ["/var/lib/deepresize"]

@@ -66,6 +66,7 @@ public enum DeepLoss {
         let c = f.channels, hw = f.height * f.width
         guard c > 0 else { return }
         guard hw > 0 else { g.update(repeating: 0, count: c * c); return }
+        BLASThreading.callerOnly()  // one split of the sums, whoever calls
         // Symmetric: the upper triangle (half sgemm's products: 9 against 15 ms for 256 × 11,520 on two
         // threads), then mirrored.
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, blasint(c), blasint(hw),

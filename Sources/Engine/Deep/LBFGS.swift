@@ -129,7 +129,7 @@ public enum LBFGS {
         if let stall = options.stall, stall.window < 1 || !(stall.tolerance >= 0) {
             throw LBFGSError(message: "stall window must be at least 1 and tolerance at least 0, got \(stall.window), \(stall.tolerance)")
         }
-        BLASThreading.callerOnly()  // its dot products in one order, whatever ran before
+        BLASThreading.callerOnly()  // a threaded saxpy would wake OpenBLAS's polling workers
         let (result, solution) = try withoutActuallyEscaping(objective) { objective in
             var run = Run(x: x, options: options, objective: objective)
             let result = try run.minimize(context: context)

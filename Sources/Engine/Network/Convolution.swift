@@ -321,6 +321,7 @@ final class Convolution {
         let gi = input.geometry, go = output.geometry
         let c = gi.channels, o = go.channels, wp = gi.wp, k = c * 9
         let positions = go.positions
+        guard o > 0, !positions.isEmpty else { return }
         let chunk = max(1, min(positions.count, columns.capacity / k))
         let offsets = [-wp - 1, -wp, -wp + 1, -1, 0, 1, wp - 1, wp, wp + 1]
         let inOrigin = input.origin, outOrigin = output.origin, col = columns.base
@@ -338,7 +339,8 @@ final class Convolution {
             // An addend that is the output itself is accumulated by the GEMM (beta = 1).
             let beta: Float = accumulate ? 1 : 0
             // OpenBLAS on the calling thread (BLASThreading): the output channels split over the workers,
-            // each an sgemm of its rows of the weights against the shared columns.
+            // each an sgemm of its rows of the weights against the shared columns (the sums' rounding
+            // follows the split, so the output depends on `threads`, as it did on OpenBLAS's).
             let rows = (o + threads - 1) / threads
             let a = KernelArguments(input: col, output: outOrigin + p0, weights: UnsafeRawPointer(weights), bias: nil,
                                     addend: nil, mask: nil)

@@ -62,7 +62,7 @@ public final class FeatureExtractor {
         }
     }
 
-    /// - threads: compute threads (OpenBLAS's for the gemm kernel, Dispatch workers for avx512).
+    /// - threads: compute threads (the Dispatch workers every kernel splits its work over).
     ///   - backward: false for an extractor that only runs forward passes (the deep method's pass over its
     ///     input): it allocates no gradient buffers and no scratch for the backward convolutions, and
     ///     `backward` throws.
