@@ -44,4 +44,54 @@ struct DeepSourceMapTests {
         // Radius 2 around each even column: (½·1 + 1·0 + ½·1) / 2; point sampling would read 0.
         for x in 1..<19 { #expect(abs(out.data[x] - 0.5) < 1e-6, "column \(x) reads \(out.data[x])") }
     }
+
+    @Test("sampling splits the cell rows over the workers: the same values on 1, 2 and 3 threads, every stride")
+    func samplingIsThreadIndependent() {
+        // A 29 × 37 map that compresses x unevenly and shifts rows, over a 40 × 48 input of 5 channels.
+        let h = 29, w = 37
+        let coordinates = Tensor(channels: 2, height: h, width: w)
+        for y in 0..<h {
+            for x in 0..<w {
+                coordinates.plane(0)[y * w + x] = Float(x) * 1.25 + Float(y % 3)
+                coordinates.plane(1)[y * w + x] = Float(y) * 1.3 + 0.25 * Float(x % 2)
+            }
+        }
+        let map = SourceMap(coordinates: coordinates)
+        let f = phasedInput(channels: 5, height: 40, width: 48, phase: 0.7)
+        // The identity map is an exact gather on any number of workers (every row of cells written).
+        let identity = Tensor(channels: 2, height: 40, width: 48)
+        for y in 0..<40 {
+            for x in 0..<48 {
+                identity.plane(0)[y * 48 + x] = Float(x)
+                identity.plane(1)[y * 48 + x] = Float(y)
+            }
+        }
+        for threads in [1, 2, 3] {
+            #expect(SourceMap(coordinates: identity).sample(f, stride: 1, threads: threads).toArray() == f.toArray())
+        }
+        for stride in [1, 2, 4] {
+            let one = map.sample(f, stride: stride, threads: 1)
+            #expect(one.height == h / stride && one.width == w / stride)
+            for threads in [2, 3] {
+                #expect(map.sample(f, stride: stride, threads: threads).toArray() == one.toArray(), "stride \(stride), \(threads) threads")
+            }
+        }
+    }
+
+    @Test("anchoring blends in place: (1 − a)·sampled + a·carved per cell and channel, cells with a = 0 untouched")
+    func anchorBlendInPlace() {
+        let sampled = phasedInput(channels: 3, height: 5, width: 7, phase: 0.1)
+        let carved = phasedInput(channels: 3, height: 5, width: 7, phase: 2.9)
+        let weights: [Float] = (0..<35).map { $0 % 3 == 0 ? 0 : Float($0 % 5) / 4 }
+        let before = sampled.toArray()
+        EdgeAnchor.blend(into: sampled, carved: carved, weights: weights, threads: 2)
+        for c in 0..<3 {
+            for i in 0..<35 {
+                let j = c * 35 + i, a = weights[i]
+                let expected = a == 0 ? before[j] : (1 - a) * before[j] + a * carved.data[j]
+                #expect(sampled.data[j] == expected, "channel \(c), cell \(i)")
+            }
+        }
+        #expect(weights.contains(1) && sampled.data[weights.firstIndex(of: 1)!] == carved.data[weights.firstIndex(of: 1)!])
+    }
 }

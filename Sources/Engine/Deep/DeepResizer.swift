@@ -328,7 +328,7 @@ public enum DeepResizer {
             let map = try layered.sourceMap(inputHeight: input.height, inputWidth: input.width,
                                             outputHeight: height, outputWidth: width)
             var t: [Tap: Tensor] = [:]
-            for (tap, f) in reconstruction { t[tap] = map.sample(f, stride: tap.stride) }
+            for (tap, f) in reconstruction { t[tap] = map.sample(f, stride: tap.stride, threads: options.threads) }
             targets = t
             sourceMap = map
         } else {
@@ -341,7 +341,7 @@ public enum DeepResizer {
             // The image's own pixels through the source map (the relu1_1 seams, then the protected scale
             // where they stopped); with block seams, the relu4_1 seams as 8 × 8 pixel blocks.
             if let sourceMap {
-                start = sourceMap.sample(input, stride: 1)
+                start = sourceMap.sample(input, stride: 1, threads: options.threads)
             } else {
                 start = try FeatureResize.targets(for: [.relu1_1: input, .relu4_1: reconstruction[.relu4_1]!],
                                                   operator: .seam, mask: protection, outputHeight: height,
@@ -385,7 +385,7 @@ public enum DeepResizer {
                     let inserted = InsertionAnchor.weights(map: sourceMap, stride: tap.stride)
                     weights = weights.map { BorderAnchor.combined($0, inserted) } ?? inserted
                 }
-                if let weights { targets[tap] = EdgeAnchor.blend(sampled: sampled, carved: own, weights: weights) }
+                if let weights { EdgeAnchor.blend(into: sampled, carved: own, weights: weights, threads: options.threads) }
             }
         }
         // The Gram matrices and colour statistics the output is held to: the input's (the reference), or

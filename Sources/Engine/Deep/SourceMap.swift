@@ -114,8 +114,9 @@ public struct SourceMap {
     /// where the map keeps the scale, an antialiased average where it compresses uniformly, as `linear`
     /// does. Point sampling there would alias thin structures (a cable becomes a dotted line in
     /// the targets, and the reconstruction draws it so). At stride 1 with integer positions and unit
-    /// scale this is an exact gather.
-    public func sample(_ f: Tensor, stride s: Int) -> Tensor {
+    /// scale this is an exact gather. Bands of cell rows run on `threads` workers; the result does not
+    /// depend on how many.
+    public func sample(_ f: Tensor, stride s: Int, threads: Int = 1) -> Tensor {
         let th = height / s, tw = width / s
         let out = Tensor(channels: f.channels, height: th, width: tw)
         guard th > 0, tw > 0, f.height > 0, f.width > 0 else { return out }
@@ -137,24 +138,32 @@ public struct SourceMap {
                 v[ty * tw + tx] = (my * inverseArea + 0.5) / scale - 0.5
             }
         }
-        let plane = f.height * f.width
-        var taps: [(index: Int, weight: Float)] = []
-        var xTaps: [(Int, Float)] = [], yTaps: [(Int, Float)] = []
-        for ty in 0..<th {
-            for tx in 0..<tw {
-                let o = ty * tw + tx
-                // The local scale: how far the centre of a neighbouring cell is in f's grid, the nearer side's.
-                let sx = Self.localScale(u[o], before: tx > 0 ? u[o - 1] : nil, after: tx + 1 < tw ? u[o + 1] : nil)
-                let sy = Self.localScale(v[o], before: ty > 0 ? v[o - tw] : nil, after: ty + 1 < th ? v[o + tw] : nil)
-                Self.triangle(centre: u[o], radius: max(1, sx), count: f.width, into: &xTaps)
-                Self.triangle(centre: v[o], radius: max(1, sy), count: f.height, into: &yTaps)
-                taps.removeAll(keepingCapacity: true)
-                for (y, wy) in yTaps { for (x, wx) in xTaps { taps.append((y * f.width + x, wy * wx)) } }
-                for c in 0..<f.channels {
-                    let p = f.data + c * plane
-                    var acc: Float = 0
-                    for t in taps { acc += t.weight * p[t.index] }
-                    out.data[c * th * tw + o] = acc
+        // Bands of cell rows on the workers (relu1_1 of a megapixel output is 64 planes of a million cells).
+        let plane = f.height * f.width, fw = f.width, fh = f.height, channels = f.channels
+        let (centresX, centresY) = (u, v)
+        let input = SharedFloats(base: f.data), output = SharedFloats(base: out.data)
+        let bandRows = max(1, (th + 4 * max(threads, 1) - 1) / (4 * max(threads, 1)))
+        parallelFor(tasks: (th + bandRows - 1) / bandRows, threads: threads) { band in
+            var taps: [(index: Int, weight: Float)] = []
+            var xTaps: [(Int, Float)] = [], yTaps: [(Int, Float)] = []
+            for ty in (band * bandRows)..<min(th, (band + 1) * bandRows) {
+                for tx in 0..<tw {
+                    let o = ty * tw + tx
+                    // The local scale: how far the centre of a neighbouring cell is in f's grid, the nearer side's.
+                    let sx = Self.localScale(centresX[o], before: tx > 0 ? centresX[o - 1] : nil,
+                                             after: tx + 1 < tw ? centresX[o + 1] : nil)
+                    let sy = Self.localScale(centresY[o], before: ty > 0 ? centresY[o - tw] : nil,
+                                             after: ty + 1 < th ? centresY[o + tw] : nil)
+                    Self.triangle(centre: centresX[o], radius: max(1, sx), count: fw, into: &xTaps)
+                    Self.triangle(centre: centresY[o], radius: max(1, sy), count: fh, into: &yTaps)
+                    taps.removeAll(keepingCapacity: true)
+                    for (y, wy) in yTaps { for (x, wx) in xTaps { taps.append((y * fw + x, wy * wx)) } }
+                    for c in 0..<channels {
+                        let p = input.base + c * plane
+                        var acc: Float = 0
+                        for t in taps { acc += t.weight * p[t.index] }
+                        output.base[c * th * tw + o] = acc
+                    }
                 }
             }
         }
