@@ -178,6 +178,38 @@ struct DeepSeamInsertionTests {
         }
     }
 
+    @Test("insertSeams with a search already run on the field: the same insertion, in one round or several; another field's is ignored")
+    func insertSeamsReusesASearch() throws {
+        let (w, h) = (23, 17)
+        let source = (0..<(w * h)).map { Double(texture($0 / w, $0 % w)) }
+        let penalty = (0..<(w * h)).map { (5...8).contains($0 % w) && (4...9).contains($0 / w) ? SeamSearch.featureMaskPenalty : 0 }
+        for direction in [SeamDirection.vertical, .horizontal] {
+            let size = direction == .vertical ? w : h
+            let searched = try SeamSearch.removeSeams(from: source, width: w, height: h, penalty: penalty, count: size - 1,
+                                                      rule: .pixelForward, direction: direction)
+            // One round (k ≤ half the size) and three (k > the size).
+            for count in [size / 3, size + 4] {
+                var (plainField, plainPenalty) = (source, penalty)
+                let plain = try SeamSearch.insertSeams(into: &plainField, penalty: &plainPenalty, width: w, height: h,
+                                                       count: count, rule: .pixelForward, direction: direction)
+                var (field, q) = (source, penalty)
+                let reused = try SeamSearch.insertSeams(into: &field, penalty: &q, width: w, height: h, count: count,
+                                                        rule: .pixelForward, direction: direction, searched: searched)
+                #expect(reused == plain && field == plainField && q == plainPenalty, "\(direction), \(count) seams")
+                #expect(count <= size / 2 || plain.rounds.count > 1)
+            }
+            // A search of another field (the transposed size) is not used: the result is still the plain one.
+            let other = try SeamSearch.removeSeams(from: source, width: h, height: w, penalty: nil, count: 3,
+                                                   rule: .pixelForward, direction: direction)
+            var (a, pa) = (source, penalty), (b, pb) = (source, penalty)
+            let plain = try SeamSearch.insertSeams(into: &a, penalty: &pa, width: w, height: h, count: 3,
+                                                   rule: .pixelForward, direction: direction)
+            let ignored = try SeamSearch.insertSeams(into: &b, penalty: &pb, width: w, height: h, count: 3,
+                                                     rule: .pixelForward, direction: direction, searched: other)
+            #expect(ignored == plain)
+        }
+    }
+
     @Test("inserting grows companion planes: each new cell from the duplicated cell and its left/upper neighbour")
     func insertingCompanionPlanes() throws {
         let (w, h) = (4, 3)

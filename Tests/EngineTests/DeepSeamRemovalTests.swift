@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Engine
 
@@ -84,6 +85,29 @@ struct DeepSeamRemovalTests {
         #expect(insertion == expected)
         let map = try plans.sourceMap(inputHeight: Self.height, inputWidth: Self.width, outputHeight: Self.height, outputWidth: target)
         #expect(map.width == target && map.height == Self.height)
+    }
+
+    @Test("with the tear limit, the plans reuse the searches the seam counts were judged on: the same seams as searching again")
+    func tearCountSearchesReused() throws {
+        // A soft texture without a direction: its seams are cheap, so both axes take some.
+        let image = greyScene(height: Self.height, width: Self.width) { x, y -> Float in
+            let a = Float(sin(Double(x) * 0.7) * cos(Double(y) * 1.3))
+            let b = Float(sin(Double(x * y) * 0.05))
+            return 0.5 + 0.2 * a + 0.1 * b
+        }
+        let lum = FeatureResize.luminance(image)
+        for (h, w) in [(Self.height, Self.width * 14 / 10), (Self.height * 14 / 10, Self.width), (Self.height + 9, Self.width - 17),
+                       (Self.height - 11, Self.width + 13)] {
+            let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: nil, image: image, edgeWeight: 1,
+                                                           outputHeight: h, outputWidth: w)
+            let plan = try #require(plans.plans[.relu1_1])
+            let again = try FeatureResize.pixelSeams(field: lum, penalty: nil, width: Self.width, height: Self.height,
+                                                     targetWidth: plans.seamedWidth, targetHeight: plans.seamedHeight,
+                                                     tearLimit: nil, context: .detached)
+            #expect(plan == again.plan, "\(w)x\(h)")
+            #expect(plans.seamedWidth != Self.width && plans.seamedHeight != Self.height || w == Self.width || h == Self.height,
+                    "\(w)x\(h): seams on both axes (\(plans.seamedWidth)x\(plans.seamedHeight))")
+        }
     }
 
     @Test("nothing to remove (the output is the input's size): no seams")

@@ -134,15 +134,18 @@ extension FeatureResize {
         // to the same rule (judged, like the insertion, on the input's field with the mask).
         var seamed = (height: outputHeight, width: outputWidth)
         let grows = outputWidth > image.width || outputHeight > image.height
+        // The removal searches the counts were judged on, kept for the seams themselves below.
+        var searched: [SeamDirection: SeamRemoval] = [:]
         if grows, let tearLimit {
             for direction in [SeamDirection.vertical, .horizontal] {
                 let (size, target) = direction == .vertical ? (image.width, outputWidth) : (image.height, outputHeight)
                 guard target != size else { continue }
-                let k = try cheapSeamChange(field: pixels.field, penalty: pixelMask, width: image.width, height: image.height,
-                                            count: abs(target - size), direction: direction, tearLimit: tearLimit,
-                                            context: context)
-                let reached = target > size ? size + k : size - k
+                let change = try cheapSeamChange(field: pixels.field, penalty: pixelMask, width: image.width,
+                                                 height: image.height, count: abs(target - size), direction: direction,
+                                                 tearLimit: tearLimit, context: context)
+                let reached = target > size ? size + change.count : size - change.count
                 if direction == .vertical { seamed.width = reached } else { seamed.height = reached }
+                searched[direction] = change.searched
             }
         }
         let topTarget = Tap.relu4_1.outputSize(height: seamed.height, width: seamed.width)
@@ -169,9 +172,11 @@ extension FeatureResize {
 
         // The one-pixel seams are the pixels' own (docs/spec.md §3.2). Removing, each axis stops where its
         // seams would start to tear edges; growing, `seamed` already holds how far they may go.
+        // (The searches above ran with the mask's penalty: of use below only where the seams keep it.)
         let pixelSeamPlan = try pixelSeams(field: pixels.field, penalty: useMask ? pixelMask : nil, width: pixels.width,
                                            height: pixels.height, targetWidth: seamed.width, targetHeight: seamed.height,
-                                           tearLimit: grows ? nil : tearLimit, context: context)
+                                           tearLimit: grows ? nil : tearLimit,
+                                           searched: useMask || pixelMask == nil ? searched : [:], context: context)
         seamed = (pixelSeamPlan.height, pixelSeamPlan.width)
         var protectedPixels: [Bool]?
         if useMask, seamed != (outputHeight, outputWidth) {
@@ -187,15 +192,17 @@ extension FeatureResize {
 
     /// How many seams an axis that changes by `count` may take before they would tear edges: the seams a
     /// removal would take first (an insertion duplicates the cheapest ones), judged by
-    /// `SeamTears.cheapSeamCount`; all `count` when none of those would tear.
+    /// `SeamTears.cheapSeamCount`; all `count` when none of those would tear. Also the removal search it
+    /// judged (nil when there was none), for the seams themselves.
     static func cheapSeamChange(field: [Double], penalty: [Double]?, width: Int, height: Int, count: Int,
-                                direction: SeamDirection, tearLimit: Double, context: RunContext) throws -> Int {
+                                direction: SeamDirection, tearLimit: Double,
+                                context: RunContext) throws -> (count: Int, searched: SeamRemoval?) {
         let n = min(count, (direction == .vertical ? width : height) - 1)
-        guard n > 0 else { return count }
+        guard n > 0 else { return (count, nil) }
         let removal = try SeamSearch.removeSeams(from: field, width: width, height: height, penalty: penalty, count: n,
                                                  rule: .pixelForward, direction: direction, context: context)
         let k = SeamTears.cheapSeamCount(removal, field: field, penalty: penalty, limit: tearLimit)
-        return k == n ? count : k
+        return (k == n ? count : k, removal)
     }
 
     /// The energy of the seams a plan removes (the search's costs), less `penalty` for every masked cell they
@@ -268,28 +275,39 @@ extension FeatureResize {
     /// neighbours, `SeamSearch.insertSeams`) plus `penalty` (the mask's, carried along), width first, then
     /// height on the field left after it. A removal keeps only the seams before the first that would tear
     /// edges (`SeamTears.cheapSeamCount` with `tearLimit`; nil keeps them all), so the plan may stop short of
-    /// the target: it reaches height × width.
+    /// the target: it reaches height × width. `searched`: removal searches already run on this field and
+    /// penalty (`cheapSeamChange`'s), whose first seams stand in for a search here while the field is
+    /// still the one they ran on (the width's always, the height's when the width did not change).
     static func pixelSeams(field: [Double], penalty: [Double]?, width: Int, height: Int, targetWidth: Int,
-                           targetHeight: Int, tearLimit: Double?,
+                           targetHeight: Int, tearLimit: Double?, searched: [SeamDirection: SeamRemoval] = [:],
                            context: RunContext) throws -> (plan: FeatureSeamPlan, height: Int, width: Int) {
         var a = field, p = penalty, w = width, h = height
         func cheap(_ r: SeamRemoval, on field: [Double], penalty: [Double]?) -> SeamRemoval {
             guard let tearLimit else { return r }
             return r.prefix(SeamTears.cheapSeamCount(r, field: field, penalty: penalty, limit: tearLimit))
         }
+        // The search already run on this field along `direction`, while the field is still the input's.
+        func earlier(_ direction: SeamDirection) -> SeamRemoval? {
+            guard direction == .vertical || w == width, let s = searched[direction], s.width == w, s.height == h else { return nil }
+            return s
+        }
+        func removal(count: Int, direction: SeamDirection) throws -> SeamRemoval {
+            if let s = earlier(direction), s.seams.count >= count { return s.prefix(count) }
+            return try SeamSearch.removeSeams(from: a, width: w, height: h, penalty: p, count: count, rule: .pixelForward,
+                                              direction: direction, context: context)
+        }
         // An insertion carries its penalty along (a duplicated cell's copy keeps it): none is zeros there.
         func inserted(count: Int, direction: SeamDirection) throws -> SeamInsertion {
             var q = p ?? [Double](repeating: 0, count: a.count)
             let insertion = try SeamSearch.insertSeams(into: &a, penalty: &q, width: w, height: h, count: count,
-                                                       rule: .pixelForward, direction: direction, context: context)
+                                                       rule: .pixelForward, direction: direction,
+                                                       searched: earlier(direction), context: context)
             if p != nil { p = q }
             return insertion
         }
         var widthRemoval: SeamRemoval?, widthInsertion: SeamInsertion?
         if targetWidth < width {
-            let r = cheap(try SeamSearch.removeSeams(from: a, width: width, height: height, penalty: p,
-                                                     count: width - targetWidth, rule: .pixelForward,
-                                                     direction: .vertical, context: context), on: a, penalty: p)
+            let r = cheap(try removal(count: width - targetWidth, direction: .vertical), on: a, penalty: p)
             a = try r.keeping(a)
             p = try p.map { try r.keeping($0) }
             w = width - r.seams.count
@@ -300,9 +318,7 @@ extension FeatureResize {
         }
         var heightRemoval: SeamRemoval?, heightInsertion: SeamInsertion?
         if targetHeight < height {
-            let r = cheap(try SeamSearch.removeSeams(from: a, width: w, height: height, penalty: p,
-                                                     count: height - targetHeight, rule: .pixelForward,
-                                                     direction: .horizontal, context: context), on: a, penalty: p)
+            let r = cheap(try removal(count: height - targetHeight, direction: .horizontal), on: a, penalty: p)
             h = height - r.seams.count
             heightRemoval = r
         } else if targetHeight > height {

@@ -79,9 +79,12 @@ extension SeamSearch {
     ///
     /// - Parameters:
     ///   - penalty: per-cell energy added to the field's, same layout (e.g. 1000 × a protection mask).
+    ///   - searched: seams `removeSeams` already found on this same field, penalty, rule and direction, if
+    ///     the caller has them: the first round is their prefix when they reach it, not a second search (the
+    ///     search is greedy, seam after seam, so its first k seams are a search for k).
     ///   - context: progress (seams done of `count`, across rounds) and cancellation between seams.
     static func insertSeams(into field: inout [Double], penalty: inout [Double], width: Int, height: Int,
-                            count: Int, rule: SeamEnergyRule, direction: SeamDirection,
+                            count: Int, rule: SeamEnergyRule, direction: SeamDirection, searched: SeamRemoval? = nil,
                             context: RunContext = .detached) throws -> SeamInsertion {
         precondition(count >= 1, "insert at least one seam")
         var rounds: [SeamRemoval] = []
@@ -91,8 +94,14 @@ extension SeamSearch {
             let before = done
             let roundContext = RunContext(report: { p in context.report(StepProgress(step: before + p.step, total: count)) },
                                           isCancelled: context.isCancelled)
-            let r = try removeSeams(from: field, width: w, height: h, penalty: penalty, count: step, rule: rule,
+            let r: SeamRemoval
+            if rounds.isEmpty, let searched, searched.direction == direction, searched.width == width,
+               searched.height == height, searched.seams.count >= step {
+                r = searched.prefix(step)
+            } else {
+                r = try removeSeams(from: field, width: w, height: h, penalty: penalty, count: step, rule: rule,
                                     direction: direction, context: roundContext)
+            }
             field = try r.inserting(field) { cell, neighbour in (cell + neighbour) / 2 }
             penalty = try r.inserting(penalty) { cell, _ in cell }
             if direction == .vertical { w += step } else { h += step }
