@@ -47,6 +47,22 @@ struct DeepMaskWallTests {
         #expect(removed.allSatisfy { !Self.stripe.contains($0.x) }, "a seam crossed the checkerboard")
     }
 
+    @Test("a mixed change whose wall is set aside takes its seams without the mask, though the tear count was judged with it")
+    func mixedChangeSetAsideSearchesAgain() throws {
+        // Width to 75 % and height to 110 % with the tear limit: the counts come from searches with the mask's
+        // penalty (`cheapSeamChange`), which must not stand in for the seams once the wall rule drops the mask.
+        let walls = Self.mask { column, row in (3...4).contains(row) && (column < 6 || column >= 10) }
+        let plans = try FeatureResize.layeredSeamPlans(features: Self.features(), mask: walls, image: Self.scene(), edgeWeight: 1,
+                                                       outputHeight: Self.height * 11 / 10, outputWidth: Self.width * 3 / 4)
+        #expect(plans.maskSetAside)
+        #expect(plans.seamedWidth < Self.width, "some columns carved (\(plans.seamedWidth))")
+        let plan = try #require(plans.plans[.relu1_1])
+        let unmasked = try FeatureResize.pixelSeams(field: FeatureResize.luminance(Self.scene()), penalty: nil, width: Self.width,
+                                                    height: Self.height, targetWidth: plans.seamedWidth,
+                                                    targetHeight: plans.seamedHeight, tearLimit: nil, context: .detached)
+        #expect(plan == unmasked.plan)
+    }
+
     @Test("a mask around a subject with room beside it keeps guiding the seams: none enters it")
     func aSubjectWithRoomIsProtected() throws {
         // A block on the left side (x 16–63, y 16–111), with flat room to both of its sides.

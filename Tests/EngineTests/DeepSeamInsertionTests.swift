@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Engine
 
@@ -193,10 +194,16 @@ struct DeepSeamInsertionTests {
                 let plain = try SeamSearch.insertSeams(into: &plainField, penalty: &plainPenalty, width: w, height: h,
                                                        count: count, rule: .pixelForward, direction: direction)
                 var (field, q) = (source, penalty)
+                // A searched round reports no seams (nothing is searched): the progress shows the reuse.
+                let reports = Mutex(0)
+                let counting = RunContext(report: { _ in reports.withLock { $0 += 1 } })
                 let reused = try SeamSearch.insertSeams(into: &field, penalty: &q, width: w, height: h, count: count,
-                                                        rule: .pixelForward, direction: direction, searched: searched)
+                                                        rule: .pixelForward, direction: direction, searched: searched,
+                                                        context: counting)
                 #expect(reused == plain && field == plainField && q == plainPenalty, "\(direction), \(count) seams")
                 #expect(count <= size / 2 || plain.rounds.count > 1)
+                let firstRound = plain.rounds[0].seams.count
+                #expect(reports.withLock { $0 } <= count - firstRound, "\(direction), \(count) seams: the first round searched again")
             }
             // A search of another field (the transposed size) is not used: the result is still the plain one.
             let other = try SeamSearch.removeSeams(from: source, width: h, height: w, penalty: nil, count: 3,
