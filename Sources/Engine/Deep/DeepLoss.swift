@@ -118,7 +118,6 @@ public enum DeepLoss {
         let sums = UnsafeMutablePointer<Double>.allocate(capacity: max(terms.count, 1))
         defer { sums.deallocate() }
         let out = ChunkSums(base: sums)
-        BLASThreading.callerOnly()
         parallelFor(tasks: terms.count, threads: threads) { i in
             let t = terms[i]
             out.base[i] = gramDistance(features: t.features, inputGram: t.inputGram.data,

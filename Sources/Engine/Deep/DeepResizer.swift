@@ -41,9 +41,9 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// (`SeamTears`, this limit); the protected scale does the rest of the change. Nil lets the seams do
     /// all of it; the reference's block seams ignore it.
     public var seamTearLimit: Double? = SeamTears.limit
-    /// One-pixel seams: the weight of the image's own edges (pooled to each level) in the relu4_1 seams' and
-    /// the inserted seams' energy,
-    /// relative to the largest; 0 leaves the features' energy alone (docs/spec.md, "Seam energy").
+    /// One-pixel seams: the weight of the image's own edges (averaged over each relu4_1 cell) in the relu4_1
+    /// seams' energy, relative to the largest; 0 leaves the features' energy alone (docs/spec.md, "Seam
+    /// energy").
     public var edgeWeight: Double = 1
     public var statistics: DeepStatisticsSource = .output
     /// One-pixel seams: near the image's lines relu4_1's target is the carved start's own features, so that

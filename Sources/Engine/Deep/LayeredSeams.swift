@@ -92,20 +92,13 @@ extension FeatureResize {
                                         tearLimit: Double? = SeamTears.limit,
                                         context: RunContext = .detached) throws -> LayeredSeamPlans {
         let lum = luminance(image)
-        let edges = luminanceEdges(lum, width: image.width, height: image.height)
-        // A level's grid, its field, its cells' own energy without the mask, and its mask cells.
-        func level(_ tap: Tap) throws -> (width: Int, height: Int, field: [Double], energy: [Double], cells: [Bool]) {
+        // A level's grid, its field (the luminance averaged over its cells) and its mask cells.
+        func level(_ tap: Tap) throws -> (width: Int, height: Int, field: [Double], cells: [Bool]) {
             guard let f = features[tap] else { throw FeatureResizeError(message: "the seam operator needs \(tap)") }
             let (w, h) = (f.width, f.height)
             let cells = mask?.resampled(toStride: tap.stride, width: w, height: h) ?? [Bool](repeating: false, count: w * h)
-            var energy = [Double](repeating: 0, count: w * h)
-            if edgeWeight > 0 {
-                let e = blockMean(edges, sourceWidth: image.width, sourceHeight: image.height, stride: tap.stride, width: w, height: h)
-                let peak = max(e.max() ?? 0, 1e-12)
-                for i in energy.indices { energy[i] += e[i] * edgeWeight / peak }
-            }
             let field = blockMean(lum, sourceWidth: image.width, sourceHeight: image.height, stride: tap.stride, width: w, height: h)
-            return (w, h, field, energy, cells)
+            return (w, h, field, cells)
         }
         func protected(_ energy: [Double], _ cells: [Bool]) -> [Double] {
             var out = energy
@@ -113,9 +106,17 @@ extension FeatureResize {
             return out
         }
 
-        // relu4_1: the features' own energy too, |∂x A| + |∂y A| of their normalised mean activation.
+        // relu4_1's own energy without the mask: the image's edges averaged over each cell (relative to the
+        // largest, × edgeWeight), and |∂x A| + |∂y A| of the features' normalised mean activation.
         let top = try level(.relu4_1)
-        var topEnergy = top.energy
+        var topEnergy = [Double](repeating: 0, count: top.width * top.height)
+        if edgeWeight > 0 {
+            let edges = luminanceEdges(lum, width: image.width, height: image.height)
+            let e = blockMean(edges, sourceWidth: image.width, sourceHeight: image.height, stride: Tap.relu4_1.stride,
+                              width: top.width, height: top.height)
+            let peak = max(e.max() ?? 0, 1e-12)
+            for i in topEnergy.indices { topEnergy[i] += e[i] * edgeWeight / peak }
+        }
         let mean = meanActivation(features[.relu4_1]!)
         let peak = Double(max(mean.max() ?? 0, 1e-12))
         let a = mean.map { Double($0) / peak }
