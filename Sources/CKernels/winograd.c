@@ -166,8 +166,8 @@ size_t ck_wino_scratch_bytes(int m, int bf16, int C, int O, int W, int rowsPerTa
     if (tw <= 0 || C <= 0 || O <= 0) return 64;
     const size_t a2 = (size_t)(m + 2) * (m + 2);
     const size_t tp = ((size_t)rowsPerTask * tw + 15) / 16 * 16;
-    // fp32: one cache line between ξ slices (winograd_impl.h, WXG).
-    const size_t v = (a2 * (wino_cpad(bf16, C) * tp + (bf16 ? 0 : 16)) * (bf16 ? 2 : 4) + 63) / 64 * 64;
+    // One cache line between ξ slices (winograd_impl.h, WXG).
+    const size_t v = (a2 * (wino_cpad(bf16, C) * tp + (bf16 ? 32 : 16)) * (bf16 ? 2 : 4) + 63) / 64 * 64;
     return v + a2 * (size_t)blocksPerGroup * 8 * tp * 4 + 64;
 }
 

@@ -25,18 +25,19 @@
 #define WINO_V_BY_XI 1
 #endif
 
+// WXG: a gap of one cache line (in elements) between V's ξ slices. Each slice is C · tp elements, tp a
+// multiple of 16 and VGG's C multiples of 64, so without it the slices start a multiple of 4 KiB (fp32) or
+// 2 KiB (bf16) apart, and the input transform's 36 stores per patch group fall into one or two L1 sets
+// (12 ways each). With the gap, one thread, 64 → 64 at 300×400: fp32 input transform 7.6 → 6.2 ms, the
+// layer 31.1 → 29.5 ms (second session's host); bf16 the layer 11.2 → 9.0 ms, and the six forward shapes
+// of 400×300 42.8 → 33.4 ms in all (eleventh session's host, scripts/wino-phases).
 #if WBF
 typedef uint16_t WNAME(elem);
 #define WE 2  // bytes per V / U element
-#define WXG 0
+#define WXG 32
 #else
 typedef float WNAME(elem);
 #define WE 4
-// A gap of one cache line between V's ξ slices (fp32). Each slice is C · tp floats, tp a multiple of 16,
-// so whenever C · tp is a multiple of 1024 (VGG's C are multiples of 64) the slices start a multiple of
-// 4 KiB apart, and the input transform's 36
-// stores per patch group all fall into one L1 set. With the gap: input transform 7.6 → 6.2 ms, the layer
-// 31.1 → 29.5 ms (64 → 64 at 300×400, one thread); the bf16 slices measured no different.
 #define WXG 16
 #endif
 
@@ -215,7 +216,7 @@ static inline __attribute__((always_inline)) void WNAME(input_transform)(const i
     const int a = m + 2, nx = a * a;
 #if WBF
     const int cp = (C + 1) / 2;
-    const size_t xs = WINO_V_BY_XI ? (size_t)cp * tp * 2 : tp * 2;  // elements between ξ
+    const size_t xs = WINO_V_BY_XI ? (size_t)cp * tp * 2 + WXG : tp * 2;  // elements between ξ
     const size_t ps = WINO_V_BY_XI ? tp * 2 : (size_t)nx * tp * 2;  // elements between channel pairs
     // [c0 lanes 0…15 | c1 lanes 0…15] → (c0, c1) pairs per lane.
     const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
@@ -376,6 +377,11 @@ static inline __attribute__((always_inline)) void WNAME(output_transform)(const 
             for (int i = 0; i < m; i++) {
                 const int yy = m * ty + i;
                 if (yy >= H) break;
+                if (WINO_PFO > 0 && pfo && poolPlane && i % 2 == 1) {  // the pooled row of a later output channel
+                    float *q = poolPlane + (size_t)WINO_PFO * e->poolStride + (size_t)(yy / 2 + 1) * (wo + 2) + 1 + (size_t)m * tx0 / 2;
+                    for (int k = 0; k <= m / 2; k++) _m_prefetchw(q + 16 * k);
+                    if (codePlane) _m_prefetchw(codePlane + (size_t)WINO_PFO * ho * wo + (size_t)(yy / 2) * wo + (size_t)m * tx0 / 2);
+                }
                 if (WINO_PFO > 0 && pfo && !e->poolOnly) {  // the same rows of a later output channel: its lines arrive in time
                     const size_t ahead = (size_t)WINO_PFO * outStride + (size_t)oc * outStride + (size_t)(yy + 1) * wp + 1 + (size_t)m * tx0;
                     for (int k = 0; k < m; k++) {
@@ -383,6 +389,12 @@ static inline __attribute__((always_inline)) void WNAME(output_transform)(const 
                         if (e->maskref) _mm_prefetch((const char *)(e->maskref + ahead + 16 * k), _MM_HINT_T0);
                         if (e->addend) _mm_prefetch((const char *)(e->addend + ahead + 16 * k), _MM_HINT_T0);
                     }
+                    // The unpadded planes' rows are not aligned to lines: one line more.
+                    const size_t plainAhead = ((size_t)(oc + WINO_PFO) * H + yy) * W + (size_t)m * tx0;
+                    if (e->addendPlain)
+                        for (int k = 0; k <= m; k++) _mm_prefetch((const char *)(e->addendPlain + plainAhead + 16 * k), _MM_HINT_T0);
+                    if (e->copyPlain)
+                        for (int k = 0; k <= m; k++) _m_prefetchw(e->copyPlain + plainAhead + 16 * k);
                 }
                 __m512 y[4];
                 WNAME(out1d)(m, s[i], y);
