@@ -37,6 +37,36 @@ struct DeepSourceMapTests {
         }
     }
 
+    @Test("the scale after the seams reads no removed pixel foreign to its neighbours, and still interpolates a ramp")
+    func scaleAfterSeamsKeepsTheCut() {
+        // Seams removed columns 6 … 13 (bright) at one place; then the scale takes the 12 kept columns to 9.
+        // Output column 4 falls halfway between kept columns 5 and 14: interpolating their sources put it at
+        // 9.5, inside the bright bundle, and drew a thin bright line where the picture has none (Aqua at
+        // height 60 %: a dark dashed line across a smooth gradient).
+        let bundle = Self.columns(20) { (6...13).contains($0) ? 1 : 0 }
+        let seamed = Self.map([0, 1, 2, 3, 4, 5, 14, 15, 16, 17, 18, 19])
+        let none = [Double](repeating: 0, count: 12)
+        func luminance(_ t: Tensor) -> SourceMap.Luminance {
+            SourceMap.Luminance((0..<(t.width * t.height)).map { Double(t.data[$0]) }, width: t.width, height: t.height)
+        }
+        let scaled = seamed.scaled(height: 2, width: 9, protectedColumns: none, protectedRows: [0, 0], luminance: luminance(bundle))
+        for x in 0..<9 {
+            let s = scaled.coordinates.plane(0)[x]
+            #expect(s <= 5.5 || s >= 13.5, "output column \(x) reads source column \(s), inside the removed bundle")
+        }
+        let out = scaled.sample(bundle, stride: 1)
+        for x in 0..<9 { #expect(out.data[x] == 0, "output column \(x) reads \(out.data[x]) of the removed bright columns") }
+        // A ramp continues across the same cut (a slanted edge crossing the seams): the removed pixel between
+        // the two halves is what a straight edge would show there, and the scale still interpolates to it.
+        let ramp = Self.columns(20) { Float($0) / 19 }
+        let across = seamed.scaled(height: 2, width: 9, protectedColumns: none, protectedRows: [0, 0], luminance: luminance(ramp))
+        #expect(abs(across.coordinates.plane(0)[4] - 9.5) < 1e-5, "column 4 reads \(across.coordinates.plane(0)[4]), not 9.5")
+        // Where no seam passed, the scale interpolates between neighbours (a uniform 12 → 9).
+        let plain = Self.map((0..<12).map(Float.init)).scaled(height: 2, width: 9, protectedColumns: none, protectedRows: [0, 0],
+                                                              luminance: luminance(bundle))
+        #expect(plain.coordinates.plane(0)[1] != plain.coordinates.plane(0)[1].rounded(), "no interpolation without a seam")
+    }
+
     @Test("a uniform compression is still antialiased: every other column gone, stripes average to grey")
     func compressionIsAntialiased() {
         let image = Self.columns(40) { Float($0 % 2) }

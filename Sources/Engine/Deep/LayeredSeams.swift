@@ -22,7 +22,11 @@ public struct LayeredSeamPlans: Sendable {
     /// The geometry of these plans for an output of outputHeight × outputWidth: relu1_1's seams, then
     /// the protected non-uniform scale (`SourceMap.scaled`: the masked columns and rows kept wider, by up to
     /// `SourceMap.protectionRatio`) from the seamed size to the output's.
-    public func sourceMap(inputHeight: Int, inputWidth: Int, outputHeight: Int, outputWidth: Int) throws -> SourceMap {
+    ///
+    /// `image`, the working image the seams were found on, decides what the scale reads across a seam
+    /// (`SourceMap.scaled`); without it the scale interpolates the sources there too.
+    public func sourceMap(inputHeight: Int, inputWidth: Int, outputHeight: Int, outputWidth: Int,
+                          image: Tensor? = nil) throws -> SourceMap {
         let seamed = try SourceMap(plan: plans[.relu1_1]!, inputHeight: inputHeight, inputWidth: inputWidth,
                                    outputHeight: seamedHeight, outputWidth: seamedWidth)
         guard seamedHeight != outputHeight || seamedWidth != outputWidth else { return seamed }
@@ -35,8 +39,9 @@ public struct LayeredSeamPlans: Sendable {
                 }
             }
         }
+        let luminance = image.map { SourceMap.Luminance(FeatureResize.luminance($0), width: $0.width, height: $0.height) }
         return seamed.scaled(height: outputHeight, width: outputWidth, protectedColumns: Self.softened(columns),
-                             protectedRows: Self.softened(rows))
+                             protectedRows: Self.softened(rows), luminance: luminance)
     }
 
     /// Protection flags blurred along the axis (a Gaussian of σ = 1/48 of its length, 13 pixels at 640):

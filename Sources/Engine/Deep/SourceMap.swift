@@ -63,21 +63,53 @@ public struct SourceMap {
     /// This map followed by a scale to height × width: the protected non-uniform scale of `ProtectedAxis`
     /// along each axis (the protected columns and rows, 0 … 1 each, kept wider than the rest, by up to
     /// `protectionRatio`; none protected, a uniform scale), width first. An output pixel's centre is carried back through the scale to a
-    /// position between this map's pixels, and its source is interpolated linearly from theirs; under a
+    /// position between this map's pixels, and its source is interpolated linearly from theirs (across a
+    /// seam, the nearer one's: `resampled`); under a
     /// compression the positions then step by more than a pixel, and `sample` widens its filter to match.
-    public func scaled(height oh: Int, width ow: Int, protectedColumns: [Double], protectedRows: [Double]) -> SourceMap {
+    ///
+    /// `luminance` (the source image's, row-major) decides what happens across a seam (`resampled`); without
+    /// it the sources are interpolated there too.
+    public func scaled(height oh: Int, width ow: Int, protectedColumns: [Double], protectedRows: [Double],
+                       luminance: Luminance? = nil) -> SourceMap {
         precondition(protectedColumns.count == width && protectedRows.count == height, "one flag per column and row")
         precondition(oh >= 1 && ow >= 1, "cannot scale a map to \(ow)x\(oh)")
         var map = self
-        if ow != width { map = map.resampled(protection: protectedColumns, outputCount: ow, vertical: false) }
-        if oh != height { map = map.resampled(protection: protectedRows, outputCount: oh, vertical: true) }
+        if ow != width { map = map.resampled(protection: protectedColumns, outputCount: ow, vertical: false, luminance: luminance) }
+        if oh != height { map = map.resampled(protection: protectedRows, outputCount: oh, vertical: true, luminance: luminance) }
         return map
     }
+
+    /// A source image's luminance, read between pixels bilinearly (positions clamped to the image).
+    public struct Luminance {
+        let values: [Double]
+        let width: Int
+        let height: Int
+
+        public init(_ values: [Double], width: Int, height: Int) {
+            precondition(values.count == width * height && width > 0 && height > 0, "one luminance per pixel")
+            self.values = values
+            self.width = width
+            self.height = height
+        }
+
+        func at(x: Float, y: Float) -> Double {
+            let fx = min(max(Double(x), 0), Double(width - 1)), fy = min(max(Double(y), 0), Double(height - 1))
+            let x0 = Int(fx), y0 = Int(fy), x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
+            let tx = fx - Double(x0), ty = fy - Double(y0)
+            let top = (1 - tx) * values[y0 * width + x0] + tx * values[y0 * width + x1]
+            let bottom = (1 - tx) * values[y1 * width + x0] + tx * values[y1 * width + x1]
+            return (1 - ty) * top + ty * bottom
+        }
+    }
+
+    /// Across a seam, the source between the two neighbours is kept only while its luminance lies within
+    /// this much (luminance 0 … 1) of the range the two neighbours span.
+    static let foreignTolerance = 0.02
 
     /// This map taken to outputCount along one axis (rows when `vertical`) by the protected scale: each
     /// output centre carried back to the input and its position interpolated linearly between its two
     /// neighbours; it counts as inserted when a neighbour it draws on was.
-    private func resampled(protection: [Double], outputCount m: Int, vertical: Bool) -> SourceMap {
+    private func resampled(protection: [Double], outputCount m: Int, vertical: Bool, luminance: Luminance?) -> SourceMap {
         let c = coordinates
         let (h, w) = (c.height, c.width)
         let n = vertical ? h : w, lines = vertical ? w : h
@@ -87,17 +119,38 @@ public struct SourceMap {
         func source(_ l: Int, _ i: Int) -> Int { vertical ? i * w + l : l * w + i }
         func target(_ l: Int, _ i: Int) -> Int { vertical ? i * w + l : l * m + i }
         var flags = [Bool](repeating: false, count: out.height * out.width)
+        let xs = c.plane(0), ys = c.plane(1), outX = out.plane(0), outY = out.plane(1)
         for i in 0..<m {
             let (j, t) = Self.between(axis.inputPosition(Double(i) + 0.5) - 0.5, count: n)
             let k = min(j + 1, n - 1)
-            for p in 0..<2 {
-                let src = c.plane(p), dst = out.plane(p)
-                for l in 0..<lines { dst[target(l, i)] = (1 - t) * src[source(l, j)] + t * src[source(l, k)] }
+            for l in 0..<lines {
+                let a = source(l, j), b = source(l, k), o = target(l, i)
+                // Across a seam the two neighbours' sources are more than a pixel apart, and a position
+                // between them is a pixel the seams removed. Where that pixel continues what the two show
+                // (a slanted edge that crosses the seams, drawn at a position between its two halves), it
+                // is kept; where it is foreign to both (a dark band's interior, which the seams removed,
+                // drawn as a thin dashed line across the smooth gradient above it), the nearer neighbour
+                // is taken whole.
+                var u = t
+                if let luminance, t > 0, abs(xs[b] - xs[a]) > Self.seamGap || abs(ys[b] - ys[a]) > Self.seamGap {
+                    let la = luminance.at(x: xs[a], y: ys[a]), lb = luminance.at(x: xs[b], y: ys[b])
+                    let between = luminance.at(x: (1 - t) * xs[a] + t * xs[b], y: (1 - t) * ys[a] + t * ys[b])
+                    if between < min(la, lb) - Self.foreignTolerance || between > max(la, lb) + Self.foreignTolerance {
+                        u = t < 0.5 ? 0 : 1
+                    }
+                }
+                outX[o] = (1 - u) * xs[a] + u * xs[b]
+                outY[o] = (1 - u) * ys[a] + u * ys[b]
+                flags[o] = (u < 1 && inserted[a]) || (u > 0 && inserted[b])
             }
-            for l in 0..<lines { flags[target(l, i)] = inserted[source(l, j)] || (t > 0 && inserted[source(l, k)]) }
         }
         return SourceMap(coordinates: out, inserted: flags)
     }
+
+    /// Neighbours whose sources are further apart than this (in pixels, along either axis) have a seam
+    /// between them. Seams move a pixel's neighbours by whole pixels; inserted pixels sit half a pixel from
+    /// theirs, and a vertical seam shifts a column's neighbours by one.
+    static let seamGap: Float = 1.5
 
     /// A position on a row of `count` pixel centres as the pixel at or before it and the fraction toward
     /// the next one (clamped to the row).
