@@ -300,8 +300,9 @@ final class Convolution {
         let c = gi.channels, o = go.channels, wp = gi.wp
         let positions = go.positions
         guard go.width > 0, !positions.isEmpty, o > 0 else { return }
-        // Chunks of whole 96-position steps, about 4 per thread.
-        let chunk = max(96, (positions.count / (4 * threads) + 95) / 96 * 96)
+        // Chunks of whole register-block steps (128 positions for 3 outputs, else 96), about 4 per thread.
+        let step = o == 3 ? 128 : 96
+        let chunk = max(step, (positions.count / (4 * threads) + step - 1) / step * step)
         let chunks = (positions.count + chunk - 1) / chunk
         let a = KernelArguments(input: input.origin, output: output.origin, weights: UnsafeRawPointer(weights), bias: epilogue.bias,
                                 addend: nil, mask: nil)
