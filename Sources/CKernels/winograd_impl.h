@@ -382,10 +382,10 @@ static inline __attribute__((always_inline)) void WNAME(output_transform)(const 
                     for (int k = 0; k <= m / 2; k++) _m_prefetchw(q + 16 * k);
                     if (codePlane) _m_prefetchw(codePlane + (size_t)WINO_PFO * ho * wo + (size_t)(yy / 2) * wo + (size_t)m * tx0 / 2);
                 }
-                if (WINO_PFO > 0 && pfo && !e->poolOnly) {  // the same rows of a later output channel: its lines arrive in time
+                if (WINO_PFO > 0 && pfo) {  // the same rows of a later output channel: its lines arrive in time
                     const size_t ahead = (size_t)WINO_PFO * outStride + (size_t)oc * outStride + (size_t)(yy + 1) * wp + 1 + (size_t)m * tx0;
                     for (int k = 0; k < m; k++) {
-                        _m_prefetchw(out + ahead + 16 * k);
+                        if (!e->poolOnly) _m_prefetchw(out + ahead + 16 * k);
                         if (e->maskref) _mm_prefetch((const char *)(e->maskref + ahead + 16 * k), _MM_HINT_T0);
                         if (e->addend) _mm_prefetch((const char *)(e->addend + ahead + 16 * k), _MM_HINT_T0);
                     }

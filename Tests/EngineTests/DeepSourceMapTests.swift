@@ -65,6 +65,18 @@ struct DeepSourceMapTests {
         let plain = Self.map((0..<12).map(Float.init)).scaled(height: 2, width: 9, protectedColumns: none, protectedRows: [0, 0],
                                                               luminance: luminance(bundle))
         #expect(plain.coordinates.plane(0)[1] != plain.coordinates.plane(0)[1].rounded(), "no interpolation without a seam")
+        // The same along the rows (a height change: Aqua's case), one column wide.
+        let rows = Tensor(channels: 1, height: 20, width: 1)
+        for y in 0..<20 { rows.data[y] = (6...13).contains(y) ? 1 : 0 }
+        let kept: [Float] = [0, 1, 2, 3, 4, 5, 14, 15, 16, 17, 18, 19]
+        let column = Tensor(channels: 2, height: 12, width: 1)
+        for (y, s) in kept.enumerated() { column.plane(1)[y] = s }
+        let down = SourceMap(coordinates: column).scaled(height: 9, width: 1, protectedColumns: [0], protectedRows: none,
+                                                          luminance: luminance(rows))
+        for y in 0..<9 {
+            let s = down.coordinates.plane(1)[y]
+            #expect(s <= 5.5 || s >= 13.5, "output row \(y) reads source row \(s), inside the removed rows")
+        }
     }
 
     @Test("a uniform compression is still antialiased: every other column gone, stripes average to grey")

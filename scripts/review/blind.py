@@ -2,8 +2,9 @@
 
   make OUT CASES_DIR... [--a seam] [--b deep-seam] [--seed N]
       One folder OUT/NN per case that changes the aspect: sheet.png (the input on top, A and B below at
-      1:1), input.png, A.png, B.png. Which method is A is drawn per case; the key goes to OUT.key.json,
-      beside OUT and not in it, so a judge told to stay inside OUT cannot see it.
+      1:1), input.png, A.png, B.png. Which method is A is drawn per case (from a random seed unless
+      --seed is given); the key goes to OUT.key.json, beside OUT and not in it, so a judge told to stay
+      inside OUT cannot see it. OUT must be new or empty.
   unblind OUT JUDGMENTS.json... [--markdown FILE]
       JUDGMENTS: {"NN": {"verdict": "A"|"B"|"equal", "confidence": …, "why": …}}. Prints the counts per
       method and the cases with a winner, named; --markdown writes them as a table.
@@ -19,7 +20,10 @@ from PIL import Image, ImageDraw
 
 
 def make(args):
-    rng = random.Random(args.seed)
+    if os.path.isdir(args.out) and os.listdir(args.out):
+        sys.exit("%s is not empty: its sheets would mix with another key's" % args.out)
+    # A fixed seed would let anyone rebuild the key; --seed is for reproducing a study.
+    rng = random.Random(args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 62))
     cases = []
     for d in args.cases_dirs:
         for name in sorted(os.listdir(d)):
@@ -67,7 +71,14 @@ def unblind(args):
     key = json.load(open(args.out.rstrip("/") + ".key.json"))
     verdicts = {}
     for f in args.judgments:
-        verdicts.update(json.load(open(f)))
+        for n, v in json.load(open(f)).items():
+            if n in verdicts:
+                sys.exit("case %s is judged twice (again in %s)" % (n, f))
+            if n not in key:
+                sys.exit("case %s of %s is not in the key" % (n, f))
+            if v.get("verdict") not in ("A", "B", "equal"):
+                sys.exit("case %s of %s: verdict %r is not A, B or equal" % (n, f, v.get("verdict")))
+            verdicts[n] = v
     counts, rows = Counter(), []
     for n in sorted(verdicts):
         v, k = verdicts[n], key[n]
@@ -97,7 +108,7 @@ def main():
     m.add_argument("cases_dirs", nargs="+")
     m.add_argument("--a", default="seam")
     m.add_argument("--b", default="deep-seam")
-    m.add_argument("--seed", type=int, default=1)
+    m.add_argument("--seed", type=int)
     u = sub.add_parser("unblind")
     u.add_argument("out")
     u.add_argument("judgments", nargs="+")

@@ -64,7 +64,7 @@ public struct SourceMap {
     /// along each axis (the protected columns and rows, 0 … 1 each, kept wider than the rest, by up to
     /// `protectionRatio`; none protected, a uniform scale), width first. An output pixel's centre is carried back through the scale to a
     /// position between this map's pixels, and its source is interpolated linearly from theirs (across a
-    /// seam, the nearer one's: `resampled`); under a
+    /// seam, the nearer one's where the pixel between is foreign to both: `resampled`); under a
     /// compression the positions then step by more than a pixel, and `sample` widens its filter to match.
     ///
     /// `luminance` (the source image's, row-major) decides what happens across a seam (`resampled`); without
