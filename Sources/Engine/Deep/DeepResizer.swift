@@ -326,7 +326,7 @@ public enum DeepResizer {
             seamMaskCostRatio = layered.maskCostRatio
             seamed = PixelSize(width: layered.seamedWidth, height: layered.seamedHeight)
             let map = try layered.sourceMap(inputHeight: input.height, inputWidth: input.width,
-                                            outputHeight: height, outputWidth: width, image: input)
+                                            outputHeight: height, outputWidth: width)
             var t: [Tap: Tensor] = [:]
             for (tap, f) in reconstruction { t[tap] = map.sample(f, stride: tap.stride, threads: options.threads) }
             targets = t

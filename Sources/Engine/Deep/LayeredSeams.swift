@@ -14,6 +14,9 @@ public struct LayeredSeamPlans: Sendable {
     /// The mask's pixels carved by relu1_1's plan (seamedHeight × seamedWidth), for that scale; nil when
     /// the mask does not guide the seams.
     let protectedPixels: [Bool]?
+    /// The working image's luminance, which the search ran on: it decides what the scale after the seams
+    /// reads across a seam (`SourceMap.scaled`).
+    let luminance: SourceMap.Luminance
 
     /// True when the seams were found without the mask: avoiding it cost more than
     /// `FeatureResize.maskCostLimit` times as much.
@@ -22,11 +25,7 @@ public struct LayeredSeamPlans: Sendable {
     /// The geometry of these plans for an output of outputHeight × outputWidth: relu1_1's seams, then
     /// the protected non-uniform scale (`SourceMap.scaled`: the masked columns and rows kept wider, by up to
     /// `SourceMap.protectionRatio`) from the seamed size to the output's.
-    ///
-    /// `image`, the working image the seams were found on, decides what the scale reads across a seam
-    /// (`SourceMap.scaled`); without it the scale interpolates the sources there too.
-    public func sourceMap(inputHeight: Int, inputWidth: Int, outputHeight: Int, outputWidth: Int,
-                          image: Tensor? = nil) throws -> SourceMap {
+    public func sourceMap(inputHeight: Int, inputWidth: Int, outputHeight: Int, outputWidth: Int) throws -> SourceMap {
         let seamed = try SourceMap(plan: plans[.relu1_1]!, inputHeight: inputHeight, inputWidth: inputWidth,
                                    outputHeight: seamedHeight, outputWidth: seamedWidth)
         guard seamedHeight != outputHeight || seamedWidth != outputWidth else { return seamed }
@@ -39,7 +38,6 @@ public struct LayeredSeamPlans: Sendable {
                 }
             }
         }
-        let luminance = image.map { SourceMap.Luminance(FeatureResize.luminance($0), width: $0.width, height: $0.height) }
         return seamed.scaled(height: outputHeight, width: outputWidth, protectedColumns: Self.softened(columns),
                              protectedRows: Self.softened(rows), luminance: luminance)
     }
@@ -193,7 +191,8 @@ extension FeatureResize {
                 .toArray().map { $0 > 0 }
         }
         return LayeredSeamPlans(plans: [.relu4_1: plan, .relu1_1: pixelSeamPlan.plan], maskCostRatio: ratio,
-                                seamedHeight: seamed.height, seamedWidth: seamed.width, protectedPixels: protectedPixels)
+                                seamedHeight: seamed.height, seamedWidth: seamed.width, protectedPixels: protectedPixels,
+                                luminance: SourceMap.Luminance(lum, width: image.width, height: image.height))
     }
 
     /// How many seams an axis that changes by `count` may take before they would tear edges: the seams a

@@ -80,7 +80,7 @@ public struct SourceMap {
     }
 
     /// A source image's luminance, read between pixels bilinearly (positions clamped to the image).
-    public struct Luminance {
+    public struct Luminance: Sendable {
         let values: [Double]
         let width: Int
         let height: Int
