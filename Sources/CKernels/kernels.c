@@ -119,101 +119,70 @@ void ck_conv3x3_avx512(const float *in, int C, size_t inStride, int wp,
     }
 }
 
-// Three output channels × 8 vectors of 16 positions (24 accumulators, none idle: the 4-output block
-// below wastes a quarter of its products on 3 outputs). Loads past p1 are masked off, so a block reads no
-// further than the 4 × 96 kernel does.
-__attribute__((target("avx512f")))
-static void narrow3(const float *in, int C, size_t inStride, int wp, const long *off, const float *packed,
-                    const float *bias, float *out, size_t outStride, long p0, long p1) {
-    for (long p = p0; p < p1; p += 128) {
+// Outputs o0 … o0 + no − 1 (no ≤ NO) over positions [p0, p1), in register blocks of NO outputs × NV vectors of
+// 16 positions (NO · NV = 24 accumulators). Called with constants, so each shape is compiled apart. Loads
+// past p1 are masked off.
+__attribute__((target("avx512f"), always_inline))
+static inline void narrow_block(const int NO, const int NV, const float *in, int C, size_t inStride, int wp,
+                                const long *off, const float *wb, int lane0, const float *bias, int o0, int no,
+                                float *out, size_t outStride, long p0, long p1) {
+    for (long p = p0; p < p1; p += 16 * NV) {
         __mmask16 lanes[8];
-        for (int j = 0; j < 8; j++) {
+        for (int j = 0; j < NV; j++) {
             const long n = p1 - (p + 16 * j);
             lanes[j] = n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
         }
-        __m512 acc[3][8];
-        for (int o = 0; o < 3; o++)
-            for (int j = 0; j < 8; j++) acc[o][j] = _mm512_setzero_ps();
+        __m512 acc[4][8];
+        for (int o = 0; o < NO; o++)
+            for (int j = 0; j < NV; j++) acc[o][j] = _mm512_setzero_ps();
         for (int c = 0; c < C; c++) {
             const float *x = in + (size_t)c * inStride + p;
-            const float *w = packed + (size_t)c * 72;
+            const float *w = wb + (size_t)c * 72 + lane0;
+            // The planes are far apart and each is read in short runs: fetch the rows two channels
+            // ahead (the hardware prefetcher cannot follow 3·C streams).
             if (c + 2 < C) {
                 const char *ahead = (const char *)(x + 2 * inStride - wp - 1);
                 for (int r = 0; r < 3; r++)
-                    for (int l = 0; l < 9; l++) _mm_prefetch(ahead + (size_t)r * wp * 4 + 64 * l, _MM_HINT_T0);
+                    for (int l = 0; l <= NV; l++) _mm_prefetch(ahead + (size_t)r * wp * 4 + 64 * l, _MM_HINT_T0);
             }
             for (int k = 0; k < 9; k++) {
                 const float *xk = x + off[k];
                 __m512 xv[8];
-                for (int j = 0; j < 8; j++) xv[j] = _mm512_maskz_loadu_ps(lanes[j], xk + 16 * j);
-                for (int o = 0; o < 3; o++) {
+                for (int j = 0; j < NV; j++) xv[j] = _mm512_maskz_loadu_ps(lanes[j], xk + 16 * j);
+                for (int o = 0; o < NO; o++) {
                     const __m512 wv = _mm512_set1_ps(w[k * 8 + o]);
-                    for (int j = 0; j < 8; j++) acc[o][j] = _mm512_fmadd_ps(wv, xv[j], acc[o][j]);
+                    for (int j = 0; j < NV; j++) acc[o][j] = _mm512_fmadd_ps(wv, xv[j], acc[o][j]);
                 }
             }
         }
-        for (int j = 0; j < 8; j++) {
+        for (int j = 0; j < NV; j++) {
             if (!lanes[j]) break;
-            for (int o = 0; o < 3; o++) {
+            for (int o = 0; o < no; o++) {
                 __m512 v = acc[o][j];
-                if (bias) v = _mm512_add_ps(v, _mm512_set1_ps(bias[o]));
-                _mm512_mask_storeu_ps(out + (size_t)o * outStride + p + 16 * j, lanes[j], v);
+                if (bias) v = _mm512_add_ps(v, _mm512_set1_ps(bias[o0 + o]));
+                _mm512_mask_storeu_ps(out + (size_t)(o0 + o) * outStride + p + 16 * j, lanes[j], v);
             }
         }
     }
 }
 
 // Few output channels (the backward of the first layer, 64 → 3): blocks of 4 outputs × 6 vectors of 16
-// positions, so the 24 accumulators are all used (the 8-output kernel would waste 5 of 8 rows).
+// positions, so the 24 accumulators are all used (the 8-output kernel would waste 5 of 8 rows); exactly 3
+// outputs, 3 × 8 (the 4-output block would leave a quarter of its products idle).
 // Weights: ck_pack_weights' layout ([O/8][C][9][8]).
 __attribute__((target("avx512f")))
 void ck_conv3x3_narrow_avx512(const float *in, int C, size_t inStride, int wp,
                               const float *packed, const float *bias, int O,
                               float *out, size_t outStride, long p0, long p1) {
     const long off[9] = {-wp - 1, -wp, -wp + 1, -1, 0, 1, wp - 1, wp, wp + 1};
-    if (O == 3) {  // the first layer's backward: 3 outputs × 8 vectors, every accumulator used
-        narrow3(in, C, inStride, wp, off, packed, bias, out, outStride, p0, p1);
+    if (O == 3) {
+        narrow_block(3, 8, in, C, inStride, wp, off, packed, 0, bias, 0, 3, out, outStride, p0, p1);
         return;
     }
     for (int o0 = 0; o0 < O; o0 += 4) {
         const int no = O - o0 < 4 ? O - o0 : 4;
-        const float *wb = packed + (size_t)(o0 / 8) * C * 72;
-        const int lane0 = o0 % 8;
-        for (long p = p0; p < p1; p += 96) {
-            __m512 acc[4][6];
-            for (int o = 0; o < 4; o++)
-                for (int j = 0; j < 6; j++) acc[o][j] = _mm512_setzero_ps();
-            for (int c = 0; c < C; c++) {
-                const float *x = in + (size_t)c * inStride + p;
-                const float *w = wb + (size_t)c * 72 + lane0;
-                // The planes are far apart and each is read in short runs: fetch the rows two channels
-                // ahead (the hardware prefetcher cannot follow 3·C streams).
-                if (c + 2 < C) {
-                    const char *ahead = (const char *)(x + 2 * inStride - wp - 1);
-                    for (int r = 0; r < 3; r++)
-                        for (int l = 0; l < 7; l++) _mm_prefetch(ahead + (size_t)r * wp * 4 + 64 * l, _MM_HINT_T0);
-                }
-                for (int k = 0; k < 9; k++) {
-                    const float *xk = x + off[k];
-                    __m512 xv[6];
-                    for (int j = 0; j < 6; j++) xv[j] = _mm512_loadu_ps(xk + 16 * j);
-                    for (int o = 0; o < 4; o++) {
-                        const __m512 wv = _mm512_set1_ps(w[k * 8 + o]);
-                        for (int j = 0; j < 6; j++) acc[o][j] = _mm512_fmadd_ps(wv, xv[j], acc[o][j]);
-                    }
-                }
-            }
-            for (int j = 0; j < 6; j++) {
-                const long q = p + 16 * j;
-                if (q >= p1) break;
-                const __mmask16 m = (p1 - q >= 16) ? (__mmask16)0xFFFF : (__mmask16)((1u << (p1 - q)) - 1);
-                for (int o = 0; o < no; o++) {
-                    __m512 v = acc[o][j];
-                    if (bias) v = _mm512_add_ps(v, _mm512_set1_ps(bias[o0 + o]));
-                    _mm512_mask_storeu_ps(out + (size_t)(o0 + o) * outStride + q, m, v);
-                }
-            }
-        }
+        narrow_block(4, 6, in, C, inStride, wp, off, packed + (size_t)(o0 / 8) * C * 72, o0 % 8, bias, o0, no,
+                     out, outStride, p0, p1);
     }
 }
 

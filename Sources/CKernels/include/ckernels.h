@@ -48,8 +48,8 @@ void ck_conv3x3_avx512(const float *in, int inChannels, size_t inStride, int wp,
 
 
 /// The same for a few output channels (O ≤ 8 pays off; any O works), without addend, ReLU or mask: blocks
-/// of 4 outputs × 96 positions (3 outputs: 3 × 128, loads past p1 masked off). Reads up to 96 floats past
-/// p1 (CK_TAIL covers it). Weights as above.
+/// of 4 outputs × 96 positions (3 outputs: 3 × 128). Loads past p1 are masked off: reads no further than
+/// the rows around [p0, p1). Weights as above.
 void ck_conv3x3_narrow_avx512(const float *in, int inChannels, size_t inStride, int wp,
                               const float *packed, const float *bias, int outChannels,
                               float *out, size_t outStride, long p0, long p1);
