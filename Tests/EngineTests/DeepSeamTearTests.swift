@@ -102,6 +102,60 @@ struct DeepSeamTearTests {
         #expect(SeamTears.cheapSeamCount(guarded, field: lum, penalty: penalty) == 10)
     }
 
+    /// Bands on the left half, fine grain without a direction on the right (sand; per-pixel noise of the
+    /// given contrast): at these contrasts the plain forward-energy search finds the bands' seams cheaper,
+    /// though each one steps their edges.
+    static func bandsBesideSand(contrast: Float) -> Tensor {
+        greyScene(height: height, width: width) { x, y in
+            x < width / 2 ? band(x, y) : 0.5 + contrast * (hash(x, y) - 0.5)
+        }
+    }
+
+    @Test("the tear-aware search takes its seams through texture without a direction, and keeps them all",
+          arguments: [Float(0.1), 0.15])
+    func tearAwareSearch(contrast: Float) throws {
+        let lum = FeatureResize.luminance(Self.bandsBesideSand(contrast: contrast))
+        let coherence = SeamTears.coherence(lum, width: Self.width, height: Self.height)
+        let count = Self.width / 4
+        func seams(weight: [Double]?) throws -> (kept: Int, inSand: Double) {
+            let r = try SeamSearch.removeSeams(from: lum, width: Self.width, height: Self.height, weight: weight,
+                                               count: count, rule: .pixelForward, direction: .vertical)
+            let kept = SeamTears.cheapSeamCount(r, field: lum, coherence: coherence, penalty: nil)
+            let removed = (0..<lum.count).filter { r.removed[$0] }
+            return (kept, Double(removed.count { $0 % Self.width >= Self.width / 2 }) / Double(removed.count))
+        }
+        let plain = try seams(weight: nil), aware = try seams(weight: SeamTears.searchWeight(coherence: coherence))
+        #expect(plain.inSand < 0.5, "the plain search took \(plain.inSand) of its pixels from the sand")
+        #expect(plain.kept < count / 2, "the plain search's seams: \(plain.kept) of \(count) kept")
+        #expect(aware.inSand > 0.8, "the tear-aware search took \(aware.inSand) of its pixels from the sand")
+        #expect(aware.kept == count, "the tear-aware search's seams: \(aware.kept) of \(count) kept")
+    }
+
+    @Test("a weight of 1 everywhere is the plain search; a weight that is not positive and finite is refused")
+    func unitWeight() throws {
+        let lum = FeatureResize.luminance(Self.blobs())
+        for direction in [SeamDirection.vertical, .horizontal] {
+            let plain = try SeamSearch.removeSeams(from: lum, width: Self.width, height: Self.height, count: 20,
+                                                   rule: .pixelForward, direction: direction)
+            let ones = try SeamSearch.removeSeams(from: lum, width: Self.width, height: Self.height,
+                                                  weight: [Double](repeating: 1, count: lum.count), count: 20,
+                                                  rule: .pixelForward, direction: direction)
+            #expect(plain == ones)
+        }
+        for bad in [0.0, -1, .nan, .infinity] {
+            var weight = [Double](repeating: 1, count: lum.count)
+            weight[77] = bad
+            #expect(throws: SeamSearchError.nonPositiveWeight(index: 77)) {
+                try SeamSearch.removeSeams(from: lum, width: Self.width, height: Self.height, weight: weight, count: 1,
+                                           rule: .pixelForward)
+            }
+        }
+        #expect(throws: SeamSearchError.sizeMismatch(what: "weight", expected: lum.count, actual: 3)) {
+            try SeamSearch.removeSeams(from: lum, width: Self.width, height: Self.height, weight: [1, 1, 1], count: 1,
+                                       rule: .pixelForward)
+        }
+    }
+
     /// Per output row, the mean column of the line's dark pixels (nil where the row has none).
     static func lineColumns(_ image: Tensor) -> [Double?] {
         (0..<image.height).map { y in

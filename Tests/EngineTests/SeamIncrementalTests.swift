@@ -21,12 +21,15 @@ import Foundation
         return a
     }
 
-    static func seams<S: BinaryFloatingPoint>(_: S.Type, field: [Double], penalty: [Double]?, width: Int, height: Int,
-                                              count: Int, gradient: Bool, incremental: Bool) -> [[Int]] {
+    static func seams<S: BinaryFloatingPoint>(_: S.Type, field: [Double], penalty: [Double]?, weight: [Double]? = nil,
+                                              width: Int, height: Int, count: Int, gradient: Bool,
+                                              incremental: Bool) -> [[Int]] {
         let grid = ForwardSeamGrid<S>(width: width, height: height, addsGradientEnergy: gradient,
-                                      hasPenalty: penalty != nil, incremental: incremental) { a, p in
+                                      hasPenalty: penalty != nil, hasWeight: weight != nil,
+                                      incremental: incremental) { a, p, q in
             for i in field.indices { a[i] = S(field[i]) }
             if let p, let penalty { for i in penalty.indices { p[i] = S(penalty[i]) } }
+            if let q, let weight { for i in weight.indices { q[i] = S(weight[i]) } }
         }
         return (0..<count).map { _ in
             var path = [Int](repeating: 0, count: height)
@@ -41,18 +44,23 @@ import Foundation
         let field = Self.photoLikeField(width: w, height: h, seed: seed, levels: levels)
         var penalty = [Double](repeating: 0, count: w * h)
         for y in 10..<20 { for x in 25..<33 { penalty[y * w + x] = 1000 } }
+        // A weight that varies smoothly and by blocks, as the tear-aware search's 1 + coherence does.
+        let weight = (0..<(w * h)).map { 1 + 0.5 * (1 + sin(Double($0 % w) / 5)) * Double(($0 / w / 8) % 2) }
         for gradient in [false, true] {
             for pen in [nil, penalty] {
-                let full = Self.seams(Float.self, field: field, penalty: pen, width: w, height: h, count: 45,
-                                      gradient: gradient, incremental: false)
-                let fast = Self.seams(Float.self, field: field, penalty: pen, width: w, height: h, count: 45,
-                                      gradient: gradient, incremental: true)
-                #expect(full == fast, "Float, gradient \(gradient), penalty \(pen != nil)")
-                let fullD = Self.seams(Double.self, field: field.map { $0 / 255 }, penalty: pen, width: w, height: h,
-                                       count: 45, gradient: gradient, incremental: false)
-                let fastD = Self.seams(Double.self, field: field.map { $0 / 255 }, penalty: pen, width: w, height: h,
-                                       count: 45, gradient: gradient, incremental: true)
-                #expect(fullD == fastD, "Double, gradient \(gradient), penalty \(pen != nil)")
+                for wt in [nil, weight] {
+                    let what = "gradient \(gradient), penalty \(pen != nil), weight \(wt != nil)"
+                    let full = Self.seams(Float.self, field: field, penalty: pen, weight: wt, width: w, height: h,
+                                          count: 45, gradient: gradient, incremental: false)
+                    let fast = Self.seams(Float.self, field: field, penalty: pen, weight: wt, width: w, height: h,
+                                          count: 45, gradient: gradient, incremental: true)
+                    #expect(full == fast, "Float, \(what)")
+                    let fullD = Self.seams(Double.self, field: field.map { $0 / 255 }, penalty: pen, weight: wt,
+                                           width: w, height: h, count: 45, gradient: gradient, incremental: false)
+                    let fastD = Self.seams(Double.self, field: field.map { $0 / 255 }, penalty: pen, weight: wt,
+                                           width: w, height: h, count: 45, gradient: gradient, incremental: true)
+                    #expect(fullD == fastD, "Double, \(what)")
+                }
             }
         }
     }

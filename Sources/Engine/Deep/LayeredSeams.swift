@@ -204,9 +204,11 @@ extension FeatureResize {
                                 context: RunContext) throws -> (count: Int, searched: SeamRemoval?) {
         let n = min(count, (direction == .vertical ? width : height) - 1)
         guard n > 0 else { return (count, nil) }
-        let removal = try SeamSearch.removeSeams(from: field, width: width, height: height, penalty: penalty, count: n,
+        let coherence = SeamTears.coherence(field, width: width, height: height)
+        let removal = try SeamSearch.removeSeams(from: field, width: width, height: height, penalty: penalty,
+                                                 weight: SeamTears.searchWeight(coherence: coherence), count: n,
                                                  rule: .pixelForward, direction: direction, context: context)
-        let k = SeamTears.cheapSeamCount(removal, field: field, penalty: penalty, limit: tearLimit)
+        let k = SeamTears.cheapSeamCount(removal, field: field, coherence: coherence, penalty: penalty, limit: tearLimit)
         return (k == n ? count : k, removal)
     }
 
@@ -287,19 +289,27 @@ extension FeatureResize {
                            targetHeight: Int, tearLimit: Double?, searched: [SeamDirection: SeamRemoval] = [:],
                            context: RunContext) throws -> (plan: FeatureSeamPlan, height: Int, width: Int) {
         var a = field, p = penalty, w = width, h = height
-        func cheap(_ r: SeamRemoval, on field: [Double], penalty: [Double]?) -> SeamRemoval {
-            guard let tearLimit else { return r }
-            return r.prefix(SeamTears.cheapSeamCount(r, field: field, penalty: penalty, limit: tearLimit))
-        }
         // The search already run on this field along `direction`, while the field is still the input's.
         func earlier(_ direction: SeamDirection) -> SeamRemoval? {
             guard direction == .vertical || w == width, let s = searched[direction], s.width == w, s.height == h else { return nil }
             return s
         }
+        // `count` seams along `direction` from the current field; under the tear rule, found by the tear-aware
+        // search (`SeamTears.searchWeight`) and cut to those that stay cheap, both on the field's coherence.
         func removal(count: Int, direction: SeamDirection) throws -> SeamRemoval {
-            if let s = earlier(direction), s.seams.count >= count { return s.prefix(count) }
-            return try SeamSearch.removeSeams(from: a, width: w, height: h, penalty: p, count: count, rule: .pixelForward,
-                                              direction: direction, context: context)
+            let coherence = tearLimit.map { _ in SeamTears.coherence(a, width: w, height: h) }
+            var r: SeamRemoval
+            if let s = earlier(direction), s.seams.count >= count {
+                r = s.prefix(count)
+            } else {
+                r = try SeamSearch.removeSeams(from: a, width: w, height: h, penalty: p,
+                                               weight: coherence.map { SeamTears.searchWeight(coherence: $0) },
+                                               count: count, rule: .pixelForward, direction: direction, context: context)
+            }
+            if let tearLimit, let coherence {
+                r = r.prefix(SeamTears.cheapSeamCount(r, field: a, coherence: coherence, penalty: p, limit: tearLimit))
+            }
+            return r
         }
         // An insertion carries its penalty along (a duplicated cell's copy keeps it): none is zeros there.
         func inserted(count: Int, direction: SeamDirection) throws -> SeamInsertion {
@@ -312,7 +322,7 @@ extension FeatureResize {
         }
         var widthRemoval: SeamRemoval?, widthInsertion: SeamInsertion?
         if targetWidth < width {
-            let r = cheap(try removal(count: width - targetWidth, direction: .vertical), on: a, penalty: p)
+            let r = try removal(count: width - targetWidth, direction: .vertical)
             a = try r.keeping(a)
             p = try p.map { try r.keeping($0) }
             w = width - r.seams.count
@@ -323,7 +333,7 @@ extension FeatureResize {
         }
         var heightRemoval: SeamRemoval?, heightInsertion: SeamInsertion?
         if targetHeight < height {
-            let r = cheap(try removal(count: height - targetHeight, direction: .horizontal), on: a, penalty: p)
+            let r = try removal(count: height - targetHeight, direction: .horizontal)
             h = height - r.seams.count
             heightRemoval = r
         } else if targetHeight > height {

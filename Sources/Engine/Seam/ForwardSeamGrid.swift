@@ -24,6 +24,8 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
 
     private let field: UnsafeMutablePointer<Scalar>
     private let penalty: UnsafeMutablePointer<Scalar>?
+    /// Per-cell factor on the forward costs of a seam through the cell (nil: 1 everywhere).
+    private let weight: UnsafeMutablePointer<Scalar>?
     private let origin: UnsafeMutablePointer<Int32>
     private let cost: UnsafeMutablePointer<Scalar>
     private let back: UnsafeMutablePointer<Int8>
@@ -31,11 +33,11 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
     private let seam: UnsafeMutablePointer<Int>
     private var costsFollowLastRemoval = false
 
-    /// `fill(field, penalty)` writes the initial values, row-major with row stride `width`; `penalty`
-    /// is nil when the grid has none.
+    /// `fill(field, penalty, weight)` writes the initial values, row-major with row stride `width`;
+    /// `penalty` and `weight` are nil when the grid has none.
     init(width: Int, height: Int, addsGradientEnergy: Bool, tiesGoStraight: Bool = false, hasPenalty: Bool,
-         incremental: Bool = true,
-         fill: (UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>?) -> Void) {
+         hasWeight: Bool = false, incremental: Bool = true,
+         fill: (UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>?, UnsafeMutablePointer<Scalar>?) -> Void) {
         precondition(width >= 1 && height >= 1, "seam grid needs a positive size")
         self.height = height
         self.stride = width
@@ -46,6 +48,7 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
         let cells = width * height
         field = .allocate(capacity: cells)
         penalty = hasPenalty ? .allocate(capacity: cells) : nil
+        weight = hasWeight ? .allocate(capacity: cells) : nil
         origin = .allocate(capacity: cells)
         cost = .allocate(capacity: cells)
         cost.initialize(repeating: 0, count: cells)
@@ -53,7 +56,7 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
         back.initialize(repeating: 0, count: cells)
         seam = .allocate(capacity: height)
         seam.initialize(repeating: 0, count: height)
-        fill(field, penalty)
+        fill(field, penalty, weight)
         for y in 0..<height {
             let row = origin + y * width
             for x in 0..<width { row[x] = Int32(truncatingIfNeeded: x) }
@@ -63,6 +66,7 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
     deinit {
         field.deallocate()
         penalty?.deallocate()
+        weight?.deallocate()
         origin.deallocate()
         cost.deallocate()
         back.deallocate()
@@ -101,6 +105,7 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
                 (cost + at).update(from: cost + at + 1, count: tail)
                 (back + at).update(from: back + at + 1, count: tail)
                 if let penalty { (penalty + at).update(from: penalty + at + 1, count: tail) }
+                if let weight { (weight + at).update(from: weight + at + 1, count: tail) }
             }
         }
         width = w - 1
@@ -134,6 +139,7 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
         let row = field + y * stride
         let below: UnsafeMutablePointer<Scalar>? = y + 1 < height ? row + stride : nil
         let pen = penalty.map { $0 + y * stride }
+        let wrow = weight.map { $0 + y * stride }
         let costRow = cost + y * stride
         let backRow = back + y * stride
         var firstChanged = Int.max
@@ -143,7 +149,7 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
             for x in lo...hi {
                 let l = row[x > 0 ? x - 1 : 0]
                 let r = row[x + 1 < w ? x + 1 : w - 1]
-                let value = ownEnergy(row, below, pen, x, w) + abs(r - l)
+                let value = ownEnergy(row, below, pen, x, w) + abs(r - l) * (wrow?[x] ?? 1)
                 if value != costRow[x] {
                     costRow[x] = value
                     firstChanged = min(firstChanged, x)
@@ -158,20 +164,21 @@ final class ForwardSeamGrid<Scalar: BinaryFloatingPoint> {
                 let l = row[x > 0 ? x - 1 : 0]
                 let r = row[x + 1 < w ? x + 1 : w - 1]
                 let u = up[x]
-                let cu = abs(r - l)
+                let wt = wrow?[x] ?? 1
+                let cu = abs(r - l) * wt
                 var best = Scalar.infinity
                 var off: Int8 = -1
                 let viaUp = prev[x] + cu
                 if tiesGoStraight {
                     best = viaUp
                     off = 0
-                    if x > 0, prev[x - 1] + (cu + abs(u - l)) < best { best = prev[x - 1] + (cu + abs(u - l)); off = -1 }
+                    if x > 0, prev[x - 1] + (cu + abs(u - l) * wt) < best { best = prev[x - 1] + (cu + abs(u - l) * wt); off = -1 }
                 } else {
-                    if x > 0 { best = prev[x - 1] + (cu + abs(u - l)) }
+                    if x > 0 { best = prev[x - 1] + (cu + abs(u - l) * wt) }
                     if viaUp < best { best = viaUp; off = 0 }
                 }
                 if x + 1 < w {
-                    let viaRight = prev[x + 1] + (cu + abs(u - r))
+                    let viaRight = prev[x + 1] + (cu + abs(u - r) * wt)
                     if viaRight < best { best = viaRight; off = 1 }
                 }
                 let value = ownEnergy(row, below, pen, x, w) + best

@@ -7,7 +7,7 @@ enum PixelPlanes {
     static func luminanceGrid(_ image: RasterImage) -> ForwardSeamGrid<Float> {
         let c = image.channels
         return ForwardSeamGrid<Float>(width: image.width, height: image.height, addsGradientEnergy: false,
-                                      hasPenalty: false) { grey, _ in
+                                      hasPenalty: false) { grey, _, _ in
             image.pixels.withUnsafeBufferPointer { px in
                 for i in 0..<(image.width * image.height) {
                     let p = i * c

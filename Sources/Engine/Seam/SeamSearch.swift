@@ -53,6 +53,7 @@ public enum SeamSearchError: Error, Sendable, Equatable, CustomStringConvertible
     case sizeMismatch(what: String, expected: Int, actual: Int)
     case tooManySeams(requested: Int, available: Int)
     case nonFiniteValue(what: String, index: Int)
+    case nonPositiveWeight(index: Int)
 
     public var description: String {
         switch self {
@@ -61,6 +62,7 @@ public enum SeamSearchError: Error, Sendable, Equatable, CustomStringConvertible
         case let .tooManySeams(requested, available):
             "seam search: cannot remove \(requested) seams from \(available) columns/rows (0 … \(available) allowed)"
         case let .nonFiniteValue(what, index): "seam search: \(what) holds a NaN or infinity at index \(index)"
+        case let .nonPositiveWeight(index): "seam search: weight at index \(index) is not a positive finite number"
         }
     }
 }
@@ -73,13 +75,24 @@ public enum SeamSearch {
     ///   - field: the scalar field A, row-major `height × width`.
     ///   - penalty: optional per-cell energy added to A's (e.g. 1000 × a protection mask), same layout;
     ///     it is carved along with A.
+    ///   - weight: optional per-cell factor (positive) on the forward costs a seam pays at the cell, same
+    ///     layout, carved along with A: the deep method's tear-aware search (`SeamTears.searchWeight`).
     ///   - rule: `.featureSpec` computes in Double; `.pixelForward` in Double here (see the Float overload).
     ///   - context: progress (seams done of `count`) and cancellation between seams.
     public static func removeSeams(from field: [Double], width: Int, height: Int, penalty: [Double]? = nil,
+                                   weight: [Double]? = nil,
                                    count: Int, rule: SeamEnergyRule, direction: SeamDirection = .vertical,
                                    context: RunContext = .detached) throws -> SeamRemoval {
         try validate(field, penalty, width: width, height: height, count: count, direction: direction)
-        return try search(Double.self, field: field, penalty: penalty, width: width, height: height, count: count,
+        if let weight {
+            guard weight.count == field.count else {
+                throw SeamSearchError.sizeMismatch(what: "weight", expected: field.count, actual: weight.count)
+            }
+            if let bad = weight.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+                throw SeamSearchError.nonPositiveWeight(index: bad)
+            }
+        }
+        return try search(Double.self, field: field, penalty: penalty, weight: weight, width: width, height: height, count: count,
                           rule: rule, direction: direction, context: context)
     }
 
@@ -118,7 +131,7 @@ public enum SeamSearch {
     }
 
     private static func search<S: BinaryFloatingPoint, T: BinaryFloatingPoint>(
-        _: S.Type, field: [T], penalty: [T]?, width: Int, height: Int, count: Int, rule: SeamEnergyRule,
+        _: S.Type, field: [T], penalty: [T]?, weight: [T]? = nil, width: Int, height: Int, count: Int, rule: SeamEnergyRule,
         direction: SeamDirection, context: RunContext
     ) throws -> SeamRemoval {
         let transposed = direction == .horizontal
@@ -127,12 +140,13 @@ public enum SeamSearch {
         let gh = transposed ? width : height
         let grid = ForwardSeamGrid<S>(width: gw, height: gh, addsGradientEnergy: rule != .pixelForward,
                                       tiesGoStraight: rule == .featureStraightTies,
-                                      hasPenalty: penalty != nil) { a, p in
+                                      hasPenalty: penalty != nil, hasWeight: weight != nil) { a, p, q in
             for gy in 0..<gh {
                 for gx in 0..<gw {
                     let src = transposed ? gx * width + gy : gy * width + gx
                     a[gy * gw + gx] = S(field[src])
                     if let p, let penalty { p[gy * gw + gx] = S(penalty[src]) }
+                    if let q, let weight { q[gy * gw + gx] = S(weight[src]) }
                 }
             }
         }
