@@ -59,7 +59,8 @@ struct DeepMaskWallTests {
         let plan = try #require(plans.plans[.relu1_1])
         let unmasked = try FeatureResize.pixelSeams(field: FeatureResize.luminance(Self.scene()), penalty: nil, width: Self.width,
                                                     height: Self.height, targetWidth: plans.seamedWidth,
-                                                    targetHeight: plans.seamedHeight, tearLimit: nil, context: .detached)
+                                                    targetHeight: plans.seamedHeight, tearLimit: nil, tearAware: true,
+                                                    context: .detached)
         #expect(plan == unmasked.plan)
     }
 

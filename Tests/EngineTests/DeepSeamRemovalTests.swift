@@ -103,7 +103,7 @@ struct DeepSeamRemovalTests {
             let plan = try #require(plans.plans[.relu1_1])
             let again = try FeatureResize.pixelSeams(field: lum, penalty: nil, width: Self.width, height: Self.height,
                                                      targetWidth: plans.seamedWidth, targetHeight: plans.seamedHeight,
-                                                     tearLimit: nil, context: .detached)
+                                                     tearLimit: nil, tearAware: true, context: .detached)
             #expect(plan == again.plan, "\(w)x\(h)")
             #expect(plans.seamedWidth != Self.width && plans.seamedHeight != Self.height || w == Self.width || h == Self.height,
                     "\(w)x\(h): seams on both axes (\(plans.seamedWidth)x\(plans.seamedHeight))")

@@ -179,7 +179,7 @@ extension FeatureResize {
         // (The searches above ran with the mask's penalty: of use below only where the seams keep it.)
         let pixelSeamPlan = try pixelSeams(field: pixels.field, penalty: useMask ? pixelMask : nil, width: pixels.width,
                                            height: pixels.height, targetWidth: seamed.width, targetHeight: seamed.height,
-                                           tearLimit: grows ? nil : tearLimit,
+                                           tearLimit: grows ? nil : tearLimit, tearAware: tearLimit != nil,
                                            searched: useMask || pixelMask == nil ? searched : [:], context: context)
         seamed = (pixelSeamPlan.height, pixelSeamPlan.width)
         var protectedPixels: [Bool]?
@@ -285,9 +285,17 @@ extension FeatureResize {
     /// the target: it reaches height × width. `searched`: removal searches already run on this field and
     /// penalty (`cheapSeamChange`'s), whose first seams stand in for a search here while the field is
     /// still the one they ran on (the width's always, the height's when the width did not change).
+    /// `tearAware`: search removals and insertions with the tear-aware weight (`SeamTears.searchWeight`);
+    /// by default when `tearLimit` is set (a growing plan has none, but its seams were judged by the rule).
     static func pixelSeams(field: [Double], penalty: [Double]?, width: Int, height: Int, targetWidth: Int,
-                           targetHeight: Int, tearLimit: Double?, searched: [SeamDirection: SeamRemoval] = [:],
+                           targetHeight: Int, tearLimit: Double?, tearAware: Bool? = nil,
+                           searched: [SeamDirection: SeamRemoval] = [:],
                            context: RunContext) throws -> (plan: FeatureSeamPlan, height: Int, width: Int) {
+        let tearAware = tearAware ?? (tearLimit != nil)
+        // The tear-aware search's weight for a field (`SeamTears.searchWeight`), nil for the plain search.
+        func weight(_ f: [Double], _ w: Int, _ h: Int, coherence: [Double]? = nil) -> [Double]? {
+            tearAware ? SeamTears.searchWeight(coherence: coherence ?? SeamTears.coherence(f, width: w, height: h)) : nil
+        }
         var a = field, p = penalty, w = width, h = height
         // The search already run on this field along `direction`, while the field is still the input's.
         func earlier(_ direction: SeamDirection) -> SeamRemoval? {
@@ -297,13 +305,13 @@ extension FeatureResize {
         // `count` seams along `direction` from the current field; under the tear rule, found by the tear-aware
         // search (`SeamTears.searchWeight`) and cut to those that stay cheap, both on the field's coherence.
         func removal(count: Int, direction: SeamDirection) throws -> SeamRemoval {
-            let coherence = tearLimit.map { _ in SeamTears.coherence(a, width: w, height: h) }
+            let coherence = tearLimit != nil || tearAware ? SeamTears.coherence(a, width: w, height: h) : nil
             var r: SeamRemoval
             if let s = earlier(direction), s.seams.count >= count {
                 r = s.prefix(count)
             } else {
                 r = try SeamSearch.removeSeams(from: a, width: w, height: h, penalty: p,
-                                               weight: coherence.map { SeamTears.searchWeight(coherence: $0) },
+                                               weight: weight(a, w, h, coherence: coherence),
                                                count: count, rule: .pixelForward, direction: direction, context: context)
             }
             if let tearLimit, let coherence {
@@ -316,7 +324,9 @@ extension FeatureResize {
             var q = p ?? [Double](repeating: 0, count: a.count)
             let insertion = try SeamSearch.insertSeams(into: &a, penalty: &q, width: w, height: h, count: count,
                                                        rule: .pixelForward, direction: direction,
-                                                       searched: earlier(direction), context: context)
+                                                       searched: earlier(direction),
+                                                       weight: tearAware ? { weight($0, $1, $2) ?? [] } : nil,
+                                                       context: context)
             if p != nil { p = q }
             return insertion
         }

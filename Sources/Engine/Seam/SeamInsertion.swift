@@ -85,6 +85,7 @@ extension SeamSearch {
     ///   - context: progress (seams done of `count`, across rounds) and cancellation between seams.
     static func insertSeams(into field: inout [Double], penalty: inout [Double], width: Int, height: Int,
                             count: Int, rule: SeamEnergyRule, direction: SeamDirection, searched: SeamRemoval? = nil,
+                            weight: ((_ field: [Double], _ width: Int, _ height: Int) -> [Double])? = nil,
                             context: RunContext = .detached) throws -> SeamInsertion {
         precondition(count >= 1, "insert at least one seam")
         var rounds: [SeamRemoval] = []
@@ -99,8 +100,8 @@ extension SeamSearch {
                searched.height == height, searched.seams.count >= step {
                 r = searched.prefix(step)
             } else {
-                r = try removeSeams(from: field, width: w, height: h, penalty: penalty, count: step, rule: rule,
-                                    direction: direction, context: roundContext)
+                r = try removeSeams(from: field, width: w, height: h, penalty: penalty, weight: weight?(field, w, h),
+                                    count: step, rule: rule, direction: direction, context: roundContext)
             }
             field = try r.inserting(field) { cell, neighbour in (cell + neighbour) / 2 }
             penalty = try r.inserting(penalty) { cell, _ in cell }
