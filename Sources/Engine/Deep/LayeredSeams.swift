@@ -285,16 +285,15 @@ extension FeatureResize {
     /// the target: it reaches height × width. `searched`: removal searches already run on this field and
     /// penalty (`cheapSeamChange`'s), whose first seams stand in for a search here while the field is
     /// still the one they ran on (the width's always, the height's when the width did not change).
-    /// `tearAware`: search removals and insertions with the tear-aware weight (`SeamTears.searchWeight`);
-    /// by default when `tearLimit` is set (a growing plan has none, but its seams were judged by the rule).
+    /// `tearAware`: search removals and insertions with the tear-aware weight (`SeamTears.searchWeight`), as
+    /// under the tear rule (a growing plan passes no `tearLimit`, but its seam count was judged by the rule).
     static func pixelSeams(field: [Double], penalty: [Double]?, width: Int, height: Int, targetWidth: Int,
-                           targetHeight: Int, tearLimit: Double?, tearAware: Bool? = nil,
+                           targetHeight: Int, tearLimit: Double?, tearAware: Bool,
                            searched: [SeamDirection: SeamRemoval] = [:],
                            context: RunContext) throws -> (plan: FeatureSeamPlan, height: Int, width: Int) {
-        let tearAware = tearAware ?? (tearLimit != nil)
-        // The tear-aware search's weight for a field (`SeamTears.searchWeight`), nil for the plain search.
-        func weight(_ f: [Double], _ w: Int, _ h: Int, coherence: [Double]? = nil) -> [Double]? {
-            tearAware ? SeamTears.searchWeight(coherence: coherence ?? SeamTears.coherence(f, width: w, height: h)) : nil
+        // The tear-aware search's weight for a field of w × h.
+        func awareWeight(_ f: [Double], _ w: Int, _ h: Int) -> [Double] {
+            SeamTears.searchWeight(coherence: SeamTears.coherence(f, width: w, height: h))
         }
         var a = field, p = penalty, w = width, h = height
         // The search already run on this field along `direction`, while the field is still the input's.
@@ -305,17 +304,22 @@ extension FeatureResize {
         // `count` seams along `direction` from the current field; under the tear rule, found by the tear-aware
         // search (`SeamTears.searchWeight`) and cut to those that stay cheap, both on the field's coherence.
         func removal(count: Int, direction: SeamDirection) throws -> SeamRemoval {
-            let coherence = tearLimit != nil || tearAware ? SeamTears.coherence(a, width: w, height: h) : nil
+            // Computed once, and only for a search or a cut that uses it.
+            var coherence: [Double]?
+            func fieldCoherence() -> [Double] {
+                if coherence == nil { coherence = SeamTears.coherence(a, width: w, height: h) }
+                return coherence!
+            }
             var r: SeamRemoval
             if let s = earlier(direction), s.seams.count >= count {
                 r = s.prefix(count)
             } else {
                 r = try SeamSearch.removeSeams(from: a, width: w, height: h, penalty: p,
-                                               weight: weight(a, w, h, coherence: coherence),
+                                               weight: tearAware ? SeamTears.searchWeight(coherence: fieldCoherence()) : nil,
                                                count: count, rule: .pixelForward, direction: direction, context: context)
             }
-            if let tearLimit, let coherence {
-                r = r.prefix(SeamTears.cheapSeamCount(r, field: a, coherence: coherence, penalty: p, limit: tearLimit))
+            if let tearLimit {
+                r = r.prefix(SeamTears.cheapSeamCount(r, field: a, coherence: fieldCoherence(), penalty: p, limit: tearLimit))
             }
             return r
         }
@@ -325,7 +329,7 @@ extension FeatureResize {
             let insertion = try SeamSearch.insertSeams(into: &a, penalty: &q, width: w, height: h, count: count,
                                                        rule: .pixelForward, direction: direction,
                                                        searched: earlier(direction),
-                                                       weight: tearAware ? { weight($0, $1, $2) ?? [] } : nil,
+                                                       weight: tearAware ? awareWeight : nil,
                                                        context: context)
             if p != nil { p = q }
             return insertion
