@@ -14,7 +14,10 @@ public final class RawClient {
     /// so a client that stops reading stalls the server's writes quickly. TCP_NODELAY is on, so each
     /// `send` leaves at once as its own segment.
     public init(port: Int, receiveTimeout: Double = 10, receiveBuffer: Int32? = nil) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // The socket is stored only once connected: an init that throws after every property is set still
+        // runs deinit, whose close would then be a second one, and by then the number may belong to another
+        // test's socket (suites run in parallel).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawClientError("socket: \(String(cString: strerror(errno)))") }
         if var size = receiveBuffer {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
@@ -33,6 +36,7 @@ public final class RawClient {
             Glibc.close(fd)
             throw RawClientError("connect: \(String(cString: strerror(code))) (errno \(code))")
         }
+        self.fd = fd
         setReceiveTimeout(receiveTimeout)
     }
 
