@@ -22,7 +22,8 @@ protocol EventLoopHandler: AnyObject {
 final class EventLoop: @unchecked Sendable { // `handlers`, `nextCheck` and the buffer: only on the loop thread
     private let epollFD: Int32
     private let wakeFD: Int32
-    private let tasks = Mutex<[@Sendable () -> Void]>([])
+    /// Tasks for the loop's thread; `ended` once the thread has left its loop and is closing its descriptors.
+    private let queue = Mutex<(tasks: [@Sendable () -> Void], ended: Bool)>(([], false))
     private let wakePending = Atomic<Bool>(false)
     private let thread = Atomic<UInt>(0)
     private var handlers: [Int32: any EventLoopHandler] = [:]
@@ -62,12 +63,18 @@ final class EventLoop: @unchecked Sendable { // `handlers`, `nextCheck` and the 
     /// True on the loop's own thread.
     var inLoop: Bool { thread.load(ordering: .relaxed) == UInt(pthread_self()) }
 
-    /// Runs `task` on the loop's thread (after the current event when called from it).
+    /// Runs `task` on the loop's thread (after the current event when called from it). Once the loop has
+    /// ended (the server stopped) the task is dropped: a handler that answers a force-closed connection
+    /// late has nobody to answer. The wake-up is written under the queue's lock, so it never reaches the
+    /// eventfd after the thread closed it: by then its number may be another file's (a job's, the database's).
     func execute(_ task: @escaping @Sendable () -> Void) {
-        tasks.withLock { $0.append(task) }
-        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
-            var one: UInt64 = 1
-            _ = write(wakeFD, &one, 8)
+        queue.withLock { queue in
+            guard !queue.ended else { return }
+            queue.tasks.append(task)
+            if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
+                var one: UInt64 = 1
+                _ = write(wakeFD, &one, 8)
+            }
         }
     }
 
@@ -107,6 +114,13 @@ final class EventLoop: @unchecked Sendable { // `handlers`, `nextCheck` and the 
         thread.store(UInt(pthread_self()), ordering: .relaxed)
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: 128)
         defer {
+            // No task is queued or woken for after this (`execute`); the dropped ones release what they hold.
+            let dropped = queue.withLock { queue in
+                queue.ended = true
+                defer { queue.tasks = [] }
+                return queue.tasks
+            }
+            _ = dropped  // released here, outside the lock
             events.deallocate()
             readBuffer.deallocate()
             close(epollFD)
@@ -152,9 +166,9 @@ final class EventLoop: @unchecked Sendable { // `handlers`, `nextCheck` and the 
 
     private func runTasks() {
         wakePending.store(false, ordering: .releasing)
-        let pending = tasks.withLock { tasks -> [@Sendable () -> Void] in
-            defer { tasks = [] }
-            return tasks
+        let pending = queue.withLock { queue -> [@Sendable () -> Void] in
+            defer { queue.tasks = [] }
+            return queue.tasks
         }
         for task in pending { task() }
     }

@@ -410,6 +410,36 @@ struct ServerTests {
         #expect(client.closesWithoutData())
     }
 
+    @Test func aLateAnswerAfterTheServerStoppedWritesToNoDescriptor() throws {
+        let handler = TestHandler()
+        let server = HTTPServer(configuration: testConfiguration(), handler: handler, logger: quietLogger)
+        let port = try server.start()
+        let client = try RawClient(port: port)
+        try client.send("GET /slow?ms=700 HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(handler.started.wait(timeout: .now() + 2) == .success)
+        let done = DispatchSemaphore(value: 0)
+        server.shutdown(gracePeriod: 0.1) { done.signal() }
+        #expect(done.wait(timeout: .now() + 3) == .success)
+        usleep(200_000)   // the loops' threads leave and close their epoll and eventfd descriptors
+        // Socket pairs take the lowest free numbers, those among them: a late wake-up written to a closed
+        // eventfd's number lands in one of them, and its other end reads it.
+        var pairs: [[Int32]] = []
+        for _ in 0..<24 {
+            var sv: [Int32] = [0, 0]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0 else { break }
+            pairs.append(sv)
+        }
+        defer { for sv in pairs { close(sv[0]); close(sv[1]) } }
+        usleep(900_000)   // the handler answers the force-closed connection
+        for sv in pairs {
+            for end in sv {
+                var p = pollfd(fd: end, events: Int16(POLLIN), revents: 0)
+                #expect(poll(&p, 1, 0) == 0, "descriptor \(end) received bytes after the server stopped")
+            }
+        }
+        #expect(client.closesWithoutData())
+    }
+
     @Test func startReportsAddressInUse() throws {
         try withServer { _, port in
             let second = HTTPServer(configuration: testConfiguration { $0.port = port }, handler: TestHandler(), logger: quietLogger)
