@@ -394,32 +394,30 @@ struct ServerTests {
         #expect(server.activeConnections == 0)
     }
 
-    @Test func shutdownForceClosesAfterTheGracePeriod() throws {
+    /// A server with `path` in its handler, shut down with `gracePeriod` (so the request is force-closed);
+    /// returns the client and the seconds the shutdown took to complete.
+    func shutDownDuring(_ path: String, gracePeriod: Double) throws -> (client: RawClient, seconds: Double) {
         let handler = TestHandler()
         let server = HTTPServer(configuration: testConfiguration(), handler: handler, logger: quietLogger)
         let port = try server.start()
         let client = try RawClient(port: port)
-        try client.send("GET /never HTTP/1.1\r\nHost: x\r\n\r\n")
+        try client.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(handler.started.wait(timeout: .now() + 2) == .success)
         let done = DispatchSemaphore(value: 0)
         let began = monotonicSeconds()
-        server.shutdown(gracePeriod: 0.3) { done.signal() }
+        server.shutdown(gracePeriod: gracePeriod) { done.signal() }
         #expect(done.wait(timeout: .now() + 3) == .success)
-        let elapsed = monotonicSeconds() - began
+        return (client, monotonicSeconds() - began)
+    }
+
+    @Test func shutdownForceClosesAfterTheGracePeriod() throws {
+        let (client, elapsed) = try shutDownDuring("/never", gracePeriod: 0.3)
         #expect(elapsed >= 0.29 && elapsed < 2)
         #expect(client.closesWithoutData())
     }
 
     @Test func aLateAnswerAfterTheServerStoppedWritesToNoDescriptor() throws {
-        let handler = TestHandler()
-        let server = HTTPServer(configuration: testConfiguration(), handler: handler, logger: quietLogger)
-        let port = try server.start()
-        let client = try RawClient(port: port)
-        try client.send("GET /slow?ms=700 HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(handler.started.wait(timeout: .now() + 2) == .success)
-        let done = DispatchSemaphore(value: 0)
-        server.shutdown(gracePeriod: 0.1) { done.signal() }
-        #expect(done.wait(timeout: .now() + 3) == .success)
+        let (client, _) = try shutDownDuring("/slow?ms=700", gracePeriod: 0.1)
         usleep(200_000)   // the loops' threads leave and close their epoll and eventfd descriptors
         // Socket pairs take the lowest free numbers, those among them: a late wake-up written to a closed
         // eventfd's number lands in one of them, and its other end reads it.
