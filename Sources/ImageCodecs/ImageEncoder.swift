@@ -16,6 +16,7 @@ public enum ImageEncoder {
     }
 
     /// Baseline JPEG, 4:2:0, optimised Huffman tables. JPEG has no alpha: RGBA is composited over white.
+    /// At most 65500 pixels a side (libjpeg's limit).
     public static func jpeg(_ image: RasterImage, quality: Int = 90) throws -> [UInt8] {
         let q = Int32(min(max(quality, 1), 100))
         return try encode(image) { pixels, out, length, msg in
@@ -38,6 +39,9 @@ public enum ImageEncoder {
     /// WebP's largest width or height.
     public static let webpMaxDimension = 16383
 
+    /// JPEG's largest width or height in libjpeg (`JPEG_MAX_DIMENSION`; the format's own 16-bit fields
+    /// would allow 65535).
+    public static let jpegMaxDimension = 65500
     private static func encode(
         _ image: RasterImage,
         _ call: (UnsafePointer<UInt8>?, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>,

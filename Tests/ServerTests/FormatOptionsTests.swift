@@ -75,6 +75,31 @@ import ImageCodecs
         #expect(try pipeline.inspect(input, options: parse([("w", "16384"), ("method", "scale"), ("format", "png")]).options).width == 16384)
     }
 
+    /// libjpeg writes at most 65500 pixels a side: a longer JPEG was accepted, queued, and failed in the
+    /// encoder with a 500 (a 65501 × 1 seam result); it is a 422 before any work, as WebP's limit is.
+    @Test func jpegOutputsOverItsLargestSideAreRefusedUpFront() throws {
+        var config = ServiceConfig()
+        config.maxOutputDimension = 70_000
+        let pipeline = ResizePipeline(config: config)
+        let input = try ImageEncoder.png(RasterImage(width: 40, height: 20))
+        let fits = try pipeline.inspect(input, options: parse([("w", "65500"), ("h", "1"), ("method", "scale"), ("format", "jpeg")]).options)
+        #expect(fits.width == 65500)
+        for method in ["scale", "seam"] {
+            for (w, h) in [("65501", "1"), ("1", "65501")] {
+                do {
+                    _ = try pipeline.inspect(input, options: parse([("w", w), ("h", h), ("method", method), ("format", "jpeg")]).options)
+                    Issue.record("accepted a \(w)×\(h) JPEG by \(method)")
+                } catch {
+                    let problem = Problem(error)
+                    #expect(problem.status == 422 && problem.detail.contains("JPEG's largest dimension 65500; ask for format=png"), "\(problem)")
+                }
+            }
+        }
+        // The encoder's own limit, which the check above keeps requests from reaching.
+        #expect(throws: ImageCodecError.self) { try ImageEncoder.jpeg(RasterImage(width: 65501, height: 1)) }
+        #expect(try ImageEncoder.jpeg(RasterImage(width: 65500, height: 1)).count > 0)
+    }
+
     @Test func jobParamsKeepFormatAndQuality() throws {
         let options = try parse([("w", "10"), ("format", "webp"), ("quality", "61"), ("method", "seam")]).options
         let params = JobParams(options, width: 10, height: 8)

@@ -1,4 +1,5 @@
 public import Engine
+import ImageCodecs
 
 /// The three ways to resize (docs/api.md, `method`).
 public enum ResizeMethod: String, Sendable, CaseIterable {
@@ -23,6 +24,22 @@ public enum OutputFormat: String, Sendable, CaseIterable {
     public var contentType: String { "image/\(rawValue)" }
     /// Whether `quality` means anything for this format.
     public var isLossy: Bool { self != .png }
+    /// The largest width or height the encoder can write (WebP's 16383, libjpeg's 65500); nil for PNG,
+    /// whose limit is far above any size the service makes.
+    public var maxDimension: Int? {
+        switch self {
+        case .png: nil
+        case .jpeg: ImageEncoder.jpegMaxDimension
+        case .webp: ImageEncoder.webpMaxDimension
+        }
+    }
+    var displayName: String {
+        switch self {
+        case .png: "PNG"
+        case .jpeg: "JPEG"
+        case .webp: "WebP"
+        }
+    }
 }
 
 /// What to make of an image: the size, the method and its settings, the encoding. The routes build it from

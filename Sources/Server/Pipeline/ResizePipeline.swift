@@ -77,8 +77,10 @@ public struct ResizePipeline: Sendable {
         }
         let size = options.targetSize(sourceWidth: header.width, sourceHeight: header.height)
         try checkOutput(width: size.width, height: size.height, method: options.method)
-        if options.format == .webp && max(size.width, size.height) > ImageEncoder.webpMaxDimension {
-            throw ResizeRefusal.outsideLimits("output \(size.width)×\(size.height) exceeds WebP's largest dimension \(ImageEncoder.webpMaxDimension); ask for format=png or format=jpeg")
+        if let largest = options.format.maxDimension, max(size.width, size.height) > largest {
+            let others = OutputFormat.allCases.filter { ($0.maxDimension ?? .max) >= max(size.width, size.height) }
+            throw ResizeRefusal.outsideLimits("output \(size.width)×\(size.height) exceeds \(options.format.displayName)'s largest dimension \(largest); ask for "
+                                              + others.map { "format=\($0.rawValue)" }.joined(separator: " or "))
         }
         try checkMethodSize(header, width: size.width, height: size.height, method: options.method)
         return (header, size.width, size.height)

@@ -58,6 +58,7 @@ struct OpsRoutes: Sendable {
             ("max_seam_work", .int(config.maxSeamWork)),
             ("min_deep_output_side", .int(DeepResizer.minimumOutputSide)),
             ("max_webp_dimension", .int(ImageEncoder.webpMaxDimension)),
+            ("max_jpeg_dimension", .int(ImageEncoder.jpegMaxDimension)),
             ("default_wait", .double(config.defaultWait)),
             ("max_wait", .double(config.maxWait)),
             ("iterations", .object([("default", .int(defaults.iterations)),

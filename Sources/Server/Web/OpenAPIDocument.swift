@@ -360,7 +360,7 @@ enum OpenAPIDocument {
       "Image": {"type": "string", "contentMediaType": "application/octet-stream"},
       "Limits": {
         "type": "object",
-        "required": ["default_method", "methods", "formats", "max_body_bytes", "max_input_pixels", "max_output_pixels", "max_output_dimension", "max_deep_input_pixels", "max_seam_work", "min_deep_output_side", "max_webp_dimension", "default_wait", "max_wait", "iterations", "quality"],
+        "required": ["default_method", "methods", "formats", "max_body_bytes", "max_input_pixels", "max_output_pixels", "max_output_dimension", "max_deep_input_pixels", "max_seam_work", "min_deep_output_side", "max_webp_dimension", "max_jpeg_dimension", "default_wait", "max_wait", "iterations", "quality"],
         "properties": {
           "default_method": {"type": "string", "enum": ["deep", "seam", "scale"], "description": "The method of a request that names none."},
           "methods": {"type": "array", "items": {"type": "string"}},
@@ -373,6 +373,7 @@ enum OpenAPIDocument {
           "max_seam_work": {"type": "integer", "description": "seam's bound on pixels × seams (422 above)."},
           "min_deep_output_side": {"type": "integer", "description": "deep changing the aspect ratio needs an output at least this many pixels a side (422 below)."},
           "max_webp_dimension": {"type": "integer", "description": "format=webp: largest output side (WebP's own limit; 422 above)."},
+          "max_jpeg_dimension": {"type": "integer", "description": "format=jpeg: largest output side (libjpeg's limit; 422 above)."},
           "default_wait": {"type": "number", "description": "Seconds a request without wait waits for its job."},
           "max_wait": {"type": "number"},
           "iterations": {"type": "object", "properties": {"default": {"type": "integer"}, "min": {"type": "integer"}, "max": {"type": "integer"}}},
