@@ -352,6 +352,8 @@ struct HeaderAndResponseTests {
         #expect(String(decoding: p.body, as: UTF8.self)
             == #"{"type":"about:blank","title":"Bad Request","status":400,"detail":"say \"hi\"\n\\ \u0001"}"#)
         #expect(HTTPResponse.reasonPhrase(for: 431) == "Request Header Fields Too Large")
+        // The store's 507: its status line once read "507 Server Error" under a body titled Insufficient Storage.
+        #expect(HTTPResponse.reasonPhrase(for: 507) == "Insufficient Storage")
         #expect(HTTPResponse.reasonPhrase(for: 599) == "Server Error")
     }
 }

@@ -27,7 +27,7 @@ import TestSupport
         guard case .storeFull(let used, let needed, let limit, let retryAfter) = error else { Issue.record("\(error)"); return }
         #expect(used == 14_896 && needed == 14_896 && limit == 25_000 && retryAfter >= 1)
         let problem = Problem(error)
-        #expect(problem.status == 507 && problem.detail.contains("max_data_bytes"))
+        #expect(problem.status == 507 && problem.detail.contains("max_data_bytes") && problem.detail.contains("retry after \(retryAfter) s"))
         #expect(problem.headers.contains { $0.0 == "Retry-After" })
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/jobs") == [first.id])  // nothing written
 
@@ -37,6 +37,21 @@ import TestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/jobs/" + first.id) == ["result.png"])
         #expect(store.dataUsage.bytes == 500 && store.dataUsage.reservedForResults == 0)
         _ = try store.enqueue(method: "seam", params: params, input: input, inputFormat: "png", inputWidth: 64, inputHeight: 48)
+    }
+
+    /// A job larger than the whole quota can never be stored: a 422 without Retry-After, not a 507 that a
+    /// client would retry for ever.
+    @Test func aJobLargerThanTheWholeQuotaIsUnprocessable() throws {
+        let dir = try Self.temp()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteJobStore(directory: dir, queueCapacity: 100, maxAttempts: 3, resultTTL: 3600, maxDataBytes: 25_000)
+        let error = try #require(throws: JobStoreError.self) {
+            try store.enqueue(method: "seam", params: JobParams(width: 100, height: 100, format: "png"),
+                              input: [UInt8](repeating: 7, count: 6_000), inputFormat: "png", inputWidth: 64, inputHeight: 48)
+        }
+        let problem = Problem(error)
+        #expect(problem.status == 422 && problem.detail.contains("can never be stored"), "\(problem)")
+        #expect(!problem.headers.contains { $0.0 == "Retry-After" })
     }
 
     @Test func theQuotaCountsTheFilesOnDiskAtStart() throws {

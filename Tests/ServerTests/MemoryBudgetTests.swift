@@ -67,7 +67,8 @@ import TestSupport
         config.jobMemoryBudgetBytes = 2_000_000_000
         #expect(MemoryBudget.configured(config, resident: 0, limit: limit).budget.total == 2_000_000_000)
         #expect(formatBytes(2_900_000_000) == "2.9 GB")
-        #expect(formatBytes(67_108_864) == "67 MB")
+        #expect(formatBytes(67_108_864) == "67.1 MB")
+        #expect(formatBytes(350_000_000) == "350 MB" && formatBytes(3_000_000) == "3.0 MB" && formatBytes(12_000) == "12 kB")
     }
 
     @Test func theConfigKeyTakesBytesOrZeroAndRefusesTheRest() async throws {
@@ -235,7 +236,7 @@ import TestSupport
         let jobs = try pool.waitFinished([big, small])
         #expect(pool.workers.stop(timeout: 10))
         #expect(jobs[0].status == .failed && jobs[0].error?.status == 422, "\(jobs[0])")
-        #expect(jobs[0].error?.detail.contains("job memory budget is 1 MB") == true, "\(String(describing: jobs[0].error))")
+        #expect(jobs[0].error?.detail.contains("job memory budget is 1.0 MB") == true, "\(String(describing: jobs[0].error))")
         #expect(jobs[1].status == .succeeded, "the job behind it runs: \(jobs[1])")
     }
 
@@ -245,14 +246,14 @@ import TestSupport
         let budget = 64 << 20
         let server = try ServerProcess(settings: ["job_memory_budget_bytes": String(budget)])
         defer { server.terminate() }
-        #expect(server.output.contains("job memory budget 67 MB (job_memory_budget_bytes)"), "\(server.output)")
+        #expect(server.output.contains("job memory budget 67.1 MB (job_memory_budget_bytes)"), "\(server.output)")
         let input = try TestImages.file(TestImages.scene(width: 640, height: 480))
         // deep 640×480 → 400×480 (reconstructed on the whole 640×480) needs about 1 GB.
         let refused = try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=400&h=480&method=deep&wait=0")
         #expect(refused.status == 422)
         #expect(refused.headers["content-type"] == "application/problem+json")
         let detail = try refused.json()["detail"] as? String ?? ""
-        #expect(detail.contains("this resize needs about ") && detail.contains("the server's job memory budget is 67 MB"), "\(detail)")
+        #expect(detail.contains("this resize needs about ") && detail.contains("the server's job memory budget is 67.1 MB"), "\(detail)")
         // A small seam job fits and runs.
         let small = try curl(["-F", "image=@\(input)"], "\(server.baseURL)/resize?w=600&h=480&method=seam&wait=60")
         #expect(small.status == 200, "\(small.text)")

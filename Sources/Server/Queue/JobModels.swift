@@ -213,9 +213,13 @@ public enum JobStoreError: Error, CustomStringConvertible, Equatable, JobStoreFa
         case .queueFull(let seconds):
             return "the job queue is full; retry after \(seconds) s"
         case .storeFull(let used, let needed, let limit, let seconds):
+            if needed > limit {
+                return "this job needs \(formatBytes(needed)) (its input and room for its result), more than max_data_bytes "
+                    + "\(formatBytes(limit)) in all: it can never be stored; ask for a smaller output or send a smaller input"
+            }
             return "the job store is full: \(formatBytes(used)) of max_data_bytes \(formatBytes(limit)) in use, and this job "
                 + "needs \(formatBytes(needed)) more (its input and room for its result); space frees as finished jobs "
-                + "expire after result_ttl, the next in about \(seconds) s"
+                + "expire after result_ttl: retry after \(seconds) s"
         case .notFound(let id):
             return "no job with id \(id)"
         case .resultLost(let id, let file):

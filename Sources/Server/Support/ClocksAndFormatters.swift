@@ -32,11 +32,13 @@ public func formatSeconds(_ seconds: Double, decimals: Int? = nil) -> String {
     return seconds.rounded() == seconds && abs(seconds) < 1e15 ? String(Int(seconds)) : String(seconds)
 }
 
-/// "2.9 GB", "350 MB", "12 kB": decimal units, as the problem details and logs show sizes.
+/// "2.9 GB", "350 MB", "67.1 MB", "12 kB": decimal units, as the problem details and logs show sizes.
 public func formatBytes(_ bytes: Int) -> String {
     let value = Double(bytes)
     if value >= 1e9 { return String((value / 1e8).rounded() / 10) + " GB" }
-    if value >= 1e6 { return String(Int((value / 1e6).rounded())) + " MB" }
+    // One decimal below 100 MB, so that a quota's "1.4 MB in use, needs 1.8 MB more" adds up against its 3 MB.
+    if value >= 1e8 { return String(Int((value / 1e6).rounded())) + " MB" }
+    if value >= 1e6 { return String((value / 1e5).rounded() / 10) + " MB" }
     return String(Int((value / 1e3).rounded(.up))) + " kB"
 }
 
