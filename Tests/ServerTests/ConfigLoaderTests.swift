@@ -106,6 +106,37 @@ import Testing
         #expect(ConfigLoader.unknownEnvironmentVariables(["DEEPRESIZE_PROT": "1", "DEEPRESIZE_PORT": "1"]) == ["DEEPRESIZE_PROT"])
     }
 
+    /// A value of the wrong JSON type in the file is an error naming the file and the key: the JSON reader
+    /// underneath took `true` as 1 for max_input_pixels (every upload then refused as too large), 2 as true
+    /// for a boolean, and null as the default.
+    @Test func fileValuesOfTheWrongTypeAreErrors() async throws {
+        let wrong: [(String, String)] = [
+            (#"{"max_input_pixels": true}"#, "max_input_pixels is true, expected int"),
+            (#"{"workers": false}"#, "workers is false, expected int"),
+            (#"{"max_wait": true}"#, "max_wait is true, expected seconds"),
+            (#"{"deep_early_stop": 2}"#, "deep_early_stop is 2, expected bool"),
+            (#"{"deep_early_stop": 1}"#, "deep_early_stop is 1, expected bool"),
+            (#"{"deep_early_stop": "true"}"#, #"deep_early_stop is "true", expected bool"#),
+            (#"{"max_wait": null}"#, "max_wait is null, expected seconds (leave the key out for the default)"),
+            (#"{"workers": 1.5}"#, "workers is 1.5, expected int"),
+            (#"{"port": "8080"}"#, #"port is "8080", expected int"#),
+            (#"{"host": 0}"#, "host is 0, expected string"),
+            (#"{"host": ["a"]}"#, "host is an array or object, expected string"),
+            (#"[1, 2]"#, "must hold a JSON object"),
+        ]
+        for (json, message) in wrong {
+            do {
+                _ = try await ConfigLoader.load(file: try file(json), overrides: [:], environment: [:])
+                Issue.record("accepted \(json)")
+            } catch {
+                #expect("\(error)".contains(message), "\(json): \(error)")
+            }
+        }
+        let right = try await ConfigLoader.load(file: try file(#"{"workers": 3, "max_wait": 100, "deep_early_stop": false, "host": "0.0.0.0", "port": 8081}"#),
+                                                overrides: [:], environment: [:])
+        #expect(right.workers == 3 && right.maxWait == 100 && right.deepEarlyStop == false && right.host == "0.0.0.0" && right.port == 8081)
+    }
+
     @Test func theShippedConfigFileHoldsTheDefaults() async throws {
         let shipped = ServerProcess.packageRoot.appendingPathComponent("config/deepresize.json").path
         var expected = ServiceConfig()

@@ -70,20 +70,58 @@ public enum ConfigLoader {
         }
     }
 
-    /// Unknown keys in the file are refused: a typo must not silently fall back to a default.
+    /// Unknown keys in the file are refused: a typo must not silently fall back to a default. So are values
+    /// of the wrong JSON type: swift-configuration's JSON reader would take `true` as 1 for a number, 1 or 2
+    /// as true for a boolean, and `null` as "not set".
     private static func checkFileKeys(_ path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError("config file \(path) cannot be read")
         }
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw ConfigurationError("config file \(path) is not valid JSON: \(error.localizedDescription)")
-        }
-        guard let dictionary = object as? [String: Any] else {
+        let values: [String: FileValue]
+        do { values = try JSONDecoder().decode([String: FileValue].self, from: data) } catch {
+            guard (try? JSONSerialization.jsonObject(with: data)) != nil else {
+                throw ConfigurationError("config file \(path) is not valid JSON")
+            }
             throw ConfigurationError("config file \(path) must hold a JSON object")
         }
-        for name in dictionary.keys.sorted() where ServiceConfig.key(named: name) == nil {
-            throw ConfigurationError("config file \(path): unknown key '\(name)'; known keys: \(knownKeys)")
+        for name in values.keys.sorted() {
+            guard let key = ServiceConfig.key(named: name) else {
+                throw ConfigurationError("config file \(path): unknown key '\(name)'; known keys: \(knownKeys)")
+            }
+            let value = values[name]!
+            let fits = switch (key.kind, value) {
+            case (.string, .string), (.seconds, .number), (.bool, .bool): true
+            case (.int, .number(let n)): n == n.rounded()
+            default: false
+            }
+            guard fits else {
+                throw ConfigurationError("config file \(path): \(name) is \(value.description), expected \(key.kind.rawValue)"
+                                         + (value == .null ? " (leave the key out for the default)" : ""))
+            }
+        }
+    }
+
+    /// A top-level value of the config file, by JSON type.
+    private enum FileValue: Decodable, Equatable, CustomStringConvertible {
+        case null, bool(Bool), number(Double), string(String), other
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() { self = .null }
+            else if let b = try? container.decode(Bool.self) { self = .bool(b) }
+            else if let n = try? container.decode(Double.self) { self = .number(n) }
+            else if let s = try? container.decode(String.self) { self = .string(s) }
+            else { self = .other }
+        }
+
+        var description: String {
+            switch self {
+            case .null: "null"
+            case .bool(let b): "\(b)"
+            case .number(let n): n == n.rounded() && abs(n) < 1e15 ? String(Int(n)) : String(n)
+            case .string(let s): s.debugDescription
+            case .other: "an array or object"
+            }
         }
     }
 }
