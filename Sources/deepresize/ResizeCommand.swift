@@ -93,7 +93,7 @@ struct ResizeCommand: AsyncParsableCommand {
                 } else {
                     // The uniform scale answered: say so, with the sizes, instead of a loss report.
                     let note = UniformScaleNote(sourceWidth: header.width, sourceHeight: header.height, outputWidth: width,
-                                                outputHeight: height, summary: run.deepSummary ?? "uniform scale")
+                                                outputHeight: height, summary: run.summary)
                     try write([UInt8](try encoder.encode(note)), to: reportJSON)
                 }
             }
@@ -107,7 +107,7 @@ struct ResizeCommand: AsyncParsableCommand {
                                                           sourceFormat: header.format, encodedBytes: bytes.count, width: width, height: height)
                 summary += ", estimated job memory \(formatBytes(estimate))"
             }
-            if let line = run.deepSummary { summary += "\n  " + line }
+            summary += "\n  " + run.summary
             if let report = run.deepReport {
                 // The final L is written as the bar's last loss is (ProgressBar.loss): the same number.
                 summary += "\n  L \(ProgressBar.loss(report.initial.total)) → \(ProgressBar.loss(report.finalClamped.total))"

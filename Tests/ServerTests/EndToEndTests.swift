@@ -123,6 +123,10 @@ import TestSupport
         #expect(uniform.contains("uniform scale") && uniform.contains("nothing to reconstruct"), "\(uniform)")
         let reconstructed = try #require(try summary(narrow))
         #expect(reconstructed.contains("reconstructed") && !reconstructed.contains("uniform scale 320×240 → 200×240:"), "\(reconstructed)")
+        // So does a seam job's (it had none).
+        let seamed = try curl(["-F", "image=@\(photo)"], "\(server.baseURL)/resize?w=200&h=240&method=seam")
+        #expect(seamed.status == 200, "\(seamed.text)")
+        #expect(try summary(seamed) == "seams 320×240 → 200×240 (120 columns removed)")
         // Only a reconstruction has a mask: the uniform scale's is a 404 that says why, not a lost file's 410.
         let noMask = try curl([], "\(server.baseURL)/jobs/\(same.headers["x-job-id"] ?? "")/mask")
         #expect(noMask.status == 404 && noMask.text.contains("kept the aspect ratio"), "\(noMask.status) \(noMask.text)")

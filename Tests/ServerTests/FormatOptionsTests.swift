@@ -75,6 +75,25 @@ import ImageCodecs
         #expect(try pipeline.inspect(input, options: parse([("w", "16384"), ("method", "scale"), ("format", "png")]).options).width == 16384)
     }
 
+    /// Every method's run says what it did in one line (a job's `summary`): seam's uniform scale, and its
+    /// seams on the axis that differs; scale's crop under fit=cover.
+    @Test func everyMethodSaysWhatItDid() throws {
+        let pipeline = ResizePipeline(config: ServiceConfig())
+        let input = try ImageEncoder.png(RasterImage(width: 64, height: 48))
+        func summary(_ query: [(String, String)]) throws -> String {
+            let request = try parse(query)
+            let size = try pipeline.inspect(input, options: request.options)
+            return try pipeline.run(input, options: request.options, width: size.width, height: size.height).summary
+        }
+        #expect(try summary([("w", "32"), ("h", "24"), ("method", "seam")]) == "uniform scale 64×48 → 32×24: the aspect ratio is kept, no seams")
+        #expect(try summary([("w", "40"), ("h", "48"), ("method", "seam")]) == "seams 64×48 → 40×48 (24 columns removed)")
+        #expect(try summary([("w", "16"), ("h", "16"), ("method", "seam")]) == "uniform scale 64×48 → 21×16, then seams 21×16 → 16×16 (5 columns removed)")
+        #expect(try summary([("w", "64"), ("h", "60"), ("method", "seam")]) == "seams 64×48 → 64×60 (12 rows inserted)")
+        #expect(try summary([("w", "64"), ("h", "48"), ("method", "seam")]) == "nothing to do: the source is 64×48 already")
+        #expect(try summary([("w", "32"), ("method", "scale")]) == "scale 64×48 → 32×24")
+        #expect(try summary([("w", "24"), ("h", "24"), ("method", "scale"), ("fit", "cover")]) == "scale 64×48 → 24×24 (fit=cover: the centre 48×48 first)")
+    }
+
     /// libjpeg writes at most 65500 pixels a side: a longer JPEG was accepted, queued, and failed in the
     /// encoder with a 500 (a 65501 × 1 seam result); it is a 422 before any work, as WebP's limit is.
     @Test func jpegOutputsOverItsLargestSideAreRefusedUpFront() throws {

@@ -275,7 +275,7 @@ final class WorkerPool: Sendable {
                 _ = try? store.updateProgress(claim, step: last.step, total: last.total, loss: last.loss)
             }
             let stored = try store.succeed(claim, result: run.output, format: options.format.rawValue,
-                                           attachments: run.mask.map { [.mask: $0] } ?? [:], summary: run.deepSummary)
+                                           attachments: run.mask.map { [.mask: $0] } ?? [:], summary: run.summary)
             if stored {
                 recordFinish(claim, .succeeded, started: started)
             } else if (try? store.job(id: job.id))?.status == .canceled {

@@ -196,8 +196,8 @@ public struct ResizePipeline: Sendable {
         var image: RasterImage
         var deepReport: DeepResizeReport?
         var maskOverlay: RasterImage?
-        /// What `deep` did, in one line (for logs and the CLI).
-        var deepSummary: String?
+        /// What the method did, in one line (a job's `summary`, the CLI's report).
+        var summary: String
     }
 
     func deepOptions(_ options: ResizeOptions) -> DeepResizeOptions {
@@ -217,13 +217,18 @@ public struct ResizePipeline: Sendable {
             // a crop would only take the rounding's pixel off.
             let cover = options.fit == .cover && options.width != nil && options.height != nil
             let source = cover ? Self.centreCrop(image, toAspectOf: width, height) : image
-            return Outcome(image: Resampler.resize(source, width: width, height: height))
+            let crop = source.width == image.width && source.height == image.height ? ""
+                : " (fit=cover: the centre \(source.width)×\(source.height) first)"
+            return Outcome(image: Resampler.resize(source, width: width, height: height),
+                           summary: "scale \(image.width)×\(image.height) → \(width)×\(height)" + crop)
         case .seam:
-            let working = geometry(method: .seam, sourceWidth: image.width, sourceHeight: image.height,
-                                   width: width, height: height).working
-            let start = working == PixelSize(width: image.width, height: image.height)
+            let geometry = geometry(method: .seam, sourceWidth: image.width, sourceHeight: image.height,
+                                    width: width, height: height)
+            let working = geometry.working
+            let start = working == geometry.source
                 ? image : Resampler.resize(image, width: working.width, height: working.height)
-            return Outcome(image: try SeamCarving.resize(start, width: width, height: height, context: context))
+            return Outcome(image: try SeamCarving.resize(start, width: width, height: height, context: context),
+                           summary: Self.seamSummary(geometry))
         case .deep:
             try checkAvailable(.deep)
             guard let network else { throw ResizeRefusal.unavailable("method=deep needs the VGG-16 weights, which are not loaded") }
@@ -232,8 +237,24 @@ public struct ResizePipeline: Sendable {
             var overlay: RasterImage?
             if let mask = result.mask, let working = result.working { overlay = mask.overlay(on: working) }
             return Outcome(image: result.image, deepReport: result.report, maskOverlay: overlay,
-                           deepSummary: result.summary)
+                           summary: result.summary)
         }
+    }
+
+    /// What `seam` does with `geometry`, in one line: "uniform scale 1280×960 → 533×400, then seams 533×400 →
+    /// 400×400 (133 columns removed)".
+    static func seamSummary(_ geometry: ResizeGeometry) -> String {
+        let (source, working, target) = (geometry.source, geometry.working, geometry.target)
+        if working == target {
+            return source == target ? "nothing to do: the source is \(source) already"
+                : "uniform scale \(source) → \(target): the aspect ratio is kept, no seams"
+        }
+        func change(_ from: Int, _ to: Int, _ noun: String) -> String? {
+            from == to ? nil : "\(abs(from - to)) \(noun)\(abs(from - to) == 1 ? "" : "s") \(from > to ? "removed" : "inserted")"
+        }
+        let changes = [change(working.width, target.width, "column"), change(working.height, target.height, "row")]
+        let scaled = working == source ? "" : "uniform scale \(source) → \(working), then "
+        return scaled + "seams \(working) → \(target) (" + changes.compactMap { $0 }.joined(separator: ", ") + ")"
     }
 
     /// `fit=cover`: the largest centred region of `image` with the aspect ratio of `width`×`height` (the
@@ -273,7 +294,8 @@ public struct ResizePipeline: Sendable {
         public var timings: Timings
         public var mask: [UInt8]?
         public var deepReport: DeepResizeReport?
-        public var deepSummary: String?
+        /// What the method did, in one line (`Outcome.summary`).
+        public var summary: String
         /// What became of the input's ICC profile.
         public var colour: ColourProfile = .none
     }
@@ -294,6 +316,6 @@ public struct ResizePipeline: Sendable {
         let mask = try outcome.maskOverlay.map { try ImageEncoder.png($0) }
         timings.encode = monotonicSeconds() - start
         return Run(output: output, timings: timings, mask: mask, deepReport: outcome.deepReport,
-                   deepSummary: outcome.deepSummary, colour: decoded.colour)
+                   summary: outcome.summary, colour: decoded.colour)
     }
 }

@@ -431,7 +431,7 @@ enum OpenAPIDocument {
             }
           },
           "queue_position": {"type": "integer", "minimum": 1, "description": "Present only while queued."},
-          "summary": {"type": "string", "description": "Once succeeded: what the run did, in one line. deep says whether the request kept the aspect ratio (a uniform scale, no reconstruction) or what it reconstructed."},
+          "summary": {"type": "string", "description": "Once succeeded: what the run did, in one line. seam names its uniform scale and its seams, scale its sizes; deep says whether the request kept the aspect ratio (a uniform scale, no reconstruction) or what it reconstructed."},
           "created_at": {"type": "string", "format": "date-time"},
           "started_at": {"type": ["string", "null"], "format": "date-time"},
           "finished_at": {"type": ["string", "null"], "format": "date-time"},
