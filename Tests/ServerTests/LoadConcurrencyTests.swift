@@ -56,4 +56,44 @@ import Testing
         #expect(problems.isEmpty, "\(problems.count) wrong answers, e.g. \(problems.prefix(5))")
         #expect(server.isRunning)
     }
+
+    /// Inline `scale` runs at most one request per core; the others wait for a slot, and their
+    /// `Server-Timing` says how long (its `queue` was always 0).
+    @Test func inlineScalesThatWaitForASlotSayHowLongInServerTiming() throws {
+        let server = try ServerProcess()
+        let count = max(6, 3 * ProcessInfo.processInfo.activeProcessorCount)
+        let png = try ImageEncoder.png(RasterImage(width: 4, height: 3))
+        let timings = Mutex<[(queue: Double, process: Double)]>([])
+        let failures = Mutex<[String]>([])
+        let done = DispatchGroup()
+        for i in 0..<count {
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                guard let answer = postImage(port: server.port, query: "w=6000&h=4500&method=scale", png: png, timeout: 120),
+                      answer.status == 200, let header = answer.headers["Server-Timing"] else {
+                    failures.withLock { $0.append("\(i): no image") }
+                    return
+                }
+                // "queue;dur=12.3, decode;dur=…, process;dur=…, encode;dur=…"
+                var durations: [String: Double] = [:]
+                for part in header.split(separator: ",") {
+                    let fields = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+                    if fields.count == 2, fields[1].hasPrefix("dur="), let ms = Double(fields[1].dropFirst(4)) { durations[fields[0]] = ms }
+                }
+                guard let queue = durations["queue"], let process = durations["process"] else {
+                    failures.withLock { $0.append("\(i): Server-Timing \(header)") }
+                    return
+                }
+                timings.withLock { $0.append((queue, process)) }
+            }.start()
+        }
+        #expect(done.wait(timeout: .now() + 300) == .success)
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        let measured = timings.withLock { $0 }
+        let shortest = measured.map(\.process).min() ?? 0
+        // Three requests per slot: some waited at least one resize's time.
+        #expect(measured.contains { $0.queue >= 0.5 * shortest } && shortest > 0, "\(measured)")
+        #expect(measured.allSatisfy { $0.queue >= 0 })
+    }
 }

@@ -43,7 +43,10 @@ struct ResizeRoute: Sendable {
         }
         let preferAsync = request.head.headers.values("Prefer").contains { $0.lowercased().contains("respond-async") }
         let head = request.head
+        // An inline scale waits for one of the cpu-count slots: that wait is its Server-Timing `queue`.
+        let arrived = monotonicSeconds()
         (options.method.isQueued ? submissions : inline).run { [self] in
+            let queued = monotonicSeconds() - arrived
             do {
                 if options.method.isQueued {
                     // Per bearer token: another client's upload of the same photo is neither answered nor revealed.
@@ -90,7 +93,7 @@ struct ResizeRoute: Sendable {
                     var response = HTTPResponse.content(run.output, type: options.format.contentType)
                     response.headers.set("ETag", HTTPCaching.entityTag(run.output))
                     response.headers.set("Cache-Control", HTTPCaching.postAnswerCacheControl)
-                    response.headers.set("Server-Timing", Self.serverTiming(queue: 0, run.timings))
+                    response.headers.set("Server-Timing", Self.serverTiming(queue: queued, run.timings))
                     respond(response)
                 }
             } catch {
