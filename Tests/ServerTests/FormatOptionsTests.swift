@@ -20,6 +20,10 @@ import ImageCodecs
             ("image/png, image/webp;q=0.5", .png), ("image/webp;q=0.5, image/*;q=0.4", .webp),
             ("image/webp;q=0", .png), ("image/webp;q=0.0, */*", .png), ("image/webp;q=abc", .png),
             ("image/webp ; q=1.0 , image/png;q=1", .webp), ("text/html", .png),
+            // RFC 9110 weights: at most 1, at most three decimals; anything else is malformed, so 0.
+            ("image/webp;q=1.5, image/png;q=0.9", .png), ("image/webp;q=0.0001", .png), ("image/webp;q=0.001", .webp),
+            ("image/webp;q=1.000, image/png", .webp), ("image/webp;q=1.001", .png), ("image/webp;q=.5", .png),
+            ("image/webp;q=0.", .png), ("image/webp;q=-0.5", .png), ("image/webp;q=1e0", .png),
         ]
         for (accept, expected) in cases {
             #expect(OutputFormat.negotiated(accept: accept) == expected, "Accept: \(accept ?? "none")")

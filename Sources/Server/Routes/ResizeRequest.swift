@@ -125,7 +125,7 @@ extension OutputFormat {
                 let pair = parameter.split(separator: "=", maxSplits: 1)
                 if pair.count == 2, trimmed(pair[0]) == "q" {
                     // A malformed weight counts as 0 (not acceptable), never as a preference.
-                    q = Double(trimmed(pair[1])).flatMap { $0.isFinite ? min(max($0, 0), 1) : nil } ?? 0
+                    q = qvalue(trimmed(pair[1])) ?? 0
                 }
             }
             switch type {
@@ -139,5 +139,16 @@ extension OutputFormat {
         let webpQ = webp ?? 0
         let pngQ = png ?? imageAny ?? any ?? 0
         return webpQ > 0 && webpQ >= pngQ ? .webp : .png
+    }
+
+    /// RFC 9110's qvalue: "0" or "1", or either with up to three decimals, none above 1 ("1.5" and
+    /// "0.0001" are malformed, not clamped).
+    static func qvalue(_ text: String) -> Double? {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, whole == "0" || whole == "1" else { return nil }
+        let decimals = parts.count == 2 ? parts[1] : ""
+        guard decimals.count <= 3, decimals.allSatisfy({ $0.isASCII && $0.isNumber }),
+              whole == "0" || decimals.allSatisfy({ $0 == "0" }) else { return nil }
+        return Double(text)
     }
 }
