@@ -90,6 +90,16 @@ import TestSupport
         #expect(postImage(port: server.port, query: "w=32&method=scale", png: png, headers: ["Content-Encoding: identity"])?.status == 200)
     }
 
+    /// Two Content-Type headers name two media types for one body: a 400 from the head, as two Host or
+    /// Content-Length headers are (the first one used to win).
+    @Test func twoContentTypesAre400() throws {
+        let server = try ServerProcess()
+        let png = try ImageEncoder.png(TestImages.scene(width: 64, height: 48))
+        let answer = try #require(postImage(port: server.port, query: "w=32&method=scale", png: png, headers: ["Content-Type: text/plain"]))
+        #expect(answer.status == 400 && answer.text.contains("more than one Content-Type"), "\(answer.status) \(answer.text)")
+        #expect(postImage(port: server.port, query: "w=32&method=scale", png: png)?.status == 200)
+    }
+
     /// `%2f` is data, not a separator: `/jobs/ID%2fresult` is the job route with an id that names nothing.
     @Test func anEncodedSlashIsNotASeparator() throws {
         let server = try ServerProcess()

@@ -8,6 +8,8 @@ enum Upload: Sendable, Equatable {
 
     /// The upload a head announces, or the 415 that says how to send it.
     init(_ head: HTTPRequestHead) throws(Problem) {
+        // Two media types for one body: which one the client meant cannot be known (RFC 9110 §5.3).
+        guard head.headers.values("Content-Type").count <= 1 else { throw .badRequest("more than one Content-Type header") }
         let contentType = head.headers["Content-Type"] ?? ""
         let mediaType = contentType.split(separator: ";").first.map { $0.trimmingSpaces.lowercased() } ?? ""
         switch mediaType {
