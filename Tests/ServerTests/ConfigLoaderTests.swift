@@ -121,8 +121,9 @@ import Testing
             (#"{"workers": 1.5}"#, "workers is 1.5, expected int"),
             (#"{"port": "8080"}"#, #"port is "8080", expected int"#),
             (#"{"host": 0}"#, "host is 0, expected string"),
-            (#"{"host": ["a"]}"#, "host is an array or object, expected string"),
+            (#"{"host": ["a"]}"#, "host is an array, an object or a number out of range, expected string"),
             (#"[1, 2]"#, "must hold a JSON object"),
+            (#"{"workers": 2,"#, "is not valid JSON: "),
         ]
         for (json, message) in wrong {
             do {

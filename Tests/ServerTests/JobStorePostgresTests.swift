@@ -114,6 +114,10 @@ struct JobStorePostgresTests {
         #expect(store.dataUsage.bytes == input.count)
         let refused = try #require(throws: JobStoreError.self) { try enqueue(store, input: input + input) }
         guard case .storeFull = refused else { Issue.record("expected storeFull, got \(refused)"); return }
+        #expect(!refused.neverFits && Problem(refused).status == 507)
+        // More than the whole quota: no expiry makes room, a 422.
+        let tooLarge = try #require(throws: JobStoreError.self) { try enqueue(store, input: input + input + input) }
+        #expect(tooLarge.neverFits && Problem(tooLarge).status == 422, "\(tooLarge)")
         #expect(try store.counts()[.queued] == 1)
         let claim = try #require(try store.claimNext())
         let result = Array(input.reversed())

@@ -1,4 +1,5 @@
 import Foundation
+@testable import Server
 import ImageCodecs
 import Synchronization
 import Testing
@@ -61,7 +62,9 @@ import Testing
     /// `Server-Timing` says how long (its `queue` was always 0).
     @Test func inlineScalesThatWaitForASlotSayHowLongInServerTiming() throws {
         let server = try ServerProcess()
-        let count = max(6, 3 * ProcessInfo.processInfo.activeProcessorCount)
+        // The server runs one inline scale per online CPU (ServiceConfig.cpuCount, not this process's
+        // affinity): three requests per slot make some wait.
+        let count = 3 * ServiceConfig.cpuCount
         let png = try ImageEncoder.png(RasterImage(width: 4, height: 3))
         let timings = Mutex<[(queue: Double, process: Double)]>([])
         let failures = Mutex<[String]>([])
@@ -70,7 +73,7 @@ import Testing
             done.enter()
             Thread {
                 defer { done.leave() }
-                guard let answer = postImage(port: server.port, query: "w=6000&h=4500&method=scale", png: png, timeout: 120),
+                guard let answer = postImage(port: server.port, query: "w=3000&h=2250&method=scale", png: png, timeout: 120),
                       answer.status == 200, let header = answer.headers["Server-Timing"] else {
                     failures.withLock { $0.append("\(i): no image") }
                     return
@@ -94,6 +97,5 @@ import Testing
         let shortest = measured.map(\.process).min() ?? 0
         // Three requests per slot: some waited at least one resize's time.
         #expect(measured.contains { $0.queue >= 0.5 * shortest } && shortest > 0, "\(measured)")
-        #expect(measured.allSatisfy { $0.queue >= 0 })
     }
 }

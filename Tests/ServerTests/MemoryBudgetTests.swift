@@ -69,6 +69,7 @@ import TestSupport
         #expect(formatBytes(2_900_000_000) == "2.9 GB")
         #expect(formatBytes(67_108_864) == "67.1 MB")
         #expect(formatBytes(350_000_000) == "350 MB" && formatBytes(3_000_000) == "3.0 MB" && formatBytes(12_000) == "12 kB")
+        #expect(groupedBytes(1_440_000) == "1,440,000 bytes" && groupedBytes(999) == "999 bytes" && groupedBytes(0) == "0 bytes")
     }
 
     @Test func theConfigKeyTakesBytesOrZeroAndRefusesTheRest() async throws {

@@ -77,11 +77,10 @@ public enum ConfigLoader {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError("config file \(path) cannot be read")
         }
-        let values: [String: FileValue]
-        do { values = try JSONDecoder().decode([String: FileValue].self, from: data) } catch {
-            guard (try? JSONSerialization.jsonObject(with: data)) != nil else {
-                throw ConfigurationError("config file \(path) is not valid JSON")
-            }
+        do { _ = try JSONSerialization.jsonObject(with: data) } catch {
+            throw ConfigurationError("config file \(path) is not valid JSON: \(error.localizedDescription)")
+        }
+        guard let values = try? JSONDecoder().decode([String: FileValue].self, from: data) else {
             throw ConfigurationError("config file \(path) must hold a JSON object")
         }
         for name in values.keys.sorted() {
@@ -120,7 +119,7 @@ public enum ConfigLoader {
             case .bool(let b): "\(b)"
             case .number(let n): n == n.rounded() && abs(n) < 1e15 ? String(Int(n)) : String(n)
             case .string(let s): s.debugDescription
-            case .other: "an array or object"
+            case .other: "an array, an object or a number out of range"
             }
         }
     }

@@ -206,7 +206,7 @@ extension ServiceConfig {
                 "PostgreSQL: a running job whose replica stopped heartbeating (every sixth of this) for this long is requeued by another; a cancel from another replica reaches the job within a sixth"),
         seconds("result_ttl", \.resultTTL, 1...31_536_000, "how long finished jobs and their files are kept"),
         int("max_data_bytes", \.maxDataBytes, 0...(1 << 50),
-            "quota of the job files, counting room for unfinished jobs' results (507 with Retry-After above; 0 = none)"),
+            "quota of the job files, counting room for unfinished jobs' results (507 with Retry-After above, 422 for a job larger than all of it; 0 = none)"),
         seconds("shutdown_grace", \.shutdownGrace, 0...3600, "on SIGTERM, how long in-flight work may take before exit"),
         int("jpeg_quality", \.jpegQuality, 1...100, "quality of jpeg and webp outputs whose request gives no quality"),
         authTokensKey,

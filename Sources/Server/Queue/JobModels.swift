@@ -197,6 +197,13 @@ public enum JobStoreError: Error, CustomStringConvertible, Equatable, JobStoreFa
     /// `max_data_bytes` is reached: `usedBytes` (files plus the unfinished jobs' result allowances) and
     /// `neededBytes` more do not fit in `limitBytes`; space frees when finished jobs expire (507).
     case storeFull(usedBytes: Int, neededBytes: Int, limitBytes: Int, retryAfterSeconds: Int)
+
+    /// A `storeFull` whose job needs more than the whole quota: no expiry makes room, so it is a 422, not
+    /// a 507 to retry.
+    public var neverFits: Bool {
+        if case .storeFull(_, let needed, let limit, _) = self { return needed > limit }
+        return false
+    }
     /// A row we cannot decode (hand-edited or damaged database).
     case corruptRecord(id: String, detail: String)
     /// The data directory holds job files, but the database has neither jobs nor the directory's identity:
@@ -213,13 +220,14 @@ public enum JobStoreError: Error, CustomStringConvertible, Equatable, JobStoreFa
         case .queueFull(let seconds):
             return "the job queue is full; retry after \(seconds) s"
         case .storeFull(let used, let needed, let limit, let seconds):
-            if needed > limit {
-                return "this job needs \(formatBytes(needed)) (its input and room for its result), more than max_data_bytes "
-                    + "\(formatBytes(limit)) in all: it can never be stored; ask for a smaller output or send a smaller input"
+            // Exact bytes: rounded to MB, "1.4 MB in use, needs 1.6 MB more" of "3.0 MB" would not show the excess.
+            if neverFits {
+                return "this job needs \(groupedBytes(needed)) (its input and room for its result), more than max_data_bytes "
+                    + "\(groupedBytes(limit)) in all: it can never be stored; ask for a smaller output or send a smaller input"
             }
-            return "the job store is full: \(formatBytes(used)) of max_data_bytes \(formatBytes(limit)) in use, and this job "
-                + "needs \(formatBytes(needed)) more (its input and room for its result); space frees as finished jobs "
-                + "expire after result_ttl: retry after \(seconds) s"
+            return "the job store is full: \(groupedBytes(used)) of max_data_bytes \(groupedBytes(limit)) in use, and this job "
+                + "needs \(groupedBytes(needed)) more (its input and room for its result); space frees as jobs end and "
+                + "finished ones expire after result_ttl: retry after \(seconds) s"
         case .notFound(let id):
             return "no job with id \(id)"
         case .resultLost(let id, let file):

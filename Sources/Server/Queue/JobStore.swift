@@ -12,7 +12,7 @@
 //   succeeded. The protocol speaks bytes in and bytes out, so the files may live beside the rows (paths on a
 //   file system, as SQLiteJobStore keeps them) or inside the database (blobs, large objects). A success
 //   publishes its files and its row together or not at all.
-// - Quota and capacity: `enqueue` refuses with `JobStoreError.queueFull` (429) and `.storeFull` (507).
+// - Quota and capacity: `enqueue` refuses with `JobStoreError.queueFull` (429) and `.storeFull` (507; 422 when the job needs more than the whole quota).
 // - Expiry: finished jobs are deleted with their files `result_ttl` after they finished, and a job past it
 //   is not found even before `expire()` deleted it.
 // - Result cache: `enqueue` keeps the job's `cacheKey` (SHA-256 of the engine version, the method, the

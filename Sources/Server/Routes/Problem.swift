@@ -91,7 +91,7 @@ extension Problem {
             self = Problem(status: 429, title: "Too Many Requests",
                            detail: "the job queue is full; try again in \(retryAfter) s",
                            headers: [("Retry-After", String(retryAfter))])
-        case JobStoreError.storeFull(_, let needed, let limit, _) where needed > limit:
+        case let full as JobStoreError where full.neverFits:
             // Larger than the whole quota: no amount of waiting makes room, so no Retry-After.
             self = .unprocessable((error as? JobStoreError)?.description ?? "")
         case JobStoreError.storeFull(_, _, _, let retryAfter):

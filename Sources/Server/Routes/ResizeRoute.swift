@@ -46,7 +46,6 @@ struct ResizeRoute: Sendable {
         // An inline scale waits for one of the cpu-count slots: that wait is its Server-Timing `queue`.
         let arrived = monotonicSeconds()
         (options.method.isQueued ? submissions : inline).run { [self] in
-            let queued = monotonicSeconds() - arrived
             do {
                 if options.method.isQueued {
                     // Per bearer token: another client's upload of the same photo is neither answered nor revealed.
@@ -88,6 +87,7 @@ struct ResizeRoute: Sendable {
                         }
                     }
                 } else {
+                    let queued = monotonicSeconds() - arrived
                     let run = try pipeline.run(image, options: options, width: width, height: height)
                     logIgnoredProfile(run.colour)
                     var response = HTTPResponse.content(run.output, type: options.format.contentType)

@@ -36,10 +36,21 @@ public func formatSeconds(_ seconds: Double, decimals: Int? = nil) -> String {
 public func formatBytes(_ bytes: Int) -> String {
     let value = Double(bytes)
     if value >= 1e9 { return String((value / 1e8).rounded() / 10) + " GB" }
-    // One decimal below 100 MB, so that a quota's "1.4 MB in use, needs 1.8 MB more" adds up against its 3 MB.
+    // One decimal below 100 MB: "67.1 MB" for a 64 MiB budget, not "67 MB".
     if value >= 1e8 { return String(Int((value / 1e6).rounded())) + " MB" }
     if value >= 1e6 { return String((value / 1e5).rounded() / 10) + " MB" }
     return String(Int((value / 1e3).rounded(.up))) + " kB"
+}
+
+/// "1,440,000 bytes": exact, with thousands grouped, where a rounded size could hide a difference.
+public func groupedBytes(_ bytes: Int) -> String {
+    let digits = String(bytes.magnitude)
+    var grouped = ""
+    for (i, c) in digits.enumerated() {
+        if i > 0 && (digits.count - i) % 3 == 0 { grouped.append(",") }
+        grouped.append(c)
+    }
+    return (bytes < 0 ? "-" : "") + grouped + " bytes"
 }
 
 /// "40", "0.3": megapixels to one decimal, without a trailing ".0".

@@ -91,7 +91,7 @@ enum OpenAPIDocument {
           "408": {"$ref": "#/components/responses/RequestTimeout"},
           "413": {"description": "The body is larger than max_body_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
           "415": {"description": "Not a JPEG, PNG or still WebP (by content: GIF, AVIF, HEIC, an animated WebP…), a body type other than multipart/form-data, image/jpeg, image/png, image/webp, or a body with a Content-Encoding (refused from the head).", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-          "422": {"description": "Decodable but outside the limits (max_input_pixels, max_output_dimension, max_scale_output_pixels, max_deep_output_pixels, max_seam_work), a size the method cannot handle (deep changing the aspect ratio: output under 8×8), or a deep/seam job whose estimated memory exceeds job_memory_budget_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+          "422": {"description": "Decodable but outside the limits (max_input_pixels, max_output_dimension, max_scale_output_pixels, max_deep_output_pixels, max_seam_work), a size the method cannot handle (deep changing the aspect ratio: output under 8×8), an output side over the format's largest (WebP 16383, JPEG 65500), a deep/seam job whose estimated memory exceeds job_memory_budget_bytes, or a job larger than the whole max_data_bytes.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
           "429": {
             "description": "The job queue is full (queue_capacity).",
             "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
