@@ -17,7 +17,7 @@ public func parseRequestTarget(_ target: String) throws(HTTPParseError) -> (path
         let lower = asciiLowercased(target.prefix(8))
         let schemeLength = lower.hasPrefix("http://") ? 7 : lower.hasPrefix("https://") ? 8 : 0
         guard schemeLength > 0 else {
-            throw .badRequest("request-target must start with '/' (origin-form) or 'http://'")
+            throw .badRequest("request-target must start with '/' (origin-form) or 'http://' or 'https://' (absolute-form)")
         }
         rest = rest.dropFirst(schemeLength)
         if let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) {

@@ -70,6 +70,9 @@ import TestSupport
         #expect(formatBytes(67_108_864) == "67.1 MB")
         #expect(formatBytes(350_000_000) == "350 MB" && formatBytes(3_000_000) == "3.0 MB" && formatBytes(12_000) == "12 kB")
         #expect(groupedBytes(1_440_000) == "1,440,000 bytes" && groupedBytes(999) == "999 bytes" && groupedBytes(0) == "0 bytes")
+        // A size just over its limit: the rounded figures alone would read "40 MP exceeds 40 MP".
+        #expect(megapixels(40_005_625, over: 40_000_000) == ("40 MP (40,005,625 pixels)", "40 MP (40,000,000 pixels)"))
+        #expect(megapixels(41_000_000, over: 40_000_000) == ("41 MP", "40 MP"))
     }
 
     @Test func theConfigKeyTakesBytesOrZeroAndRefusesTheRest() async throws {

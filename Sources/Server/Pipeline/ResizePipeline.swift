@@ -73,7 +73,8 @@ public struct ResizePipeline: Sendable {
         // Not a JPEG, PNG or WebP: unrecognizedFormat, or unsupported naming a known format (GIF, AVIF…).
         let header = try ImageDecoder.readHeader(bytes)
         if header.width * header.height > limits.maxPixels {
-            throw ResizeRefusal.outsideLimits("source resolution \(megapixels(header.width * header.height)) MP (\(header.width)×\(header.height)) exceeds \(megapixels(limits.maxPixels)) MP")
+            let (size, limit) = megapixels(header.width * header.height, over: limits.maxPixels)
+            throw ResizeRefusal.outsideLimits("source resolution \(size) (\(header.width)×\(header.height)) exceeds \(limit)")
         }
         let size = options.targetSize(sourceWidth: header.width, sourceHeight: header.height)
         try checkOutput(width: size.width, height: size.height, method: options.method)
@@ -93,11 +94,13 @@ public struct ResizePipeline: Sendable {
                 throw ResizeRefusal.outsideLimits("output \(width)×\(height) exceeds the largest dimension \(maxOutputDimension) for method=scale")
             }
             if width * height > maxScaleOutputPixels {
-                throw ResizeRefusal.outsideLimits("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxScaleOutputPixels)) MP for method=scale (max_scale_output_pixels)")
+                let (size, limit) = megapixels(width * height, over: maxScaleOutputPixels)
+                throw ResizeRefusal.outsideLimits("output \(width)×\(height) (\(size)) exceeds \(limit) for method=scale (max_scale_output_pixels)")
             }
         case .seam, .deep:
             if width * height > maxDeepOutputPixels {
-                throw ResizeRefusal.outsideLimits("output \(width)×\(height) (\(megapixels(width * height)) MP) exceeds \(megapixels(maxDeepOutputPixels)) MP for method=\(method.rawValue)")
+                let (size, limit) = megapixels(width * height, over: maxDeepOutputPixels)
+                throw ResizeRefusal.outsideLimits("output \(width)×\(height) (\(size)) exceeds \(limit) for method=\(method.rawValue)")
             }
         }
     }

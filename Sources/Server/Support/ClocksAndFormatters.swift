@@ -43,14 +43,25 @@ public func formatBytes(_ bytes: Int) -> String {
 }
 
 /// "1,440,000 bytes": exact, with thousands grouped, where a rounded size could hide a difference.
-public func groupedBytes(_ bytes: Int) -> String {
-    let digits = String(bytes.magnitude)
-    var grouped = ""
+public func groupedBytes(_ bytes: Int) -> String { grouped(bytes) + " bytes" }
+
+/// "1,440,000": thousands grouped.
+func grouped(_ n: Int) -> String {
+    let digits = String(n.magnitude)
+    var text = n < 0 ? "-" : ""
     for (i, c) in digits.enumerated() {
-        if i > 0 && (digits.count - i) % 3 == 0 { grouped.append(",") }
-        grouped.append(c)
+        if i > 0 && (digits.count - i) % 3 == 0 { text.append(",") }
+        text.append(c)
     }
-    return (bytes < 0 ? "-" : "") + grouped + " bytes"
+    return text
+}
+
+/// A size over its limit, both as "40.1 MP" and "40 MP"; with the exact pixel counts when the rounding makes
+/// them look the same ("40 MP (40,005,625 pixels)" and "40 MP (40,000,000 pixels)").
+public func megapixels(_ pixels: Int, over limit: Int) -> (size: String, limit: String) {
+    let (a, b) = (megapixels(pixels), megapixels(limit))
+    guard a == b else { return (a + " MP", b + " MP") }
+    return ("\(a) MP (\(grouped(pixels)) pixels)", "\(b) MP (\(grouped(limit)) pixels)")
 }
 
 /// "40", "0.3": megapixels to one decimal, without a trailing ".0".
