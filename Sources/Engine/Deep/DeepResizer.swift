@@ -177,6 +177,9 @@ public struct DeepResizeOutput {
     public let report: DeepResizeReport
     /// The relu5_1 mask of the input (stride 16).
     public let mask: SemanticMask
+    /// The `alpha` plane given to `resize(rgb:alpha:…)`, carried through the output's geometry (the seams and
+    /// the protected scale, or the warp); nil without one.
+    public var alpha: Tensor? = nil
 }
 
 /// The deep method: reconstructs the output from the input's resized VGG features by L-BFGS from the
@@ -192,11 +195,17 @@ public enum DeepResizer {
     ///   - network: VGG weights loaded at least to relu5_1 (shared, read-only).
     ///   - context: progress after every L-BFGS iteration (step, iterations, L); cancellation with
     ///     `OperationCancelled` between evaluations (so between iterations too) and during the seam search.
-    public static func resize(rgb input: Tensor, width: Int, height: Int, options: DeepResizeOptions = DeepResizeOptions(),
+    ///   - alpha: an opacity plane (1 × the input's size) to carry through the same geometry as the colour,
+    ///     so that what was transparent stays so (not reconstructed: it has no features).
+    public static func resize(rgb input: Tensor, alpha: Tensor? = nil, width: Int, height: Int,
+                              options: DeepResizeOptions = DeepResizeOptions(),
                               network: VGGNetwork, context: RunContext = .detached) throws -> DeepResizeOutput {
         let clock = ContinuousClock()
         let start = clock.now
         guard input.channels == 3 else { throw DeepResizeError("input has \(input.channels) channels, expected 3 (RGB)") }
+        if let alpha, alpha.channels != 1 || alpha.height != input.height || alpha.width != input.width {
+            throw DeepResizeError("alpha is \(alpha.channels)×\(alpha.width)x\(alpha.height), expected 1×\(input.width)x\(input.height)")
+        }
         guard input.width >= minimumInputSide, input.height >= minimumInputSide else {
             throw DeepResizeError("input \(input.width)x\(input.height) is too small (at least \(minimumInputSide)x\(minimumInputSide))")
         }
@@ -209,9 +218,8 @@ public enum DeepResizer {
         }
         try context.checkCancelled()
 
-        let (objective, mask, r0, seamMaskCostRatio, seamed) = try prepare(input: input, width: width, height: height,
-                                                                           options: options, network: network,
-                                                                           context: context)
+        let (objective, mask, r0, seamMaskCostRatio, seamed, carriedAlpha) = try prepare(
+            input: input, alpha: alpha, width: width, height: height, options: options, network: network, context: context)
         var x = r0
         let setupEnd = clock.now
         let seconds = { (d: Duration) in Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
@@ -240,7 +248,7 @@ public enum DeepResizer {
             report.seamedWidth = seamed.width
             report.seamedHeight = seamed.height
         }
-        return DeepResizeOutput(image: output, report: report, mask: mask)
+        return DeepResizeOutput(image: output, report: report, mask: mask, alpha: carriedAlpha)
     }
 
     /// L-BFGS on `objective` from `x`: progress after every iteration (into the trace too), cancellation
@@ -298,9 +306,9 @@ public enum DeepResizer {
 
     /// Setup: the input's features (one pass to relu5_1), the mask, the targets, the objective and R0.
     /// A function of its own so the input-sized features are freed before the optimisation runs.
-    private static func prepare(input: Tensor, width: Int, height: Int, options: DeepResizeOptions,
+    private static func prepare(input: Tensor, alpha: Tensor?, width: Int, height: Int, options: DeepResizeOptions,
                                 network: VGGNetwork, context: RunContext) throws
-        -> (DeepObjective, SemanticMask, [Float], seamMaskCostRatio: Double?, seamed: PixelSize?) {
+        -> (DeepObjective, SemanticMask, [Float], seamMaskCostRatio: Double?, seamed: PixelSize?, alpha: Tensor?) {
         let inputFeatures: [Tap: Tensor]
         do {
             let extractor = try FeatureExtractor(network: network, height: input.height, width: input.width,
@@ -335,23 +343,27 @@ public enum DeepResizer {
             targets = try FeatureResize.targets(for: reconstruction, operator: options.featureOperator, mask: protection,
                                                 outputHeight: height, outputWidth: width, context: searchContext)
         }
-        let start: Tensor
-        switch (options.start, options.featureOperator) {
-        case (.geometry, .seam):
-            // The image's own pixels through the source map (the relu1_1 seams, then the protected scale
-            // where they stopped); with block seams, the relu4_1 seams as 8 × 8 pixel blocks.
-            if let sourceMap {
-                start = sourceMap.sample(input, stride: 1, threads: options.threads)
-            } else {
-                start = try FeatureResize.targets(for: [.relu1_1: input, .relu4_1: reconstruction[.relu4_1]!],
-                                                  operator: .seam, mask: protection, outputHeight: height,
-                                                  outputWidth: width, context: searchContext)[.relu1_1]!
+        /// The targets' geometry applied to pixel planes: the image (R0) and its alpha.
+        func carried(_ planes: Tensor) throws -> Tensor {
+            switch options.featureOperator {
+            case .seam:
+                // The pixels through the source map (the relu1_1 seams, then the protected scale where they
+                // stopped); with block seams, the relu4_1 seams as 8 × 8 pixel blocks.
+                if let sourceMap { return sourceMap.sample(planes, stride: 1, threads: options.threads) }
+                return try FeatureResize.targets(for: [.relu1_1: planes, .relu4_1: reconstruction[.relu4_1]!],
+                                                 operator: .seam, mask: protection, outputHeight: height,
+                                                 outputWidth: width, context: searchContext)[.relu1_1]!
+            case .linear where options.protect:
+                return FeatureResize.protectedLinear(planes, stride: 1, mask: mask, height: height, width: width)
+            case .linear:
+                return FeatureResize.linear(planes, height: height, width: width)
             }
-        case (.geometry, .linear) where options.protect:
-            start = FeatureResize.protectedLinear(input, stride: 1, mask: mask, height: height, width: width)
-        case (.geometry, .linear), (.bilinear, _):
-            start = FeatureResize.linear(input, height: height, width: width)
         }
+        let start = options.start == .geometry ? try carried(input) : FeatureResize.linear(input, height: height, width: width)
+        // The alpha follows the output's geometry whatever the start: a plain scale of it beside carved
+        // colour showed pixels that were transparent in the input (an opaque crescent of hidden green
+        // beside a disc).
+        let carriedAlpha = try alpha.map(carried)
         // R0, where L-BFGS starts, is the start in [0, 1] (the sampling can overshoot 1 by a rounding): clamped
         // here, so that the anchor's pass below is R0's own and the first evaluation can reuse it.
         for i in 0..<start.count { start.data[i] = min(max(start.data[i], 0), 1) }
@@ -398,7 +410,7 @@ public enum DeepResizer {
         // The first evaluation is at R0: its forward pass is the anchor's.
         if let startFeatures { objective.adoptLastForward(of: start, features: startFeatures) }
         let r0 = start.toArray()
-        return (objective, mask, r0, seamMaskCostRatio, seamed)
+        return (objective, mask, r0, seamMaskCostRatio, seamed, carriedAlpha)
     }
 
     /// The geometry `resize(_:…)` follows for a source of `source` pixels (memory estimates use it too).
@@ -419,7 +431,7 @@ public enum DeepResizer {
     /// The deep method on an 8-bit image, with its geometry: the image is first scaled uniformly
     /// (`ResizeGeometry`, Lanczos); when that already gives the target (the request keeps the aspect
     /// ratio) it is the answer and nothing is reconstructed, else `resize(rgb:…)` changes the rest of the
-    /// aspect. An alpha channel is resized with the `linear` operator.
+    /// aspect. An alpha channel follows the colour's geometry (the same seams and scale, or warp).
     public static func resize(_ image: RasterImage, width: Int, height: Int, options: DeepResizeOptions = DeepResizeOptions(),
                               network: VGGNetwork, context: RunContext = .detached) throws -> DeepResizeResult {
         guard image.channels == 3 || image.channels == 4 else {
@@ -437,13 +449,16 @@ public enum DeepResizer {
         }
         let working = geometry.working == geometry.source
             ? image : Resampler.resize(image, width: geometry.working.width, height: geometry.working.height, threads: options.threads)
-        let out = try resize(rgb: Tensor(rgbOf: working), width: width, height: height, options: options,
+        var alpha: Tensor?
+        if working.channels == 4 {
+            let plane = Tensor(channels: 1, height: working.height, width: working.width)
+            for i in 0..<(working.width * working.height) { plane.data[i] = Float(working.pixels[i * 4 + 3]) }
+            alpha = plane
+        }
+        let out = try resize(rgb: Tensor(rgbOf: working), alpha: alpha, width: width, height: height, options: options,
                              network: network, context: context)
         guard var rgb = out.image.rgbImage() else { throw DeepResizeError("empty output") }
-        if working.channels == 4 {
-            let alpha = Tensor(channels: 1, height: working.height, width: working.width)
-            for i in 0..<(working.width * working.height) { alpha.data[i] = Float(working.pixels[i * 4 + 3]) }
-            let a = FeatureResize.linear(alpha, height: height, width: width)
+        if let a = out.alpha {
             var pixels = [UInt8](repeating: 0, count: width * height * 4)
             for i in 0..<(width * height) {
                 for c in 0..<3 { pixels[i * 4 + c] = rgb.pixels[i * 3 + c] }
