@@ -183,6 +183,24 @@ struct DeepLBFGSTests {
         #expect(zip(seen, seen.dropFirst()).allSatisfy { $0.loss! >= $1.loss! })
     }
 
+    /// A start with no descent (a flat image's objective: a gradient too small to give one, above the
+    /// gradient tolerance) counts one iteration, as torch does, and reports it: a deep job that stopped
+    /// there showed iteration 0 and no loss.
+    @Test("no descent at the first iteration: one iteration, reported with its loss")
+    func noDescentIsReported() throws {
+        let steps = Mutex<[StepProgress]>([])
+        let context = RunContext(report: { p in steps.withLock { $0.append(p) } })
+        var x: [Float] = [0.5, 0.25]
+        let r = try LBFGS.minimize(&x, options: LBFGSOptions(iterations: 20), context: context) { _, g in
+            for i in g.indices { g[i] = 1e-8 }  // gᵀd = −2·10⁻¹⁶ > −toleranceChange; max |g| > toleranceGrad
+            return 0.125
+        }
+        #expect(r.stop == .noDescent && r.iterations == 1 && r.evaluations == 1)
+        let seen = steps.withLock { $0 }
+        #expect(seen.count == 1 && seen.first?.step == 1 && seen.first?.total == 20 && seen.first?.loss == 0.125, "\(seen)")
+        #expect(x == [0.5, 0.25])
+    }
+
     @Test("bad settings and non-finite objectives are errors, not crashes")
     func errors() {
         var x: [Float] = [1, 2]

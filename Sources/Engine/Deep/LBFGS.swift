@@ -250,6 +250,9 @@ public enum LBFGS {
                 t = iteration == 1 ? firstStep(loss: loss, gradient: g, direction: d, gtd: gtd) : options.learningRate
                 if gtd > -options.toleranceChange {
                     stop = .noDescent  // torch counts this iteration: n_iter was already incremented
+                    // Reported too, at the loss it stayed at: a run that stops here at its first iteration
+                    // (a flat image) otherwise left its job's progress at iteration 0 with no loss.
+                    context.report(StepProgress(step: iteration, total: options.maxIterations, loss: loss))
                     break
                 }
                 var lsCap = options.maxEvaluations - evaluations
