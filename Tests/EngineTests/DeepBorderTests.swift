@@ -53,4 +53,33 @@ struct DeepBorderTests {
         #expect(anchored < 1.2 * pixelSeam, "anchored \(anchored), pixel seam \(pixelSeam)")
         #expect(sampled > 1.3 * anchored, "anchored \(anchored) vs sampled \(sampled)")
     }
+
+    /// The same where the other axis grows (seams removed from the width, inserted into the height): the
+    /// anchor once held only where seams removed alone, and a flat image came out with a band along its
+    /// carved side (up to 20 levels at 64×48 → 40×60), photos with a coloured line (friends and Bridge at
+    /// 640×360 → 480×480: border steps 3.47 and 2.81 against pixel seam's 1.01 and 1.13).
+    @Test("width shrinks while the height grows: the carved sides are anchored too, and a flat image stays flat")
+    func carvedSidesBesideAGrowingAxis() throws {
+        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
+        let photo = try NetworkFixtures.ladybird()
+        let (width, height) = (photo.width * 7 / 10, photo.height * 13 / 10)
+        var steps: [Bool: Double] = [:]
+        for anchor in [true, false] {
+            var options = DeepResizeOptions()
+            options.anchorBorders = anchor
+            let result = try DeepResizer.resize(rgb: photo, width: width, height: height, options: options, network: network)
+            steps[anchor] = Self.borderStep(result.image)
+        }
+        let carved = try SeamCarving.resize(try #require(photo.rgbImage()), width: width, height: height)
+        let pixelSeam = Self.borderStep(Tensor(rgbOf: carved))
+        let anchored = try #require(steps[true]), sampled = try #require(steps[false])
+        #expect(anchored < 1.2 * pixelSeam, "anchored \(anchored), pixel seam \(pixelSeam)")
+        #expect(sampled > 1.3 * anchored, "anchored \(anchored) vs sampled \(sampled)")
+
+        let flat = Tensor(channels: 3, height: 48, width: 64)
+        for c in 0..<3 { for i in 0..<(48 * 64) { flat.data[c * 48 * 64 + i] = [0.47, 0.63, 0.78][c] } }
+        let result = try DeepResizer.resize(rgb: flat, width: 40, height: 60, options: DeepResizeOptions(), network: network)
+        let worst = (0..<result.image.count).map { abs(result.image.data[$0] - [0.47, 0.63, 0.78][$0 / (40 * 60)]) }.max() ?? 1
+        #expect(worst < 2.0 / 255, "a flat image deviates by \(worst * 255) levels")
+    }
 }
