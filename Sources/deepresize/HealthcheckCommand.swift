@@ -11,13 +11,33 @@ struct HealthcheckCommand: ParsableCommand {
     @Option(help: "Port (default: $DEEPRESIZE_PORT, else 8080).") var port: Int?
     @Option(help: "Seconds to wait for the answer.") var timeout: Int = 3
 
+    func validate() throws {
+        if let port { try Self.checkPort(port, from: "--port") }
+        guard timeout >= 1 else { throw ValidationError("--timeout: \(timeout) is not a number of seconds ≥ 1") }
+    }
+
     func run() throws {
-        let port = port ?? getenv("DEEPRESIZE_PORT").flatMap { Int(String(cString: $0)) } ?? 8080
+        let port: Int
+        if let flag = self.port {
+            port = flag
+        } else if let text = getenv("DEEPRESIZE_PORT").map({ String(cString: $0) }), !text.isEmpty {
+            // As `serve` reads it: a malformed value is an error, not a silent 8080.
+            guard let value = Int(text) else { throw ValidationError("DEEPRESIZE_PORT: '\(text)' is not a port number") }
+            try Self.checkPort(value, from: "DEEPRESIZE_PORT")
+            port = value
+        } else {
+            port = 8080
+        }
         let status = try Self.get(path: "/healthz", host: host, port: port, timeout: timeout)
         guard status == 200 else {
             print("unhealthy: /healthz answered \(status)")
             throw ExitCode(1)
         }
+    }
+
+    /// A port the socket can take (a larger one trapped converting to UInt16).
+    static func checkPort(_ port: Int, from source: String) throws {
+        guard (1...65535).contains(port) else { throw ValidationError("\(source): \(port) is outside 1…65535") }
     }
 
     /// The status code of `GET path`, over a plain blocking socket with send/receive timeouts.

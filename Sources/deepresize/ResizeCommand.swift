@@ -24,7 +24,7 @@ struct ResizeCommand: AsyncParsableCommand {
     @Option(help: "deep: optimiser iterations, 1…1000 (default \(DeepResizeOptions.defaultIterations)).") var iterations: Int?
     @Option(help: "png, jpeg or webp (default: from the output's extension, else png).") var format: String?
     @Option(help: "jpeg and webp: quality 1…100 (default: jpeg_quality).") var quality: Int?
-    @Option(help: "deep: where the optimiser starts, geometry (the seams or warp applied to the image) or bilinear (the plain resize; for comparisons).") var start: String = DeepStart.geometry.rawValue
+    @Option(help: "deep: where the optimiser starts, geometry (the seams or warp applied to the image) or bilinear (the plain resize; for comparisons; default geometry).") var start: String?
     @Option(name: .customLong("tear-limit"), help: "deep: removing seams stops where they would tear edges, at this limit (default \(SeamTears.limit)); 'none' lets the seams do the whole change (for comparisons).") var tearLimit: String?
     @Option(name: .shortAndLong, help: "Output file.") var output: String
     @Option(name: .customLong("mask-out"), help: "deep: write the semantic mask over the (dimmed) input here (PNG).") var maskOutput: String?
@@ -48,10 +48,12 @@ struct ResizeCommand: AsyncParsableCommand {
         let bytes: [UInt8]
         do {
             request = try ResizeRequest.parse(query, defaultQuality: config.jpegQuality, defaultWait: 0, maxWait: 0).options
-            guard let start = DeepStart(rawValue: start) else {
-                throw ValidationError("--start must be one of \(DeepStart.allCases.map(\.rawValue).joined(separator: ", ")), not '\(start)'")
+            if let start {
+                guard let value = DeepStart(rawValue: start) else {
+                    throw ValidationError("--start must be one of \(DeepStart.allCases.map(\.rawValue).joined(separator: ", ")), not '\(start)'")
+                }
+                request.start = value
             }
-            request.start = start
             if let tearLimit {
                 if tearLimit == "none" {
                     request.seamTearLimit = nil
@@ -61,9 +63,18 @@ struct ResizeCommand: AsyncParsableCommand {
                     throw ValidationError("--tear-limit must be a number ≥ 0 or 'none', not '\(tearLimit)'")
                 }
             }
-            // Refused before any work: these outputs exist only for the deep method.
-            if request.method != .deep && (maskOutput != nil || reportJSON != nil) {
-                throw ValidationError("--mask-out and --report-json need --method deep")
+            // Refused before any work: these exist only for the deep method (a silently ignored option would
+            // make a comparison measure nothing).
+            if request.method != .deep && (maskOutput != nil || reportJSON != nil || start != nil || tearLimit != nil) {
+                throw ValidationError("--mask-out, --report-json, --start and --tear-limit need --method deep")
+            }
+            // Where the results go must exist before a deep run of many seconds, not be found missing after it.
+            for path in [output, maskOutput, reportJSON].compactMap({ $0 }) {
+                let directory = (path as NSString).deletingLastPathComponent
+                var isDirectory: ObjCBool = false
+                guard directory.isEmpty || (FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) && isDirectory.boolValue) else {
+                    throw ValidationError("cannot write \(path): the directory \(directory) does not exist")
+                }
             }
             guard let data = FileManager.default.contents(atPath: input) else {
                 throw ValidationError("cannot read \(input)")

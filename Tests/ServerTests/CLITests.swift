@@ -51,4 +51,45 @@ import TestSupport
         let finalLoss = try #require(text.firstMatch(of: /L [0-9.e+-]+ → ([0-9.e+-]+)/).map { String($0.1) }, "\(text)")
         #expect(barLoss == finalLoss, "bar \(lastBar) vs summary \(finalLoss)")
     }
+
+    /// `healthcheck` (the container's HEALTHCHECK) refuses a port it cannot use with a message and exit 64;
+    /// 65536 and above trapped converting to a 16-bit port, and a malformed DEEPRESIZE_PORT probed 8080.
+    @Test func healthcheckRefusesPortsItCannotUse() throws {
+        for port in ["0", "65536", "99999", "4294967296"] {
+            let (status, output) = try runBinary(["healthcheck", "--port", port])
+            #expect(status == 64 && output.contains("outside 1…65535"), "\(port): \(status) \(output)")
+        }
+        let (status, output) = try runBinary(["healthcheck"], environment: ["DEEPRESIZE_PORT": "abc"])
+        #expect(status == 64 && output.contains("DEEPRESIZE_PORT: 'abc' is not a port number"), "\(status) \(output)")
+    }
+
+    /// deep-only options are refused for the other methods, all of them (--start and --tear-limit were
+    /// silently ignored), and an output into a missing directory is refused before the run, not after it.
+    @Test func resizeRefusesWhatItWouldIgnoreOrCouldNotWrite() throws {
+        let directory = try ServerProcess.temporaryDirectory("cli")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let input = try TestImages.file(TestImages.scene(width: 96, height: 64))
+        for extra in [["--start", "bilinear"], ["--tear-limit", "0.2"]] {
+            for method in ["scale", "seam"] {
+                let (status, output) = try runBinary(["resize", input, "-W", "48", "--method", method, "-o", directory + "/a.png"] + extra)
+                #expect(status == 64 && output.contains("need --method deep"), "\(method) \(extra): \(output)")
+            }
+        }
+        let started = Date()
+        let (status, output) = try runBinary(["resize", input, "-W", "60", "-H", "64", "--mask-out", directory + "/missing/m.png",
+                                              "-o", directory + "/d.png"])
+        #expect(status == 64 && output.contains("the directory \(directory)/missing does not exist"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/d.png"))
+        #expect(Date().timeIntervalSince(started) < 30)
+    }
+
+    /// A malformed value names where it came from: the command line, not an environment variable nobody set.
+    @Test func aMalformedSettingNamesItsSource() throws {
+        let input = try TestImages.file(TestImages.scene(width: 96, height: 64))
+        let (status, output) = try runBinary(["resize", input, "-W", "48", "--method", "scale", "--set", "max_wait=abc", "-o", "/tmp/never.png"])
+        #expect(status != 0 && output.contains("max_wait (--set max_wait or its flag): malformed value"), "\(output)")
+        let (_, fromEnvironment) = try runBinary(["resize", input, "-W", "48", "--method", "scale", "-o", "/tmp/never.png"],
+                                                 environment: ["DEEPRESIZE_MAX_WAIT": "abc"])
+        #expect(fromEnvironment.contains("max_wait (DEEPRESIZE_MAX_WAIT): malformed value"), "\(fromEnvironment)")
+    }
 }

@@ -55,10 +55,11 @@ import TestSupport
 }
 
 /// Runs the deepresize binary with `arguments`; its exit status and output.
-func runBinary(_ arguments: [String]) throws -> (status: Int32, output: String) {
+func runBinary(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
     process.arguments = arguments
+    if !extra.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 } }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe

@@ -39,7 +39,10 @@ public enum ConfigLoader {
         let reader = ConfigReader(providers: providers)
         var config = ServiceConfig()
         for key in ServiceConfig.keys {
-            guard let raw = try read(key, from: reader) else { continue }
+            // Where a malformed value came from, for its error: the command line wins, then the environment.
+            let source = overrides[key.name] != nil ? "--set \(key.name) or its flag"
+                : environment[key.environmentVariable] != nil ? key.environmentVariable : "config file \(path)"
+            guard let raw = try read(key, from: reader, source: source) else { continue }
             try key.set(&config, raw)
         }
         return try config.validated()
@@ -53,7 +56,7 @@ public enum ConfigLoader {
 
     private static var knownKeys: String { ServiceConfig.keys.map(\.name).joined(separator: ", ") }
 
-    private static func read(_ key: SettingKey, from reader: ConfigReader) throws -> ConfigScalar? {
+    private static func read(_ key: SettingKey, from reader: ConfigReader, source: String) throws -> ConfigScalar? {
         let configKey = ConfigKey(key.name)
         do {
             switch key.kind {
@@ -66,7 +69,7 @@ public enum ConfigLoader {
             // swift-configuration reports "missing" and "malformed" with the same error type; only the
             // first means "use the default".
             if String(describing: error).hasPrefix("Missing required config value") { return nil }
-            throw ConfigurationError("\(key.name) (\(key.environmentVariable)): malformed value, expected \(key.kind.rawValue)")
+            throw ConfigurationError("\(key.name) (\(source)): malformed value, expected \(key.kind.rawValue)")
         }
     }
 
