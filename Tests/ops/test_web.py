@@ -177,9 +177,26 @@ def test_deep_shows_its_mask(browser, server, photo):
     no_console_errors(browser)
 
 
+def test_a_webp_result_downloads_as_webp(browser, server, photo):
+    """The download's name follows the result's type: a WebP was offered as .png."""
+    from selenium.webdriver.common.by import By
+    choose(browser, server, photo)
+    set_size(browser, 240)
+    select(browser, "method", "scale")
+    select(browser, "format", "webp")
+    run(browser)
+    assert result_bytes(browser)[8:12] == b"WEBP"
+    assert browser.find_element(By.ID, "download").get_attribute("download").endswith(".webp")
+
+
 def test_a_refused_request_shows_the_problem_detail(browser, server, photo):
     from selenium.webdriver.common.by import By
     choose(browser, server, photo)
+    # A result first: a refusal after it must not leave its caption.
+    set_size(browser, 240)
+    select(browser, "method", "scale")
+    run(browser)
+    assert browser.find_element(By.ID, "after-caption").text.startswith("After (scale): 240×")
     set_size(browser, 9000, 9000)  # over max_output_dimension (8192)
     select(browser, "method", "scale")
     browser.find_element(By.ID, "submit").click()
@@ -191,6 +208,7 @@ def test_a_refused_request_shows_the_problem_detail(browser, server, photo):
     wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "failed")
     assert "working" not in browser.find_element(By.ID, "after-frame").text
     assert browser.find_element(By.ID, "status").text == "not resized"
+    assert browser.find_element(By.ID, "after-caption").text == "After"
 
 
 @pytest.fixture(scope="module")

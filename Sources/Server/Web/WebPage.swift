@@ -270,7 +270,7 @@ function showResult(blob, label) {
   };
   img.src = state.resultURL;
   $("after-frame").replaceChildren(img);
-  const ext = blob.type === "image/jpeg" ? "jpg" : "png";
+  const ext = { "image/jpeg": "jpg", "image/webp": "webp" }[blob.type] || "png";
   const base = (state.file.name.replace(/\.[^.]*$/, "") || "image");
   $("download").href = state.resultURL;
   $("download").download = `${base}-${label}.${ext}`;
@@ -358,6 +358,7 @@ $("form").addEventListener("submit", async (e) => {
   busy(true);
   setProgress(0, method === "scale" ? "resizing…" : "uploading…");
   $("after-frame").replaceChildren(Object.assign(document.createElement("div"), { className: "placeholder", textContent: "working…" }));
+  $("after-caption").textContent = "After";  // a refusal must not leave the last result's caption
   $("mask-figure").style.display = "none";
   $("download").classList.remove("shown");
   try {
