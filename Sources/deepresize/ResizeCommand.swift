@@ -69,6 +69,9 @@ struct ResizeCommand: AsyncParsableCommand {
                 throw ValidationError("--mask-out, --report-json, --start and --tear-limit need --method deep")
             }
             // Where the results go must exist before a deep run of many seconds, not be found missing after it.
+            for path in [output, maskOutput, reportJSON].compactMap({ $0 }) where path == "-" {
+                throw ValidationError("'-' is not a file: give a path (the output is not written to stdout)")
+            }
             for path in [output, maskOutput, reportJSON].compactMap({ $0 }) {
                 let directory = (path as NSString).deletingLastPathComponent
                 var isDirectory: ObjCBool = false
@@ -76,10 +79,7 @@ struct ResizeCommand: AsyncParsableCommand {
                     throw ValidationError("cannot write \(path): the directory \(directory) does not exist")
                 }
             }
-            guard let data = FileManager.default.contents(atPath: input) else {
-                throw ValidationError("cannot read \(input)")
-            }
-            bytes = [UInt8](data)
+            bytes = try Self.readFile(input)
         } catch let problem as Problem {
             throw ValidationError(problem.detail)
         }
@@ -136,8 +136,33 @@ struct ResizeCommand: AsyncParsableCommand {
     }
 
     private func write(_ bytes: [UInt8], to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-            throw ValidationError("cannot write \(path)")
+        // POSIX calls, so that the error says why ("Is a directory", "Permission denied"): Foundation's
+        // file errors on Linux say only that the operation could not be completed.
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            written += n
+        }
+    }
+
+    /// The file's bytes, or an error that says why not ("No such file or directory", "Is a directory").
+    static func readFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ValidationError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw ValidationError("cannot read \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { return bytes }
+            bytes.append(contentsOf: chunk[..<n])
         }
     }
 

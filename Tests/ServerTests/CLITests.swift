@@ -81,6 +81,13 @@ import TestSupport
         #expect(status == 64 && output.contains("the directory \(directory)/missing does not exist"), "\(output)")
         #expect(!FileManager.default.fileExists(atPath: directory + "/d.png"))
         #expect(Date().timeIntervalSince(started) < 30)
+        // Reading and writing failures say why; "-" is no file (a file named "-" was written).
+        let missing = try runBinary(["resize", directory + "/none.png", "-W", "48", "--method", "scale", "-o", directory + "/b.png"])
+        #expect(missing.output.contains("cannot read \(directory)/none.png: No such file or directory"), "\(missing.output)")
+        let intoDirectory = try runBinary(["resize", input, "-W", "48", "--method", "scale", "-o", directory])
+        #expect(intoDirectory.output.contains("cannot write \(directory): Is a directory"), "\(intoDirectory.output)")
+        let dash = try runBinary(["resize", input, "-W", "48", "--method", "scale", "-o", "-"])
+        #expect(dash.status == 64 && dash.output.contains("'-' is not a file"), "\(dash.output)")
     }
 
     /// A malformed value names where it came from: the command line, not an environment variable nobody set.
