@@ -15,6 +15,10 @@ struct BackupCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try await options.load(["data": data])
+        // The PostgreSQL queue's jobs, files included, live in its database: PostgreSQL's own tools back it up.
+        if let backend = QueueBackend(url: config.queueURL), backend.isShared {
+            throw ValidationError("queue_url names PostgreSQL: back the queue up with pg_dump -Fc (docs/operations.md, PostgreSQL \"Backups\"); this command copies the SQLite queue")
+        }
         do {
             let copy = try SQLiteBackup.copy(dataDirectory: config.dataDirectory, to: file)
             print("backed up \(copy.jobs) jobs of store \(copy.storeIdentity) to \(file)")

@@ -41,7 +41,7 @@ struct BenchSeamCommand: ParsableCommand {
         }
         let image = try ImageDecoder.decode(bytes)
         guard shrink < image.width else {
-            throw BenchSeamFailure("--shrink \(shrink) must be less than the image width \(image.width)")
+            throw ValidationError("--shrink \(shrink) must be less than the image width \(image.width)")
         }
         let target = image.width - shrink
         let carve = { try SeamCarving.resize(image, width: target, height: image.height) }

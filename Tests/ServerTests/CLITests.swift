@@ -90,6 +90,13 @@ import TestSupport
         #expect(dash.status == 64 && dash.output.contains("'-' is not a file"), "\(dash.output)")
     }
 
+    /// `backup` copies the SQLite queue; with PostgreSQL's it says to use pg_dump, not that no database exists.
+    @Test func backupPointsAPostgreSQLQueueToPgDump() throws {
+        let (status, output) = try runBinary(["backup", "--set", "queue_url=postgres://u@127.0.0.1:1/db", "/tmp/never-written.sqlite3"])
+        #expect(status == 64 && output.contains("pg_dump -Fc"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/never-written.sqlite3"))
+    }
+
     /// A malformed value names where it came from: the command line, not an environment variable nobody set.
     @Test func aMalformedSettingNamesItsSource() throws {
         let input = try TestImages.file(TestImages.scene(width: 96, height: 64))
