@@ -64,6 +64,8 @@ struct BenchEngineCommand: ParsableCommand {
 
     func validate() throws {
         guard parseSizes() != nil else { throw ValidationError("--size must be WIDTHxHEIGHT[,WIDTHxHEIGHT…], e.g. 400x300") }
+        try checkOutputPath(jsonFile, option: "--json")
+        try checkOutputPath(resultsJson, option: "--results-json")
         if let bf16Forward { try validateConvolutionNames(bf16Forward, option: "--bf16-forward") }
         guard Tap(rawValue: to) != nil else {
             throw ValidationError("--to must be one of \(Tap.allCases.map(\.rawValue).joined(separator: ", "))")

@@ -30,6 +30,8 @@ struct BenchSeamCommand: ParsableCommand {
     func validate() throws {
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
         guard shrink >= 1 else { throw ValidationError("--shrink must be at least 1") }
+        try checkOutputPath(json, option: "--json")
+        try checkOutputPath(output, option: "--output")
     }
 
     func run() throws {

@@ -68,17 +68,9 @@ struct ResizeCommand: AsyncParsableCommand {
             if request.method != .deep && (maskOutput != nil || reportJSON != nil || start != nil || tearLimit != nil) {
                 throw ValidationError("--mask-out, --report-json, --start and --tear-limit need --method deep")
             }
-            // Where the results go must exist before a deep run of many seconds, not be found missing after it.
-            for path in [output, maskOutput, reportJSON].compactMap({ $0 }) where path == "-" {
-                throw ValidationError("'-' is not a file: give a path (the output is not written to stdout)")
-            }
-            for path in [output, maskOutput, reportJSON].compactMap({ $0 }) {
-                let directory = (path as NSString).deletingLastPathComponent
-                var isDirectory: ObjCBool = false
-                guard directory.isEmpty || (FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) && isDirectory.boolValue) else {
-                    throw ValidationError("cannot write \(path): the directory \(directory) does not exist")
-                }
-            }
+            try checkOutputPath(output, option: "--output")
+            try checkOutputPath(maskOutput, option: "--mask-out")
+            try checkOutputPath(reportJSON, option: "--report-json")
             bytes = try Self.readFile(input)
         } catch let problem as Problem {
             throw ValidationError(problem.detail)

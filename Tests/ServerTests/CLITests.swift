@@ -88,6 +88,9 @@ import TestSupport
         #expect(intoDirectory.output.contains("cannot write \(directory): Is a directory"), "\(intoDirectory.output)")
         let dash = try runBinary(["resize", input, "-W", "48", "--method", "scale", "-o", "-"])
         #expect(dash.status == 64 && dash.output.contains("'-' is not a file"), "\(dash.output)")
+        // The benchmarks too check where they will write before they run.
+        let bench = try runBinary(["bench", "seam", input, "--shrink", "8", "--json", directory + "/missing/r.json"])
+        #expect(bench.status == 64 && bench.output.contains("the directory \(directory)/missing does not exist"), "\(bench.output)")
     }
 
     /// `backup` copies the SQLite queue; with PostgreSQL's it says to use pg_dump, not that no database exists.
