@@ -42,6 +42,7 @@ public enum ImageEncoder {
     /// JPEG's largest width or height in libjpeg (`JPEG_MAX_DIMENSION`; the format's own 16-bit fields
     /// would allow 65535).
     public static let jpegMaxDimension = 65500
+
     private static func encode(
         _ image: RasterImage,
         _ call: (UnsafePointer<UInt8>?, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>,

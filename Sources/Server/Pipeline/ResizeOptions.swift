@@ -33,13 +33,8 @@ public enum OutputFormat: String, Sendable, CaseIterable {
         case .webp: ImageEncoder.webpMaxDimension
         }
     }
-    var displayName: String {
-        switch self {
-        case .png: "PNG"
-        case .jpeg: "JPEG"
-        case .webp: "WebP"
-        }
-    }
+    /// "PNG", "JPEG", "WebP": the codec's name for the same format.
+    var displayName: String { ImageFormat(rawValue: rawValue)!.displayName }
 }
 
 /// What to make of an image: the size, the method and its settings, the encoding. The routes build it from

@@ -197,13 +197,6 @@ public enum JobStoreError: Error, CustomStringConvertible, Equatable, JobStoreFa
     /// `max_data_bytes` is reached: `usedBytes` (files plus the unfinished jobs' result allowances) and
     /// `neededBytes` more do not fit in `limitBytes`; space frees when finished jobs expire (507).
     case storeFull(usedBytes: Int, neededBytes: Int, limitBytes: Int, retryAfterSeconds: Int)
-
-    /// A `storeFull` whose job needs more than the whole quota: no expiry makes room, so it is a 422, not
-    /// a 507 to retry.
-    public var neverFits: Bool {
-        if case .storeFull(_, let needed, let limit, _) = self { return needed > limit }
-        return false
-    }
     /// A row we cannot decode (hand-edited or damaged database).
     case corruptRecord(id: String, detail: String)
     /// The data directory holds job files, but the database has neither jobs nor the directory's identity:
@@ -214,6 +207,13 @@ public enum JobStoreError: Error, CustomStringConvertible, Equatable, JobStoreFa
     case foreignDatabase(directory: String, fileIdentity: String, databaseIdentity: String)
     /// `PRAGMA quick_check` found damage.
     case damagedDatabase(path: String, detail: String)
+
+    /// A `storeFull` whose job needs more than the whole quota: no expiry makes room, so it is a 422, not
+    /// a 507 to retry.
+    public var neverFits: Bool {
+        if case .storeFull(_, let needed, let limit, _) = self { return needed > limit }
+        return false
+    }
 
     public var description: String {
         switch self {

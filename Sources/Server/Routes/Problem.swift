@@ -93,7 +93,7 @@ extension Problem {
                            headers: [("Retry-After", String(retryAfter))])
         case let full as JobStoreError where full.neverFits:
             // Larger than the whole quota: no amount of waiting makes room, so no Retry-After.
-            self = .unprocessable((error as? JobStoreError)?.description ?? "")
+            self = .unprocessable(full.description)
         case JobStoreError.storeFull(_, _, _, let retryAfter):
             self = Problem(status: 507, title: "Insufficient Storage", detail: (error as? JobStoreError)?.description ?? "",
                            headers: [("Retry-After", String(retryAfter))])
