@@ -189,6 +189,31 @@ struct JobStorePostgresTests {
         try store.checkWritable()  // the broken idle connection is replaced, the call not failed
         #expect(try store.counts()[.queued] == 1)
     }
+
+    /// After a database restart every idle connection of the pool is dead, not only the first one taken:
+    /// the next call still succeeds, on a new connection (it once retried once, and a pool of several
+    /// connections answered the first request after a restart with a 503).
+    @Test func aCallAfterEveryIdleConnectionDiedSucceeds() throws {
+        let pool = PostgresPool(url: StoreBackend.postgresURL!, size: 3)
+        // Three connections open at once, then back in the pool, idle.
+        let pids = try pool.withConnection { a in
+            try pool.withConnection { b in
+                try pool.withConnection { c in
+                    try [a, b, c].map { try $0.query("SELECT pg_backend_pid() AS pid").int(0, "pid") }
+                }
+            }
+        }
+        #expect(Set(pids).count == 3)
+        let admin = try PostgresConnection(url: StoreBackend.postgresURL!)
+        for pid in pids { try admin.query("SELECT pg_terminate_backend($1)", [.int(pid)]) }
+        usleep(100_000)
+        let pid = try pool.withConnection { db in try db.query("SELECT pg_backend_pid() AS pid").int(0, "pid") }
+        #expect(!pids.contains(pid))
+        // A transaction whose BEGIN meets a dead connection is retried the same way.
+        for pid in [pid] { try admin.query("SELECT pg_terminate_backend($1)", [.int(pid)]) }
+        usleep(100_000)
+        #expect(try pool.transaction { db in try db.query("SELECT 1 AS one").int(0, "one") } == 1)
+    }
 }
 
 /// A small deterministic generator (xorshift), so the big test file is the same every run.

@@ -33,8 +33,10 @@ final class PostgresPool: Sendable {
 
     /// Runs `body` with a connection of the pool. A connection that broke during `body` is closed. When an
     /// idle connection turns out dead before any statement of `body` ran on it (the server restarted, or
-    /// ended it, while it sat in the pool), `body` runs once more on a new one: nothing of it reached the
-    /// database, so the retry cannot do anything twice.
+    /// ended it, while it sat in the pool), it is closed with every other idle one (they sat through the
+    /// same restart) and `body` runs again on a new connection: nothing of it reached the database, so the
+    /// retry cannot do anything twice. (Retried only once, a pool of several connections answered a
+    /// request right after a restart with a 503: the second idle connection was as dead as the first.)
     @discardableResult
     func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
         guard slots.wait(seconds: acquireTimeout) else {
@@ -42,7 +44,6 @@ final class PostgresPool: Sendable {
                                 context: "waiting for a connection")
         }
         defer { slots.signal() }
-        var retried = false
         while true {
             let (connection, reused) = try take()
             let before = connection.completed
@@ -50,9 +51,13 @@ final class PostgresPool: Sendable {
                 let value = try body(connection)
                 giveBack(connection)
                 return value
-            } catch let error as PostgresError where error.connectionLost && reused && !retried && connection.completed == before {
-                giveBack(connection)
-                retried = true
+            } catch let error as PostgresError where error.connectionLost && reused && connection.completed == before {
+                // Each pass closes the connection it took, so this ends by the time the pool opens a new one.
+                giveBack(connection, lost: true)
+                closeIdle()
+            } catch let error as PostgresError where error.connectionLost {
+                giveBack(connection, lost: true)
+                throw error
             } catch {
                 giveBack(connection)
                 throw error
@@ -60,9 +65,11 @@ final class PostgresPool: Sendable {
         }
     }
 
-    private func giveBack(_ connection: PostgresConnection) {
+    /// `lost`: the connection failed as one the server ended (an 08 or 57P01 error); it is closed even where
+    /// libpq has not noticed yet, so it is never handed out again.
+    private func giveBack(_ connection: PostgresConnection, lost: Bool = false) {
         state.withLock { state in
-            if connection.isBroken { state.open -= 1 } else { state.idle.append(connection) }
+            if lost || connection.isBroken { state.open -= 1 } else { state.idle.append(connection) }
         }
     }
 
