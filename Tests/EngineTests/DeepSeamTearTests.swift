@@ -216,6 +216,40 @@ struct DeepSeamTearTests {
         #expect(map.height == th && map.width == tw)
     }
 
+    @Test("a subject that spans half the shortened axis sets the mask aside there, and the seams do the whole change")
+    func subjectSpanningTheAxis() throws {
+        let image = Self.line()
+        let target = Self.width * 7 / 10
+        // A protected strip along the top (stride 16: 10 × 6 cells), away from the line there (x ≥ 135),
+        // over `cells` of the 10 columns of cells.
+        func plans(maskedColumns cells: Int) throws -> LayeredSeamPlans {
+            let mask = SemanticMask(width: 10, height: 6, cells: (0..<60).map { $0 < cells })
+            return try FeatureResize.layeredSeamPlans(features: flatFeatures(height: Self.height, width: Self.width), mask: mask,
+                                                      image: image, edgeWeight: 1, outputHeight: Self.height,
+                                                      outputWidth: target, tearLimit: SeamTears.limit)
+        }
+        // A third of the columns: the mask guides the seams, they stop at the line as without a mask, and
+        // the scale after them narrows the subject by less than the rest.
+        let narrow = try plans(maskedColumns: 3)
+        #expect(!narrow.maskSetAside && !narrow.subjectSpansAxis)
+        #expect(narrow.seamedWidth > target, "the seams crossed the line \(Self.width - target) times")
+        let map = try narrow.sourceMap(inputHeight: Self.height, inputWidth: Self.width, outputHeight: Self.height, outputWidth: target)
+        let narrowed = (0..<target).count { map.coordinates.plane(0)[$0] < 47.5 }
+        #expect(narrowed < 48 && narrowed > 48 * target / Self.width, "the narrow subject spans \(narrowed) columns")
+        // Half of them: the scale could not keep the subject wider than the rest (it spans too much of the
+        // axis), so the mask is set aside and the seams do the whole change, through it too.
+        let wide = try plans(maskedColumns: 5)
+        #expect(wide.subjectSpansAxis && wide.maskSetAside)
+        #expect(wide.seamedWidth == target && wide.seamedHeight == Self.height)
+        #expect(wide.protectedPixels == nil)
+        // Rows: the same strip spans all of them only where it is tall; one row of cells of six does not.
+        let strip = SemanticMask(width: 10, height: 6, cells: (0..<60).map { $0 < 5 })
+        let rows = try FeatureResize.layeredSeamPlans(features: flatFeatures(height: Self.height, width: Self.width), mask: strip,
+                                                      image: image, edgeWeight: 1, outputHeight: Self.height * 7 / 10,
+                                                      outputWidth: Self.width, tearLimit: SeamTears.limit)
+        #expect(!rows.subjectSpansAxis)
+    }
+
     @Test("the scale after the seams keeps protected columns wider, by at most the ratio, and sums to the output")
     func protectedScaleRatio() {
         let flags = (0..<200).map { (80..<120).contains($0) }

@@ -146,8 +146,11 @@ public struct DeepResizeReport: Sendable, Equatable, Codable {
     /// found without it (`LayeredSeamPlans.maskCostRatio`); nil when not compared.
     public var seamMaskCostRatio: Double? = nil
     /// True when the seams were found without the mask (avoiding it cost more than
-    /// `FeatureResize.maskCostLimit` times as much: it walled them in).
-    public var seamsSetMaskAside: Bool { (seamMaskCostRatio ?? 0) > FeatureResize.maskCostLimit }
+    /// `FeatureResize.maskCostLimit` times as much: it walled them in; or it spans an axis they shorten).
+    public var seamsSetMaskAside: Bool { (seamMaskCostRatio ?? 0) > FeatureResize.maskCostLimit || seamsSubjectSpansAxis }
+    /// `seam`: the mask spans at least `SeamTears.subjectSpan` of an axis the seams shorten, so they set it
+    /// aside and did that axis's whole change (`LayeredSeamPlans.subjectSpansAxis`).
+    public var seamsSubjectSpansAxis = false
     /// `seam`: the size the one-pixel seams reached before they would have torn edges (`SeamTears`); the
     /// protected scale did the rest. Nil when the seams did the whole change.
     public var seamedWidth: Int? = nil
@@ -218,7 +221,7 @@ public enum DeepResizer {
         }
         try context.checkCancelled()
 
-        let (objective, mask, r0, seamMaskCostRatio, seamed, carriedAlpha) = try prepare(
+        let (objective, mask, r0, seams, carriedAlpha) = try prepare(
             input: input, alpha: alpha, width: width, height: height, options: options, network: network, context: context)
         var x = r0
         let setupEnd = clock.now
@@ -243,8 +246,9 @@ public enum DeepResizer {
             lbfgsSeconds: max(0, seconds(optimizeEnd - setupEnd) - timings.total),
             setupSeconds: seconds(setupEnd - start),
             optimizeSeconds: seconds(optimizeEnd - setupEnd), totalSeconds: seconds(clock.now - start))
-        report.seamMaskCostRatio = seamMaskCostRatio
-        if let seamed, seamed != PixelSize(width: width, height: height) {
+        report.seamMaskCostRatio = seams?.maskCostRatio
+        report.seamsSubjectSpansAxis = seams?.subjectSpansAxis ?? false
+        if let seamed = seams?.seamed, seamed != PixelSize(width: width, height: height) {
             report.seamedWidth = seamed.width
             report.seamedHeight = seamed.height
         }
@@ -308,7 +312,7 @@ public enum DeepResizer {
     /// A function of its own so the input-sized features are freed before the optimisation runs.
     private static func prepare(input: Tensor, alpha: Tensor?, width: Int, height: Int, options: DeepResizeOptions,
                                 network: VGGNetwork, context: RunContext) throws
-        -> (DeepObjective, SemanticMask, [Float], seamMaskCostRatio: Double?, seamed: PixelSize?, alpha: Tensor?) {
+        -> (DeepObjective, SemanticMask, [Float], seams: SeamOutcome?, alpha: Tensor?) {
         let inputFeatures: [Tap: Tensor]
         do {
             let extractor = try FeatureExtractor(network: network, height: input.height, width: input.width,
@@ -324,15 +328,14 @@ public enum DeepResizer {
         let protection = options.protect ? mask : nil
         var targets: [Tap: Tensor]
         var sourceMap: SourceMap?
-        var seamMaskCostRatio: Double?
-        var seamed: PixelSize?
+        var seams: SeamOutcome?
         if options.featureOperator == .seam && options.refineSeams {
             let layered = try FeatureResize.layeredSeamPlans(features: reconstruction, mask: protection, image: input,
                                                              edgeWeight: options.edgeWeight, outputHeight: height,
                                                              outputWidth: width, tearLimit: options.seamTearLimit,
                                                              context: searchContext)
-            seamMaskCostRatio = layered.maskCostRatio
-            seamed = PixelSize(width: layered.seamedWidth, height: layered.seamedHeight)
+            seams = SeamOutcome(maskCostRatio: layered.maskCostRatio, subjectSpansAxis: layered.subjectSpansAxis,
+                                seamed: PixelSize(width: layered.seamedWidth, height: layered.seamedHeight))
             let map = try layered.sourceMap(inputHeight: input.height, inputWidth: input.width,
                                             outputHeight: height, outputWidth: width)
             var t: [Tap: Tensor] = [:]
@@ -411,7 +414,7 @@ public enum DeepResizer {
         // The first evaluation is at R0: its forward pass is the anchor's.
         if let startFeatures { objective.adoptLastForward(of: start, features: startFeatures) }
         let r0 = start.toArray()
-        return (objective, mask, r0, seamMaskCostRatio, seamed, carriedAlpha)
+        return (objective, mask, r0, seams, carriedAlpha)
     }
 
     /// The geometry `resize(_:…)` follows for a source of `source` pixels (memory estimates use it too).
@@ -493,7 +496,9 @@ public struct DeepResizeResult {
         }
         let scaled = geometry.working == geometry.source ? "" : "uniform scale \(geometry.source) → \(geometry.working), then "
         var line = scaled + "reconstructed \(geometry.working) → \(geometry.target)"
-        if let report, report.seamsSetMaskAside, let ratio = report.seamMaskCostRatio {
+        if let report, report.seamsSubjectSpansAxis {
+            line += "; the mask spans half the narrowed axis, so the seams set it aside and did all of that axis"
+        } else if let report, report.seamsSetMaskAside, let ratio = report.seamMaskCostRatio {
             line += "; the seams set the mask aside (avoiding it cost them \(Int(((ratio - 1) * 100).rounded())) % more)"
         }
         if let report, let w = report.seamedWidth, let h = report.seamedHeight {
@@ -534,4 +539,11 @@ extension Architecture {
         }
         return 0
     }
+}
+
+/// What the seam operator's geometry decided, for the report (`LayeredSeamPlans`).
+struct SeamOutcome {
+    let maskCostRatio: Double?
+    let subjectSpansAxis: Bool
+    let seamed: PixelSize
 }

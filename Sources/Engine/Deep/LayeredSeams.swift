@@ -6,6 +6,9 @@ public struct LayeredSeamPlans: Sendable {
     /// penalty left out; both plus `FeatureResize.flatCellEnergy` per removed cell, so that seams through
     /// flat regions compare as equal); nil when not compared (nothing protected, or no seam removed).
     public let maskCostRatio: Double?
+    /// True when the mask spans at least `SeamTears.subjectSpan` of an axis the seams shorten: it was set
+    /// aside, and the seams did that axis's whole change (docs/spec.md §3.2).
+    public let subjectSpansAxis: Bool
 
     /// The size relu1_1's plan reaches: the output's, unless the seams stopped where they would start to
     /// tear edges (`SeamTears`), and a protected scale does the rest (`sourceMap`).
@@ -19,8 +22,8 @@ public struct LayeredSeamPlans: Sendable {
     let luminance: SourceMap.Luminance
 
     /// True when the seams were found without the mask: avoiding it cost more than
-    /// `FeatureResize.maskCostLimit` times as much.
-    public var maskSetAside: Bool { (maskCostRatio ?? 0) > FeatureResize.maskCostLimit }
+    /// `FeatureResize.maskCostLimit` times as much, or it spans an axis they shorten.
+    public var maskSetAside: Bool { (maskCostRatio ?? 0) > FeatureResize.maskCostLimit || subjectSpansAxis }
 
     /// The geometry of these plans for an output of outputHeight × outputWidth: relu1_1's seams, then
     /// the protected non-uniform scale (`SourceMap.scaled`: the masked columns and rows kept wider, by up to
@@ -174,12 +177,30 @@ extension FeatureResize {
             }
         }
 
+        // Removing under the tear rule, the axes the guiding mask spans (`SeamTears.subjectSpan`): there it is
+        // set aside too, and the rule does not stop the seams. (Not where an axis grows: its counts were
+        // judged above, with the mask, before the walls were.)
+        var spanned = Set<SeamDirection>()
+        if useMask, !grows, tearLimit != nil, let pixelMask {
+            if outputWidth < image.width,
+               SeamTears.subjectSpansAxis(penalty: pixelMask, width: image.width, height: image.height, direction: .vertical) {
+                spanned.insert(.vertical)
+            }
+            if outputHeight < image.height,
+               SeamTears.subjectSpansAxis(penalty: pixelMask, width: image.width, height: image.height, direction: .horizontal) {
+                spanned.insert(.horizontal)
+            }
+            if !spanned.isEmpty {
+                useMask = false
+                plan = try coarse(topEnergy)
+            }
+        }
         // The one-pixel seams are the pixels' own (docs/spec.md §3.2). Removing, each axis stops where its
         // seams would start to tear edges; growing, `seamed` already holds how far they may go.
         // (The searches above ran with the mask's penalty: of use below only where the seams keep it.)
         let pixelSeamPlan = try pixelSeams(field: pixels.field, penalty: useMask ? pixelMask : nil, width: pixels.width,
                                            height: pixels.height, targetWidth: seamed.width, targetHeight: seamed.height,
-                                           tearLimit: grows ? nil : tearLimit, tearAware: tearLimit != nil,
+                                           tearLimit: grows ? nil : tearLimit, untorn: spanned, tearAware: tearLimit != nil,
                                            searched: useMask || pixelMask == nil ? searched : [:], context: context)
         seamed = (pixelSeamPlan.height, pixelSeamPlan.width)
         var protectedPixels: [Bool]?
@@ -191,6 +212,7 @@ extension FeatureResize {
                 .toArray().map { $0 > 0 }
         }
         return LayeredSeamPlans(plans: [.relu4_1: plan, .relu1_1: pixelSeamPlan.plan], maskCostRatio: ratio,
+                                subjectSpansAxis: !spanned.isEmpty,
                                 seamedHeight: seamed.height, seamedWidth: seamed.width, protectedPixels: protectedPixels,
                                 luminance: SourceMap.Luminance(lum, width: image.width, height: image.height))
     }
@@ -285,10 +307,12 @@ extension FeatureResize {
     /// the target: it reaches height × width. `searched`: removal searches already run on this field and
     /// penalty (`cheapSeamChange`'s), whose first seams stand in for a search here while the field is
     /// still the one they ran on (the width's always, the height's when the width did not change).
+    /// `untorn`: the axes (by their seams' direction) whose removal the tear rule does not stop (a subject
+    /// spans them, `SeamTears.subjectSpan`).
     /// `tearAware`: search removals and insertions with the tear-aware weight (`SeamTears.searchWeight`), as
     /// under the tear rule (a growing plan passes no `tearLimit`, but its seam count was judged by the rule).
     static func pixelSeams(field: [Double], penalty: [Double]?, width: Int, height: Int, targetWidth: Int,
-                           targetHeight: Int, tearLimit: Double?, tearAware: Bool,
+                           targetHeight: Int, tearLimit: Double?, untorn: Set<SeamDirection> = [], tearAware: Bool,
                            searched: [SeamDirection: SeamRemoval] = [:],
                            context: RunContext) throws -> (plan: FeatureSeamPlan, height: Int, width: Int) {
         // The tear-aware search's weight for a field of w × h.
@@ -318,7 +342,7 @@ extension FeatureResize {
                                                weight: tearAware ? SeamTears.searchWeight(coherence: fieldCoherence()) : nil,
                                                count: count, rule: .pixelForward, direction: direction, context: context)
             }
-            if let tearLimit {
+            if let tearLimit, !untorn.contains(direction) {
                 r = r.prefix(SeamTears.cheapSeamCount(r, field: a, coherence: fieldCoherence(), penalty: p, limit: tearLimit))
             }
             return r
