@@ -138,6 +138,26 @@ import Testing
         #expect(right.workers == 3 && right.maxWait == 100 && right.deepEarlyStop == false && right.host == "0.0.0.0" && right.port == 8081)
     }
 
+    /// A key written twice: JSON parsers keep the last one silently, so an added line would undo an earlier
+    /// one unseen. Keys are compared decoded ("\u0061" is "a"); nested objects and strings that look like
+    /// keys do not count.
+    @Test func aRepeatedKeyIsAnError() async throws {
+        for json in [#"{"workers": 2, "port": 8081, "workers": 3}"#, #"{"workers": 2, "\u0077orkers": 3}"#,
+                     "{\n  \"workers\" : 2,\n  \"workers\"\t:\n 3\n}"] {
+            do {
+                _ = try await ConfigLoader.load(file: try file(json), overrides: [:], environment: [:])
+                Issue.record("accepted \(json)")
+            } catch {
+                #expect("\(error)".contains("key 'workers' appears more than once"), "\(json): \(error)")
+            }
+        }
+        #expect(ConfigLoader.repeatedTopLevelKey(Data(#"{"a": {"b": 1, "b": 2}, "c": ["a", "a"], "d": "a:", "e": "\"a\":"}"#.utf8)) == nil)
+        #expect(ConfigLoader.repeatedTopLevelKey(Data(#"{"a\"": 1, "a\"": 2}"#.utf8)) == "a\"")
+        #expect(ConfigLoader.repeatedTopLevelKey(Data(#"{"a\\": 1, "b": "a\\", "a\\": 2}"#.utf8)) == "a\\")
+        let config = try await ConfigLoader.load(file: try file(#"{"workers": 2, "port": 8081}"#), overrides: [:], environment: [:])
+        #expect(config.workers == 2 && config.port == 8081)
+    }
+
     @Test func theShippedConfigFileHoldsTheDefaults() async throws {
         let shipped = ServerProcess.packageRoot.appendingPathComponent("config/deepresize.json").path
         var expected = ServiceConfig()

@@ -86,6 +86,11 @@ public enum ConfigLoader {
         guard let values = try? JSONDecoder().decode([String: FileValue].self, from: data) else {
             throw ConfigurationError("config file \(path) must hold a JSON object")
         }
+        // JSON parsers keep the last of two equal keys without a word; an edit that added a key a second time
+        // would silently undo the first.
+        if let repeated = repeatedTopLevelKey(data) {
+            throw ConfigurationError("config file \(path): key '\(repeated)' appears more than once")
+        }
         for name in values.keys.sorted() {
             guard let key = ServiceConfig.key(named: name) else {
                 throw ConfigurationError("config file \(path): unknown key '\(name)'; known keys: \(knownKeys)")
@@ -101,6 +106,42 @@ public enum ConfigLoader {
                                          + (value == .null ? " (leave the key out for the default)" : ""))
             }
         }
+    }
+
+    /// The first key of the top-level object of `data` (valid JSON) that appears twice, if any.
+    static func repeatedTopLevelKey(_ data: Data) -> String? {
+        var seen = Set<String>()
+        var depth = 0
+        var i = data.startIndex
+        var lastString: Range<Data.Index>?
+        while i < data.endIndex {
+            let byte = data[i]
+            if byte == UInt8(ascii: "\"") {
+                // A string: skip to its closing quote (a backslash escapes the next byte).
+                var j = data.index(after: i)
+                while j < data.endIndex, data[j] != UInt8(ascii: "\"") {
+                    j = data[j] == UInt8(ascii: "\\") ? data.index(j, offsetBy: 2, limitedBy: data.endIndex) ?? data.endIndex
+                                                        : data.index(after: j)
+                }
+                lastString = i..<min(data.index(after: j), data.endIndex)
+                i = min(data.index(after: j), data.endIndex)
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
+            case UInt8(ascii: ":") where depth == 1:
+                // The string just before a colon at depth 1 is a top-level key; decoded, so that "a" and
+                // "\u0061" are the same key.
+                if let range = lastString, let key = try? JSONDecoder().decode(String.self, from: data[range]) {
+                    if !seen.insert(key).inserted { return key }
+                }
+            default: break
+            }
+            if !(byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09) && byte != UInt8(ascii: ":") { lastString = nil }
+            i = data.index(after: i)
+        }
+        return nil
     }
 
     /// A top-level value of the config file, by JSON type.
