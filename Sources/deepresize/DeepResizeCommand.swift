@@ -16,7 +16,20 @@ struct DeepResizeCommand: AsyncParsableCommand {
            let flag = arguments.firstIndex(of: "-h"), flag + 1 < arguments.count, Int(arguments[flag + 1]) != nil {
             ResizeCommand.exit(withError: ValidationError("-h is help; the height is -H (or --height), e.g. -W 400 -H 300"))
         }
-        await main(nil)
+        // As ArgumentParser's own main, except that a failure of the work (`CommandFailure`) keeps its exit
+        // status and is not followed by the usage lines.
+        do {
+            var command = try parseAsRoot(nil)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as CommandFailure {
+            failure.exit()
+        } catch {
+            exit(withError: error)
+        }
     }
 }
 

@@ -121,9 +121,14 @@ struct ResizeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data((summary + "\n").utf8))
         } catch let error as ValidationError {
             throw error
+        } catch let failure as CommandFailure {
+            bar?.finish()
+            throw failure
         } catch {
             bar?.finish()
-            throw ValidationError(Problem(error).detail)
+            // The HTTP status the server would answer tells the input's fault (4xx) from the work's (5xx).
+            let problem = Problem(error)
+            throw CommandFailure(problem.status < 500 ? .dataError : .software, problem.detail)
         }
     }
 
@@ -131,13 +136,13 @@ struct ResizeCommand: AsyncParsableCommand {
         // POSIX calls, so that the error says why ("Is a directory", "Permission denied"): Foundation's
         // file errors on Linux say only that the operation could not be completed.
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw CommandFailure(.cannotCreate, "cannot write \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var written = 0
         while written < bytes.count {
             let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            guard n > 0 else { throw CommandFailure(.cannotCreate, "cannot write \(path): \(String(cString: strerror(errno)))") }
             written += n
         }
     }
@@ -145,14 +150,14 @@ struct ResizeCommand: AsyncParsableCommand {
     /// The file's bytes, or an error that says why not ("No such file or directory", "Is a directory").
     static func readFile(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ValidationError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw CommandFailure(.noInput, "cannot read \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw ValidationError("cannot read \(path): \(String(cString: strerror(errno)))") }
+            guard n >= 0 else { throw CommandFailure(.noInput, "cannot read \(path): \(String(cString: strerror(errno)))") }
             if n == 0 { return bytes }
             bytes.append(contentsOf: chunk[..<n])
         }

@@ -82,10 +82,23 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: directory + "/d.png"))
         #expect(Date().timeIntervalSince(started) < 30)
         // Reading and writing failures say why; "-" is no file (a file named "-" was written).
+        // A failure of the work is no usage error: its own sysexits status (66 no input, 73 cannot create,
+        // 65 bad data), and no usage lines after the message.
         let missing = try runBinary(["resize", directory + "/none.png", "-W", "48", "--method", "scale", "-o", directory + "/b.png"])
-        #expect(missing.output.contains("cannot read \(directory)/none.png: No such file or directory"), "\(missing.output)")
+        #expect(missing.status == 66 && missing.output.contains("cannot read \(directory)/none.png: No such file or directory"),
+                "\(missing.status) \(missing.output)")
         let intoDirectory = try runBinary(["resize", input, "-W", "48", "--method", "scale", "-o", directory])
-        #expect(intoDirectory.output.contains("cannot write \(directory): Is a directory"), "\(intoDirectory.output)")
+        #expect(intoDirectory.status == 73 && intoDirectory.output.contains("cannot write \(directory): Is a directory"),
+                "\(intoDirectory.status) \(intoDirectory.output)")
+        let text = directory + "/text.jpg"
+        _ = FileManager.default.createFile(atPath: text, contents: Data("not an image".utf8))
+        let undecodable = try runBinary(["resize", text, "-W", "48", "--method", "scale", "-o", directory + "/c.png"])
+        #expect(undecodable.status == 65 && undecodable.output.contains("is not a JPEG, PNG or WebP"), "\(undecodable.output)")
+        let tooWide = try runBinary(["resize", input, "-W", "100000", "--method", "scale", "-o", directory + "/d.png"])
+        #expect(tooWide.status == 65 && tooWide.output.contains("exceeds the largest dimension"), "\(tooWide.output)")
+        for failure in [missing, intoDirectory, undecodable, tooWide] {
+            #expect(!failure.output.contains("Usage:"), "\(failure.output)")
+        }
         let dash = try runBinary(["resize", input, "-W", "48", "--method", "scale", "-o", "-"])
         #expect(dash.status == 64 && dash.output.contains("'-' is not a file"), "\(dash.output)")
         // The benchmarks too check where they will write before they run.
