@@ -216,38 +216,51 @@ struct DeepSeamTearTests {
         #expect(map.height == th && map.width == tw)
     }
 
-    @Test("a subject that spans half the shortened axis sets the mask aside there, and the seams do the whole change")
+    @Test("where the seams stop short on an axis a subject spans, they do its whole change without the mask")
     func subjectSpanningTheAxis() throws {
         let image = Self.line()
-        let target = Self.width * 7 / 10
         // A protected strip along the top (stride 16: 10 × 6 cells), away from the line there (x ≥ 135),
         // over `cells` of the 10 columns of cells.
-        func plans(maskedColumns cells: Int) throws -> LayeredSeamPlans {
+        func plans(maskedColumns cells: Int, width: Int, of scene: Tensor = Self.line()) throws -> LayeredSeamPlans {
             let mask = SemanticMask(width: 10, height: 6, cells: (0..<60).map { $0 < cells })
             return try FeatureResize.layeredSeamPlans(features: flatFeatures(height: Self.height, width: Self.width), mask: mask,
-                                                      image: image, edgeWeight: 1, outputHeight: Self.height,
-                                                      outputWidth: target, tearLimit: SeamTears.limit)
+                                                      image: scene, edgeWeight: 1, outputHeight: Self.height,
+                                                      outputWidth: width, tearLimit: SeamTears.limit)
         }
+        let target = Self.width * 7 / 10
         // A third of the columns: the mask guides the seams, they stop at the line as without a mask, and
         // the scale after them narrows the subject by less than the rest.
-        let narrow = try plans(maskedColumns: 3)
-        #expect(!narrow.maskSetAside && !narrow.subjectSpansAxis)
+        let narrow = try plans(maskedColumns: 3, width: target)
+        #expect(!narrow.subjectSpansAxis && !narrow.maskSetAside)
         #expect(narrow.seamedWidth > target, "the seams crossed the line \(Self.width - target) times")
         let map = try narrow.sourceMap(inputHeight: Self.height, inputWidth: Self.width, outputHeight: Self.height, outputWidth: target)
         let narrowed = (0..<target).count { map.coordinates.plane(0)[$0] < 47.5 }
         #expect(narrowed < 48 && narrowed > 48 * target / Self.width, "the narrow subject spans \(narrowed) columns")
-        // Half of them: the scale could not keep the subject wider than the rest (it spans too much of the
-        // axis), so the mask is set aside and the seams do the whole change, through it too.
-        let wide = try plans(maskedColumns: 5)
-        #expect(wide.subjectSpansAxis && wide.maskSetAside)
+        // Half of them: the scale could not keep the subject wider than the rest, so the seams are searched
+        // again without the mask and do the whole change, through the subject too.
+        let wide = try plans(maskedColumns: 5, width: target)
+        #expect(wide.subjectSpansAxis && !wide.maskSetAside)
         #expect(wide.seamedWidth == target && wide.seamedHeight == Self.height)
-        #expect(wide.protectedPixels == nil)
-        // Rows: the same strip spans all of them only where it is tall; one row of cells of six does not.
-        let strip = SemanticMask(width: 10, height: 6, cells: (0..<60).map { $0 < 5 })
-        let rows = try FeatureResize.layeredSeamPlans(features: flatFeatures(height: Self.height, width: Self.width), mask: strip,
+        let crossed = try #require(wide.plans[.relu1_1]?.width).seams.contains { seam in seam.prefix(16).contains { $0 < 80 } }
+        #expect(crossed, "no seam went through the subject")
+        // Where the masked seams do the whole change (through texture without a direction), the mask stays.
+        let texture = try plans(maskedColumns: 5, width: target, of: Self.blobs())
+        #expect(!texture.subjectSpansAxis && !texture.maskSetAside && texture.seamedWidth == target)
+
+        // Rows: one cell in each of the first `rows` rows of cells, each in another column (so that the seams
+        // pass around it at little cost and the mask stays a guide), all away from the line; a height change
+        // that the line stops.
+        func rowPlans(maskedRows rows: Int) throws -> LayeredSeamPlans {
+            let cells: Set = [0 * 10 + 0, 1 * 10 + 4, 2 * 10 + 8, 3 * 10 + 2]
+            let mask = SemanticMask(width: 10, height: 6, cells: (0..<60).map { cells.contains($0) && $0 / 10 < rows })
+            return try FeatureResize.layeredSeamPlans(features: flatFeatures(height: Self.height, width: Self.width), mask: mask,
                                                       image: image, edgeWeight: 1, outputHeight: Self.height * 7 / 10,
                                                       outputWidth: Self.width, tearLimit: SeamTears.limit)
-        #expect(!rows.subjectSpansAxis)
+        }
+        let short = try rowPlans(maskedRows: 2), tall = try rowPlans(maskedRows: 4)
+        #expect(!short.maskSetAside && !tall.maskSetAside)
+        #expect(!short.subjectSpansAxis && short.seamedHeight > Self.height * 7 / 10)
+        #expect(tall.subjectSpansAxis && tall.seamedHeight == Self.height * 7 / 10)
     }
 
     @Test("the scale after the seams keeps protected columns wider, by at most the ratio, and sums to the output")

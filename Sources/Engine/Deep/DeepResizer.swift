@@ -146,11 +146,12 @@ public struct DeepResizeReport: Sendable, Equatable, Codable {
     /// found without it (`LayeredSeamPlans.maskCostRatio`); nil when not compared.
     public var seamMaskCostRatio: Double? = nil
     /// True when the seams were found without the mask (avoiding it cost more than
-    /// `FeatureResize.maskCostLimit` times as much: it walled them in; or it spans an axis they shorten).
-    public var seamsSetMaskAside: Bool { (seamMaskCostRatio ?? 0) > FeatureResize.maskCostLimit || seamsSubjectSpansAxis }
-    /// `seam`: the mask spans at least `SeamTears.subjectSpan` of an axis the seams shorten, so they set it
-    /// aside and did that axis's whole change (`LayeredSeamPlans.subjectSpansAxis`).
-    public var seamsSubjectSpansAxis = false
+    /// `FeatureResize.maskCostLimit` times as much: it walled them in).
+    public var seamsSetMaskAside: Bool { (seamMaskCostRatio ?? 0) > FeatureResize.maskCostLimit }
+    /// `seam`: true when the seams of a shortened axis stopped short where the mask spans at least
+    /// `FeatureResize.subjectSpan` of it, and were searched there again without it, doing its whole change
+    /// (`LayeredSeamPlans.subjectSpansAxis`); nil when they did not.
+    public var seamsSubjectSpansAxis: Bool? = nil
     /// `seam`: the size the one-pixel seams reached before they would have torn edges (`SeamTears`); the
     /// protected scale did the rest. Nil when the seams did the whole change.
     public var seamedWidth: Int? = nil
@@ -247,7 +248,7 @@ public enum DeepResizer {
             setupSeconds: seconds(setupEnd - start),
             optimizeSeconds: seconds(optimizeEnd - setupEnd), totalSeconds: seconds(clock.now - start))
         report.seamMaskCostRatio = seams?.maskCostRatio
-        report.seamsSubjectSpansAxis = seams?.subjectSpansAxis ?? false
+        if seams?.subjectSpansAxis == true { report.seamsSubjectSpansAxis = true }
         if let seamed = seams?.seamed, seamed != PixelSize(width: width, height: height) {
             report.seamedWidth = seamed.width
             report.seamedHeight = seamed.height
@@ -496,9 +497,10 @@ public struct DeepResizeResult {
         }
         let scaled = geometry.working == geometry.source ? "" : "uniform scale \(geometry.source) → \(geometry.working), then "
         var line = scaled + "reconstructed \(geometry.working) → \(geometry.target)"
-        if let report, report.seamsSubjectSpansAxis {
-            line += "; the mask spans half the narrowed axis, so the seams set it aside and did all of that axis"
-        } else if let report, report.seamsSetMaskAside, let ratio = report.seamMaskCostRatio {
+        if let report, report.seamsSubjectSpansAxis == true {
+            line += "; the mask spans half or more of the narrowed axis: seams without it did all of that axis"
+        }
+        if let report, report.seamsSetMaskAside, let ratio = report.seamMaskCostRatio {
             line += "; the seams set the mask aside (avoiding it cost them \(Int(((ratio - 1) * 100).rounded())) % more)"
         }
         if let report, let w = report.seamedWidth, let h = report.seamedHeight {

@@ -6,8 +6,9 @@ public struct LayeredSeamPlans: Sendable {
     /// penalty left out; both plus `FeatureResize.flatCellEnergy` per removed cell, so that seams through
     /// flat regions compare as equal); nil when not compared (nothing protected, or no seam removed).
     public let maskCostRatio: Double?
-    /// True when the mask spans at least `SeamTears.subjectSpan` of an axis the seams shorten: it was set
-    /// aside, and the seams did that axis's whole change (docs/spec.md §3.2).
+    /// True when the seams of an axis they shorten stopped short and the mask spans at least
+    /// `FeatureResize.subjectSpan` of that axis: they were searched again there without the mask, and did
+    /// its whole change (docs/spec.md §3.2).
     public let subjectSpansAxis: Bool
 
     /// The size relu1_1's plan reaches: the output's, unless the seams stopped where they would start to
@@ -22,8 +23,8 @@ public struct LayeredSeamPlans: Sendable {
     let luminance: SourceMap.Luminance
 
     /// True when the seams were found without the mask: avoiding it cost more than
-    /// `FeatureResize.maskCostLimit` times as much, or it spans an axis they shorten.
-    public var maskSetAside: Bool { (maskCostRatio ?? 0) > FeatureResize.maskCostLimit || subjectSpansAxis }
+    /// `FeatureResize.maskCostLimit` times as much.
+    public var maskSetAside: Bool { (maskCostRatio ?? 0) > FeatureResize.maskCostLimit }
 
     /// The geometry of these plans for an output of outputHeight × outputWidth: relu1_1's seams, then
     /// the protected non-uniform scale (`SourceMap.scaled`: the masked columns and rows kept wider, by up to
@@ -65,6 +66,28 @@ extension FeatureResize {
     /// (50 removals with a mask): 1.00–1.08 where the mask keeps a subject whole, 1.13 and 1.31 where it walled
     /// the seams into a pier's platform (ColdRipple).
     public static let maskCostLimit = 1.1
+    /// A removal whose seams stop short (`SeamTears`) on an axis where the guiding mask holds a pixel in at
+    /// least this share of the lines (the rows, for a height change) is searched again on that axis without
+    /// the mask, and the tear rule does not stop it there (docs/spec.md §3.2, "A subject that spans the
+    /// axis"). Why: neither way of keeping such a subject whole works. The protected scale keeps protected
+    /// rows at most `SourceMap.protectionRatio` times the scale of the others, and with most rows
+    /// protected there are few others to take the change: a dog's face or a bird filling the frame's
+    /// height came out a quarter flatter (friends, Kleiber at height 60 %). Lifting the tear rule but
+    /// keeping the mask as walls sent every seam on a detour beside the bird, and the detours stepped a
+    /// trunk's edge above it. Without the mask the seams take the subject down with the rest.
+    public static let subjectSpan = 0.5
+
+    /// True when `cells` (row-major h × w) holds a protected cell in at least `subjectSpan` of the lines
+    /// across the axis that seams along `direction` shorten (the columns for vertical seams).
+    static func subjectSpansAxis(_ cells: [Bool], width w: Int, height h: Int, direction: SeamDirection) -> Bool {
+        guard w > 0, h > 0 else { return false }
+        var lines = [Bool](repeating: false, count: direction == .vertical ? w : h)
+        for y in 0..<h {
+            for x in 0..<w where cells[y * w + x] { lines[direction == .vertical ? x : y] = true }
+        }
+        return Double(lines.count { $0 }) >= subjectSpan * Double(lines.count)
+    }
+
     /// Added per removed cell to both energies of that comparison: a cell of a flat region costs about 0,
     /// and two nearly free plans must not differ by a large ratio of nothing.
     static let flatCellEnergy = 0.01
@@ -177,31 +200,31 @@ extension FeatureResize {
             }
         }
 
-        // Removing under the tear rule, the axes the guiding mask spans (`SeamTears.subjectSpan`): there it is
-        // set aside too, and the rule does not stop the seams. (Not where an axis grows: its counts were
-        // judged above, with the mask, before the walls were.)
-        var spanned = Set<SeamDirection>()
-        if useMask, !grows, tearLimit != nil, let pixelMask {
-            if outputWidth < image.width,
-               SeamTears.subjectSpansAxis(penalty: pixelMask, width: image.width, height: image.height, direction: .vertical) {
-                spanned.insert(.vertical)
-            }
-            if outputHeight < image.height,
-               SeamTears.subjectSpansAxis(penalty: pixelMask, width: image.width, height: image.height, direction: .horizontal) {
-                spanned.insert(.horizontal)
-            }
-            if !spanned.isEmpty {
-                useMask = false
-                plan = try coarse(topEnergy)
-            }
-        }
         // The one-pixel seams are the pixels' own (docs/spec.md §3.2). Removing, each axis stops where its
         // seams would start to tear edges; growing, `seamed` already holds how far they may go.
         // (The searches above ran with the mask's penalty: of use below only where the seams keep it.)
-        let pixelSeamPlan = try pixelSeams(field: pixels.field, penalty: useMask ? pixelMask : nil, width: pixels.width,
-                                           height: pixels.height, targetWidth: seamed.width, targetHeight: seamed.height,
-                                           tearLimit: grows ? nil : tearLimit, untorn: spanned, tearAware: tearLimit != nil,
-                                           searched: useMask || pixelMask == nil ? searched : [:], context: context)
+        func seams(untorn: Set<SeamDirection>) throws -> (plan: FeatureSeamPlan, height: Int, width: Int) {
+            try pixelSeams(field: pixels.field, penalty: useMask ? pixelMask : nil, width: pixels.width,
+                           height: pixels.height, targetWidth: seamed.width, targetHeight: seamed.height,
+                           tearLimit: grows ? nil : tearLimit, untorn: untorn, tearAware: tearLimit != nil,
+                           searched: useMask || pixelMask == nil ? searched : [:], context: context)
+        }
+        var pixelSeamPlan = try seams(untorn: [])
+        // Removing, an axis whose seams stopped short while the mask guiding them spans it (`subjectSpan`):
+        // there the mask is left out and the rule does not stop the seams. (Not where an axis grows: its
+        // counts were judged above, before the wall rule ran.)
+        var spanned = Set<SeamDirection>()
+        if useMask, !grows, tearLimit != nil {
+            if pixelSeamPlan.width > outputWidth,
+               Self.subjectSpansAxis(pixels.cells, width: pixels.width, height: pixels.height, direction: .vertical) {
+                spanned.insert(.vertical)
+            }
+            if pixelSeamPlan.height > outputHeight,
+               Self.subjectSpansAxis(pixels.cells, width: pixels.width, height: pixels.height, direction: .horizontal) {
+                spanned.insert(.horizontal)
+            }
+            if !spanned.isEmpty { pixelSeamPlan = try seams(untorn: spanned) }
+        }
         seamed = (pixelSeamPlan.height, pixelSeamPlan.width)
         var protectedPixels: [Bool]?
         if useMask, seamed != (outputHeight, outputWidth) {
@@ -307,8 +330,9 @@ extension FeatureResize {
     /// the target: it reaches height × width. `searched`: removal searches already run on this field and
     /// penalty (`cheapSeamChange`'s), whose first seams stand in for a search here while the field is
     /// still the one they ran on (the width's always, the height's when the width did not change).
-    /// `untorn`: the axes (by their seams' direction) whose removal the tear rule does not stop (a subject
-    /// spans them, `SeamTears.subjectSpan`).
+    /// `untorn`: the axes (by their seams' direction) whose removal is searched without `penalty` and not
+    /// stopped by the tear rule (a subject spans them, `subjectSpan`); the penalty is still carried through
+    /// them for the other axis.
     /// `tearAware`: search removals and insertions with the tear-aware weight (`SeamTears.searchWeight`), as
     /// under the tear rule (a growing plan passes no `tearLimit`, but its seam count was judged by the rule).
     static func pixelSeams(field: [Double], penalty: [Double]?, width: Int, height: Int, targetWidth: Int,
@@ -334,15 +358,16 @@ extension FeatureResize {
                 if coherence == nil { coherence = SeamTears.coherence(a, width: w, height: h) }
                 return coherence!
             }
+            let spanned = untorn.contains(direction)
             var r: SeamRemoval
-            if let s = earlier(direction), s.seams.count >= count {
+            if !spanned, let s = earlier(direction), s.seams.count >= count {
                 r = s.prefix(count)
             } else {
-                r = try SeamSearch.removeSeams(from: a, width: w, height: h, penalty: p,
+                r = try SeamSearch.removeSeams(from: a, width: w, height: h, penalty: spanned ? nil : p,
                                                weight: tearAware ? SeamTears.searchWeight(coherence: fieldCoherence()) : nil,
                                                count: count, rule: .pixelForward, direction: direction, context: context)
             }
-            if let tearLimit, !untorn.contains(direction) {
+            if let tearLimit, !spanned {
                 r = r.prefix(SeamTears.cheapSeamCount(r, field: a, coherence: fieldCoherence(), penalty: p, limit: tearLimit))
             }
             return r

@@ -158,29 +158,6 @@ public enum SeamTears {
         coherence.map { 1 + searchCoherenceWeight * $0 }
     }
 
-    /// A mask that spans at least this share of the lines across an axis the seams shorten (the rows, for
-    /// a height change) is set aside there, and the seams do that axis's whole change (docs/spec.md §3.2,
-    /// "A subject that spans the axis"). Why: neither of the two ways to keep a subject whole works then.
-    /// The protected scale narrows the lines that hold the mask by at most `SourceMap.protectionRatio` less
-    /// than the others, and with most lines protected there are few others to take the change: a dog's head
-    /// or a bird filling the frame's height came out a quarter flatter (friends, Kleiber at height 60 %).
-    /// Kept as walls, the mask forces every seam into a detour beside the subject, and where it lifts the
-    /// rule the detours stepped a trunk's edge above the bird. Set aside, the seams run as pixel seam
-    /// carving's do, through the subject too, and take it down evenly with the rest.
-    public static let subjectSpan = 0.5
-
-    /// True when the mask (`penalty`'s positive cells, row-major h × w) holds a pixel in at least
-    /// `subjectSpan` of the lines across the axis that seams along `direction` shorten (the columns for
-    /// vertical seams).
-    public static func subjectSpansAxis(penalty: [Double], width w: Int, height h: Int, direction: SeamDirection) -> Bool {
-        guard w > 0, h > 0 else { return false }
-        var lines = [Bool](repeating: false, count: direction == .vertical ? w : h)
-        for y in 0..<h {
-            for x in 0..<w where penalty[y * w + x] > 0 { lines[direction == .vertical ? x : y] = true }
-        }
-        return Double(lines.count { $0 }) >= subjectSpan * Double(lines.count)
-    }
-
     /// How many of `removal`'s seams, taken in order, stay cheap: the index of the first seam at which the
     /// mean weighted cost (`weightedCosts`) of the last `window` seams passes `limit` × `baseline` × the
     /// seam's length; all of them when none does. `coherence`: `coherence(field)`, when the caller has it.

@@ -207,9 +207,13 @@ final class PostgresConnection: @unchecked Sendable {
             let message = String(cString: PQresultErrorMessage(result)).trimmingTrailingWhitespace()
             PQclear(result)
             throw PostgresError(sqlState: state, message: message, context: context,
-                                connectionLost: isBroken || state.hasPrefix("08") || state == "57P01")
+                                connectionLost: isBroken || state.hasPrefix("08") || Self.sessionEnded.contains(state))
         }
     }
+
+    /// The server ended the session: an administrator or a restart (57P01), a crash of another backend
+    /// (57P02), `idle_session_timeout` (57P05, which ends exactly the connections that sit in a pool).
+    static let sessionEnded: Set<String> = ["57P01", "57P02", "57P05"]
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
     func transaction<T>(_ body: () throws -> T) throws -> T {

@@ -14,7 +14,6 @@ final class PostgresPool: Sendable {
 
     private struct State {
         var idle: [PostgresConnection] = []
-        var open = 0
         /// Reconnect backoff: no new connection before this monotonic time; the error that started it.
         var retryAt = 0.0
         var pause = 0.0
@@ -44,15 +43,16 @@ final class PostgresPool: Sendable {
                                 context: "waiting for a connection")
         }
         defer { slots.signal() }
-        while true {
+        // Each pass that retries has closed a dead connection and every idle one; other callers may put
+        // connections back meanwhile, so the passes are bounded too.
+        for pass in 0...size {
             let (connection, reused) = try take()
             let before = connection.completed
             do {
                 let value = try body(connection)
                 giveBack(connection)
                 return value
-            } catch let error as PostgresError where error.connectionLost && reused && connection.completed == before {
-                // Each pass closes the connection it took, so this ends by the time the pool opens a new one.
+            } catch let error as PostgresError where error.connectionLost && reused && connection.completed == before && pass < size {
                 giveBack(connection, lost: true)
                 closeIdle()
             } catch let error as PostgresError where error.connectionLost {
@@ -63,13 +63,14 @@ final class PostgresPool: Sendable {
                 throw error
             }
         }
+        preconditionFailure("the last pass returns or throws")
     }
 
-    /// `lost`: the connection failed as one the server ended (an 08 or 57P01 error); it is closed even where
+    /// `lost`: the connection failed as one the server ended (an 08 error or `sessionEnded`); it is closed even where
     /// libpq has not noticed yet, so it is never handed out again.
     private func giveBack(_ connection: PostgresConnection, lost: Bool = false) {
         state.withLock { state in
-            if lost || connection.isBroken { state.open -= 1 } else { state.idle.append(connection) }
+            if !lost && !connection.isBroken { state.idle.append(connection) }
         }
     }
 
@@ -102,7 +103,6 @@ final class PostgresPool: Sendable {
         let next: Next = state.withLock { state in
             if let idle = state.idle.popLast() { return .reuse(idle) }
             if let error = state.lastError, monotonicSeconds() < state.retryAt { return .backoff(error) }
-            state.open += 1
             return .open
         }
         switch next {
@@ -120,7 +120,6 @@ final class PostgresPool: Sendable {
                 return (connection, false)
             } catch let error as PostgresError {
                 state.withLock { state in
-                    state.open -= 1
                     state.pause = min(5, max(0.1, state.pause * 2))
                     state.retryAt = monotonicSeconds() + state.pause
                     state.lastError = error
@@ -135,7 +134,6 @@ final class PostgresPool: Sendable {
         let idle = state.withLock { state in
             let idle = state.idle
             state.idle = []
-            state.open -= idle.count
             return idle
         }
         _ = idle
