@@ -2,31 +2,32 @@ import ArgumentParser
 import Glibc
 
 /// `deepresize healthcheck`: GET /healthz on the local service, exit 0 on 200. The container's
-/// HEALTHCHECK uses it, so the runtime image needs no curl.
-struct HealthcheckCommand: ParsableCommand {
+/// HEALTHCHECK uses it, so the runtime image needs no curl. The port is found as `serve` finds it (its
+/// flag, `DEEPRESIZE_PORT`, the config file, 8080): a port set only in a mounted config file was probed
+/// at 8080, and the container reported unhealthy.
+struct HealthcheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "healthcheck",
                                                     abstract: "Exit 0 when the local service answers GET /healthz with 200.")
 
     @Option(help: "IPv4 address of the service.") var host = "127.0.0.1"
-    @Option(help: "Port (default: $DEEPRESIZE_PORT, else 8080).") var port: Int?
+    @Option(help: "Port (default: the service's, from DEEPRESIZE_PORT, --set port=… or the config file; else 8080).") var port: Int?
     @Option(help: "Seconds to wait for the answer.") var timeout: Int = 3
+    @OptionGroup var options: ConfigOptions
 
     func validate() throws {
         if let port { try Self.checkPort(port, from: "--port") }
         guard timeout >= 1 else { throw ValidationError("--timeout: \(timeout) is not a number of seconds ≥ 1") }
     }
 
-    func run() throws {
+    func run() async throws {
         let port: Int
         if let flag = self.port {
             port = flag
-        } else if let text = getenv("DEEPRESIZE_PORT").map({ String(cString: $0) }), !text.isEmpty {
-            // As `serve` reads it: a malformed value is an error, not a silent 8080.
-            guard let value = Int(text) else { throw ValidationError("DEEPRESIZE_PORT: '\(text)' is not a port number") }
-            try Self.checkPort(value, from: "DEEPRESIZE_PORT")
-            port = value
         } else {
-            port = 8080
+            // As `serve` reads it: a malformed value is an error, not a silent 8080.
+            port = try await options.load().port
+            // 0 asks `serve` for any free port, which only its log tells.
+            guard port != 0 else { throw ValidationError("the service's port is 0 (any free port): give --port") }
         }
         let status = try Self.get(path: "/healthz", host: host, port: port, timeout: timeout)
         guard status == 200 else {

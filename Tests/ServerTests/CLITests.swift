@@ -60,7 +60,22 @@ import TestSupport
             #expect(status == 64 && output.contains("outside 1…65535"), "\(port): \(status) \(output)")
         }
         let (status, output) = try runBinary(["healthcheck"], environment: ["DEEPRESIZE_PORT": "abc"])
-        #expect(status == 64 && output.contains("DEEPRESIZE_PORT: 'abc' is not a port number"), "\(status) \(output)")
+        #expect(status == 64 && output.contains("port (DEEPRESIZE_PORT): malformed value"), "\(status) \(output)")
+    }
+
+    /// The port comes from where `serve` takes it: a port set only in the config file was probed at 8080.
+    @Test func healthcheckFindsThePortWhereServeDoes() throws {
+        let server = try ServerProcess()
+        let directory = try ServerProcess.temporaryDirectory("health")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/deepresize.json"
+        _ = FileManager.default.createFile(atPath: file, contents: Data(#"{"port": \#(server.port)}"#.utf8))
+        #expect(try runBinary(["healthcheck", "--config", file]).status == 0)
+        #expect(try runBinary(["healthcheck"], environment: ["DEEPRESIZE_CONFIG": file]).status == 0)
+        #expect(try runBinary(["healthcheck", "--set", "port=\(server.port)"]).status == 0)
+        #expect(try runBinary(["healthcheck"], environment: ["DEEPRESIZE_PORT": "\(server.port)"]).status == 0)
+        let any = try runBinary(["healthcheck", "--set", "port=0"])
+        #expect(any.status == 64 && any.output.contains("give --port"), "\(any.output)")
     }
 
     /// deep-only options are refused for the other methods, all of them (--start and --tear-limit were
