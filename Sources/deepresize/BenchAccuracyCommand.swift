@@ -34,7 +34,7 @@ struct BenchAccuracyCommand: ParsableCommand {
     func run() throws {
         let path = weights ?? VGGNetwork.defaultWeightsPath()
         func load(_ file: String) throws -> Tensor {
-            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+            let bytes = try readInputFile(file)
             return Tensor(rgbOf: try ImageDecoder.decode(bytes))
         }
         let x = try load(image), big = try load(target)

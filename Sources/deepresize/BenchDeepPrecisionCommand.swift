@@ -33,7 +33,7 @@ struct BenchDeepPrecisionCommand: ParsableCommand {
     func run() throws {
         guard let op = FeatureOperator(rawValue: featureOperator) else { throw ValidationError("--operator: seam or linear") }
         let path = weights ?? VGGNetwork.defaultWeightsPath()
-        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: image)))
+        let bytes = try readInputFile(image)
         let input = try ImageDecoder.decode(bytes)
         var options = DeepResizeOptions(featureOperator: op, protect: protect, iterations: iterations, threads: threads, earlyStop: nil)
         options.uniformFirst = false
@@ -54,8 +54,8 @@ struct BenchDeepPrecisionCommand: ParsableCommand {
             let output = result.image
             results.append((variant, report))
             if let out {
-                try Data(try ImageEncoder.png(output)).write(to: URL(fileURLWithPath: "\(out)-\(variant).png"))
-                try JSONEncoder().encode(report).write(to: URL(fileURLWithPath: "\(out)-\(variant).json"))
+                try writeOutputFile(try ImageEncoder.png(output), to: "\(out)-\(variant).png")
+                try writeOutputFile([UInt8](try JSONEncoder().encode(report)), to: "\(out)-\(variant).json")
             }
             let perEvaluation = report.evaluationTimes.total / Double(max(1, report.evaluations))
             print(String(format: "%@ %dx%d → %dx%d %@ protect=%@ %@: final L %.5f (clamped %.5f), %d evaluations, %.3f s per evaluation",

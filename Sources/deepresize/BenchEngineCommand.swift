@@ -155,7 +155,7 @@ struct BenchEngineCommand: ParsableCommand {
             // One object per size, one per line (a single size gives exactly one JSON object).
             let lines = try objects.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
             let out = lines.joined(separator: "\n") + "\n"
-            if let file = jsonFile { try Data(out.utf8).write(to: URL(fileURLWithPath: file)) } else { print(out, terminator: "") }
+            if let file = jsonFile { try writeOutputFile(Array(out.utf8), to: file) } else { print(out, terminator: "") }
         }
         if let resultsJson {
             var rows: [[String: Any]] = []
@@ -170,8 +170,8 @@ struct BenchEngineCommand: ParsableCommand {
                 }
             }
             let object: [String: Any] = ["tool": "deepresize bench engine", "kernel": kernel.rawValue, "results": rows]
-            try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
-                .write(to: URL(fileURLWithPath: resultsJson))
+            try writeOutputFile([UInt8](try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])),
+                                to: resultsJson)
         }
     }
 

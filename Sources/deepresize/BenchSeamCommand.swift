@@ -35,13 +35,13 @@ struct BenchSeamCommand: ParsableCommand {
     }
 
     func run() throws {
-        let bytes: [UInt8]
+        let bytes = try readInputFile(input)
+        let image: RasterImage
         do {
-            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: input)))
+            image = try ImageDecoder.decode(bytes)
         } catch {
-            throw BenchSeamFailure("cannot read \(input): \(error.localizedDescription)")
+            throw CommandFailure(.dataError, "\(input): \(error)")
         }
-        let image = try ImageDecoder.decode(bytes)
         guard shrink < image.width else {
             throw ValidationError("--shrink \(shrink) must be less than the image width \(image.width)")
         }
@@ -64,7 +64,7 @@ struct BenchSeamCommand: ParsableCommand {
               + "min \(formatMilliseconds(sorted[0])) ms over \(`repeat`) runs")
 
         if let output {
-            try Data(try ImageEncoder.png(result)).write(to: URL(fileURLWithPath: output))
+            try writeOutputFile(try ImageEncoder.png(result), to: output)
         }
         if let json {
             let report = BenchReport(tool: "deepresize bench seam", results: [
@@ -73,19 +73,13 @@ struct BenchSeamCommand: ParsableCommand {
             ])
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+            try writeOutputFile([UInt8](try encoder.encode(report)), to: json)
         }
     }
 
     private static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
-}
-
-/// A failure at run time (after the arguments parsed), printed without the usage text.
-private struct BenchSeamFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 private struct BenchReport: Encodable {

@@ -71,7 +71,7 @@ struct ResizeCommand: AsyncParsableCommand {
             try checkOutputPath(output, option: "--output")
             try checkOutputPath(maskOutput, option: "--mask-out")
             try checkOutputPath(reportJSON, option: "--report-json")
-            bytes = try Self.readFile(input)
+            bytes = try readInputFile(input)
         } catch let problem as Problem {
             throw ValidationError(problem.detail)
         }
@@ -84,20 +84,20 @@ struct ResizeCommand: AsyncParsableCommand {
             // The bar ends on the loss the summary prints (the final image's, clamped to 0…255), not on the
             // last iteration's unclamped one.
             bar?.finish(loss: run.deepReport?.finalClamped.total)
-            try write(run.output, to: output)
+            try writeOutputFile(run.output, to: output)
             if let maskOutput {
-                if let mask = run.mask { try write(mask, to: maskOutput) }
+                if let mask = run.mask { try writeOutputFile(mask, to: maskOutput) }
             }
             if let reportJSON {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 if let report = run.deepReport {
-                    try write([UInt8](try encoder.encode(report)), to: reportJSON)
+                    try writeOutputFile([UInt8](try encoder.encode(report)), to: reportJSON)
                 } else {
                     // The uniform scale answered: say so, with the sizes, instead of a loss report.
                     let note = UniformScaleNote(sourceWidth: header.width, sourceHeight: header.height, outputWidth: width,
                                                 outputHeight: height, summary: run.summary)
-                    try write([UInt8](try encoder.encode(note)), to: reportJSON)
+                    try writeOutputFile([UInt8](try encoder.encode(note)), to: reportJSON)
                 }
             }
             var summary = "\(output): \(width)×\(height) \(request.format.rawValue)"
@@ -129,37 +129,6 @@ struct ResizeCommand: AsyncParsableCommand {
             // The HTTP status the server would answer tells the input's fault (4xx) from the work's (5xx).
             let problem = Problem(error)
             throw CommandFailure(problem.status < 500 ? .dataError : .software, problem.detail)
-        }
-    }
-
-    private func write(_ bytes: [UInt8], to path: String) throws {
-        // POSIX calls, so that the error says why ("Is a directory", "Permission denied"): Foundation's
-        // file errors on Linux say only that the operation could not be completed.
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CommandFailure(.cannotCreate, "cannot write \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw CommandFailure(.cannotCreate, "cannot write \(path): \(String(cString: strerror(errno)))") }
-            written += n
-        }
-    }
-
-    /// The file's bytes, or an error that says why not ("No such file or directory", "Is a directory").
-    static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CommandFailure(.noInput, "cannot read \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw CommandFailure(.noInput, "cannot read \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[..<n])
         }
     }
 

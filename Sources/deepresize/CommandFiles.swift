@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Glibc
+
+/// Where a command will write must be a path in an existing directory: checked before the work (a
+/// deep run or a benchmark of many seconds), not found missing after it.
+func checkOutputPath(_ path: String?, option: String) throws {
+    guard let path else { return }
+    guard path != "-" else {
+        throw ValidationError("\(option) '-' is not a file: give a path (nothing is written to stdout)")
+    }
+    let directory = (path as NSString).deletingLastPathComponent
+    var isDirectory: ObjCBool = false
+    guard directory.isEmpty || (FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) && isDirectory.boolValue) else {
+        throw ValidationError("cannot write \(path): the directory \(directory) does not exist")
+    }
+}
+
+/// The file's bytes, or a failure that says why not ("No such file or directory", "Is a directory"). POSIX
+/// calls: Foundation's file errors on Linux say only that the operation could not be completed.
+func readInputFile(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw CommandFailure(.noInput, "cannot read \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n >= 0 else { throw CommandFailure(.noInput, "cannot read \(path): \(String(cString: strerror(errno)))") }
+        if n == 0 { return bytes }
+        bytes.append(contentsOf: chunk[..<n])
+    }
+}
+
+/// Writes `bytes` to `path` (created or truncated), or fails saying why ("Is a directory", "Permission
+/// denied", "No space left on device").
+func writeOutputFile(_ bytes: [UInt8], to path: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw CommandFailure(.cannotCreate, "cannot write \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var written = 0
+    while written < bytes.count {
+        let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { throw CommandFailure(.cannotCreate, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        written += n
+    }
+}
