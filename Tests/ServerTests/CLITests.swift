@@ -111,7 +111,11 @@ import TestSupport
         #expect(undecodable.status == 65 && undecodable.output.contains("is not a JPEG, PNG or WebP"), "\(undecodable.output)")
         let tooWide = try runBinary(["resize", input, "-W", "100000", "--method", "scale", "-o", directory + "/d.png"])
         #expect(tooWide.status == 65 && tooWide.output.contains("exceeds the largest dimension"), "\(tooWide.output)")
-        for failure in [missing, intoDirectory, undecodable, tooWide] {
+        // The benchmarks read and write the same way (they said "The operation could not be completed", exit 1).
+        let benchMissing = try runBinary(["bench", "seam", directory + "/none.png", "--shrink", "8"])
+        #expect(benchMissing.status == 66 && benchMissing.output.contains("cannot read \(directory)/none.png: No such file or directory"),
+                "\(benchMissing.output)")
+        for failure in [missing, intoDirectory, undecodable, tooWide, benchMissing] {
             #expect(!failure.output.contains("Usage:"), "\(failure.output)")
         }
         let dash = try runBinary(["resize", input, "-W", "48", "--method", "scale", "-o", "-"])
