@@ -35,7 +35,11 @@ struct BenchAccuracyCommand: ParsableCommand {
         let path = weights ?? VGGNetwork.defaultWeightsPath()
         func load(_ file: String) throws -> Tensor {
             let bytes = try readInputFile(file)
-            return Tensor(rgbOf: try ImageDecoder.decode(bytes))
+            do {
+                return Tensor(rgbOf: try ImageDecoder.decode(bytes))
+            } catch {
+                throw CommandFailure(.dataError, "\(file): \(error)")
+            }
         }
         let x = try load(image), big = try load(target)
         do {
@@ -76,9 +80,9 @@ struct BenchAccuracyCommand: ParsableCommand {
                              r.loss.candidate, r.loss.reference, r.loss.candidate / r.loss.reference - 1, r.gradientError, r.gradientCosine))
             }
         } catch let error as FeatureExtractorError {
-            throw ValidationError(error.description)
+            throw CommandFailure(.software, error.description)
         } catch let error as WeightsError {
-            throw ValidationError(error.description)
+            throw CommandFailure(.software, error.description)
         }
     }
 }

@@ -34,7 +34,12 @@ struct BenchDeepPrecisionCommand: ParsableCommand {
         guard let op = FeatureOperator(rawValue: featureOperator) else { throw ValidationError("--operator: seam or linear") }
         let path = weights ?? VGGNetwork.defaultWeightsPath()
         let bytes = try readInputFile(image)
-        let input = try ImageDecoder.decode(bytes)
+        let input: RasterImage
+        do {
+            input = try ImageDecoder.decode(bytes)
+        } catch {
+            throw CommandFailure(.dataError, "\(image): \(error)")
+        }
         var options = DeepResizeOptions(featureOperator: op, protect: protect, iterations: iterations, threads: threads, earlyStop: nil)
         options.uniformFirst = false
         var results: [(String, DeepResizeReport)] = []
@@ -47,7 +52,7 @@ struct BenchDeepPrecisionCommand: ParsableCommand {
                 default: throw ValidationError("unknown variant \(variant) (direct, fp32, auto, bf16)")
                 }
             } catch let error as WeightsError {
-                throw ValidationError(error.description)
+                throw CommandFailure(.software, error.description)
             }
             let result = try DeepResizer.resize(input, width: width, height: height, options: options, network: network)
             guard let report = result.report else { throw ValidationError("nothing was reconstructed (\(result.summary))") }

@@ -129,7 +129,7 @@ struct BenchEngineCommand: ParsableCommand {
                                              $0.trimmingCharacters(in: .whitespaces) }),
                                          winogradTile: tile)
             } catch {
-                throw ValidationError(error.description)
+                throw CommandFailure(.software, error.description)
             }
             for (w, h) in parseSizes()! {
                 let m = try measure(network: network, precision: precision, width: w, height: h, tap: tap)

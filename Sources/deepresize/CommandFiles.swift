@@ -33,17 +33,42 @@ func readInputFile(_ path: String) throws -> [UInt8] {
     }
 }
 
-/// Writes `bytes` to `path` (created or truncated), or fails saying why ("Is a directory", "Permission
-/// denied", "No space left on device").
+/// Writes `bytes` to `path` (replaced whole), or fails saying why ("Is a directory", "Permission denied",
+/// "No space left on device"). Written to a temporary file beside it and renamed, so a failure leaves any
+/// earlier file as it was and no truncated image.
 func writeOutputFile(_ bytes: [UInt8], to path: String) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw CommandFailure(.cannotCreate, "cannot write \(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
+    func failure(_ about: String = path) -> CommandFailure {
+        CommandFailure(.cannotCreate, "cannot write \(about): \(String(cString: strerror(errno)))")
+    }
+    // A directory given as the output is named as such, not as its temporary sibling.
+    var status = stat()
+    if stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+        errno = EISDIR
+        throw failure()
+    }
+    let temporary = "\(path).partial-\(getpid())"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw failure() }
     var written = 0
     while written < bytes.count {
         let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { throw CommandFailure(.cannotCreate, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard n > 0 else {
+            let error = failure()
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
         written += n
+    }
+    guard close(fd) == 0 else {
+        let error = failure()
+        unlink(temporary)
+        throw error
+    }
+    guard rename(temporary, path) == 0 else {
+        let error = failure()
+        unlink(temporary)
+        throw error
     }
 }

@@ -25,9 +25,10 @@ struct ConfigOptions: ParsableArguments {
         return result
     }
 
-    func load(_ named: [String: String?] = [:]) async throws -> ServiceConfig {
+    /// `crossChecked`: as `ConfigLoader.load`'s.
+    func load(_ named: [String: String?] = [:], crossChecked: Bool = true) async throws -> ServiceConfig {
         do {
-            return try await ConfigLoader.load(file: config, overrides: try overrides(named))
+            return try await ConfigLoader.load(file: config, overrides: try overrides(named), crossChecked: crossChecked)
         } catch let error as ConfigurationError {
             throw ValidationError("configuration: \(error.description)")
         }

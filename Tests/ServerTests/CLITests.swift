@@ -70,12 +70,20 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = directory + "/deepresize.json"
         _ = FileManager.default.createFile(atPath: file, contents: Data(#"{"port": \#(server.port)}"#.utf8))
-        #expect(try runBinary(["healthcheck", "--config", file]).status == 0)
-        #expect(try runBinary(["healthcheck"], environment: ["DEEPRESIZE_CONFIG": file]).status == 0)
+        // (DEEPRESIZE_PORT would win over the file, as for serve: left out of these two.)
+        #expect(try runBinary(["healthcheck", "--config", file], without: ["DEEPRESIZE_PORT"]).status == 0)
+        #expect(try runBinary(["healthcheck"], environment: ["DEEPRESIZE_CONFIG": file], without: ["DEEPRESIZE_PORT"]).status == 0)
         #expect(try runBinary(["healthcheck", "--set", "port=\(server.port)"]).status == 0)
         #expect(try runBinary(["healthcheck"], environment: ["DEEPRESIZE_PORT": "\(server.port)"]).status == 0)
+        // Only the port is read: a conflict between other keys, which serve's own flags may settle
+        // (default_wait 60 over this max_wait), does not fail the probe.
+        #expect(try runBinary(["healthcheck"], environment: ["DEEPRESIZE_PORT": "\(server.port)", "DEEPRESIZE_MAX_WAIT": "30"]).status == 0)
         let any = try runBinary(["healthcheck", "--set", "port=0"])
         #expect(any.status == 64 && any.output.contains("give --port"), "\(any.output)")
+        // No answer is "unhealthy", exit 1 (as container runtimes read it), without usage lines.
+        let refused = try runBinary(["healthcheck", "--port", "1"])
+        #expect(refused.status == 1 && refused.output.contains("unhealthy: connect to 127.0.0.1:1") && !refused.output.contains("Usage:"),
+                "\(refused.status) \(refused.output)")
     }
 
     /// deep-only options are refused for the other methods, all of them (--start and --tear-limit were

@@ -156,6 +156,16 @@ import Testing
         #expect(ConfigLoader.repeatedTopLevelKey(Data(#"{"a\\": 1, "b": "a\\", "a\\": 2}"#.utf8)) == "a\\")
         let config = try await ConfigLoader.load(file: try file(#"{"workers": 2, "port": 8081}"#), overrides: [:], environment: [:])
         #expect(config.workers == 2 && config.port == 8081)
+        // UTF-16 (as PowerShell 5's `>` writes): Foundation reads it, the key checks would not; refused.
+        let utf16 = NSTemporaryDirectory() + "deepresize-utf16-\(UUID().uuidString).json"
+        _ = FileManager.default.createFile(atPath: utf16, contents: #"{"port": 8081, "port": 8082}"#.data(using: .utf16LittleEndian))
+        defer { try? FileManager.default.removeItem(atPath: utf16) }
+        do {
+            _ = try await ConfigLoader.load(file: utf16, overrides: [:], environment: [:])
+            Issue.record("accepted a UTF-16 file")
+        } catch {
+            #expect("\(error)".contains("is not UTF-8 text"), "\(error)")
+        }
     }
 
     @Test func theShippedConfigFileHoldsTheDefaults() async throws {

@@ -55,11 +55,14 @@ import TestSupport
 }
 
 /// Runs the deepresize binary with `arguments`; its exit status and output.
-func runBinary(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
+func runBinary(_ arguments: [String], environment extra: [String: String] = [:],
+               without removed: [String] = []) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
     process.arguments = arguments
-    if !extra.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 } }
+    if !extra.isEmpty || !removed.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }.filter { !removed.contains($0.key) }
+    }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe

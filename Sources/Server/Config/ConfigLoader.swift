@@ -12,8 +12,11 @@ public enum ConfigLoader {
     /// - Parameters:
     ///   - file: `--config`; when nil, `DEEPRESIZE_CONFIG`, else `config/deepresize.json` if it exists.
     ///   - overrides: values from command-line flags, by key name.
+    ///   - crossChecked: false skips the checks between keys (`ServiceConfig.validated`), for a probe such as
+    ///     `healthcheck` that reads one key and cannot see `serve`'s own flags, which may settle them.
     public static func load(file: String?, overrides: [String: String],
-                     environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ServiceConfig {
+                     environment: [String: String] = ProcessInfo.processInfo.environment,
+                     crossChecked: Bool = true) async throws -> ServiceConfig {
         for name in overrides.keys where ServiceConfig.key(named: name) == nil {
             throw ConfigurationError("unknown configuration key '\(name)'; known keys: \(knownKeys)")
         }
@@ -45,7 +48,7 @@ public enum ConfigLoader {
             guard let raw = try read(key, from: reader, source: source) else { continue }
             try key.set(&config, raw)
         }
-        return try config.validated()
+        return crossChecked ? try config.validated() : config
     }
 
     /// `DEEPRESIZE_*` variables that name no key: probably typos, worth a warning at start.
@@ -79,6 +82,11 @@ public enum ConfigLoader {
     private static func checkFileKeys(_ path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError("config file \(path) cannot be read")
+        }
+        // JSON files are UTF-8 (RFC 8259 §8.1); Foundation also reads UTF-16 and 32, which the key checks below
+        // (and swift-configuration's own reader) would then see differently.
+        guard String(validating: data, as: UTF8.self) != nil, !data.contains(0) else {
+            throw ConfigurationError("config file \(path) is not UTF-8 text (save it as UTF-8)")
         }
         do { _ = try JSONSerialization.jsonObject(with: data) } catch {
             throw ConfigurationError("config file \(path) is not valid JSON: \(error.localizedDescription)")
