@@ -34,12 +34,7 @@ struct BenchAccuracyCommand: ParsableCommand {
     func run() throws {
         let path = weights ?? VGGNetwork.defaultWeightsPath()
         func load(_ file: String) throws -> Tensor {
-            let bytes = try readInputFile(file)
-            do {
-                return Tensor(rgbOf: try ImageDecoder.decode(bytes))
-            } catch {
-                throw CommandFailure(.dataError, "\(file): \(error)")
-            }
+            Tensor(rgbOf: try readInputImage(file))
         }
         let x = try load(image), big = try load(target)
         do {

@@ -33,13 +33,7 @@ struct BenchDeepPrecisionCommand: ParsableCommand {
     func run() throws {
         guard let op = FeatureOperator(rawValue: featureOperator) else { throw ValidationError("--operator: seam or linear") }
         let path = weights ?? VGGNetwork.defaultWeightsPath()
-        let bytes = try readInputFile(image)
-        let input: RasterImage
-        do {
-            input = try ImageDecoder.decode(bytes)
-        } catch {
-            throw CommandFailure(.dataError, "\(image): \(error)")
-        }
+        let input = try readInputImage(image)
         var options = DeepResizeOptions(featureOperator: op, protect: protect, iterations: iterations, threads: threads, earlyStop: nil)
         options.uniformFirst = false
         var results: [(String, DeepResizeReport)] = []

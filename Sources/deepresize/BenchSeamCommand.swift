@@ -35,13 +35,7 @@ struct BenchSeamCommand: ParsableCommand {
     }
 
     func run() throws {
-        let bytes = try readInputFile(input)
-        let image: RasterImage
-        do {
-            image = try ImageDecoder.decode(bytes)
-        } catch {
-            throw CommandFailure(.dataError, "\(input): \(error)")
-        }
+        let image = try readInputImage(input)
         guard shrink < image.width else {
             throw ValidationError("--shrink \(shrink) must be less than the image width \(image.width)")
         }

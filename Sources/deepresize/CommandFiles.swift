@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Glibc
+import ImageCodecs
 
 /// Where a command will write must be a path in an existing directory: checked before the work (a
 /// deep run or a benchmark of many seconds), not found missing after it.
@@ -30,6 +31,16 @@ func readInputFile(_ path: String) throws -> [UInt8] {
         guard n >= 0 else { throw CommandFailure(.noInput, "cannot read \(path): \(String(cString: strerror(errno)))") }
         if n == 0 { return bytes }
         bytes.append(contentsOf: chunk[..<n])
+    }
+}
+
+/// The image in the file at `path`, or a failure: 66 when it cannot be read, 65 when it is no image.
+func readInputImage(_ path: String) throws -> RasterImage {
+    let bytes = try readInputFile(path)
+    do {
+        return try ImageDecoder.decode(bytes)
+    } catch {
+        throw CommandFailure(.dataError, "\(path): \(error)")
     }
 }
 
