@@ -23,7 +23,11 @@ struct BackupCommand: AsyncParsableCommand {
             let copy = try SQLiteBackup.copy(dataDirectory: config.dataDirectory, to: file)
             print("backed up \(copy.jobs) jobs of store \(copy.storeIdentity) to \(file)")
         } catch let failure as SQLiteBackup.Failure {
-            throw ValidationError(failure.description)
+            switch failure.reason {
+            case .fileExists: throw ValidationError(failure.description)  // choose another name: a usage error
+            case .noDatabase: throw CommandFailure(.noInput, failure.description)
+            case .copyFailed: throw CommandFailure(.cannotCreate, failure.description)
+            }
         }
     }
 }

@@ -138,6 +138,11 @@ import TestSupport
         let (status, output) = try runBinary(["backup", "--set", "queue_url=postgres://u@127.0.0.1:1/db", "/tmp/never-written.sqlite3"])
         #expect(status == 64 && output.contains("pg_dump -Fc"), "\(output)")
         #expect(!FileManager.default.fileExists(atPath: "/tmp/never-written.sqlite3"))
+        // No database to copy is no usage error: 66, without usage lines.
+        let directory = try ServerProcess.temporaryDirectory("backup")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let none = try runBinary(["backup", "--data", directory + "/empty", directory + "/b.sqlite3"], without: ["DEEPRESIZE_QUEUE_URL"])
+        #expect(none.status == 66 && none.output.contains("no job database at") && !none.output.contains("Usage:"), "\(none.output)")
     }
 
     /// A malformed value names where it came from: the command line, not an environment variable nobody set.

@@ -14,14 +14,17 @@ public enum SQLiteBackup {
     }
 
     public struct Failure: Error, CustomStringConvertible {
+        /// What went wrong, for a caller that tells them apart (the CLI's exit status).
+        public enum Reason: Sendable { case noDatabase, fileExists, copyFailed }
+        public var reason: Reason
         public var description: String
     }
 
     /// Copies DIR/jobs.sqlite3 into `file`, which must not exist.
     public static func copy(dataDirectory: String, to file: String) throws -> Summary {
         let source = dataDirectory + "/jobs.sqlite3"
-        guard access(source, R_OK) == 0 else { throw Failure(description: "no job database at \(source)") }
-        guard access(file, F_OK) != 0 else { throw Failure(description: "\(file) exists; choose a new file name") }
+        guard access(source, R_OK) == 0 else { throw Failure(reason: .noDatabase, description: "no job database at \(source)") }
+        guard access(file, F_OK) != 0 else { throw Failure(reason: .fileExists, description: "\(file) exists; choose a new file name") }
         let temp = file + ".partial"
         unlink(temp)
         do {
@@ -30,7 +33,7 @@ public enum SQLiteBackup {
             let fd = open(temp, O_RDONLY | O_CLOEXEC)
             if fd >= 0 { fsync(fd); close(fd) }
             guard rename(temp, file) == 0 else {
-                throw Failure(description: "renaming \(temp) to \(file): \(String(cString: strerror(errno)))")
+                throw Failure(reason: .copyFailed, description: "renaming \(temp) to \(file): \(String(cString: strerror(errno)))")
             }
             let check = try SQLiteConnection(path: file, readOnly: true)
             return Summary(jobs: try check.queryInt("SELECT COUNT(*) FROM jobs") ?? 0,
@@ -40,7 +43,7 @@ public enum SQLiteBackup {
             throw error
         } catch {
             unlink(temp)
-            throw Failure(description: "backup failed: \(error)")
+            throw Failure(reason: .copyFailed, description: "backup failed: \(error)")
         }
     }
 }
