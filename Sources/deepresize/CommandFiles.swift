@@ -60,25 +60,21 @@ func writeOutputFile(_ bytes: [UInt8], to path: String) throws {
     let temporary = "\(path).partial-\(getpid())"
     let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw failure() }
-    var written = 0
-    while written < bytes.count {
-        let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else {
-            let error = failure()
-            close(fd)
-            unlink(temporary)
-            throw error
+    do {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                let error = failure()  // before close() sets errno
+                close(fd)
+                throw error
+            }
+            written += n
         }
-        written += n
-    }
-    guard close(fd) == 0 else {
-        let error = failure()
-        unlink(temporary)
-        throw error
-    }
-    guard rename(temporary, path) == 0 else {
-        let error = failure()
+        guard close(fd) == 0 else { throw failure() }
+        guard rename(temporary, path) == 0 else { throw failure() }
+    } catch {
         unlink(temporary)
         throw error
     }

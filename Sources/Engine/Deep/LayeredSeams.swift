@@ -33,17 +33,22 @@ public struct LayeredSeamPlans: Sendable {
         let seamed = try SourceMap(plan: plans[.relu1_1]!, inputHeight: inputHeight, inputWidth: inputWidth,
                                    outputHeight: seamedHeight, outputWidth: seamedWidth)
         guard seamedHeight != outputHeight || seamedWidth != outputWidth else { return seamed }
-        var columns = [Bool](repeating: false, count: seamedWidth), rows = [Bool](repeating: false, count: seamedHeight)
-        if let protectedPixels {
-            for y in 0..<seamedHeight {
-                for x in 0..<seamedWidth where protectedPixels[y * seamedWidth + x] {
-                    columns[x] = true
-                    rows[y] = true
-                }
-            }
-        }
+        let (columns, rows) = protectedPixels.map { Self.protectedLines($0, width: seamedWidth, height: seamedHeight) }
+            ?? ([Bool](repeating: false, count: seamedWidth), [Bool](repeating: false, count: seamedHeight))
         return seamed.scaled(height: outputHeight, width: outputWidth, protectedColumns: Self.softened(columns),
                              protectedRows: Self.softened(rows), luminance: luminance)
+    }
+
+    /// Per column and per row of `cells` (row-major h × w): whether it holds a protected cell.
+    static func protectedLines(_ cells: [Bool], width w: Int, height h: Int) -> (columns: [Bool], rows: [Bool]) {
+        var columns = [Bool](repeating: false, count: w), rows = [Bool](repeating: false, count: h)
+        for y in 0..<h {
+            for x in 0..<w where cells[y * w + x] {
+                columns[x] = true
+                rows[y] = true
+            }
+        }
+        return (columns, rows)
     }
 
     /// Protection flags blurred along the axis (a Gaussian of σ = 1/48 of its length, 13 pixels at 640):
@@ -77,15 +82,10 @@ extension FeatureResize {
     /// trunk's edge above it. Without the mask the seams take the subject down with the rest.
     public static let subjectSpan = 0.5
 
-    /// True when `cells` (row-major h × w) holds a protected cell in at least `subjectSpan` of the lines
-    /// across the axis that seams along `direction` shorten (the columns for vertical seams).
-    static func subjectSpansAxis(_ cells: [Bool], width w: Int, height h: Int, direction: SeamDirection) -> Bool {
-        guard w > 0, h > 0 else { return false }
-        var lines = [Bool](repeating: false, count: direction == .vertical ? w : h)
-        for y in 0..<h {
-            for x in 0..<w where cells[y * w + x] { lines[direction == .vertical ? x : y] = true }
-        }
-        return Double(lines.count { $0 }) >= subjectSpan * Double(lines.count)
+    /// True when at least `subjectSpan` of `lines` (the columns or rows of a mask that hold a protected
+    /// cell, `LayeredSeamPlans.protectedLines`) are protected.
+    static func subjectSpans(_ lines: [Bool]) -> Bool {
+        !lines.isEmpty && Double(lines.count { $0 }) >= subjectSpan * Double(lines.count)
     }
 
     /// Added per removed cell to both energies of that comparison: a cell of a flat region costs about 0,
@@ -215,14 +215,9 @@ extension FeatureResize {
         // counts were judged above, before the wall rule ran.)
         var spanned = Set<SeamDirection>()
         if useMask, !grows, tearLimit != nil {
-            if pixelSeamPlan.width > outputWidth,
-               Self.subjectSpansAxis(pixels.cells, width: pixels.width, height: pixels.height, direction: .vertical) {
-                spanned.insert(.vertical)
-            }
-            if pixelSeamPlan.height > outputHeight,
-               Self.subjectSpansAxis(pixels.cells, width: pixels.width, height: pixels.height, direction: .horizontal) {
-                spanned.insert(.horizontal)
-            }
+            let lines = LayeredSeamPlans.protectedLines(pixels.cells, width: pixels.width, height: pixels.height)
+            if pixelSeamPlan.width > outputWidth, Self.subjectSpans(lines.columns) { spanned.insert(.vertical) }
+            if pixelSeamPlan.height > outputHeight, Self.subjectSpans(lines.rows) { spanned.insert(.horizontal) }
             if !spanned.isEmpty { pixelSeamPlan = try seams(untorn: spanned) }
         }
         seamed = (pixelSeamPlan.height, pixelSeamPlan.width)
