@@ -58,29 +58,25 @@ void ck_wino_pack(int m, int bf16, const float *w, int O, int C, int flip, void 
     static const double g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
     static const double g4[6][3] = {{0.25, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
                                     {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
-    static const double g6[8][3] = {{1, 0, 0}, {-2.0 / 9, -2.0 / 9, -2.0 / 9}, {-2.0 / 9, 2.0 / 9, -2.0 / 9},
-                                    {1.0 / 90, 1.0 / 45, 2.0 / 45}, {1.0 / 90, -1.0 / 45, 2.0 / 45},
-                                    {32.0 / 45, 16.0 / 45, 8.0 / 45}, {32.0 / 45, -16.0 / 45, 8.0 / 45}, {0, 0, 1}};
-    const double (*gm)[3] = m == 2 ? g2 : m == 4 ? g4 : g6;
     const int a = m + 2;
     const int outs = flip ? C : O, ins = flip ? O : C, nb = (outs + 7) / 8;
     const size_t cpad = wino_cpad(bf16, ins);
     memset(dst, 0, ck_wino_packed_bytes(m, bf16, outs, ins));
     for (int o = 0; o < outs; o++) {
         for (int i = 0; i < ins; i++) {
-            double g[3][3], t[8][3];
+            double g[3][3], t[6][3];
             for (int k = 0; k < 9; k++)
                 g[k / 3][k % 3] = flip ? w[((size_t)i * C + o) * 9 + (8 - k)] : w[((size_t)o * C + i) * 9 + k];
             for (int r = 0; r < a; r++)  // t = G g
                 for (int j = 0; j < 3; j++) {
                     double s = 0;
-                    for (int k = 0; k < 3; k++) s += gm[r][k] * g[k][j];
+                    for (int k = 0; k < 3; k++) s += (m == 2 ? g2[r][k] : g4[r][k]) * g[k][j];
                     t[r][j] = s;
                 }
             for (int r = 0; r < a; r++)
                 for (int c = 0; c < a; c++) {  // U = t Gᵀ
                     double s = 0;
-                    for (int k = 0; k < 3; k++) s += t[r][k] * gm[c][k];
+                    for (int k = 0; k < 3; k++) s += t[r][k] * (m == 2 ? g2[c][k] : g4[c][k]);
                     const size_t xi = (size_t)r * a + c;
                     // [ξ][o/8][c][8] (fp32) or [ξ][o/8][c/2][8][2] (bf16 channel pairs)
                     const size_t base = (xi * nb + (size_t)(o / 8)) * cpad * 8;
@@ -209,9 +205,9 @@ void ck_wino_conv(int m, int bf16, const float *in, int C, size_t inStride, int 
                   const void *packed, int O, float *out, size_t outStride,
                   int ty0, int ty1, int ob0, int ob1, void *scratch, const ck_epilogue *e) {
     if (bf16) {
-        (m == 2 ? wbf16_conv2 : m == 4 ? wbf16_conv4 : wbf16_conv6)(in, C, inStride, H, W, packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e);
+        (m == 2 ? wbf16_conv2 : wbf16_conv4)(in, C, inStride, H, W, packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e);
     } else {
-        (m == 2 ? wf32_conv2 : m == 4 ? wf32_conv4 : wf32_conv6)(in, C, inStride, H, W, packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e);
+        (m == 2 ? wf32_conv2 : wf32_conv4)(in, C, inStride, H, W, packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e);
     }
 }
 

@@ -1,8 +1,7 @@
 // Winograd convolution body, included twice by winograd.c: WBF 0 (fp32 multiplies, FMA) and WBF 1 (bf16
 // multiplies with fp32 accumulation, vdpbf16ps), each inside a `#pragma clang attribute` region giving its
-// functions their target. WNAME(x) names this instance's functions. `m` (2, 4 or 6) is a parameter of
-// always-inline functions called with constants, so each (m, WBF) pair is compiled separately. Arrays
-// are sized for the largest tile, a = m + 2 ≤ 8 (WA) and a² ≤ 64 (WNX).
+// functions their target. WNAME(x) names this instance's functions. `m` (2 or 4) is a parameter of
+// always-inline functions called with constants, so each (m, WBF) pair is compiled separately.
 //
 // One task: tile rows [ty0, ty1) of the output (a band, its tiles flattened t = r·tw + tx so narrow layers
 // still fill vectors) and output blocks of 8 [ob0, ob1):
@@ -42,11 +41,6 @@ typedef float WNAME(elem);
 #define WXG 16
 #endif
 
-#ifndef WA
-#define WA 8
-#define WNX 64
-#endif
-
 // ---- 1D transforms (the 2D ones are these along rows, then along columns) -------------------------
 
 // Input: Bᵀ d for a = m + 2 values.
@@ -56,7 +50,7 @@ static inline __attribute__((always_inline)) void WNAME(in1d)(const int m, const
         t[1] = _mm512_add_ps(d[1], d[2]);
         t[2] = _mm512_sub_ps(d[2], d[1]);
         t[3] = _mm512_sub_ps(d[1], d[3]);
-    } else if (m == 4) {
+    } else {
         // Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1]
         const __m512 m4 = _mm512_set1_ps(-4.0f), m5 = _mm512_set1_ps(-5.0f), p4 = _mm512_set1_ps(4.0f);
         const __m512 a = _mm512_fmadd_ps(m4, d[2], d[4]);   // d4 − 4 d2
@@ -69,26 +63,6 @@ static inline __attribute__((always_inline)) void WNAME(in1d)(const int m, const
         t[3] = _mm512_add_ps(c, _mm512_add_ps(e, e));
         t[4] = _mm512_sub_ps(c, _mm512_add_ps(e, e));
         t[5] = _mm512_fmadd_ps(m5, d[3], _mm512_fmadd_ps(p4, d[1], d[5]));
-    } else {
-        // F(6×6), points 0, ±1, ±2, ±1/2, ∞. Rows of Bᵀ: [1 0 −21/4 0 21/4 0 −1 0];
-        // [0 ±1 1 ∓17/4 −17/4 ±1 1 0]; [0 ±1/2 1/4 ∓5/2 −5/4 ±2 1 0]; [0 ±2 4 ∓5/2 −5 ±1/2 1 0]; [0 −1 0 21/4 0 −21/4 0 1]
-        const __m512 k525 = _mm512_set1_ps(5.25f), m425 = _mm512_set1_ps(-4.25f);
-        t[0] = _mm512_fmadd_ps(k525, _mm512_sub_ps(d[4], d[2]), _mm512_sub_ps(d[0], d[6]));
-        t[7] = _mm512_fmadd_ps(k525, _mm512_sub_ps(d[3], d[5]), _mm512_sub_ps(d[7], d[1]));
-        const __m512 a = _mm512_fmadd_ps(m425, d[4], _mm512_add_ps(d[2], d[6]));  // d2 − 4.25 d4 + d6
-        const __m512 b = _mm512_fmadd_ps(m425, d[3], _mm512_add_ps(d[1], d[5]));  // d1 − 4.25 d3 + d5
-        t[1] = _mm512_add_ps(a, b);
-        t[2] = _mm512_sub_ps(a, b);
-        // c = d2/4 − 5/4 d4 + d6, e = d1/2 − 5/2 d3 + 2 d5
-        const __m512 c = _mm512_fmadd_ps(_mm512_set1_ps(0.25f), d[2], _mm512_fmadd_ps(_mm512_set1_ps(-1.25f), d[4], d[6]));
-        const __m512 e = _mm512_fmadd_ps(_mm512_set1_ps(0.5f), d[1], _mm512_fmadd_ps(_mm512_set1_ps(-2.5f), d[3], _mm512_add_ps(d[5], d[5])));
-        t[3] = _mm512_add_ps(c, e);
-        t[4] = _mm512_sub_ps(c, e);
-        // p = 4 d2 − 5 d4 + d6, q = 2 d1 − 5/2 d3 + d5/2
-        const __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), d[2], _mm512_fmadd_ps(_mm512_set1_ps(-5.0f), d[4], d[6]));
-        const __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d[1], _mm512_fmadd_ps(_mm512_set1_ps(-2.5f), d[3], _mm512_mul_ps(_mm512_set1_ps(0.5f), d[5])));
-        t[5] = _mm512_add_ps(p, q);
-        t[6] = _mm512_sub_ps(p, q);
     }
 }
 
@@ -97,7 +71,7 @@ static inline __attribute__((always_inline)) void WNAME(out1d)(const int m, cons
     if (m == 2) {
         y[0] = _mm512_add_ps(_mm512_add_ps(x[0], x[1]), x[2]);
         y[1] = _mm512_sub_ps(_mm512_sub_ps(x[1], x[2]), x[3]);
-    } else if (m == 4) {
+    } else {
         // Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]
         const __m512 s12 = _mm512_add_ps(x[1], x[2]), d12 = _mm512_sub_ps(x[1], x[2]);
         const __m512 s34 = _mm512_add_ps(x[3], x[4]), d34 = _mm512_sub_ps(x[3], x[4]);
@@ -105,18 +79,6 @@ static inline __attribute__((always_inline)) void WNAME(out1d)(const int m, cons
         y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d34, d12);
         y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s34, s12);
         y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d34, d12), x[5]);
-    } else {
-        // Aᵀ = [1 1 1 1 1 1 1 0; 0 1 −1 2 −2 1/2 −1/2 0; 0 1 1 4 4 1/4 1/4 0; 0 1 −1 8 −8 1/8 −1/8 0;
-        //       0 1 1 16 16 1/16 1/16 0; 0 1 −1 32 −32 1/32 −1/32 1]
-        const __m512 s12 = _mm512_add_ps(x[1], x[2]), d12 = _mm512_sub_ps(x[1], x[2]);
-        const __m512 s34 = _mm512_add_ps(x[3], x[4]), d34 = _mm512_sub_ps(x[3], x[4]);
-        const __m512 s56 = _mm512_add_ps(x[5], x[6]), d56 = _mm512_sub_ps(x[5], x[6]);
-        y[0] = _mm512_add_ps(_mm512_add_ps(x[0], s12), _mm512_add_ps(s34, s56));
-        y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d34, _mm512_fmadd_ps(_mm512_set1_ps(0.5f), d56, d12));
-        y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s34, _mm512_fmadd_ps(_mm512_set1_ps(0.25f), s56, s12));
-        y[3] = _mm512_fmadd_ps(_mm512_set1_ps(8.0f), d34, _mm512_fmadd_ps(_mm512_set1_ps(0.125f), d56, d12));
-        y[4] = _mm512_fmadd_ps(_mm512_set1_ps(16.0f), s34, _mm512_fmadd_ps(_mm512_set1_ps(0.0625f), s56, s12));
-        y[5] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(32.0f), d34, _mm512_fmadd_ps(_mm512_set1_ps(0.03125f), d56, d12)), x[7]);
     }
 }
 
@@ -131,7 +93,7 @@ static inline __attribute__((always_inline)) void WNAME(patch_row)(const int m, 
         d[1] = _mm512_permutex2var_ps(a, odd, b);
         d[2] = _mm512_permutex2var_ps(a2, even, b2);
         d[3] = _mm512_permutex2var_ps(a2, odd, b2);
-    } else if (m == 4) {
+    } else {
         // Elements 4l + j of two 16-float vectors land in lanes 0…7; two such halves make the vector.
         const __m512 v0 = _mm512_loadu_ps(row), v1 = _mm512_loadu_ps(row + 16);
         const __m512 v2 = _mm512_loadu_ps(row + 32), v3 = _mm512_loadu_ps(row + 48);
@@ -143,24 +105,6 @@ static inline __attribute__((always_inline)) void WNAME(patch_row)(const int m, 
         // Columns 4 and 5: columns 0 and 1 one patch further (lane 15 takes row[64], row[65]).
         d[4] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_loadu_ps(row + 64)), _mm512_castps_si512(d[0]), 1));
         d[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_loadu_ps(row + 65)), _mm512_castps_si512(d[1]), 1));
-    } else {
-        // Patches 5g … 5g+4 (g = 0 … 3; only 15 of the last group) lie whole in the 32 floats from row[30g]:
-        // lane l takes element 6(l mod 5) + j of its group's window; one permute per window, blended by group.
-        __m512 lo[4], hi[4];
-        for (int g = 0; g < 3; g++) {
-            lo[g] = _mm512_loadu_ps(row + 30 * g);
-            hi[g] = _mm512_loadu_ps(row + 30 * g + 16);
-        }
-        lo[3] = _mm512_maskz_loadu_ps((__mmask16)0x00FF, row + 90);  // patch 15: row[90 … 97], no further
-        hi[3] = lo[3];
-        for (int j = 0; j < 8; j++) {
-            const __m512i idx = _mm512_set_epi32(j, 24 + j, 18 + j, 12 + j, 6 + j, j, 24 + j, 18 + j, 12 + j, 6 + j, j,
-                                                 24 + j, 18 + j, 12 + j, 6 + j, j);
-            __m512 r = _mm512_permutex2var_ps(lo[0], idx, hi[0]);
-            r = _mm512_mask_mov_ps(r, (__mmask16)0x03E0, _mm512_permutex2var_ps(lo[1], idx, hi[1]));
-            r = _mm512_mask_mov_ps(r, (__mmask16)0x7C00, _mm512_permutex2var_ps(lo[2], idx, hi[2]));
-            d[j] = _mm512_mask_mov_ps(r, (__mmask16)0x8000, _mm512_permutexvar_ps(idx, lo[3]));
-        }
     }
 }
 
@@ -170,7 +114,7 @@ static inline __attribute__((always_inline)) void WNAME(patch_row)(const int m, 
 static inline __attribute__((always_inline)) void WNAME(prefetch_tile)(const int m, const float *plane, int wp, int ty, int tx0) {
     for (int i = 0; i < m + 2; i++) {
         const char *row = (const char *)(plane + (size_t)(m * ty + i) * wp + m * tx0);
-        for (int k = 0; k < (m == 6 ? 7 : m == 4 ? 5 : 3); k++) _mm_prefetch(row + 64 * k, _MM_HINT_T0);
+        for (int k = 0; k < (m == 4 ? 5 : 3); k++) _mm_prefetch(row + 64 * k, _MM_HINT_T0);
     }
 }
 
@@ -211,10 +155,10 @@ static inline __attribute__((always_inline)) void WNAME(unpool_patch_row)(const 
 }
 
 // The column half of a tile's input transform: v[i·a + j] = Bᵀ of column j of h.
-static inline __attribute__((always_inline)) void WNAME(input_columns)(const int m, __m512 (*h)[WA], __m512 *v) {
+static inline __attribute__((always_inline)) void WNAME(input_columns)(const int m, __m512 (*h)[6], __m512 *v) {
     const int a = m + 2;
     for (int j = 0; j < a; j++) {
-        __m512 col[WA], t[WA];
+        __m512 col[6], t[6];
         for (int i = 0; i < a; i++) col[i] = h[i][j];
         WNAME(in1d)(m, col, t);
         for (int i = 0; i < a; i++) v[i * a + j] = t[i];
@@ -227,7 +171,7 @@ static inline __attribute__((always_inline)) void WNAME(input_tile_unpool)(const
     const int ho = H / 2, wo = W / 2;
     const float *gplane = u->grad + (size_t)c * u->gradStride;
     const uint8_t *cplane = u->codes + (size_t)c * ho * wo;
-    __m512 h[WA][WA];
+    __m512 h[6][6];
     for (int i = 0; i < 6; i++) {
         const int y = 4 * ty + i - 1;  // interior row of padded row 4·ty + i
         __m512 d[6];
@@ -256,9 +200,9 @@ static inline __attribute__((always_inline)) void WNAME(prefetch_unpool)(const c
 static inline __attribute__((always_inline)) void WNAME(input_tile)(const int m, const float *plane, int wp, int ty, int tx0,
                                                                        __m512 *v) {
     const int a = m + 2;
-    __m512 h[WA][WA];
+    __m512 h[6][6];
     for (int i = 0; i < a; i++) {
-        __m512 d[WA];
+        __m512 d[6];
         WNAME(patch_row)(m, plane + (size_t)(m * ty + i) * wp + m * tx0, d);
         WNAME(in1d)(m, d, h[i]);
     }
@@ -284,7 +228,7 @@ static inline __attribute__((always_inline)) void WNAME(input_transform)(const i
             for (int tx0 = 0; tx0 < tw; tx0 += 16) {
                 const int n = tw - tx0 < 16 ? tw - tx0 : 16;
                 const __mmask16 mask = (__mmask16)((1u << n) - 1);
-                __m512 v0[WNX], v1[WNX];
+                __m512 v0[36], v1[36];
                 if (u) {
                     if (2 * p + 2 * WINO_PF < C) WNAME(prefetch_unpool)(u, 2 * p + 2 * WINO_PF, H, W, ty0 + r, tx0);
                     if (2 * p + 2 * WINO_PF + 1 < C) WNAME(prefetch_unpool)(u, 2 * p + 2 * WINO_PF + 1, H, W, ty0 + r, tx0);
@@ -314,7 +258,7 @@ static inline __attribute__((always_inline)) void WNAME(input_transform)(const i
             for (int tx0 = 0; tx0 < tw; tx0 += 16) {
                 const int n = tw - tx0 < 16 ? tw - tx0 : 16;
                 const __mmask16 mask = (__mmask16)((1u << n) - 1);
-                __m512 v[WNX];
+                __m512 v[36];
                 if (u) {
                     if (c + WINO_PF < C) WNAME(prefetch_unpool)(u, c + WINO_PF, H, W, ty0 + r, tx0);
                     WNAME(input_tile_unpool)(u, c, H, W, ty0 + r, tx0, v);
@@ -422,14 +366,14 @@ static inline __attribute__((always_inline)) void WNAME(output_transform)(const 
         const int ty = ty0 + r;
         for (int tx0 = 0; tx0 < tw; tx0 += 16) {
             const float *src = M + (size_t)ol * xs * (m + 2) * (m + 2) + (size_t)r * tw + tx0;
-            __m512 s[WA - 2][WA];
+            __m512 s[4][6];
             for (int j = 0; j < a; j++) {  // columns: Aᵀ along i
-                __m512 col[WA], y[WA - 2];
+                __m512 col[6], y[4];
                 for (int i = 0; i < a; i++) col[i] = _mm512_loadu_ps(src + (size_t)(i * a + j) * xs);
                 WNAME(out1d)(m, col, y);
                 for (int i = 0; i < m; i++) s[i][j] = y[i];
             }
-            __m512 above[WA - 2];  // the values of the row above (an even row), for the fused pool
+            __m512 above[4];  // the values of the row above (an even row), for the fused pool
             for (int i = 0; i < m; i++) {
                 const int yy = m * ty + i;
                 if (yy >= H) break;
@@ -452,16 +396,16 @@ static inline __attribute__((always_inline)) void WNAME(output_transform)(const 
                     if (e->copyPlain)
                         for (int k = 0; k <= m; k++) _m_prefetchw(e->copyPlain + plainAhead + 16 * k);
                 }
-                __m512 y[WA - 2];
+                __m512 y[4];
                 WNAME(out1d)(m, s[i], y);
                 // y[j][l] is output column m·(tx0 + l) + j: interleave into m vectors of 16 columns.
-                __m512 o[WA - 2];
+                __m512 o[4];
                 if (m == 2) {
                     const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
                     const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
                     o[0] = _mm512_permutex2var_ps(y[0], lo, y[1]);
                     o[1] = _mm512_permutex2var_ps(y[0], hi, y[1]);
-                } else if (m == 4) {
+                } else {
                     const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
                     const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
                     const __m512i lo2 = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
@@ -474,35 +418,8 @@ static inline __attribute__((always_inline)) void WNAME(output_transform)(const 
                     o[1] = _mm512_castpd_ps(_mm512_permutex2var_pd(a01l, hi2, a23l));
                     o[2] = _mm512_castpd_ps(_mm512_permutex2var_pd(a01h, lo2, a23h));
                     o[3] = _mm512_castpd_ps(_mm512_permutex2var_pd(a01h, hi2, a23h));
-                } else {
-                    // Pairs (y[2a][l], y[2a+1][l]) as doubles, P[a] for l = 0…7 and Q[a] for l = 8…15; column
-                    // pair q of the row is pair a = q mod 3 of patch l = q / 3: vectors 0…2 from P, 3…5 from Q.
-                    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-                    const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-                    __m512d P[3], Q[3];
-                    for (int a2 = 0; a2 < 3; a2++) {
-                        P[a2] = _mm512_castps_pd(_mm512_permutex2var_ps(y[2 * a2], lo, y[2 * a2 + 1]));
-                        Q[a2] = _mm512_castps_pd(_mm512_permutex2var_ps(y[2 * a2], hi, y[2 * a2 + 1]));
-                    }
-                    // Vector k's pair i is q = 8(k mod 3) + i: source a = q mod 3, lane q / 3 − 8·⌊k/3⌋… as
-                    // idx01 (P0 lanes 0–7, P1 lanes 8–15) and, for pairs from P2, idx2; `from2` marks them.
-                    for (int k = 0; k < 3; k++) {
-                        int i01[8], i2[8];
-                        __mmask8 from2 = 0;
-                        for (int i = 0; i < 8; i++) {
-                            const int q = 8 * k + i, src = q % 3, lane = q / 3;
-                            i01[i] = src == 1 ? 8 + lane : lane;
-                            i2[i] = lane;
-                            if (src == 2) from2 |= (__mmask8)(1u << i);
-                        }
-                        const __m512i idx01 = _mm512_set_epi64(i01[7], i01[6], i01[5], i01[4], i01[3], i01[2], i01[1], i01[0]);
-                        const __m512i idx2 = _mm512_set_epi64(i2[7], i2[6], i2[5], i2[4], i2[3], i2[2], i2[1], i2[0]);
-                        o[k] = _mm512_castpd_ps(_mm512_mask_permutexvar_pd(_mm512_permutex2var_pd(P[0], idx01, P[1]), from2, idx2, P[2]));
-                        o[k + 3] = _mm512_castpd_ps(_mm512_mask_permutexvar_pd(_mm512_permutex2var_pd(Q[0], idx01, Q[1]), from2, idx2, Q[2]));
-                    }
                 }
-                __m512 v[WA - 2];
-                for (int k = 0; k < m; k++) v[k] = _mm512_setzero_ps();
+                __m512 v[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
                 for (int k = 0; k < m; k++) {
                     const int x = m * tx0 + 16 * k;
                     if (x >= W) break;
@@ -598,11 +515,6 @@ static void WNAME(conv2)(const float *in, int C, size_t inStride, int H, int W, 
 static void WNAME(conv4)(const float *in, int C, size_t inStride, int H, int W, const void *packed, int O,
                          float *out, size_t outStride, int ty0, int ty1, int ob0, int ob1, void *scratch, const ck_epilogue *e) {
     WNAME(conv)(4, in, C, inStride, H, W, (const WNAME(elem) *)packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e, NULL);
-}
-
-static void WNAME(conv6)(const float *in, int C, size_t inStride, int H, int W, const void *packed, int O,
-                         float *out, size_t outStride, int ty0, int ty1, int ob0, int ob1, void *scratch, const ck_epilogue *e) {
-    WNAME(conv)(6, in, C, inStride, H, W, (const WNAME(elem) *)packed, O, out, outStride, ty0, ty1, ob0, ob1, scratch, e, NULL);
 }
 
 static void WNAME(conv4_unpooled)(const ck_unpool_source *u, int C, int H, int W, const void *packed, int O,

@@ -43,7 +43,7 @@ struct BenchEngineCommand: ParsableCommand {
     @Option(help: "Measurement only: forward convolutions with bf16 products too (comma-separated names, or all); the method uses none.")
     var bf16Forward: String?
 
-    @Option(help: "Measurement only: Winograd tile, 4 (F(4x4), the engine's), 2 (F(2x2)) or 6 (F(6x6), forward only).")
+    @Option(help: "Measurement only: Winograd tile, 4 (F(4x4), the engine's) or 2 (F(2x2)).")
     var tile: Int = 4
 
     @Flag(help: "Also print where forward+backward's time goes, step by step (summed over the timed runs).")

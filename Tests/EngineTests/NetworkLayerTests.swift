@@ -89,9 +89,9 @@ import TestSupport
         var rng = SeededRandom(seed: 1)
         // A width over one kernel step (48) and rows that wrap inside a step; odd and even sizes; ≥ 16
         // input channels (Winograd) and fewer (direct); output counts that are not multiples of 8; heights
-        // and widths of every remainder modulo the Winograd tiles (2, 4, 6), down to one row or column.
+        // and widths of every remainder modulo the Winograd tiles (2, 4), down to one row or column.
         for (c, o, h, w) in [(5, 11, 7, 9), (3, 16, 5, 61), (17, 3, 4, 3), (20, 11, 7, 9), (16, 24, 6, 61), (33, 9, 1, 35),
-                             (16, 8, 2, 1), (24, 17, 13, 70), (18, 9, 3, 2), (64, 3, 9, 17), (20, 12, 11, 96)] {
+                             (16, 8, 2, 1), (24, 17, 13, 70), (18, 9, 3, 2), (64, 3, 9, 17)] {
             let x = rng.floats(c * h * w), wts = rng.floats(o * c * 9), b = rng.floats(o)
             let weights = ConvolutionWeights.make(wts, bias: b, inChannels: c, outChannels: o, algorithm: algorithm)
             let input = Activation(c, h, w, values: x), output = Activation(o, h, w)
@@ -465,7 +465,7 @@ import TestSupport
 /// The convolution algorithms under test, each as the engine picks it for a layer (Winograd runs the
 /// direct kernel below 16 input channels, as PackedWeights.algorithm does).
 enum ConvolutionCase: String, CaseIterable, Sendable, CustomStringConvertible {
-    case gemm, direct, winograd2, winograd4, winograd6, winograd2bf16, winograd4bf16
+    case gemm, direct, winograd2, winograd4, winograd2bf16, winograd4bf16
 
     var description: String { rawValue }
 
@@ -473,7 +473,7 @@ enum ConvolutionCase: String, CaseIterable, Sendable, CustomStringConvertible {
         switch self {
         case .gemm: true
         case .direct: ck_has_avx512() != 0
-        case .winograd2, .winograd4, .winograd6: ck_has_avx512_wino() != 0
+        case .winograd2, .winograd4: ck_has_avx512_wino() != 0
         case .winograd2bf16, .winograd4bf16: ck_has_avx512_bf16() != 0
         }
     }
@@ -487,7 +487,7 @@ enum ConvolutionCase: String, CaseIterable, Sendable, CustomStringConvertible {
         default:
             guard o > 4 else { return .narrow }
             guard c >= 16 else { return .direct }
-            return .winograd(tile: self == .winograd2 || self == .winograd2bf16 ? 2 : self == .winograd6 ? 6 : 4,
+            return .winograd(tile: self == .winograd2 || self == .winograd2bf16 ? 2 : 4,
                              bf16: self == .winograd2bf16 || self == .winograd4bf16)
         }
     }

@@ -150,11 +150,9 @@ void ck_wino_conv_unpooled(int bf16, const ck_unpool_source *u, int inChannels, 
 void ck_unpool2x2(const float *grad, size_t gradStride, const uint8_t *codes, int height, int width,
                   float *dst, size_t dstStride, int c0, int c1);
 
-/// Winograd F(m×m, 3×3), m = 2, 4 or 6: computes output tile rows [ty0, ty1) (rows m·ty0 … m·ty1−1
-/// clipped to H) for output blocks [ob0, ob1), writing the output's interior and the pad columns of those
-/// rows (zeros; not with poolOnly): of the border only the rows above and below the image are left
-/// (ck_zero_edge_rows). It reads the input's padded rows up to m·⌈H/m⌉ + 1 (up to H + 6), which must be
-/// zero below row H + 1. Call only when ck_has_avx512_wino() (bf16: ck_has_avx512_bf16()).
+/// Computes output tile rows [ty0, ty1) (rows m·ty0 … m·ty1−1 clipped to H) for output blocks [ob0, ob1),
+/// writing the output's interior and the pad columns of those rows (zeros; not with poolOnly): of the
+/// border only the rows above and below the image are left (ck_zero_edge_rows). Call only when ck_has_avx512_wino() (bf16: ck_has_avx512_bf16()).
 void ck_wino_conv(int m, int bf16, const float *in, int inChannels, size_t inStride, int height, int width,
                   const void *packed, int outChannels, float *out, size_t outStride,
                   int ty0, int ty1, int ob0, int ob1, void *scratch, const ck_epilogue *epilogue);

@@ -10,9 +10,9 @@ struct PaddedGeometry: Equatable {
     let width: Int
 
     var wp: Int { width + 2 }
-    /// Floats from one plane's start to the next (64-byte multiple): the (H+2) rows, five more zero rows
-    /// (F(6×6) Winograd patches of the last tile row reach row H+6) and room for vector overrun.
-    var stride: Int { (Int(CK_GUARD) + (height + 7) * wp + Int(CK_TAIL) + 15) / 16 * 16 }
+    /// Floats from one plane's start to the next (64-byte multiple): the (H+2) rows, three more zero rows
+    /// (F(4×4) Winograd patches of the last tile row reach row H+4) and room for vector overrun.
+    var stride: Int { (Int(CK_GUARD) + (height + 5) * wp + Int(CK_TAIL) + 15) / 16 * 16 }
     var count: Int { channels * stride }
     /// The flattened positions the convolutions compute: rows 1…H, all columns.
     var positions: Range<Int> { wp..<((height + 1) * wp) }

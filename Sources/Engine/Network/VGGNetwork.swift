@@ -213,8 +213,8 @@ public final class VGGNetwork: Sendable {
         guard precision.isSupported, bf16Forward.isEmpty || ck_has_avx512_bf16() != 0 else {
             throw WeightsError(path: path, reason: "bf16 products are not supported on this CPU (no AVX512_BF16)")
         }
-        guard [2, 4, 6].contains(winogradTile) else {
-            throw WeightsError(path: path, reason: "Winograd tile \(winogradTile): 2, 4 or 6")
+        guard winogradTile == 2 || winogradTile == 4 else {
+            throw WeightsError(path: path, reason: "Winograd tile \(winogradTile): 2 or 4")
         }
         let gradientTap = min(gradientTap ?? .relu4_1, deepestTap)
         let file = try SafeTensorsFile(path: path)
@@ -277,8 +277,7 @@ public final class VGGNetwork: Sendable {
             if case let .winograd(_, bf16) = forward { forward = .winograd(tile: winogradTile, bf16: bf16 || forwardBF16) }
             var backward = differentiable
                 ? PackedWeights.algorithm(kernel: kernel, precision: precision, inChannels: o, outChannels: c, backward: true) : nil
-            // F(6×6) for the forward pass only: the backward's fused unpooling is F(4×4)'s.
-            if case let .winograd(_, bf16)? = backward, winogradTile != 6 { backward = .winograd(tile: winogradTile, bf16: bf16) }
+            if case let .winograd(_, bf16)? = backward { backward = .winograd(tile: winogradTile, bf16: bf16) }
             convs.append(ConvolutionWeights(name: name, oihw: file.floats("\(name).weight")!.baseAddress!,
                                             bias: file.floats("\(name).bias")!.baseAddress!,
                                             inChannels: c, outChannels: o, forward: forward, backward: backward))
