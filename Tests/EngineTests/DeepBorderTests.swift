@@ -1,9 +1,9 @@
 import Testing
 @testable import Engine
 
-/// docs/spec.md §3.5 ("Borders"): where seams shrink an axis, the targets' border cells on it follow the
+/// docs/spec.md §3.5 ("Borders"): on every axis the seams change, the targets' border cells follow the
 /// carved start, whose features have a border in them (the network's zero padding).
-@Suite("Deep: the borders of a carved axis", .serialized)
+@Suite("Deep: the borders of a changed axis", .serialized)
 struct DeepBorderTests {
     @Test("border weights: 1 on the two outermost cells of a shrunk axis, fading over the next two, 0 inside")
     func weights() {
@@ -81,5 +81,22 @@ struct DeepBorderTests {
         let result = try DeepResizer.resize(rgb: flat, width: 40, height: 60, options: DeepResizeOptions(), network: network)
         let worst = (0..<result.image.count).map { abs(result.image.data[$0] - [0.47, 0.63, 0.78][$0 / (40 * 60)]) }.max() ?? 1
         #expect(worst < 2.0 / 255, "a flat image deviates by \(worst * 255) levels")
+    }
+
+    /// Where seams insert: a size that is not a multiple of 8 where the input's is (or the other way) puts
+    /// the output's border at a different place in relu3_1's and relu4_1's pooled grids than the input's, so
+    /// no image has the input's border features there. Anchored only on axes that shrank, the reconstruction
+    /// painted a band into a flat 64×48 image along the grown side: 4.4, 10.1 and 5.7 levels at these sizes.
+    @Test("a flat image enlarged to sizes the pooling grids do not divide stays flat", arguments: [(64, 60), (90, 60), (70, 54)])
+    func flatImageEnlargedStaysFlat(size: (width: Int, height: Int)) throws {
+        let network = try NetworkFixtures.network(deepestTap: .relu5_1)
+        let colour: [Float] = [0.47, 0.63, 0.78]
+        let flat = Tensor(channels: 3, height: 48, width: 64)
+        for c in 0..<3 { for i in 0..<(48 * 64) { flat.data[c * 48 * 64 + i] = colour[c] } }
+        let result = try DeepResizer.resize(rgb: flat, width: size.width, height: size.height, options: DeepResizeOptions(),
+                                            network: network)
+        let plane = size.width * size.height
+        let worst = (0..<result.image.count).map { abs(result.image.data[$0] - colour[$0 / plane]) }.max() ?? 1
+        #expect(worst < 2.0 / 255, "a flat image at \(size.width)×\(size.height) deviates by \(worst * 255) levels")
     }
 }

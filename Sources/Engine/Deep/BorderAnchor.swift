@@ -1,4 +1,4 @@
-/// Every target's cells at the output's borders on an axis that seams shrank: the carved start's own
+/// Every target's cells at the output's borders on an axis that seams changed: the carved start's own
 /// features instead of the input's features sampled through the map (docs/spec.md §3.5, "Borders").
 ///
 /// Why: the network pads every convolution with zeros, so a cell at an image's border describes the
@@ -10,6 +10,12 @@
 /// 1.04×; anchored 0.71–1.36×, median 1.04×). R0, the image carved through the same map, has its own
 /// border in its features.
 ///
+/// On an axis that grew, the border's content stays at the border, but where the output's size and the
+/// input's fall differently in the pooled grids (640 → 900: relu4_1 covers 896 of the output's columns and
+/// all 640 of the input's), the input's border features sit where the output has none: unanchored, a flat
+/// image came out with a band of up to 10 levels along the grown side, photos with a faint light or dark
+/// line two or three pixels in (Grey, Bridge, ColdRipple at 900×360).
+///
 /// How far: the padding reaches one more cell inward with every convolution at a layer's resolution
 /// (relu4_1 sees it about 2.5 cells in), so the `fullCells` outermost cells follow R0 fully and the next
 /// `fullCells` fade back to the sampled target.
@@ -17,7 +23,7 @@ enum BorderAnchor {
     static let fullCells = 2
 
     /// For each cell of a height × width target: how much it follows the carved start (0 … 1), by its
-    /// distance to the nearest border of an axis that shrank (`rows`: the height; `columns`: the width).
+    /// distance to the nearest border of an axis that changed (`rows`: the height; `columns`: the width).
     static func weights(height h: Int, width w: Int, rows: Bool, columns: Bool) -> [Float] {
         var a = [Float](repeating: 0, count: h * w)
         guard rows || columns else { return a }

@@ -376,13 +376,13 @@ public enum DeepResizer {
                                              threads: options.threads)
         var startFeatures: [Tap: Tensor]?
         // Parts of the targets follow R0's own features (its pass is the first evaluation's too). Where seams
-        // only remove: relu4_1 near the image's lines (EdgeAnchor: lines crossed by seams stay whole). On an
-        // axis that shrank, also beside one that grew: every tap at its borders (BorderAnchor: the network's
-        // zero padding). Where seams insert: every tap around the inserted pixels (InsertionAnchor: no haze
-        // in textured regions).
+        // only remove: relu4_1 near the image's lines (EdgeAnchor: lines crossed by seams stay whole). On
+        // every axis that changed size: every tap at its borders (BorderAnchor: the network's zero padding).
+        // Where seams insert: every tap around the inserted pixels (InsertionAnchor: no haze in textured
+        // regions).
         let onlyRemoves = width <= input.width && height <= input.height
         let anchorsLines = options.anchorLines && onlyRemoves
-        let anchorsBorders = options.anchorBorders && (width < input.width || height < input.height)
+        let anchorsBorders = options.anchorBorders && (width != input.width || height != input.height)
         let anchorsInsertions = options.anchorInsertions && !onlyRemoves
         if let sourceMap, anchorsLines || anchorsBorders || anchorsInsertions {
             let carved = try extractor.forward(image: start, to: .relu4_1)
@@ -395,7 +395,7 @@ public enum DeepResizer {
                 }
                 if anchorsBorders {
                     let border = BorderAnchor.weights(height: sampled.height, width: sampled.width,
-                                                      rows: height < input.height, columns: width < input.width)
+                                                      rows: height != input.height, columns: width != input.width)
                     weights = weights.map { BorderAnchor.combined($0, border) } ?? border
                 }
                 if anchorsInsertions {
