@@ -286,6 +286,12 @@ struct DeepSeamTearTests {
         let map = try SourceMap(plan: FeatureSeamPlan(widthInsertion: SeamInsertion(rounds: [one])),
                                 inputHeight: h, inputWidth: w, outputHeight: h, outputWidth: w + 1)
         #expect(map.inserted.count { $0 } == h && (0..<h).allSatisfy { map.inserted[$0 * (w + 1) + 20] })
+        // A seam inserted before column 0 copies column 0, its one neighbour: a whole position, flagged too.
+        let edge = SeamRemoval(width: w, height: h, direction: .vertical, seams: [[Int](repeating: 0, count: h)],
+                               removed: (0..<(w * h)).map { $0 % w == 0 })
+        let edgeMap = try SourceMap(plan: FeatureSeamPlan(widthInsertion: SeamInsertion(rounds: [edge])),
+                                    inputHeight: h, inputWidth: w, outputHeight: h, outputWidth: w + 1)
+        #expect(edgeMap.inserted.count { $0 } == h && (0..<h).allSatisfy { edgeMap.inserted[$0 * (w + 1)] })
         let cells = InsertionAnchor.weights(map: map, stride: 8)
         // Column 20 is in cell 2: cells 1 … 3 anchored, the others not.
         for tx in 0..<((w + 1) / 8) { #expect(cells[tx] == ((1...3).contains(tx) ? 1 : 0), "cell \(tx): \(cells[tx])") }

@@ -15,7 +15,8 @@ import Glibc
 public struct SourceMap {
     public let coordinates: Tensor
     /// Per output pixel (row-major), true where a seam inserted it: it has no source pixel of its own, only
-    /// a position between two (`InsertionAnchor`). All false for a removal or a plain scale.
+    /// a position between two, or a copy of the edge pixel beside it (`InsertionAnchor`). All false for a
+    /// removal or a plain scale.
     public let inserted: [Bool]
 
     public var width: Int { coordinates.width }
@@ -39,11 +40,19 @@ public struct SourceMap {
     public init(plan: FeatureSeamPlan, inputHeight: Int, inputWidth: Int, outputHeight: Int, outputWidth: Int) throws {
         let c = try FeatureResize.apply(plan, to: Self.identity(height: inputHeight, width: inputWidth),
                                         outputHeight: outputHeight, outputWidth: outputWidth)
-        // An inserted pixel is the average of its neighbours' positions, so never whole: x + ½ between two
-        // source pixels, x + ¼ or ¾ beside one inserted in an earlier round. Kept and removed pixels are whole.
-        let plane = c.height * c.width
+        // An inserted pixel is the average of its neighbours' positions, so never whole (x + ½ between two
+        // source pixels, x + ¼ or ¾ beside one inserted in an earlier round), except at the image's first
+        // column (row), where it is a copy of its one neighbour: the same position as the pixel after it
+        // (seams gather at the edge of a plain image; 48 rows made 200 start with 16 copies of row 0). Kept
+        // and removed pixels are whole, each at a position of its own.
+        let plane = c.height * c.width, w = c.width
+        let xs = c.data, ys = c.data + plane
         self.init(coordinates: c, inserted: (0..<plane).map { i in
-            c.data[i] != c.data[i].rounded() || c.data[plane + i] != c.data[plane + i].rounded()
+            let x = i % w
+            let fractional = xs[i] != xs[i].rounded() || ys[i] != ys[i].rounded()
+            let copiesNext = (x + 1 < w && xs[i] == xs[i + 1] && ys[i] == ys[i + 1])
+                || (i + w < plane && xs[i] == xs[i + w] && ys[i] == ys[i + w])
+            return fractional || copiesNext
         })
     }
 
