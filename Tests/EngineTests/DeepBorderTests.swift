@@ -5,7 +5,7 @@ import Testing
 /// carved start, whose features have a border in them (the network's zero padding).
 @Suite("Deep: the borders of a changed axis", .serialized)
 struct DeepBorderTests {
-    @Test("border weights: 1 on the two outermost cells of a shrunk axis, fading over the next two, 0 inside")
+    @Test("border weights: 1 on the two outermost cells of a changed axis, fading over the next two, 0 inside")
     func weights() {
         let w = BorderAnchor.weights(height: 3, width: 10, rows: false, columns: true)
         #expect(Array(w[0..<10]) == [1, 1, 1, 0.5, 0, 0, 0.5, 1, 1, 1])
@@ -83,9 +83,9 @@ struct DeepBorderTests {
         #expect(worst < 2.0 / 255, "a flat image deviates by \(worst * 255) levels")
     }
 
-    /// Where seams insert: a size that is not a multiple of 8 where the input's is (or the other way) puts
-    /// the output's border at a different place in relu3_1's and relu4_1's pooled grids than the input's, so
-    /// no image has the input's border features there. Anchored only on axes that shrank, the reconstruction
+    /// Where an axis grows: a size that is not a multiple of 8 where the input's is puts the output's border
+    /// at a different place in the pooled grids (relu4_1's at 60 rows; relu3_1's and relu4_1's at 54 rows
+    /// and at 70 or 90 columns) than the input's, so no image has the input's border features there. Anchored only on axes that shrank, the reconstruction
     /// painted a band into a flat 64×48 image along the grown side: 4.4, 10.1 and 5.7 levels at these sizes.
     /// At 64×200 the seams gather at the top edge, where an inserted row is a copy of row 0: not flagged as
     /// inserted (SourceMap), those rows' targets were the input's border features inside the image (10 levels).

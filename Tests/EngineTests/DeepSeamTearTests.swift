@@ -292,6 +292,18 @@ struct DeepSeamTearTests {
         let edgeMap = try SourceMap(plan: FeatureSeamPlan(widthInsertion: SeamInsertion(rounds: [edge])),
                                     inputHeight: h, inputWidth: w, outputHeight: h, outputWidth: w + 1)
         #expect(edgeMap.inserted.count { $0 } == h && (0..<h).allSatisfy { edgeMap.inserted[$0 * (w + 1)] })
+        // Before row 0 in two rounds: three rows at position 0, the two copies flagged, row 0 itself not.
+        func topSeam(_ height: Int) -> SeamRemoval {
+            SeamRemoval(width: w, height: height, direction: .horizontal, seams: [[Int](repeating: 0, count: w)],
+                        removed: (0..<(w * height)).map { $0 / w == 0 })
+        }
+        let top = try SourceMap(plan: FeatureSeamPlan(heightInsertion: SeamInsertion(rounds: [topSeam(h), topSeam(h + 1)])),
+                                inputHeight: h, inputWidth: w, outputHeight: h + 2, outputWidth: w)
+        #expect((0..<(w * (h + 2))).allSatisfy { top.inserted[$0] == ($0 / w < 2) })
+        // A removal keeps every position its own: nothing flagged.
+        let removed = try SourceMap(plan: FeatureSeamPlan(width: one), inputHeight: h, inputWidth: w, outputHeight: h,
+                                    outputWidth: w - 1)
+        #expect(!removed.inserted.contains(true))
         let cells = InsertionAnchor.weights(map: map, stride: 8)
         // Column 20 is in cell 2: cells 1 … 3 anchored, the others not.
         for tx in 0..<((w + 1) / 8) { #expect(cells[tx] == ((1...3).contains(tx) ? 1 : 0), "cell \(tx): \(cells[tx])") }

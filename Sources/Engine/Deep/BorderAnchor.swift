@@ -1,4 +1,4 @@
-/// Every target's cells at the output's borders on an axis that seams changed: the carved start's own
+/// Every target's cells at the output's borders on an axis that changed size: the carved start's own
 /// features instead of the input's features sampled through the map (docs/spec.md §3.5, "Borders").
 ///
 /// Why: the network pads every convolution with zeros, so a cell at an image's border describes the

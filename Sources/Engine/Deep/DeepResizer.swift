@@ -49,7 +49,7 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// One-pixel seams: near the image's lines relu4_1's target is the carved start's own features, so that
     /// a line crossed by seams stays whole (`EdgeAnchor`); false samples the input's everywhere.
     public var anchorLines = true
-    /// One-pixel seams that shrink an axis: at the output's borders on that axis every target is the carved
+    /// One-pixel seams: at the output's borders on every axis that changed size every target is the carved
     /// start's own features (`BorderAnchor`: the network's zero padding makes a border cell unlike any
     /// interior one); false samples the input's there too.
     public var anchorBorders = true

@@ -10,8 +10,9 @@ import Glibc
 /// (`scaled`), define the map, and every layer samples its own features through it at its own resolution.
 ///
 /// Plane 0 holds the source column, plane 1 the source row, of every output pixel, in pixel units
-/// (fractional where seams were inserted, a new pixel halfway between its neighbours, and where the scale
-/// moved pixels between the seamed ones).
+/// (fractional where seams were inserted, a new pixel halfway between its neighbours, except a copy of the
+/// first column or row inserted before it; and fractional where the scale moved pixels between the seamed
+/// ones).
 public struct SourceMap {
     public let coordinates: Tensor
     /// Per output pixel (row-major), true where a seam inserted it: it has no source pixel of its own, only
@@ -43,7 +44,7 @@ public struct SourceMap {
         // An inserted pixel is the average of its neighbours' positions, so never whole (x + ½ between two
         // source pixels, x + ¼ or ¾ beside one inserted in an earlier round), except at the image's first
         // column (row), where it is a copy of its one neighbour: the same position as the pixel after it
-        // (seams gather at the edge of a plain image; 48 rows made 200 start with 16 copies of row 0). Kept
+        // (seams gather at the edge of a plain image; 48 rows made 200 start with row 0 and 15 copies). Kept
         // and removed pixels are whole, each at a position of its own.
         let plane = c.height * c.width, w = c.width
         let xs = c.data, ys = c.data + plane
