@@ -173,6 +173,33 @@ struct DeepLossTests {
         }
     }
 
+    @Test("curvature prior: gradient = central differences; a ramp and zero weights cost nothing")
+    func curvatureGradient() {
+        let r = phasedInput(channels: 3, height: 6, width: 7, phase: 0.2)
+        let m = (0..<42).map { Float($0 % 5) / 4 }
+        let g = Tensor(channels: 3, height: 6, width: 7)
+        let v = DeepLoss.curvature(r, weights: m, scale: 50, addGradientTo: g)
+        #expect(v > 0)
+        for seed in 13...15 as ClosedRange<UInt64> {
+            let err = directionalCheck(r, gradient: g.toArray(), seed: seed) { 50 * DeepLoss.curvature($0, weights: m) }
+            #expect(err < 1e-3, "relative error \(err)")
+        }
+        let ramp = Tensor(channels: 3, height: 6, width: 7)
+        for c in 0..<3 { for y in 0..<6 { for x in 0..<7 { ramp.plane(c)[y * 7 + x] = 0.1 + 0.03 * Float(x) + 0.02 * Float(y) } } }
+        #expect(abs(DeepLoss.curvature(ramp, weights: [Float](repeating: 1, count: 42))) < 1e-12)
+        #expect(DeepLoss.curvature(r, weights: [Float](repeating: 0, count: 42)) == 0)
+    }
+
+    @Test("smooth regions: 1 on a plain gradient, 0 at an edge and beside it")
+    func smoothRegionWeights() {
+        let t = Tensor(channels: 3, height: 20, width: 30)
+        for c in 0..<3 { for y in 0..<20 { for x in 0..<30 { t.plane(c)[y * 30 + x] = (x < 20 ? 0.3 : 0.8) + 0.002 * Float(y) } } }
+        let m = SmoothRegions.weights(of: t)
+        #expect(m[10 * 30 + 5] > 0.95, "a plain gradient: \(m[10 * 30 + 5])")
+        #expect(m[10 * 30 + 19] < 1e-6 && m[10 * 30 + 17] < 1e-6 && m[10 * 30 + 21] < 1e-6, "at and beside the edge")
+        #expect(m[10 * 30 + 16] > 0.95 && m[10 * 30 + 22] > 0.95, "two pixels from it, smooth again")
+    }
+
     @Test("statistics subgradient = central differences; sign(0) = 0 as torch")
     func statisticsGradient() {
         let r = phasedInput(channels: 3, height: 6, width: 7, phase: 0.2)

@@ -1,18 +1,21 @@
 import CKernels
 import COpenBLAS
 
-/// The weights of docs/spec.md §4: L = α·L_rec + β·L_per + γ·L_reg.
+/// The weights of docs/spec.md §4: L = α·L_rec + β·L_per + γ·L_reg + δ·L_smooth.
 public struct DeepLossWeights: Sendable, Equatable {
     public var alpha: Double = 1
     public var beta: Double = 0.1
     public var gamma: Double = 0.01
+    /// The curvature prior where R0 is smooth (`SmoothRegions`, `DeepLoss.curvature`; docs/spec.md §4); 0: none.
+    public var delta: Double = 0
     /// w_l of each reconstruction layer (docs/spec.md §4: 1/4 for the four layers).
     public var layerWeight: Double = 0.25
 
-    public init(alpha: Double = 1, beta: Double = 0.1, gamma: Double = 0.01) {
+    public init(alpha: Double = 1, beta: Double = 0.1, gamma: Double = 0.01, delta: Double = 0) {
         self.alpha = alpha
         self.beta = beta
         self.gamma = gamma
+        self.delta = delta
     }
 }
 
@@ -22,12 +25,15 @@ public struct DeepLossTerms: Sendable, Equatable, Codable {
     public var reconstruction: Double
     public var perceptual: Double
     public var regularization: Double
+    /// L_smooth (0 when δ is 0).
+    public var smoothness: Double
 
-    public init(total: Double, reconstruction: Double, perceptual: Double, regularization: Double) {
+    public init(total: Double, reconstruction: Double, perceptual: Double, regularization: Double, smoothness: Double = 0) {
         self.total = total
         self.reconstruction = reconstruction
         self.perceptual = perceptual
         self.regularization = regularization
+        self.smoothness = smoothness
     }
 }
 
@@ -150,6 +156,39 @@ public enum DeepLoss {
                         g[i] -= ux + uy
                         if x + 1 < w { g[i + 1] += ux }
                         if y + 1 < h { g[i + w] += uy }
+                    }
+                }
+            }
+        }
+        return sum / n
+    }
+
+    /// L_smooth = (1/N) Σ_c Σ_x m(x)·(∇²R)(x)², the 5-point Laplacian at interior pixels weighted by `m`
+    /// (`SmoothRegions`, one weight per pixel); adds scale · its gradient to `gradient` when given:
+    /// 2·m·∇²R·(4 at the pixel, −1 at each of its four neighbours). A ramp has no curvature and pays nothing.
+    public static func curvature(_ r: Tensor, weights m: [Float], scale: Double = 1, addGradientTo gradient: Tensor? = nil) -> Double {
+        let h = r.height, w = r.width
+        precondition(m.count == h * w, "one weight per pixel")
+        guard h > 2, w > 2, r.count > 0 else { return 0 }
+        let n = Double(r.count)
+        let k = Float(2 * scale / n)
+        var sum = 0.0
+        for c in 0..<r.channels {
+            let p = r.plane(c)
+            let g = gradient?.plane(c)
+            for y in 1..<(h - 1) {
+                for x in 1..<(w - 1) {
+                    let i = y * w + x
+                    guard m[i] > 0 else { continue }
+                    let l = 4 * p[i] - p[i - 1] - p[i + 1] - p[i - w] - p[i + w]
+                    sum += Double(m[i]) * Double(l) * Double(l)
+                    if let g {
+                        let t = k * m[i] * l
+                        g[i] += 4 * t
+                        g[i - 1] -= t
+                        g[i + 1] -= t
+                        g[i - w] -= t
+                        g[i + w] -= t
                     }
                 }
             }

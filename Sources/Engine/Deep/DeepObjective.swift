@@ -51,6 +51,8 @@ public final class DeepObjective {
     /// C × C scratch per Gram tap (the taps' terms run side by side).
     private let gramScratch: [Tap: Tensor]
     private let regularizerGradient: Tensor
+    /// `SmoothRegions` of R0, for L_smooth; nil when δ is 0.
+    private let smoothWeights: [Float]?
     /// `adoptLastForward`: the image of the extractor's last forward and its features, until the first
     /// evaluation.
     private var adopted: (values: [Float], features: [Tap: Tensor])?
@@ -63,16 +65,19 @@ public final class DeepObjective {
     ///     input image's, or R0's.
     public convenience init(network: VGGNetwork, height: Int, width: Int, targets: [Tap: Tensor], inputFeatures: [Tap: Tensor],
                             inputMean: [Double], inputStd: [Double], weights: DeepLossWeights = DeepLossWeights(),
-                            threads: Int = 2) throws {
+                            smoothWeights: [Float]? = nil, threads: Int = 2) throws {
         try self.init(extractor: FeatureExtractor(network: network, height: height, width: width, deepestTap: .relu4_1,
                                                   threads: threads),
-                      targets: targets, inputFeatures: inputFeatures, inputMean: inputMean, inputStd: inputStd, weights: weights)
+                      targets: targets, inputFeatures: inputFeatures, inputMean: inputMean, inputStd: inputStd, weights: weights,
+                      smoothWeights: smoothWeights)
     }
 
     /// The same on an output-sized extractor the caller already has (to relu4_1 at least): its workspace
     /// is a few hundred MB, and a fresh one costs its page faults again. The objective takes it over.
+    /// - smoothWeights: `SmoothRegions.weights(of: R0)`, needed when `weights.delta` is not 0.
     public init(extractor: FeatureExtractor, targets: [Tap: Tensor], inputFeatures: [Tap: Tensor],
-                inputMean: [Double], inputStd: [Double], weights: DeepLossWeights = DeepLossWeights()) throws {
+                inputMean: [Double], inputStd: [Double], weights: DeepLossWeights = DeepLossWeights(),
+                smoothWeights: [Float]? = nil) throws {
         guard extractor.canRunBackward else {
             throw FeatureResizeError(message: "the objective needs an extractor that runs backward passes")
         }
@@ -118,6 +123,14 @@ public final class DeepObjective {
         self.inputStd = inputStd
         image = Tensor(channels: 3, height: height, width: width)
         regularizerGradient = Tensor(channels: 3, height: height, width: width)
+        if weights.delta != 0 {
+            guard let smoothWeights, smoothWeights.count == height * width else {
+                throw FeatureResizeError(message: "δ ≠ 0 needs one smoothness weight per output pixel")
+            }
+            self.smoothWeights = smoothWeights
+        } else {
+            self.smoothWeights = nil
+        }
     }
 
     /// L at `x` (planar RGB, 3·height·width); writes ∇L into `gradient` (same layout) when given.
@@ -160,7 +173,7 @@ public final class DeepObjective {
             for d in DeepLoss.gramDistances(terms, scale: w.beta * 0.5, threads: extractor.threads) { per += 0.5 * d }
         }
         timings.perceptual += lap()
-        var reg = 0.0
+        var reg = 0.0, smooth = 0.0
         if let gradient {
             let dR = try extractor.backward(gradients: featureGradients)
             precondition(gradient.count == dR.count, "gradient buffer has \(gradient.count) values, expected \(dR.count)")
@@ -170,12 +183,14 @@ public final class DeepObjective {
             g.fill(0)
             reg = DeepLoss.totalVariation(image, scale: w.gamma, addGradientTo: g)
                 + DeepLoss.statistics(image, inputMean: inputMean, inputStd: inputStd, scale: w.gamma, addGradientTo: g)
+            if let smoothWeights { smooth = DeepLoss.curvature(image, weights: smoothWeights, scale: w.delta, addGradientTo: g) }
             for i in 0..<g.count { gradient[i] += g.data[i] }
         } else {
             reg = DeepLoss.totalVariation(image) + DeepLoss.statistics(image, inputMean: inputMean, inputStd: inputStd)
+            if let smoothWeights { smooth = DeepLoss.curvature(image, weights: smoothWeights) }
         }
-        let terms = DeepLossTerms(total: w.alpha * rec + w.beta * per + w.gamma * reg,
-                                  reconstruction: rec, perceptual: per, regularization: reg)
+        let terms = DeepLossTerms(total: w.alpha * rec + w.beta * per + w.gamma * reg + w.delta * smooth,
+                                  reconstruction: rec, perceptual: per, regularization: reg, smoothness: smooth)
         lastTerms = terms
         timings.regularization += lap()
         timings.evaluations += 1

@@ -1,0 +1,54 @@
+import Glibc
+
+/// Where the start R0 is smooth: the weights of the curvature prior (`DeepLoss.curvature`, δ of
+/// docs/spec.md §4), 1 in a plain sky or wall, 0 at and beside edges and texture.
+///
+/// Why: asked for VGG features, the reconstruction draws a faint cross-hatching into smooth gradients,
+/// seen at 3× (summer_1am's dusk sky at height 60 %: the mean |Laplacian| of its sky 2.11 against R0's 1.49
+/// and the input's 1.79; a synthetic ramp gets 4–6 levels across lines that should be constant). It comes
+/// from the reconstruction term itself (with β = 0 it stays, with all seams and no scale too); γ's total
+/// variation, twenty times stronger, only softened it, and would flatten texture. R0 there is a plain
+/// carve or scale of a smooth region, smooth itself: a prior on the output's curvature where R0 is smooth
+/// removes the hatching and leaves edges, texture and the seams' repairs to the other terms.
+///
+/// How: R0's gradient magnitude (the three channels' forward differences), its maximum over 5 × 5
+/// neighbours (a pixel beside an edge is not smooth), mapped to exp(−(g/σ)²).
+enum SmoothRegions {
+    /// A gradient of 0.02 per pixel (5 levels) weighs e⁻¹; a plain sky's (≤ 0.005) about 1, an edge's 0.
+    static let sigma: Float = 0.02
+    static let radius = 2
+
+    /// Row-major height × width weights of the RGB image `start` (planes in [0, 1]).
+    static func weights(of start: Tensor) -> [Float] {
+        let h = start.height, w = start.width
+        var gradient = [Float](repeating: 0, count: h * w)
+        for c in 0..<min(start.channels, 3) {
+            let p = start.plane(c)
+            for y in 0..<h {
+                for x in 0..<w {
+                    let i = y * w + x
+                    let dx = x + 1 < w ? p[i + 1] - p[i] : 0, dy = y + 1 < h ? p[i + w] - p[i] : 0
+                    gradient[i] += dx * dx + dy * dy
+                }
+            }
+        }
+        // The largest magnitude within `radius`, rows then columns (a separable maximum).
+        var rows = [Float](repeating: 0, count: h * w)
+        for y in 0..<h {
+            for x in 0..<w {
+                var m: Float = 0
+                for k in max(0, x - radius)...min(w - 1, x + radius) { m = max(m, gradient[y * w + k]) }
+                rows[y * w + x] = m
+            }
+        }
+        var weights = [Float](repeating: 0, count: h * w)
+        for y in 0..<h {
+            for x in 0..<w {
+                var m: Float = 0
+                for k in max(0, y - radius)...min(h - 1, y + radius) { m = max(m, rows[k * w + x]) }
+                weights[y * w + x] = exp(-m / (sigma * sigma))  // m is the squared magnitude
+            }
+        }
+        return weights
+    }
+}
