@@ -5,8 +5,9 @@
 /// History: 2, deep's relu4_1 anchored on the carved start near lines (docs/spec.md §3.4); 3, deep's seams
 /// set a walling mask aside (§3.1); 4, deep's targets follow the carved start at a shrunk axis's borders
 /// (§3.5); 5, at the borders of every axis that changed size (§3.5), an inserted copy of the first column
-/// or row anchored as inserted (§3.6), and since 4 also the tear-aware seam search, the subject-span rule
-/// and the anchor's pass (§3.2, §3.4), which changed outputs without a bump.
+/// or row anchored as inserted (§3.6), the curvature prior where R0 is smooth (§4), and since 4 also the
+/// tear-aware seam search, the subject-span rule and the anchor's pass (§3.2, §3.4), which changed outputs
+/// without a bump.
 public enum EngineVersion {
     public static let current = 5
 }
