@@ -13,7 +13,7 @@ public struct DeepObjectiveTimings: Sendable, Equatable, Codable {
     public var perceptual = 0.0
     /// The network backward to the image, copying the gradient out.
     public var backward = 0.0
-    /// L_reg and adding its gradient.
+    /// L_reg and L_smooth, and adding their gradients.
     public var regularization = 0.0
 
     public init() {}
