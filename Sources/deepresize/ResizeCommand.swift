@@ -114,8 +114,9 @@ struct ResizeCommand: AsyncParsableCommand {
             if let report = run.deepReport {
                 // The final L is written as the bar's last loss is (ProgressBar.loss): the same number.
                 summary += "\n  L \(ProgressBar.loss(report.initial.total)) → \(ProgressBar.loss(report.finalClamped.total))"
-                    + String(format: " (rec %.5f, per %.5f, reg %.5f), %d iterations, %d evaluations, mask %.1f%%",
+                    + String(format: " (rec %.5f, per %.5f, reg %.5f, smooth %.1e), %d iterations, %d evaluations, mask %.1f%%",
                              report.finalClamped.reconstruction, report.finalClamped.perceptual, report.finalClamped.regularization,
+                             report.finalClamped.smoothness,
                              report.iterations, report.evaluations, report.maskFraction * 100)
             }
             FileHandle.standardError.write(Data((summary + "\n").utf8))

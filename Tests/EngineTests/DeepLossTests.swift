@@ -188,6 +188,13 @@ struct DeepLossTests {
         for c in 0..<3 { for y in 0..<6 { for x in 0..<7 { ramp.plane(c)[y * 7 + x] = 0.1 + 0.03 * Float(x) + 0.02 * Float(y) } } }
         #expect(abs(DeepLoss.curvature(ramp, weights: [Float](repeating: 1, count: 42))) < 1e-12)
         #expect(DeepLoss.curvature(r, weights: [Float](repeating: 0, count: 42)) == 0)
+        // By hand: one interior pixel of a 3×3 image, 1 there and 0 around: ∇² = 4, m = ½: ½ · 16 / 27.
+        let dot = Tensor(channels: 3, height: 3, width: 3)
+        dot.plane(0)[4] = 1
+        #expect(abs(DeepLoss.curvature(dot, weights: [Float](repeating: 0.5, count: 9)) - 8.0 / 27) < 1e-12)
+        // The defaults: the method's δ, none in the reference's objective or in DeepLossWeights() alone.
+        #expect(DeepResizeOptions().weights.delta == DeepResizeOptions.smoothness && DeepResizeOptions.smoothness > 0)
+        #expect(DeepResizeOptions.reference().weights.delta == 0 && DeepLossWeights().delta == 0)
     }
 
     @Test("smooth regions: 1 on a plain gradient, 0 at an edge and beside it")
@@ -198,6 +205,11 @@ struct DeepLossTests {
         #expect(m[10 * 30 + 5] > 0.95, "a plain gradient: \(m[10 * 30 + 5])")
         #expect(m[10 * 30 + 19] < 1e-6 && m[10 * 30 + 17] < 1e-6 && m[10 * 30 + 21] < 1e-6, "at and beside the edge")
         #expect(m[10 * 30 + 16] > 0.95 && m[10 * 30 + 22] > 0.95, "two pixels from it, smooth again")
+        // σ: a grey ramp of g per pixel along x weighs exp(−3g²/σ²) (the three channels' squares summed).
+        let ramp = Tensor(channels: 3, height: 8, width: 8)
+        for c in 0..<3 { for y in 0..<8 { for x in 0..<8 { ramp.plane(c)[y * 8 + x] = 0.2 + 0.01 * Float(x) } } }
+        let expected = exp(-3 * 0.0001 / (SmoothRegions.sigma * SmoothRegions.sigma))
+        #expect(abs(SmoothRegions.weights(of: ramp)[4 * 8 + 3] - expected) < 1e-3, "\(SmoothRegions.weights(of: ramp)[4 * 8 + 3]) vs \(expected)")
     }
 
     @Test("statistics subgradient = central differences; sign(0) = 0 as torch")

@@ -47,6 +47,7 @@ struct DeepResizerTests {
             #expect(close(rep.initial.reconstruction, r.initial.reconstruction, 1e-4), "\(label) L_rec0 \(rep.initial.reconstruction) vs \(r.initial.reconstruction)")
             #expect(close(rep.initial.perceptual, r.initial.perceptual, 1e-4), "\(label) L_per0 \(rep.initial.perceptual) vs \(r.initial.perceptual)")
             #expect(close(rep.initial.regularization, r.initial.regularization, 1e-4), "\(label) L_reg0 \(rep.initial.regularization) vs \(r.initial.regularization)")
+            #expect(rep.initial.smoothness == 0 && rep.final.smoothness == 0, "\(label): the reference's objective has no L_smooth")
             #expect(rep.iterations == r.iterations)
             #expect(rep.evaluations == r.evaluations, "\(label) evaluations")
             // Float rounding differs from torch's from the first step on: a few iterations stay within 1 %.

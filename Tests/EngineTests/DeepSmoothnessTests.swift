@@ -55,4 +55,21 @@ struct DeepSmoothnessTests {
         }
         #expect(largestStep(with) > 0.9 * largestStep(without), "edges: \(largestStep(with)) against \(largestStep(without))")
     }
+
+    @Test("δ ≠ 0 without one smoothness weight per output pixel is refused, not run without the term")
+    func deltaNeedsWeights() throws {
+        let network = try NetworkFixtures.network(deepestTap: .relu4_1)
+        let (h, w) = (32, 40)
+        let extractor = try FeatureExtractor(network: network, height: h, width: w, deepestTap: .relu4_1, threads: 1)
+        let image = Tensor(channels: 3, height: h, width: w)
+        for i in 0..<image.count { image.data[i] = Float(i % 17) / 17 }
+        let targets = try extractor.forward(image: image, to: .relu4_1).mapValues { $0.clone() }
+        let (mean, std) = DeepLoss.channelStatistics(image)
+        for weights in [nil, [Float](repeating: 1, count: h * w - 1)] {
+            #expect(throws: FeatureResizeError.self) {
+                _ = try DeepObjective(extractor: extractor, targets: targets, inputFeatures: targets, inputMean: mean,
+                                      inputStd: std, weights: DeepLossWeights(delta: 100), smoothWeights: weights)
+            }
+        }
+    }
 }

@@ -98,6 +98,7 @@ public struct DeepResizeOptions: Sendable, Equatable {
         return options
     }
 
+    /// `weights` given replace all four, δ included (`DeepLossWeights()` alone has δ = 0).
     public init(featureOperator: FeatureOperator = .seam, protect: Bool = true,
                 iterations: Int = DeepResizeOptions.defaultIterations,
                 weights: DeepLossWeights = DeepLossWeights(delta: DeepResizeOptions.smoothness), threads: Int = 2,
