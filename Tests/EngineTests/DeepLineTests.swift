@@ -55,11 +55,12 @@ struct DeepLineTests {
             return Self.faintPerWhole(result.image)
         }
         // The line anchor alone (the border anchor off in both runs: the odd colours it removes along the
-        // carved sides count as faint pixels too). Measured: 0.24 anchored, 0.39 without.
+        // carved sides count as faint pixels too). Measured: 0.12 anchored, 0.20 without (0.24 and 0.39 before
+        // the curvature prior of docs/spec.md §4).
         let anchored = try faint(lines: true, borders: false), sampled = try faint(lines: false, borders: false)
         #expect(anchored < 0.3, "faint per whole bar pixel: \(anchored)")
         #expect(anchored < 0.8 * sampled, "anchored \(anchored) vs sampled \(sampled)")
-        // The defaults (both anchors). Measured: 0.19.
+        // The defaults (both anchors). Measured: 0.11 (0.19 before the curvature prior).
         let defaults = try faint(lines: true, borders: true)
         #expect(defaults < 0.25, "faint per whole bar pixel with the defaults: \(defaults)")
     }
