@@ -12,12 +12,12 @@ import Glibc
 /// removes the hatching and leaves edges, texture and the seams' repairs to the other terms.
 ///
 /// How: R0's gradient magnitude (the three channels' forward differences), its maximum over 5 × 5
-/// neighbours (a pixel beside an edge is not smooth), mapped to exp(−(g/σ)²).
+/// neighbours (a pixel beside an edge is not smooth; `EdgeAnchor.largestAroundCells` twice), mapped to
+/// exp(−(g/σ)²).
 enum SmoothRegions {
     /// g² sums the three channels' squared steps: a grey ramp of 0.0115 per pixel (3 levels) along one axis
     /// weighs e⁻¹, a sky's 0.005 (1.3 levels) 0.83, an edge's (0.1 and more) 0.
     static let sigma: Float = 0.02
-    static let radius = 2
 
     /// Row-major height × width weights of the RGB image `start` (planes in [0, 1]).
     static func weights(of start: Tensor) -> [Float] {
@@ -33,23 +33,9 @@ enum SmoothRegions {
                 }
             }
         }
-        // The largest magnitude within `radius`, rows then columns (a separable maximum).
-        var rows = [Float](repeating: 0, count: h * w)
-        for y in 0..<h {
-            for x in 0..<w {
-                var m: Float = 0
-                for k in max(0, x - radius)...min(w - 1, x + radius) { m = max(m, gradient[y * w + k]) }
-                rows[y * w + x] = m
-            }
-        }
-        var weights = [Float](repeating: 0, count: h * w)
-        for y in 0..<h {
-            for x in 0..<w {
-                var m: Float = 0
-                for k in max(0, y - radius)...min(h - 1, y + radius) { m = max(m, rows[k * w + x]) }
-                weights[y * w + x] = exp(-m / (sigma * sigma))  // m is the squared magnitude
-            }
-        }
-        return weights
+        // The largest within 2 pixels: the 3 × 3 maximum of the 3 × 3 maximum.
+        let nearby = EdgeAnchor.largestAroundCells(EdgeAnchor.largestAroundCells(gradient, width: w, height: h, stride: 1),
+                                                   width: w, height: h, stride: 1)
+        return nearby.map { exp(-$0 / (sigma * sigma)) }  // squared magnitudes
     }
 }
