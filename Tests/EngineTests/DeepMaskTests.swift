@@ -80,4 +80,27 @@ struct DeepMaskTests {
         flat.fill(0.5)
         #expect(SemanticMask(features: flat).cells.allSatisfy { !$0 })
     }
+
+    @Test("closing first keeps a subject whose activation is patchy; the reference's order drops it; both drop a lone cell")
+    func closeThenOpen() {
+        // A 20 × 16 field: a 10 × 10 subject at (4 ..< 14, 4 ..< 14) whose activation falls into 2 × 2 patches
+        // two cells apart (a checkerboard of them), and one lone high cell at (17, 2).
+        let (w, h) = (20, 16)
+        let subject = { (x: Int, y: Int) in (4..<14).contains(x) && (4..<14).contains(y) }
+        let a = (0..<(w * h)).map { i -> Double in
+            let (x, y) = (i % w, i / w)
+            return (subject(x, y) && (x / 2 + y / 2) % 2 == 0) || (x == 17 && y == 2) ? 1 : 0
+        }
+        let reference = SemanticMask(activation: a, width: w, height: h)
+        #expect(reference.cells.allSatisfy { !$0 }, "opened first, the 2 × 2 patches vanish")
+        let joined = SemanticMask(activation: a, width: w, height: h, cleanup: .closeThenOpen)
+        for y in 0..<h {
+            for x in 0..<w {
+                #expect(joined.cells[y * w + x] == subject(x, y), "(\(x), \(y))")
+            }
+        }
+        // The method closes first; the reference's options keep its order.
+        #expect(DeepResizeOptions().maskCleanup == .closeThenOpen)
+        #expect(DeepResizeOptions.reference().maskCleanup == .openThenClose)
+    }
 }

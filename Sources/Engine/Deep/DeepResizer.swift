@@ -27,6 +27,9 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// Seam operator: the mask adds its 1000× penalty (the reference always does). Linear: the protected
     /// non-uniform scale for the targets and R0; false is the reference's plain bilinear.
     public var protect: Bool = true
+    /// The mask's cleanup (docs/spec.md §2): a closing before the opening keeps subjects whose activation is
+    /// patchy (blind A/B: BENCHMARKS.md / docs/gallery.md); the reference opens first.
+    public var maskCleanup: SemanticMask.Cleanup = .closeThenOpen
     public var iterations: Int = DeepResizeOptions.defaultIterations
     /// The loss weights: the spec's α, β, γ, and δ = `smoothness` for the curvature prior where R0 is smooth
     /// (docs/spec.md §4; `DeepLossWeights()` alone has δ = 0, as the reference).
@@ -95,6 +98,7 @@ public struct DeepResizeOptions: Sendable, Equatable {
         options.anchorInsertions = false
         options.firstStep = .torch
         options.weights.delta = 0
+        options.maskCleanup = .openThenClose
         return options
     }
 
@@ -328,7 +332,7 @@ public enum DeepResizer {
             // Copied out: the extractor's tensors die with its (input-sized) workspace.
             inputFeatures = try extractor.forward(image: input, to: .relu5_1).mapValues { $0.clone() }
         }
-        let mask = SemanticMask(features: inputFeatures[.relu5_1]!)
+        let mask = SemanticMask(features: inputFeatures[.relu5_1]!, cleanup: options.maskCleanup)
         var reconstruction: [Tap: Tensor] = [:]
         for tap in DeepObjective.reconstructionTaps { reconstruction[tap] = inputFeatures[tap]! }
         // The seam search reports seams, not iterations: only its cancellation goes through.

@@ -18,21 +18,32 @@ public struct SemanticMask: Sendable, Equatable {
     /// Share of protected cells.
     public var fraction: Double { cells.isEmpty ? 0 : Double(cells.count { $0 }) / Double(cells.count) }
 
+    /// How the thresholded activation is cleaned by the two 3 × 3 binary steps (docs/spec.md §2).
+    public enum Cleanup: String, Sendable, Equatable {
+        /// The reference's: an opening (every blob smaller than 3 × 3 cells goes), then a closing.
+        case openThenClose
+        /// A closing first, which joins the patches one subject's activation falls into (a maple leaf's
+        /// lobes, a dragonfly's wings and body), then the opening, which still drops isolated cells. Opened
+        /// first, such a subject falls apart into blobs smaller than 3 × 3 cells and vanishes.
+        case closeThenOpen
+    }
+
     /// docs/spec.md §2 from the mask layer's features of the input (C × H16 × W16): a = Σ_c features.
-    public init(features: Tensor, stride: Int = 16) {
+    public init(features: Tensor, stride: Int = 16, cleanup: Cleanup = .openThenClose) {
         let plane = features.height * features.width
         var a = [Double](repeating: 0, count: plane)
         for c in 0..<features.channels {
             let p = features.plane(c)
             for i in 0..<plane { a[i] += Double(p[i]) }
         }
-        self.init(activation: a, width: features.width, height: features.height, stride: stride)
+        self.init(activation: a, width: features.width, height: features.height, stride: stride, cleanup: cleanup)
     }
 
     /// docs/spec.md §2 from the channel sum `activation` (row-major height × width): a_n = (a − min)/(max − min)
     /// (a flat field gives a_n = 0, as the reference's max(…, 1e-12)), M = a_n > mean + std (std 1/N),
-    /// then a 3×3 binary opening, then a 3×3 closing, outside the grid false (scipy.ndimage semantics).
-    public init(activation a: [Double], width: Int, height: Int, stride: Int = 16) {
+    /// then a 3×3 binary opening and a 3×3 closing in the order `cleanup` says, outside the grid false
+    /// (scipy.ndimage semantics).
+    public init(activation a: [Double], width: Int, height: Int, stride: Int = 16, cleanup: Cleanup = .openThenClose) {
         precondition(a.count == width * height, "activation \(a.count) != \(width)x\(height)")
         let lo = a.min() ?? 0, hi = a.max() ?? 0
         let span = max(hi - lo, 1e-12)
@@ -42,9 +53,13 @@ public struct SemanticMask: Sendable, Equatable {
         let variance = n.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / count
         let threshold = mean + variance.squareRoot()
         let raw = n.map { $0 > threshold }
-        let opened = Self.dilate(Self.erode(raw, width: width, height: height), width: width, height: height)
-        let closed = Self.erode(Self.dilate(opened, width: width, height: height), width: width, height: height)
-        self.init(width: width, height: height, cells: closed, stride: stride)
+        let open = { (m: [Bool]) in Self.dilate(Self.erode(m, width: width, height: height), width: width, height: height) }
+        let close = { (m: [Bool]) in Self.erode(Self.dilate(m, width: width, height: height), width: width, height: height) }
+        let cells = switch cleanup {
+        case .openThenClose: close(open(raw))
+        case .closeThenOpen: open(close(raw))
+        }
+        self.init(width: width, height: height, cells: cells, stride: stride)
     }
 
     /// The mask carried to a grid of stride `s` and size height × width by nearest:
