@@ -263,6 +263,37 @@ struct DeepSeamTearTests {
         #expect(tall.subjectSpansAxis && tall.seamedHeight == Self.height * 7 / 10)
     }
 
+    @Test("a mask the wall rule set aside still keeps its columns wider in the scale after the seams")
+    func setAsideMaskKeptWiderInTheScale() throws {
+        // Plain texture on the left (x < 64), under the mask; 3 × 3 blobs of random grey on the right, where a
+        // seam costs far more; the dark line across both stops the seams early. Kept out of the mask, the
+        // seams would all go through the blobs: the wall rule sets the mask aside.
+        let image = greyScene(height: Self.height, width: Self.width) { x, y in
+            let centre = Float(Self.height - 1) - Float(x) * Float(Self.height - 1) / Float(Self.width - 1)
+            if abs(Float(y) - centre) <= 1.5 { return 0.1 }
+            return x < 64 ? 0.75 + 0.04 * Self.hash(x, y) : 0.3 + 0.5 * Self.hash(x / 3, y / 3)
+        }
+        let mask = SemanticMask(width: 10, height: 6, cells: (0..<60).map { $0 % 10 < 4 })
+        let target = Self.width * 6 / 10
+        let plans = try FeatureResize.layeredSeamPlans(features: flatFeatures(height: Self.height, width: Self.width),
+                                                       mask: mask, image: image, edgeWeight: 1, outputHeight: Self.height,
+                                                       outputWidth: target, tearLimit: SeamTears.limit)
+        #expect(plans.maskSetAside && !plans.subjectSpansAxis)
+        #expect(plans.seamedWidth > target, "the seams did the whole change")
+        let map = try plans.sourceMap(inputHeight: Self.height, inputWidth: Self.width, outputHeight: Self.height,
+                                      outputWidth: target)
+        // Output columns whose source (on the middle row) lies in the masked columns, against the share a
+        // uniform scale of what the seams left would give them.
+        let row = Self.height / 2 * target, xs = map.coordinates.plane(0)
+        let masked = (0..<target).count { xs[row + $0] < 63.5 }
+        let carved = try SourceMap(plan: try #require(plans.plans[.relu1_1]), inputHeight: Self.height,
+                                   inputWidth: Self.width, outputHeight: Self.height, outputWidth: plans.seamedWidth)
+        let before = (0..<plans.seamedWidth).count { carved.coordinates.plane(0)[Self.height / 2 * plans.seamedWidth + $0] < 63.5 }
+        let uniform = Double(before) * Double(target) / Double(plans.seamedWidth)
+        #expect(Double(masked) > 1.1 * uniform && Double(masked) <= SourceMap.protectionRatio * uniform + 1,
+                "the masked side spans \(masked) columns, \(uniform) at a uniform scale")
+    }
+
     @Test("the scale after the seams keeps protected columns wider, by at most the ratio, and sums to the output")
     func protectedScaleRatio() {
         let flags = (0..<200).map { (80..<120).contains($0) }
