@@ -28,7 +28,7 @@ public struct DeepResizeOptions: Sendable, Equatable {
     /// non-uniform scale for the targets and R0; false is the reference's plain bilinear.
     public var protect: Bool = true
     /// The mask's cleanup (docs/spec.md §2): a closing before the opening keeps subjects whose activation is
-    /// patchy (blind A/B: BENCHMARKS.md / docs/gallery.md); the reference opens first.
+    /// patchy (judged blind: docs/gallery.md, "The mask closed before it is opened"); the reference opens first.
     public var maskCleanup: SemanticMask.Cleanup = .closeThenOpen
     public var iterations: Int = DeepResizeOptions.defaultIterations
     /// The loss weights: the spec's α, β, γ, and δ = `smoothness` for the curvature prior where R0 is smooth
