@@ -294,6 +294,34 @@ struct DeepSeamTearTests {
                 "the masked side spans \(masked) columns, \(uniform) at a uniform scale")
     }
 
+    @Test("a subject's mask that the wall rule only just set aside still spans the axis; one that walls the seams in hard does not")
+    func setAsideMaskAndTheSpanRule() throws {
+        // The mask covers the 96 plain-textured columns on the left (6 of 10 columns of cells, over half);
+        // on the right, 3 × 3 blobs of random grey whose contrast sets how much more seams cost there. The
+        // dark line across both stops the seams early.
+        func plans(contrast: Float) throws -> LayeredSeamPlans {
+            let image = greyScene(height: Self.height, width: Self.width) { x, y in
+                let centre = Float(Self.height - 1) - Float(x) * Float(Self.height - 1) / Float(Self.width - 1)
+                if abs(Float(y) - centre) <= 1.5 { return 0.1 }
+                return x < 96 ? 0.75 + 0.04 * Self.hash(x, y) : 0.5 + contrast * Self.hash(x / 3, y / 3)
+            }
+            let mask = SemanticMask(width: 10, height: 6, cells: (0..<60).map { $0 % 10 < 6 })
+            return try FeatureResize.layeredSeamPlans(features: flatFeatures(height: Self.height, width: Self.width),
+                                                      mask: mask, image: image, edgeWeight: 1, outputHeight: Self.height,
+                                                      outputWidth: Self.width * 6 / 10, tearLimit: SeamTears.limit)
+        }
+        // Faint blobs: avoiding the mask costs the seams about 1.23 times the free ones' energy.
+        let nearly = try plans(contrast: 0.04)
+        let nearlyRatio = try #require(nearly.maskCostRatio)
+        #expect(nearly.maskSetAside && nearlyRatio <= FeatureResize.subjectAsideLimit, "ratio \(nearlyRatio)")
+        #expect(nearly.subjectSpansAxis && nearly.seamedWidth == Self.width * 6 / 10)
+        // Strong blobs: about 1.6 times; the mask is a wall, not a subject, and the seams stop as before.
+        let wall = try plans(contrast: 0.2)
+        let wallRatio = try #require(wall.maskCostRatio)
+        #expect(wall.maskSetAside && wallRatio > FeatureResize.subjectAsideLimit, "ratio \(wallRatio)")
+        #expect(!wall.subjectSpansAxis && wall.seamedWidth > Self.width * 6 / 10)
+    }
+
     @Test("the scale after the seams keeps protected columns wider, by at most the ratio, and sums to the output")
     func protectedScaleRatio() {
         let flags = (0..<200).map { (80..<120).contains($0) }

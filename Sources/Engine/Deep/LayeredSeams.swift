@@ -71,6 +71,12 @@ extension FeatureResize {
     /// (50 removals with a mask): 1.00–1.08 where the mask keeps a subject whole, 1.13 and 1.31 where it walled
     /// the seams into a pier's platform (ColdRipple).
     public static let maskCostLimit = 1.1
+    /// A mask the seams set aside still counts for the subject-span rule below (`subjectSpan`) when avoiding
+    /// it cost them at most this many times the free seams' energy: such a mask only just failed the wall
+    /// rule and covers a subject (a nuthatch, a row of boats, brushes: 1.10–1.17 on the review set). A mask
+    /// that walls the seams in hard marks a structure's edges, not a subject (ColdRipple's pier: 1.46), and
+    /// carving it through bent the walkway's edges. Chosen between those measurements, on these cases alone.
+    public static let subjectAsideLimit = 1.3
     /// A removal whose seams stop short (`SeamTears`) on an axis where the guiding mask holds a pixel in at
     /// least this share of the lines (the rows, for a height change) is searched again on that axis without
     /// the mask, and the tear rule does not stop it there (docs/spec.md §3.2, "A subject that spans the
@@ -210,11 +216,13 @@ extension FeatureResize {
                            searched: useMask || pixelMask == nil ? searched : [:], context: context)
         }
         var pixelSeamPlan = try seams(untorn: [])
-        // Removing, an axis whose seams stopped short while the mask guiding them spans it (`subjectSpan`):
-        // there the mask is left out and the rule does not stop the seams. (Not where an axis grows: its
-        // counts were judged above, before the wall rule ran.)
+        // Removing, an axis whose seams stopped short while the mask guiding them (or one the wall rule only
+        // just set aside, `subjectAsideLimit`) spans it (`subjectSpan`): there the mask is left out and the
+        // rule does not stop the seams. (Not where an axis grows: its counts were judged above, before the
+        // wall rule ran.)
         var spanned = Set<SeamDirection>()
-        if useMask, !grows, tearLimit != nil {
+        let guidesOrNearly = useMask || (pixelMask != nil && ratio.map { $0 <= Self.subjectAsideLimit } == true)
+        if guidesOrNearly, !grows, tearLimit != nil {
             let lines = LayeredSeamPlans.protectedLines(pixels.cells, width: pixels.width, height: pixels.height)
             if pixelSeamPlan.width > outputWidth, Self.subjectSpans(lines.columns) { spanned.insert(.vertical) }
             if pixelSeamPlan.height > outputHeight, Self.subjectSpans(lines.rows) { spanned.insert(.horizontal) }
