@@ -8,7 +8,7 @@
 /// or row anchored as inserted (§3.6), the curvature prior where R0 is smooth (§4), and since 4 also the
 /// tear-aware seam search, the subject-span rule and the anchor's pass (§3.2, §3.4), which changed outputs
 /// without a bump; 6, the mask closed before it is opened (§2), and a mask the wall rule set aside still
-/// kept wider in the scale after the seams (§3.2).
+/// kept wider in the scale after the seams and, set aside narrowly, still a subject for the span rule (§3.2).
 public enum EngineVersion {
     public static let current = 6
 }
