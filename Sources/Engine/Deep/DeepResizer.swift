@@ -84,7 +84,8 @@ public struct DeepResizeOptions: Sendable, Equatable {
     public static let defaultEarlyStop = LBFGSStall(window: 10, tolerance: 1e-3)
 
     /// What the PyTorch reference does (docs/spec.md, "Where deepresize departs"): the whole change to the
-    /// operator, relu4_1 seams as 8 × 8 blocks, R0 the bilinear resize, every iteration run.
+    /// operator, relu4_1 seams as 8 × 8 blocks, R0 the bilinear resize, the mask opened before it is closed,
+    /// every iteration run.
     public static func reference(featureOperator: FeatureOperator = .seam, protect: Bool = true,
                                  iterations: Int = defaultIterations, threads: Int = 2) -> DeepResizeOptions {
         var options = DeepResizeOptions(featureOperator: featureOperator, protect: protect, iterations: iterations,

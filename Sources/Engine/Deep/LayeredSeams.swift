@@ -68,18 +68,20 @@ public struct LayeredSeamPlans: Sendable {
 extension FeatureResize {
     /// The seams set the mask aside when avoiding it makes the removed relu4_1 seams cost more than this
     /// many times the energy of the seams found without it (docs/spec.md §3.1). Measured on the review set
-    /// (50 removals with a mask): 1.00–1.08 where the mask keeps a subject whole, 1.13 and 1.31 where it walled
-    /// the seams into a pier's platform (ColdRipple).
+    /// with the reference's opening-first mask (50 removals with a mask): 1.00–1.08 where the mask keeps a
+    /// subject whole, 1.13 and 1.31 where it walled the seams into a pier's platform (ColdRipple). With the
+    /// mask closed first (§2) some subjects' masks land just above it (1.10–1.17): `subjectAsideLimit`.
     public static let maskCostLimit = 1.1
     /// A mask the seams set aside still counts for the subject-span rule below (`subjectSpan`) when avoiding
     /// it cost them at most this many times the free seams' energy: such a mask only just failed the wall
     /// rule and covers a subject (a nuthatch, a row of boats, brushes: 1.10–1.17 on the review set). A mask
     /// that walls the seams in hard marks a structure's edges, not a subject (ColdRipple's pier: 1.46), and
-    /// carving it through bent the walkway's edges. Chosen between those measurements, on these cases alone.
+    /// carving it through bent the walkway's edges. Chosen between those measurements (640 × 360 crops), on
+    /// these cases alone.
     public static let subjectAsideLimit = 1.3
-    /// A removal whose seams stop short (`SeamTears`) on an axis where the guiding mask holds a pixel in at
-    /// least this share of the lines (the rows, for a height change) is searched again on that axis without
-    /// the mask, and the tear rule does not stop it there (docs/spec.md §3.2, "A subject that spans the
+    /// A removal whose seams stop short (`SeamTears`) on an axis where the guiding mask (or one set aside
+    /// within `subjectAsideLimit`) holds a pixel in at least this share of the lines (the rows, for a height
+    /// change) is searched again on that axis without the mask, and the tear rule does not stop it there (docs/spec.md §3.2, "A subject that spans the
     /// axis"). Why: neither way of keeping such a subject whole works. The protected scale keeps protected
     /// rows at most `SourceMap.protectionRatio` times the scale of the others, and with most rows
     /// protected there are few others to take the change: a dog's face or a bird filling the frame's
@@ -116,7 +118,9 @@ extension FeatureResize {
     /// The mask is a wall, and walls can shut seams out of whole regions: a mask along a pier's edges left
     /// the seams no way into the fog beside it, so they all crossed the platform. When removing seams, the
     /// relu4_1 seams are therefore also found without the mask, and when avoiding it costs more than
-    /// `maskCostLimit` times their energy, the mask is set aside at every level.
+    /// `maskCostLimit` times their energy, the mask is set aside for the seams at every level; the scale
+    /// after them still keeps its lines wider, and within `subjectAsideLimit` it still counts for the
+    /// subject-span rule.
     ///
     /// - Parameters:
     ///   - features: the input's features at (at least) relu1_1 … relu4_1.
@@ -232,10 +236,10 @@ extension FeatureResize {
         var protectedPixels: [Bool]?
         if pixelMask != nil, seamed != (outputHeight, outputWidth) {
             // The mask carried through the seams, for the scale after them (an inserted pixel is protected when
-            // a neighbour is). Also where the wall rule set it aside: that freed the seams, and the subject it
-            // covers still keeps its columns wider in the scale (judged blind on the five review cases where
-            // the mask is set aside: better in 7 verdicts of 15, worse in 1; Kleiber's nuthatch at height 60 %
-            // was flattened like its background before).
+            // a neighbour is). Also where the wall rule set it aside: that freed the seams, not the subject.
+            // (Judged blind on the five review cases where the mask is set aside, before the span rule took
+            // three of them: better in 7 verdicts of 15, worse in 1; on the two it still acts on, ColdRipple
+            // at width 60 % and Dune at height 60 %, better 2, worse 1, equal 3.)
             let plane = Tensor(channels: 1, height: image.height, width: image.width, values: pixels.cells.map { $0 ? 1 : 0 })
             protectedPixels = try apply(pixelSeamPlan.plan, to: plane, outputHeight: seamed.height, outputWidth: seamed.width)
                 .toArray().map { $0 > 0 }
