@@ -35,7 +35,7 @@ struct DeepMaskTests {
     func matchesScipy() {
         for f in MaskFixtures.fields {
             let a = f.a.split(separator: " ").map { Double($0)! }
-            let m = SemanticMask(activation: a, width: f.w, height: f.h)
+            let m = SemanticMask(activation: a, width: f.w, height: f.h, cleanup: .openThenClose)
             #expect(text(m.cells) == f.mask, "\(f.w)x\(f.h)")
         }
         // The fixtures include masks that survive the opening (not only empty ones).
@@ -72,13 +72,15 @@ struct DeepMaskTests {
             t[0, y, x] = inside ? 2 : 0.1
             t[1, y, x] = inside ? 1 : 0.2
         } }
-        let m = SemanticMask(features: t)
+        let m = SemanticMask(features: t, cleanup: .openThenClose)
         #expect(m.cells.count { $0 } == 9)
         #expect(m.cells[4 * 9 + 4] && !m.cells[2 * 9 + 4])
         #expect(abs(m.fraction - 9.0 / 81) < 1e-12)
         let flat = Tensor(channels: 3, height: 6, width: 6)
         flat.fill(0.5)
-        #expect(SemanticMask(features: flat).cells.allSatisfy { !$0 })
+        for cleanup in [SemanticMask.Cleanup.openThenClose, .closeThenOpen] {
+            #expect(SemanticMask(features: flat, cleanup: cleanup).cells.allSatisfy { !$0 })
+        }
     }
 
     @Test("closing first keeps a subject whose activation is patchy; the reference's order drops it; both drop a lone cell")
@@ -91,7 +93,7 @@ struct DeepMaskTests {
             let (x, y) = (i % w, i / w)
             return (subject(x, y) && (x / 2 + y / 2) % 2 == 0) || (x == 17 && y == 2) ? 1 : 0
         }
-        let reference = SemanticMask(activation: a, width: w, height: h)
+        let reference = SemanticMask(activation: a, width: w, height: h, cleanup: .openThenClose)
         #expect(reference.cells.allSatisfy { !$0 }, "opened first, the 2 × 2 patches vanish")
         let joined = SemanticMask(activation: a, width: w, height: h, cleanup: .closeThenOpen)
         for y in 0..<h {

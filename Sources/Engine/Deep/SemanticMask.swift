@@ -24,12 +24,15 @@ public struct SemanticMask: Sendable, Equatable {
         case openThenClose
         /// A closing first, which joins the patches one subject's activation falls into (a maple leaf's
         /// lobes, a dragonfly's wings and body), then the opening, which still drops isolated cells. Opened
-        /// first, such a subject falls apart into blobs smaller than 3 × 3 cells and vanishes.
+        /// first, such a subject falls apart into blobs smaller than 3 × 3 cells and vanishes. (The closing
+        /// clears the frame's ring, as scipy's does, so the opening then drops a subject only three cells
+        /// deep at the frame's edge; counting the outside as set in the closing was judged blind and not
+        /// kept: docs/spec.md §2.)
         case closeThenOpen
     }
 
     /// docs/spec.md §2 from the mask layer's features of the input (C × H16 × W16): a = Σ_c features.
-    public init(features: Tensor, stride: Int = 16, cleanup: Cleanup = .openThenClose) {
+    public init(features: Tensor, stride: Int = 16, cleanup: Cleanup) {
         let plane = features.height * features.width
         var a = [Double](repeating: 0, count: plane)
         for c in 0..<features.channels {
@@ -43,7 +46,7 @@ public struct SemanticMask: Sendable, Equatable {
     /// (a flat field gives a_n = 0, as the reference's max(…, 1e-12)), M = a_n > mean + std (std 1/N),
     /// then a 3×3 binary opening and a 3×3 closing in the order `cleanup` says, outside the grid false
     /// (scipy.ndimage semantics).
-    public init(activation a: [Double], width: Int, height: Int, stride: Int = 16, cleanup: Cleanup = .openThenClose) {
+    public init(activation a: [Double], width: Int, height: Int, stride: Int = 16, cleanup: Cleanup) {
         precondition(a.count == width * height, "activation \(a.count) != \(width)x\(height)")
         let lo = a.min() ?? 0, hi = a.max() ?? 0
         let span = max(hi - lo, 1e-12)
