@@ -8,6 +8,7 @@
   unblind OUT JUDGMENTS.json... [--markdown FILE]
       JUDGMENTS: {"NN": {"verdict": "A"|"B"|"equal", "confidence": …, "why": …}}. Prints the counts per
       method and the cases with a winner, named; --markdown writes them as a table.
+What the judges are told: scripts/review/judge-prompt.md.
 """
 import argparse
 import json
