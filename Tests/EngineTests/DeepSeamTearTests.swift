@@ -37,9 +37,14 @@ struct DeepSeamTearTests {
     /// A light background, lightly textured, crossed by a dark line 3 pixels wide from the bottom-left to the
     /// top-right corner (a cable against the sky): every vertical seam has to cross it.
     static func line() -> Tensor {
+        line { x, y in 0.75 + 0.04 * hash(x, y) }
+    }
+
+    /// The same dark line across `background` (the grey of each pixel off the line).
+    static func line(background: (_ x: Int, _ y: Int) -> Float) -> Tensor {
         greyScene(height: height, width: width) { x, y in
             let centre = Float(height - 1) - Float(x) * Float(height - 1) / Float(width - 1)
-            return abs(Float(y) - centre) <= 1.5 ? 0.1 : 0.75 + 0.04 * hash(x, y)
+            return abs(Float(y) - centre) <= 1.5 ? 0.1 : background(x, y)
         }
     }
 
@@ -268,11 +273,7 @@ struct DeepSeamTearTests {
         // Plain texture on the left (x < 64), under the mask; 3 × 3 blobs of random grey on the right, where a
         // seam costs far more; the dark line across both stops the seams early. Kept out of the mask, the
         // seams would all go through the blobs: the wall rule sets the mask aside.
-        let image = greyScene(height: Self.height, width: Self.width) { x, y in
-            let centre = Float(Self.height - 1) - Float(x) * Float(Self.height - 1) / Float(Self.width - 1)
-            if abs(Float(y) - centre) <= 1.5 { return 0.1 }
-            return x < 64 ? 0.75 + 0.04 * Self.hash(x, y) : 0.3 + 0.5 * Self.hash(x / 3, y / 3)
-        }
+        let image = Self.line { x, y in x < 64 ? 0.75 + 0.04 * Self.hash(x, y) : 0.3 + 0.5 * Self.hash(x / 3, y / 3) }
         let mask = SemanticMask(width: 10, height: 6, cells: (0..<60).map { $0 % 10 < 4 })
         let target = Self.width * 6 / 10
         let plans = try FeatureResize.layeredSeamPlans(features: flatFeatures(height: Self.height, width: Self.width),
@@ -300,11 +301,7 @@ struct DeepSeamTearTests {
         // on the right, 3 × 3 blobs of random grey whose contrast sets how much more seams cost there. The
         // dark line across both stops the seams early.
         func plans(contrast: Float) throws -> LayeredSeamPlans {
-            let image = greyScene(height: Self.height, width: Self.width) { x, y in
-                let centre = Float(Self.height - 1) - Float(x) * Float(Self.height - 1) / Float(Self.width - 1)
-                if abs(Float(y) - centre) <= 1.5 { return 0.1 }
-                return x < 96 ? 0.75 + 0.04 * Self.hash(x, y) : 0.5 + contrast * Self.hash(x / 3, y / 3)
-            }
+            let image = Self.line { x, y in x < 96 ? 0.75 + 0.04 * Self.hash(x, y) : 0.5 + contrast * Self.hash(x / 3, y / 3) }
             let mask = SemanticMask(width: 10, height: 6, cells: (0..<60).map { $0 % 10 < 6 })
             return try FeatureResize.layeredSeamPlans(features: flatFeatures(height: Self.height, width: Self.width),
                                                       mask: mask, image: image, edgeWeight: 1, outputHeight: Self.height,

@@ -225,7 +225,7 @@ extension FeatureResize {
         // rule does not stop the seams. (Not where an axis grows: its counts were judged above, before the
         // wall rule ran.)
         var spanned = Set<SeamDirection>()
-        let guidesOrNearly = useMask || (pixelMask != nil && ratio.map { $0 <= Self.subjectAsideLimit } == true)
+        let guidesOrNearly = useMask || ratio.map { $0 <= Self.subjectAsideLimit } == true
         if guidesOrNearly, !grows, tearLimit != nil {
             let lines = LayeredSeamPlans.protectedLines(pixels.cells, width: pixels.width, height: pixels.height)
             if pixelSeamPlan.width > outputWidth, Self.subjectSpans(lines.columns) { spanned.insert(.vertical) }
